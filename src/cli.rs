@@ -1,0 +1,128 @@
+//! The command line (clap definitions only; `run.rs` turns them into a run).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::Flavor;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trafficgen",
+    version,
+    about = "Realistic, sustained S3 load through the real obsctl binary",
+    long_about = "Realistic, sustained S3 load through the real obsctl binary.\n\n\
+        Ten users (profiles.toml) each run on their own thread, write synthetic files of \
+        realistic kinds and sizes, and run `obsctl cp` (upload/download) and `obsctl rm` \
+        (TTL expiry) open-loop at their target rates, passing the profile's telemetry \
+        environment to every child. Ctrl+C stops cleanly (twice: at once, exit 130).",
+    after_help = "Examples:\n  \
+        trafficgen --profiles profiles.toml\n  \
+        trafficgen check\n  \
+        trafficgen plan --json\n  \
+        trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n\n\
+        Exit codes: 0 done (also after one Ctrl+C), 1 run failed (e.g. a bucket could not be ensured), \
+        2 bad profile, options or client, 130 interrupted twice."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Profile file
+    #[arg(long, global = true, default_value = "profiles.toml", value_name = "FILE")]
+    pub profiles: PathBuf,
+
+    /// Multiply every user's target rate (plan and run)
+    #[arg(long, global = true, default_value_t = 1.0, value_name = "F")]
+    pub rate_scale: f64,
+
+    /// Run only these users (comma-separated ids)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "IDS")]
+    pub users: Option<Vec<String>>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the profile and print a one-screen summary (exit 0, or 2 on errors)
+    Check,
+    /// Print each user's target ops per wall-clock minute for every UTC hour
+    Plan {
+        /// Print JSON: {"hours": [{"hour": 0, "users": {...}, "total": ...}, ...]}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How long to run, in simulated time [default: the profile's run.duration]
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<humantime::Duration>,
+
+    /// Client binary [default: the profile's obsctl.binary, else `obsctl` on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub obsctl: Option<PathBuf>,
+
+    /// Client flavor [default: the profile's obsctl.flavor]
+    #[arg(long, value_enum, value_name = "FLAVOR")]
+    pub client: Option<Flavor>,
+
+    /// S3 endpoint URL [default: the profile's obsctl.endpoint]
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// S3 region, always passed to the client [default: the profile's obsctl.region]
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
+
+    /// Seed for every random choice [default: the profile's run.seed, else random and logged]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Simulated seconds per wall second (720 runs a day in 2 minutes); rates stay per wall minute
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    pub time_scale: f64,
+
+    /// Simulated UTC time of day at start, HH:MM [default: now]
+    #[arg(long, value_name = "HH:MM")]
+    pub start_at: Option<String>,
+
+    /// Wall time between statistics reports [default: the profile's run.stats_interval]
+    #[arg(long, value_name = "DUR")]
+    pub stats_interval: Option<humantime::Duration>,
+
+    /// Log file, rotated daily as STEM.YYYY-MM-DD.EXT [default: the profile's run.log_file]
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Where the per-user temp dirs go [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+
+    /// Write the final summary as JSON
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// At the end, delete every object this run uploaded that is still live
+    #[arg(long)]
+    pub cleanup: bool,
+
+    /// Wall time in-flight commands get to finish after a stop [default: the profile's run.grace_period]
+    #[arg(long, value_name = "DUR")]
+    pub grace_period: Option<humantime::Duration>,
+
+    /// Kill a client command after this wall time [default: the profile's run.command_timeout]
+    #[arg(long, value_name = "DUR")]
+    pub command_timeout: Option<humantime::Duration>,
+
+    /// Cap every file size, e.g. 1MiB for smoke runs [default: the profile's bands decide]
+    #[arg(long, value_name = "SIZE")]
+    pub max_file_size: Option<String>,
+
+    /// Console shows warnings and reports only (the log file keeps every operation)
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,378 @@
+//! The one place that builds a client's command line and environment, spawns it,
+//! captures its output (bounded), enforces the timeout and reaps it.
+//!
+//! Each child runs in its own process group: a terminal Ctrl+C reaches only trafficgen
+//! (which then decides how long children may finish), and a timeout or shutdown kills
+//! the whole group, including anything the client started itself.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::plan::{ClientPlan, Flavor};
+
+/// At most this much of each output stream is kept; the rest is read and dropped so a
+/// chatty child never blocks on a full pipe or fills our memory.
+const CAPTURE_LIMIT: usize = 8 * 1024;
+
+/// What to ask the client to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    Version,
+    Upload { local: &'a Path, bucket: &'a str, key: &'a str },
+    Download { bucket: &'a str, key: &'a str, local: &'a Path },
+    Delete { bucket: &'a str, key: &'a str },
+    BucketExists { bucket: &'a str },
+    MakeBucket { bucket: &'a str },
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Non-zero exit code.
+    Failed(i32),
+    /// Killed by us after the command timeout.
+    TimedOut,
+    /// Ended by a signal we did not send (a crash).
+    Crashed(i32),
+    /// Could not be started at all.
+    SpawnError(String),
+    /// Killed by us at shutdown.
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub outcome: Outcome,
+    pub duration: Duration,
+    /// First non-empty stderr line (secrets removed), for logs and reports.
+    pub stderr_line: Option<String>,
+    /// The beginning of stdout (secrets removed).
+    pub stdout: String,
+}
+
+/// Children now running (pid = process group id), so shutdown can kill them.
+#[derive(Default)]
+pub struct Children {
+    /// pid → killed by `kill_all` (so its end is reported as cancelled, not a crash).
+    pids: Mutex<HashMap<u32, bool>>,
+    /// Set once the run is past its grace period: nothing new may start.
+    refuse: AtomicBool,
+}
+
+impl Children {
+    /// Kills every running child's process group and refuses new ones until
+    /// `accept_new`.
+    pub fn kill_all(&self) {
+        self.refuse.store(true, Ordering::SeqCst);
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        for (pid, killed) in pids.iter_mut() {
+            *killed = true;
+            kill_group(*pid);
+        }
+    }
+
+    /// Allows children again (for `--cleanup`, after every worker has stopped).
+    pub fn accept_new(&self) {
+        self.refuse.store(false, Ordering::SeqCst);
+    }
+
+    pub fn running(&self) -> usize {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn refusing(&self) -> bool {
+        self.refuse.load(Ordering::SeqCst)
+    }
+}
+
+fn kill_group(pid: u32) {
+    // A plain syscall. While the leader is unreaped its pid cannot be reused, so a
+    // timeout kill always hits our child. Shutdown's kill_all can race a reap by
+    // microseconds; it then sends SIGKILL to a group that no longer exists (ESRCH).
+    unsafe {
+        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// A configured client: flavor, binary, endpoint, region, environment, timeout.
+pub struct Client {
+    pub flavor: Flavor,
+    pub binary: PathBuf,
+    endpoint: Option<String>,
+    region: String,
+    env: Vec<(String, String)>,
+    secrets: Vec<String>,
+    timeout: Duration,
+    pub children: Children,
+}
+
+impl Client {
+    pub fn new(plan: &ClientPlan, timeout: Duration) -> Client {
+        let secrets = plan
+            .env
+            .iter()
+            .filter(|(k, v)| is_secret_name(k) && v.len() >= 3)
+            .map(|(_, v)| v.clone())
+            .collect();
+        Client {
+            flavor: plan.flavor,
+            binary: plan.binary.clone(),
+            endpoint: plan.endpoint.clone(),
+            region: plan.region.clone(),
+            env: plan.env.clone(),
+            secrets,
+            timeout,
+            children: Children::default(),
+        }
+    }
+
+    /// The argument vector for an action: the flavor table. obsctl takes its global
+    /// options before the subcommand; the AWS CLI takes them after.
+    pub fn argv(&self, action: Action) -> Vec<OsString> {
+        let s3 = |b: &str, k: &str| OsString::from(format!("s3://{b}/{k}"));
+        let mut cmd: Vec<OsString> = match (self.flavor, action) {
+            (_, Action::Version) => return vec!["--version".into()],
+            (Flavor::Obsctl, Action::Upload { local, bucket, key }) => vec!["cp".into(), local.into(), s3(bucket, key)],
+            (Flavor::Obsctl, Action::Download { bucket, key, local }) => vec!["cp".into(), s3(bucket, key), local.into()],
+            (Flavor::Obsctl, Action::Delete { bucket, key }) => vec!["rm".into(), s3(bucket, key)],
+            (Flavor::Obsctl, Action::BucketExists { bucket }) => vec!["ls".into(), s3(bucket, "")],
+            (Flavor::Obsctl, Action::MakeBucket { bucket }) => vec!["mb".into(), format!("s3://{bucket}").into()],
+            (Flavor::Aws, Action::Upload { local, bucket, key }) => vec!["s3".into(), "cp".into(), local.into(), s3(bucket, key)],
+            (Flavor::Aws, Action::Download { bucket, key, local }) => vec!["s3".into(), "cp".into(), s3(bucket, key), local.into()],
+            (Flavor::Aws, Action::Delete { bucket, key }) => vec!["s3".into(), "rm".into(), s3(bucket, key)],
+            (Flavor::Aws, Action::BucketExists { bucket }) => vec!["s3api".into(), "head-bucket".into(), "--bucket".into(), bucket.into()],
+            (Flavor::Aws, Action::MakeBucket { bucket }) => vec!["s3".into(), "mb".into(), format!("s3://{bucket}").into()],
+        };
+        let mut global: Vec<OsString> = Vec::new();
+        match self.flavor {
+            Flavor::Obsctl => {
+                // --debug error keeps obsctl's INFO lines (coloured, on stdout) out of
+                // our capture; telemetry is unaffected.
+                global.extend(["--debug".into(), "error".into()]);
+                if let Some(e) = &self.endpoint {
+                    global.extend(["--endpoint".into(), e.into()]);
+                }
+                global.extend(["--region".into(), self.region.clone().into()]);
+                global.append(&mut cmd);
+                global
+            }
+            Flavor::Aws => {
+                if let Some(e) = &self.endpoint {
+                    cmd.extend(["--endpoint-url".into(), e.into()]);
+                }
+                cmd.extend(["--region".into(), self.region.clone().into()]);
+                if !matches!(action, Action::BucketExists { .. }) {
+                    cmd.push("--only-show-errors".into());
+                }
+                cmd
+            }
+        }
+    }
+
+    /// Replaces every secret value from the profile's env with `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// Runs one action to completion: spawn, capture, timeout, reap, classify.
+    pub async fn run(&self, action: Action<'_>) -> Exec {
+        let started = Instant::now();
+        let done = |outcome, stderr_line, stdout| Exec { outcome, duration: started.elapsed(), stderr_line, stdout };
+        if self.children.refusing() {
+            return done(Outcome::Cancelled, None, String::new());
+        }
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(self.argv(action))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // With RUST_BACKTRACE set, obsctl prints a long stack trace on every error.
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = format!("cannot start {}: {e}", self.binary.display());
+                return done(Outcome::SpawnError(msg.clone()), Some(msg), String::new());
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        {
+            let mut pids = self.children.pids.lock().unwrap_or_else(|e| e.into_inner());
+            // Checked under the lock so a concurrent kill_all cannot miss this child.
+            let refused = self.children.refusing();
+            pids.insert(pid, refused);
+            if refused {
+                kill_group(pid);
+            }
+        }
+        let out = tokio::spawn(capture(child.stdout.take()));
+        let err = tokio::spawn(capture(child.stderr.take()));
+
+        let mut timed_out = false;
+        let status = match tokio::time::timeout(self.timeout, child.wait()).await {
+            Ok(s) => s,
+            Err(_) => {
+                timed_out = true;
+                kill_group(pid);
+                child.wait().await
+            }
+        };
+        let killed = self.children.pids.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid).unwrap_or(false);
+
+        // A grandchild that left the group could hold the pipes open: don't wait for it.
+        let grab = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
+            match tokio::time::timeout(Duration::from_secs(1), h).await {
+                Ok(Ok(v)) => String::from_utf8_lossy(&v).into_owned(),
+                _ => String::new(),
+            }
+        };
+        let stdout = self.redact(&grab(out).await);
+        let stderr = self.redact(&grab(err).await);
+        let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| strip_ansi(l));
+
+        let outcome = match status {
+            Err(e) => Outcome::SpawnError(format!("waiting for the child failed: {e}")),
+            Ok(_) if timed_out => Outcome::TimedOut,
+            Ok(s) if s.success() => Outcome::Ok,
+            Ok(s) => match (s.code(), s.signal()) {
+                (Some(code), _) => Outcome::Failed(code),
+                (None, Some(_)) if killed => Outcome::Cancelled,
+                (None, Some(sig)) => Outcome::Crashed(sig),
+                (None, None) => Outcome::Failed(-1),
+            },
+        };
+        done(outcome, stderr_line, stdout)
+    }
+}
+
+/// Reads a stream to its end, keeping the first `CAPTURE_LIMIT` bytes.
+async fn capture<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
+    let Some(mut r) = stream else { return Vec::new() };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = CAPTURE_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    kept
+}
+
+/// Environment variable names whose values must never be shown.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["SECRET", "KEY", "TOKEN", "PASSWORD", "CREDENTIAL", "SESSION"].iter().any(|w| n.contains(w))
+}
+
+/// obsctl colours its log lines; keep reports plain.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Skip "ESC [ ... letter".
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(flavor: Flavor) -> Client {
+        Client::new(
+            &ClientPlan {
+                flavor,
+                binary: "obsctl".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: "us-east-1".into(),
+                env: vec![
+                    ("AWS_ACCESS_KEY_ID".into(), "AKIDEXAMPLE".into()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), "s3cr3t-value".into()),
+                    ("OTEL_ENABLED".into(), "true".into()),
+                ],
+            },
+            Duration::from_secs(5),
+        )
+    }
+
+    fn words(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn obsctl_gets_global_options_first_and_always_a_region() {
+        let c = client(Flavor::Obsctl);
+        let up = words(c.argv(Action::Upload { local: Path::new("/tmp/f.rs"), bucket: "b", key: "a/k.rs" }));
+        assert_eq!(
+            up,
+            ["--debug", "error", "--endpoint", "http://127.0.0.1:9000", "--region", "us-east-1", "cp", "/tmp/f.rs", "s3://b/a/k.rs"]
+        );
+        let rm = words(c.argv(Action::Delete { bucket: "b", key: "k" }));
+        assert_eq!(&rm[6..], ["rm", "s3://b/k"]);
+        let dl = words(c.argv(Action::Download { bucket: "b", key: "k", local: Path::new("/tmp/d") }));
+        assert_eq!(&dl[6..], ["cp", "s3://b/k", "/tmp/d"]);
+        assert_eq!(&words(c.argv(Action::MakeBucket { bucket: "b" }))[6..], ["mb", "s3://b"]);
+        assert_eq!(words(c.argv(Action::Version)), ["--version"]);
+    }
+
+    #[test]
+    fn aws_flavor_is_the_same_traffic_in_aws_cli_form() {
+        let c = client(Flavor::Aws);
+        let up = words(c.argv(Action::Upload { local: Path::new("/tmp/f"), bucket: "b", key: "k" }));
+        assert_eq!(
+            up,
+            ["s3", "cp", "/tmp/f", "s3://b/k", "--endpoint-url", "http://127.0.0.1:9000", "--region", "us-east-1", "--only-show-errors"]
+        );
+        let head = words(c.argv(Action::BucketExists { bucket: "b" }));
+        assert_eq!(&head[..4], ["s3api", "head-bucket", "--bucket", "b"]);
+    }
+
+    #[test]
+    fn secrets_are_redacted_but_other_values_kept() {
+        let c = client(Flavor::Obsctl);
+        assert_eq!(c.redact("key AKIDEXAMPLE and s3cr3t-value here"), "key *** and *** here");
+        assert_eq!(c.redact("OTEL true"), "OTEL true");
+        assert!(is_secret_name("AWS_SECRET_ACCESS_KEY"));
+        assert!(is_secret_name("AWS_SESSION_TOKEN"));
+        assert!(!is_secret_name("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+
+    #[test]
+    fn ansi_colours_are_stripped() {
+        assert_eq!(strip_ansi("\x1b[31mError\x1b[0m: service error"), "Error: service error");
+    }
+}

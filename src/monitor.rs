@@ -1,0 +1,69 @@
+//! The stats thread: the single consumer of events. It logs each finished operation,
+//! keeps the counters, and prints the table every stats interval.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::events::Event;
+use crate::plan::Plan;
+use crate::report;
+use crate::stats::{Counters, Stats};
+
+/// Runs until every sender is gone, then returns the final counters.
+pub fn spawn(plan: Arc<Plan>, clock: Clock, interval: Duration, rx: Receiver<Event>) -> JoinHandle<Stats> {
+    std::thread::Builder::new()
+        .name("stats".into())
+        .spawn(move || {
+            let mut stats = Stats::new(plan.users.len());
+            let mut prev: Vec<Counters> = Vec::new();
+            let mut last = 0.0;
+            let every = interval.as_secs_f64();
+            loop {
+                let wait = (last + every - clock.elapsed()).max(0.0);
+                match rx.recv_timeout(Duration::from_secs_f64(wait)) {
+                    Ok(ev) => {
+                        log_event(&plan, &ev);
+                        stats.apply(&ev);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        let now = clock.elapsed();
+                        let t = report::table(&plan, &clock.map, &stats, &prev, last, now, "statistics");
+                        info!(target: "report", "{t}");
+                        prev = stats.users.clone();
+                        last = now;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            stats
+        })
+        .expect("spawning the stats thread")
+}
+
+fn log_event(plan: &Plan, ev: &Event) {
+    match ev {
+        Event::Finished(r) => {
+            let (warning, line) = report::op_line(plan, r);
+            if warning {
+                warn!("{line}");
+            } else {
+                info!("{line}");
+            }
+        }
+        Event::BucketEnsured { user, ok: true, .. } => {
+            info!("[{}] Re-ensured bucket {} after repeated failures", plan.users[*user].id, plan.users[*user].bucket)
+        }
+        Event::BucketEnsured { user, ok: false, error } => warn!(
+            "[{}] Could not re-ensure bucket {}: {}",
+            plan.users[*user].id,
+            plan.users[*user].bucket,
+            error.as_deref().unwrap_or("unknown error")
+        ),
+        Event::Started { .. } | Event::Shortfall { .. } => {}
+    }
+}

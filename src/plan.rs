@@ -1,0 +1,319 @@
+//! The validated, resolved profile: everything a run needs, in the units it needs.
+//! Nothing here can be wrong any more; `profile.rs` is the only way to build one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::schedule::{self, PeakWindow};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The profile file this came from (for messages).
+    pub source: PathBuf,
+    /// How long the run lasts on the simulated clock.
+    pub duration: Duration,
+    pub command_timeout: Duration,
+    pub grace_period: Duration,
+    pub stats_interval: Duration,
+    pub log_file: PathBuf,
+    pub seed: Option<u64>,
+    pub client: ClientPlan,
+    pub rates: Rates,
+    pub limits: Limits,
+    pub lifecycle: Lifecycle,
+    pub kinds: Vec<Kind>,
+    pub words: BTreeMap<String, Vec<String>>,
+    pub users: Vec<UserPlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// obsctl: `obsctl --endpoint E --region R cp SRC DST`
+    Obsctl,
+    /// The AWS CLI: `aws s3 cp SRC DST --endpoint-url E --region R`
+    Aws,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Obsctl => "obsctl",
+            Flavor::Aws => "aws",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientPlan {
+    pub flavor: Flavor,
+    pub binary: PathBuf,
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Passed to every child on top of trafficgen's own environment.
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    /// Operations per wall minute for a user of activity 1.0 before the hour factor.
+    pub base_ops_per_min: f64,
+    pub peak_multiplier: f64,
+    pub offpeak_multiplier: f64,
+    /// Share of a user's operations that are downloads (0.2 = the seed's 80/20 mix).
+    pub download_share: f64,
+    /// `--rate-scale`: multiplies every target.
+    pub scale: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_in_flight_per_user: u32,
+    pub max_in_flight: u32,
+    /// Bytes of upload files that may be in flight at once (obsctl reads each whole file
+    /// into memory while uploading it).
+    pub upload_memory_budget: u64,
+    /// Uploads stop (counted as shortfall) while the temp dir's disk has less free.
+    pub min_free_disk: u64,
+    /// `--max-file-size`: caps every drawn size (for smoke runs); None = the bands decide.
+    pub max_file_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle {
+    /// Simulated time an object lives before the janitor deletes it.
+    pub ttl: Duration,
+    /// TTL for files above `large_threshold`.
+    pub large_ttl: Duration,
+    pub large_threshold: u64,
+}
+
+impl Lifecycle {
+    pub fn ttl_for(&self, size: u64) -> Duration {
+        if size > self.large_threshold {
+            self.large_ttl.min(self.ttl)
+        } else {
+            self.ttl
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub name: String,
+    pub extensions: Vec<String>,
+    pub bands: Vec<Band>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    pub min: u64,
+    pub max: u64,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserPlan {
+    pub id: String,
+    pub role: String,
+    pub bucket: String,
+    pub peak: PeakWindow,
+    pub activity: f64,
+    /// Indexed like `Plan::kinds`; zero for kinds the user never writes.
+    pub kind_weights: Vec<f64>,
+    pub subfolders: Vec<Template>,
+}
+
+/// A parsed subfolder template such as `projects/{project}/src`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub text: String,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Lit(String),
+    /// A word list from `[words]`.
+    Word(String),
+    /// A calendar field of the simulated clock.
+    Date(DateField),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    Date,
+    Year,
+    Month,
+    Day,
+    Hour,
+    Week,
+}
+
+impl DateField {
+    pub const ALL: [(&'static str, DateField); 6] = [
+        ("date", DateField::Date),
+        ("year", DateField::Year),
+        ("month", DateField::Month),
+        ("day", DateField::Day),
+        ("hour", DateField::Hour),
+        ("week", DateField::Week),
+    ];
+}
+
+impl Plan {
+    /// Target operations per wall minute for one user at a UTC hour.
+    pub fn user_rate(&self, user: &UserPlan, hour: u32) -> f64 {
+        schedule::target_ops_per_min(&self.rates, user.activity, user.peak, hour)
+    }
+
+    pub fn hourly_table(&self) -> HourlyTable {
+        let hours = (0..24)
+            .map(|hour| {
+                let users: BTreeMap<String, f64> = self
+                    .users
+                    .iter()
+                    .map(|u| (u.id.clone(), round2(self.user_rate(u, hour))))
+                    .collect();
+                let total = round2(self.users.iter().map(|u| self.user_rate(u, hour)).sum());
+                HourRow { hour, users, total }
+            })
+            .collect();
+        HourlyTable { hours }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What `trafficgen plan` prints: per UTC hour, each user's target and the fleet total.
+#[derive(Debug, Serialize)]
+pub struct HourlyTable {
+    pub hours: Vec<HourRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HourRow {
+    pub hour: u32,
+    pub users: BTreeMap<String, f64>,
+    pub total: f64,
+}
+
+impl HourlyTable {
+    pub fn render(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        out.push_str("target operations per wall-clock minute, by UTC hour (* = peak)\n");
+        out.push_str("hour ");
+        for u in &plan.users {
+            let short = u.id.split('-').next().unwrap_or(&u.id);
+            out.push_str(&format!("{short:>9}"));
+        }
+        out.push_str(&format!("{:>9}\n", "TOTAL"));
+        for row in &self.hours {
+            out.push_str(&format!("{:02}   ", row.hour));
+            for u in &plan.users {
+                let mark = if u.peak.contains(row.hour) { '*' } else { ' ' };
+                out.push_str(&format!("{:>8.1}{mark}", row.users[&u.id]));
+            }
+            out.push_str(&format!("{:>9.1}\n", row.total));
+        }
+        let min = self.hours.iter().map(|h| h.total).fold(f64::INFINITY, f64::min);
+        let max = self.hours.iter().map(|h| h.total).fold(0.0, f64::max);
+        out.push_str(&format!("fleet total: {min:.1} to {max:.1} ops/min\n"));
+        out
+    }
+}
+
+impl Plan {
+    /// The one-screen summary `trafficgen check` prints. Secret env values are hidden.
+    pub fn describe(&self) -> String {
+        use crate::units::human_bytes;
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let table = self.hourly_table();
+        let min = table.hours.iter().map(|h| h.total).fold(f64::INFINITY, f64::min);
+        let max = table.hours.iter().map(|h| h.total).fold(0.0, f64::max);
+        let _ = writeln!(o, "{}: OK", self.source.display());
+        let _ = writeln!(
+            o,
+            "client   {} `{}`, endpoint {}, region {}",
+            self.client.flavor.name(),
+            self.client.binary.display(),
+            self.client.endpoint.as_deref().unwrap_or("(client default)"),
+            self.client.region
+        );
+        let env: Vec<String> = self
+            .client
+            .env
+            .iter()
+            .map(|(k, v)| if crate::client::is_secret_name(k) { format!("{k}=***") } else { format!("{k}={v}") })
+            .collect();
+        let _ = writeln!(o, "env      {}", if env.is_empty() { "(none)".into() } else { env.join(" ") });
+        let _ = writeln!(
+            o,
+            "run      {} (simulated), command timeout {}, grace {}, stats every {}, log {}",
+            humantime::format_duration(self.duration),
+            humantime::format_duration(self.command_timeout),
+            humantime::format_duration(self.grace_period),
+            humantime::format_duration(self.stats_interval),
+            self.log_file.display()
+        );
+        let _ = writeln!(
+            o,
+            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads",
+            min,
+            max,
+            self.rates.download_share * 100.0
+        );
+        let _ = writeln!(
+            o,
+            "limits   {} in flight per user, {} in all, {} of uploads in memory, keep {} disk free",
+            self.limits.max_in_flight_per_user,
+            self.limits.max_in_flight,
+            human_bytes(self.limits.upload_memory_budget),
+            human_bytes(self.limits.min_free_disk)
+        );
+        let _ = writeln!(
+            o,
+            "ttl      {} ({} above {})",
+            humantime::format_duration(self.lifecycle.ttl),
+            humantime::format_duration(self.lifecycle.large_ttl),
+            human_bytes(self.lifecycle.large_threshold)
+        );
+        for k in &self.kinds {
+            let lo = k.bands.iter().map(|b| b.min).min().unwrap_or(0);
+            let hi = k.bands.iter().map(|b| b.max).max().unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "kind     {:<10} {} to {}, {} extensions",
+                k.name,
+                human_bytes(lo),
+                human_bytes(hi),
+                k.extensions.len()
+            );
+        }
+        let _ = writeln!(o, "{:<16} {:<22} {:<22} {:>6} {:>8}  kinds", "user", "role", "bucket", "peak", "activity");
+        for u in &self.users {
+            let total: f64 = u.kind_weights.iter().sum();
+            let mut ks: Vec<(f64, &str)> =
+                u.kind_weights.iter().zip(&self.kinds).filter(|(w, _)| **w > 0.0).map(|(w, k)| (*w, k.name.as_str())).collect();
+            ks.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let kinds: Vec<String> = ks.iter().map(|(w, n)| format!("{n} {:.0}%", w / total * 100.0)).collect();
+            let _ = writeln!(
+                o,
+                "{:<16} {:<22} {:<22} {:>6} {:>8.1}  {}",
+                u.id,
+                u.role,
+                u.bucket,
+                u.peak.label(),
+                u.activity,
+                kinds.join(", ")
+            );
+        }
+        o
+    }
+}

@@ -1,0 +1,519 @@
+//! `profiles.toml`: the schema (serde, unknown keys refused) and every semantic check.
+//! Each error names the file, the line and column, and the field, so a typo never
+//! reaches a running fleet. `load` is the only way to get a `Plan`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::plan::{
+    Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template,
+    UserPlan,
+};
+use crate::schedule::PeakWindow;
+use crate::units::{parse_duration, parse_size};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    run: RunSection,
+    obsctl: ClientSection,
+    rates: RatesSection,
+    limits: LimitsSection,
+    lifecycle: LifecycleSection,
+    kinds: BTreeMap<String, Spanned<KindSection>>,
+    #[serde(default)]
+    words: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    users: Vec<Spanned<UserSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunSection {
+    duration: Spanned<String>,
+    command_timeout: Spanned<String>,
+    grace_period: Spanned<String>,
+    stats_interval: Spanned<String>,
+    log_file: Spanned<String>,
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    #[serde(default = "default_flavor")]
+    flavor: Spanned<String>,
+    binary: Spanned<String>,
+    endpoint: Option<Spanned<String>>,
+    region: Spanned<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+}
+
+fn default_flavor() -> Spanned<String> {
+    Spanned::new(0..0, "obsctl".into())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatesSection {
+    base_ops_per_min: Spanned<f64>,
+    peak_multiplier: Spanned<f64>,
+    offpeak_multiplier: Spanned<f64>,
+    download_share: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_in_flight_per_user: Spanned<u32>,
+    max_in_flight: Spanned<u32>,
+    upload_memory_budget: Spanned<String>,
+    min_free_disk: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleSection {
+    ttl: Spanned<String>,
+    large_ttl: Spanned<String>,
+    large_threshold: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KindSection {
+    extensions: Vec<Spanned<String>>,
+    bands: Vec<Spanned<BandSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BandSection {
+    min: Spanned<SizeText>,
+    max: Spanned<SizeText>,
+    weight: Spanned<f64>,
+}
+
+/// A size written as a number of bytes or as text with a unit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeText {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSection {
+    id: Spanned<String>,
+    role: String,
+    bucket: Spanned<String>,
+    peak_hours: Spanned<String>,
+    activity: Spanned<f64>,
+    kinds: BTreeMap<String, Spanned<f64>>,
+    subfolders: Vec<Spanned<String>>,
+    /// The old generator's UTC offset; informative only (peak hours are already UTC).
+    #[allow(dead_code)]
+    tz: Option<f64>,
+}
+
+/// A profile problem, located in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileError {
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    /// Dotted path of the offending field, e.g. `users[2].bucket`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((l, c)) = self.at {
+            write!(f, ":{l}:{c}")?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// Reads, parses and validates a profile file.
+pub fn load(path: &Path) -> Result<Plan, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        path: path.to_path_buf(),
+        at: None,
+        field: String::new(),
+        message: format!("cannot read the profile: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates profile text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Plan, ProfileError> {
+    let cx = Cx { path, text };
+    let file: ProfileFile = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+    cx.validate(file)
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ProfileError {
+        let at = if span.start == 0 && span.end == 0 { None } else { Some(line_col(self.text, span.start)) };
+        ProfileError { path: self.path.to_path_buf(), at, field: field.into(), message: message.into() }
+    }
+
+    /// serde/TOML errors come with a span but without the field's name: take the key
+    /// from the line the span points at, and the table from the nearest header above.
+    fn toml_error(&self, e: &toml::de::Error) -> ProfileError {
+        let message = e.message().trim().to_string();
+        let Some(span) = e.span() else {
+            return self.err(0..0, "", message);
+        };
+        let (line_no, _) = line_col(self.text, span.start);
+        let lines: Vec<&str> = self.text.lines().collect();
+        let line = lines.get(line_no.saturating_sub(1)).copied().unwrap_or("");
+        let header = lines[..line_no.saturating_sub(1).min(lines.len())]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+        let key = line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+        let field = match (header, key) {
+            (Some(h), Some(k)) => format!("{h}.{k}"),
+            (Some(h), None) => h,
+            (None, Some(k)) => k,
+            (None, None) => String::new(),
+        };
+        self.err(span, field, message)
+    }
+
+    fn duration(&self, v: &Spanned<String>, field: &str) -> Result<std::time::Duration, ProfileError> {
+        let d = parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))?;
+        if d.is_zero() {
+            return Err(self.err(v.span(), field, "must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    fn size(&self, v: &Spanned<String>, field: &str) -> Result<u64, ProfileError> {
+        parse_size(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
+    }
+
+    fn size_text(&self, v: &Spanned<SizeText>, field: &str) -> Result<u64, ProfileError> {
+        match v.get_ref() {
+            SizeText::Bytes(b) => Ok(*b),
+            SizeText::Text(t) => parse_size(t).map_err(|m| self.err(v.span(), field, m)),
+        }
+    }
+
+    fn positive(&self, v: &Spanned<f64>, field: &str) -> Result<f64, ProfileError> {
+        let x = *v.get_ref();
+        if !(x.is_finite() && x > 0.0) {
+            return Err(self.err(v.span(), field, format!("must be a positive number, got {x}")));
+        }
+        Ok(x)
+    }
+
+    fn validate(&self, f: ProfileFile) -> Result<Plan, ProfileError> {
+        let run = &f.run;
+        let duration = self.duration(&run.duration, "run.duration")?;
+        let command_timeout = self.duration(&run.command_timeout, "run.command_timeout")?;
+        let grace_period = self.duration(&run.grace_period, "run.grace_period")?;
+        let stats_interval = self.duration(&run.stats_interval, "run.stats_interval")?;
+        if run.log_file.get_ref().trim().is_empty() {
+            return Err(self.err(run.log_file.span(), "run.log_file", "must name a file"));
+        }
+
+        let c = &f.obsctl;
+        let flavor = match c.flavor.get_ref().as_str() {
+            "obsctl" => Flavor::Obsctl,
+            "aws" => Flavor::Aws,
+            other => {
+                return Err(self.err(c.flavor.span(), "obsctl.flavor", format!("{other:?} is not a client flavor (\"obsctl\" or \"aws\")")))
+            }
+        };
+        if c.binary.get_ref().trim().is_empty() {
+            return Err(self.err(c.binary.span(), "obsctl.binary", "must name a program"));
+        }
+        let endpoint = match &c.endpoint {
+            Some(e) if e.get_ref().trim().is_empty() => None,
+            Some(e) => {
+                let v = e.get_ref().trim();
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(self.err(e.span(), "obsctl.endpoint", format!("{v:?} must start with http:// or https://")));
+                }
+                Some(v.to_string())
+            }
+            None => None,
+        };
+        let region = c.region.get_ref().trim().to_string();
+        if region.is_empty() {
+            // obsctl's own default region (ru-moscow-1) breaks local servers: insist.
+            return Err(self.err(c.region.span(), "obsctl.region", "must be set (obsctl otherwise uses ru-moscow-1)"));
+        }
+        let mut env = Vec::new();
+        for (k, v) in &c.env {
+            if k.is_empty() || k.contains('=') {
+                return Err(self.err(v.span(), format!("obsctl.env.{k}"), "is not a valid environment variable name"));
+            }
+            env.push((k.clone(), v.get_ref().clone()));
+        }
+
+        let r = &f.rates;
+        let base = self.positive(&r.base_ops_per_min, "rates.base_ops_per_min")?;
+        let peak = self.positive(&r.peak_multiplier, "rates.peak_multiplier")?;
+        let off = self.positive(&r.offpeak_multiplier, "rates.offpeak_multiplier")?;
+        let share = *r.download_share.get_ref();
+        if !(0.0..=1.0).contains(&share) {
+            return Err(self.err(r.download_share.span(), "rates.download_share", format!("must be between 0 and 1, got {share}")));
+        }
+
+        let l = &f.limits;
+        let per_user = *l.max_in_flight_per_user.get_ref();
+        let global = *l.max_in_flight.get_ref();
+        if per_user == 0 {
+            return Err(self.err(l.max_in_flight_per_user.span(), "limits.max_in_flight_per_user", "must be at least 1"));
+        }
+        if global == 0 {
+            return Err(self.err(l.max_in_flight.span(), "limits.max_in_flight", "must be at least 1"));
+        }
+        let budget = self.size(&l.upload_memory_budget, "limits.upload_memory_budget")?;
+        if budget == 0 {
+            return Err(self.err(l.upload_memory_budget.span(), "limits.upload_memory_budget", "must be larger than zero"));
+        }
+        let min_free_disk = self.size(&l.min_free_disk, "limits.min_free_disk")?;
+
+        let lc = &f.lifecycle;
+        let lifecycle = Lifecycle {
+            ttl: self.duration(&lc.ttl, "lifecycle.ttl")?,
+            large_ttl: self.duration(&lc.large_ttl, "lifecycle.large_ttl")?,
+            large_threshold: self.size(&lc.large_threshold, "lifecycle.large_threshold")?,
+        };
+
+        let mut kinds = Vec::new();
+        for (name, ks) in &f.kinds {
+            let field = format!("kinds.{name}");
+            let k = ks.get_ref();
+            if k.extensions.is_empty() {
+                return Err(self.err(ks.span(), format!("{field}.extensions"), "needs at least one extension"));
+            }
+            let mut extensions = Vec::new();
+            for e in &k.extensions {
+                let v = e.get_ref();
+                let ok = v.len() >= 2
+                    && v.starts_with('.')
+                    && v[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+                    && !v.contains("..");
+                if !ok {
+                    return Err(self.err(e.span(), format!("{field}.extensions"), format!("{v:?} is not an extension like \".pdf\" or \".tar.gz\"")));
+                }
+                extensions.push(v.clone());
+            }
+            if k.bands.is_empty() {
+                return Err(self.err(ks.span(), format!("{field}.bands"), "needs at least one size band"));
+            }
+            let mut bands = Vec::new();
+            for (i, b) in k.bands.iter().enumerate() {
+                let bf = format!("{field}.bands[{i}]");
+                let bs = b.get_ref();
+                let min = self.size_text(&bs.min, &format!("{bf}.min"))?;
+                let max = self.size_text(&bs.max, &format!("{bf}.max"))?;
+                if min == 0 || min > max {
+                    return Err(self.err(b.span(), bf, format!("needs 0 < min <= max, got min {min} and max {max}")));
+                }
+                let weight = self.positive(&bs.weight, &format!("{bf}.weight"))?;
+                bands.push(Band { min, max, weight });
+            }
+            kinds.push(Kind { name: name.clone(), extensions, bands });
+        }
+        if kinds.is_empty() {
+            return Err(self.err(0..0, "kinds", "at least one file kind is needed"));
+        }
+
+        let mut words = BTreeMap::new();
+        for (name, list) in &f.words {
+            let field = format!("words.{name}");
+            if DateField::ALL.iter().any(|(n, _)| n == name) {
+                return Err(self.err(list.span(), field, format!("{{{name}}} is a date placeholder filled from the simulated clock; pick another name")));
+            }
+            if !valid_ident(name) {
+                return Err(self.err(list.span(), field, "placeholder names use a-z, 0-9 and _"));
+            }
+            if list.get_ref().is_empty() {
+                return Err(self.err(list.span(), field, "needs at least one word"));
+            }
+            let mut vals = Vec::new();
+            for w in list.get_ref() {
+                let v = w.get_ref();
+                let ok = !v.is_empty()
+                    && v != "."
+                    && v != ".."
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !ok {
+                    return Err(self.err(w.span(), field, format!("{v:?}: words fill key segments, so they use letters, digits, '-', '_' and '.' and are never '.' or '..'")));
+                }
+                vals.push(v.clone());
+            }
+            words.insert(name.clone(), vals);
+        }
+
+        if f.users.is_empty() {
+            return Err(self.err(0..0, "users", "at least one [[users]] entry is needed"));
+        }
+        let mut users: Vec<UserPlan> = Vec::new();
+        for (i, us) in f.users.iter().enumerate() {
+            let u = us.get_ref();
+            let field = |name: &str| format!("users[{i}].{name}");
+            let id = u.id.get_ref().clone();
+            if !(1..=64).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self.err(u.id.span(), field("id"), format!("{id:?}: ids use letters, digits, '-' and '_' (1-64 chars)")));
+            }
+            if users.iter().any(|p| p.id == id) {
+                return Err(self.err(u.id.span(), field("id"), format!("{id:?} appears twice")));
+            }
+            let bucket = u.bucket.get_ref().clone();
+            if let Err(m) = check_bucket(&bucket) {
+                return Err(self.err(u.bucket.span(), field("bucket"), m));
+            }
+            if let Some(other) = users.iter().find(|p| p.bucket == bucket) {
+                // Two users in one bucket would delete each other's objects at cleanup.
+                return Err(self.err(u.bucket.span(), field("bucket"), format!("{bucket:?} is already {}'s bucket", other.id)));
+            }
+            let peak = PeakWindow::parse(u.peak_hours.get_ref()).map_err(|m| self.err(u.peak_hours.span(), field("peak_hours"), m))?;
+            let activity = self.positive(&u.activity, &field("activity"))?;
+            let mut kind_weights = vec![0.0; kinds.len()];
+            for (kname, w) in &u.kinds {
+                let Some(ki) = kinds.iter().position(|k| &k.name == kname) else {
+                    let known: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+                    return Err(self.err(w.span(), format!("users[{i}].kinds.{kname}"), format!("unknown kind; the profile defines {}", known.join(", "))));
+                };
+                kind_weights[ki] = self.positive(w, &format!("users[{i}].kinds.{kname}"))?;
+            }
+            if kind_weights.iter().all(|w| *w == 0.0) {
+                return Err(self.err(us.span(), field("kinds"), "needs at least one kind with a positive weight"));
+            }
+            if u.subfolders.is_empty() {
+                return Err(self.err(us.span(), field("subfolders"), "needs at least one subfolder template"));
+            }
+            let mut subfolders = Vec::new();
+            for t in &u.subfolders {
+                let tpl = parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
+                subfolders.push(tpl);
+            }
+            users.push(UserPlan { id, role: u.role.clone(), bucket, peak, activity, kind_weights, subfolders });
+        }
+
+        Ok(Plan {
+            source: self.path.to_path_buf(),
+            duration,
+            command_timeout,
+            grace_period,
+            stats_interval,
+            log_file: PathBuf::from(run.log_file.get_ref()),
+            seed: run.seed,
+            client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
+            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, scale: 1.0 },
+            limits: Limits { max_in_flight_per_user: per_user, max_in_flight: global, upload_memory_budget: budget, min_free_disk, max_file_size: None },
+            lifecycle,
+            kinds,
+            words,
+            users,
+        })
+    }
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// S3 bucket naming rules: 3-63 chars of a-z, 0-9, '-' and '.', starting and ending
+/// with a letter or digit, no "..", and not shaped like an IP address.
+pub fn check_bucket(name: &str) -> Result<(), String> {
+    let rule = "bucket names are 3-63 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit";
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&name.len()) || !ok_chars || !edge(name.chars().next()) || !edge(name.chars().last()) {
+        return Err(format!("{name:?}: {rule}"));
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err(format!("{name:?}: no '..', '.-' or '-.' in bucket names"));
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err(format!("{name:?}: bucket names must not look like an IP address"));
+    }
+    Ok(())
+}
+
+/// Parses `projects/{project}/src`. Words never contain '/', so checking the literal
+/// text is enough to promise that no filled-in key has "//", ".." or a leading '/'.
+pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Result<Template, String> {
+    if text.is_empty() {
+        return Err("a template cannot be empty".into());
+    }
+    if text.starts_with('/') || text.ends_with('/') {
+        return Err(format!("{text:?}: templates must not start or end with '/'"));
+    }
+    if text.contains("//") {
+        return Err(format!("{text:?}: templates must not contain '//'"));
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Lit(rest[..open].to_string()));
+        }
+        let close = rest[open..].find('}').ok_or_else(|| format!("{text:?}: '{{' without '}}'"))? + open;
+        let name = &rest[open + 1..close];
+        if let Some((_, f)) = DateField::ALL.iter().find(|(n, _)| *n == name) {
+            parts.push(Part::Date(*f));
+        } else if words.contains_key(name) {
+            parts.push(Part::Word(name.to_string()));
+        } else {
+            let mut known: Vec<String> = DateField::ALL.iter().map(|(n, _)| n.to_string()).collect();
+            known.extend(words.keys().cloned());
+            return Err(format!("{text:?}: unknown placeholder {{{name}}}; known: {}", known.join(", ")));
+        }
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("{text:?}: '}}' without '{{'"));
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest.to_string()));
+    }
+    for seg in text.split('/') {
+        if seg == "." || seg == ".." {
+            return Err(format!("{text:?}: templates must not contain '.' or '..' segments"));
+        }
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control() || "\\#?%*\"<>|".contains(*c)) {
+        return Err(format!("{text:?}: {bad:?} does not belong in an object key"));
+    }
+    Ok(Template { text: text.to_string(), parts })
+}

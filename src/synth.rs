@@ -1,0 +1,279 @@
+//! Synthetic file content, streamed to disk in constant memory whatever the size.
+//!
+//! Binary kinds are incompressible random bytes behind the format's real magic number
+//! (so `file(1)`, content sniffers and compression-aware servers see what they would see
+//! in production). Code is code-like text in the file's language; documents are prose,
+//! CSV or RTF. Each file's bytes come from its own seed, so files are distinct and
+//! reproducible.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, RngExt, SeedableRng};
+
+/// Write buffer. Large enough that syscalls are rare, small enough to be irrelevant
+/// next to the generator's memory target.
+const CHUNK: usize = 256 * 1024;
+
+/// How the body of a file is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Random,
+    Code(&'static str),
+    Prose,
+    Csv,
+}
+
+/// Leading bytes (magic number and, for text, a header) and the body style per extension.
+fn format_for(ext: &str) -> (&'static [u8], Body) {
+    match ext {
+        // images
+        ".jpg" | ".jpeg" => (b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00", Body::Random),
+        ".png" => (b"\x89PNG\r\n\x1a\n", Body::Random),
+        ".gif" => (b"GIF89a", Body::Random),
+        ".bmp" => (b"BM", Body::Random),
+        ".webp" => (b"RIFF\x00\x00\x00\x00WEBPVP8 ", Body::Random),
+        ".tiff" | ".tif" => (b"II*\x00", Body::Random),
+        ".svg" => (b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 100 100\">\n", Body::Code("svg")),
+        // archives (.tar has its magic at offset 257; see `overlay`)
+        ".zip" | ".docx" | ".xlsx" | ".pptx" => (b"PK\x03\x04", Body::Random),
+        ".tar.gz" | ".gz" | ".tgz" => (b"\x1f\x8b\x08\x00", Body::Random),
+        ".rar" => (b"Rar!\x1a\x07\x01\x00", Body::Random),
+        ".7z" => (b"7z\xbc\xaf\x27\x1c", Body::Random),
+        ".tar" => (b"", Body::Random),
+        // media
+        ".mp4" => (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00", Body::Random),
+        ".mov" => (b"\x00\x00\x00\x14ftypqt  ", Body::Random),
+        ".avi" => (b"RIFF\x00\x00\x00\x00AVI ", Body::Random),
+        ".wav" => (b"RIFF\x00\x00\x00\x00WAVE", Body::Random),
+        ".mkv" => (b"\x1a\x45\xdf\xa3", Body::Random),
+        ".mp3" => (b"ID3\x04\x00", Body::Random),
+        ".flac" => (b"fLaC", Body::Random),
+        ".ogg" => (b"OggS", Body::Random),
+        // documents
+        ".pdf" => (b"%PDF-1.7\n", Body::Random),
+        ".rtf" => (b"{\\rtf1\\ansi\\deff0 ", Body::Prose),
+        ".csv" => (b"id,date,region,product,quantity,amount\n", Body::Csv),
+        ".txt" | ".md" => (b"", Body::Prose),
+        // code
+        ".py" => (b"#!/usr/bin/env python3\n", Body::Code("py")),
+        ".js" => (b"'use strict';\n", Body::Code("js")),
+        ".html" => (b"<!DOCTYPE html>\n<html>\n", Body::Code("html")),
+        ".css" => (b"/* styles */\n", Body::Code("css")),
+        ".rs" => (b"// generated\n", Body::Code("rs")),
+        ".go" => (b"package main\n\n", Body::Code("go")),
+        ".java" => (b"package com.example;\n\n", Body::Code("java")),
+        ".cpp" | ".c" => (b"#include <stdio.h>\n\n", Body::Code("c")),
+        ".json" => (b"[\n", Body::Code("json")),
+        ".xml" => (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<items>\n", Body::Code("xml")),
+        ".yaml" => (b"---\n", Body::Code("yaml")),
+        ".toml" => (b"# config\n", Body::Code("toml")),
+        _ => (b"", Body::Random),
+    }
+}
+
+const WORDS: &[&str] = &[
+    "the", "data", "report", "quarter", "customer", "service", "growth", "team", "project",
+    "analysis", "result", "model", "market", "system", "value", "review", "plan", "update",
+    "network", "storage", "release", "design", "budget", "metric", "user", "request",
+    "pipeline", "cluster", "latency", "throughput", "and", "of", "for", "with", "across",
+    "improves", "shows", "requires", "supports", "reduces", "increases", "measures",
+];
+
+const IDENTS: &[&str] = &[
+    "user", "count", "total", "items", "config", "buffer", "result", "index", "name",
+    "value", "handler", "request", "response", "cache", "client", "bucket", "key", "size",
+];
+
+/// Streams a file of exactly `size` bytes.
+pub fn write_file(path: &Path, ext: &str, size: u64, seed: u64) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    write_content(&mut file, ext, size, seed)?;
+    file.flush()
+}
+
+/// Writes exactly `size` bytes of `ext`-shaped content to `out`.
+pub fn write_content<W: Write>(out: &mut W, ext: &str, size: u64, seed: u64) -> io::Result<()> {
+    let (head, body) = format_for(ext);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut buf = vec![0u8; CHUNK];
+    let mut written: u64 = 0;
+    let mut text = String::new();
+    while written < size {
+        let n = (size - written).min(CHUNK as u64) as usize;
+        let chunk = &mut buf[..n];
+        match body {
+            Body::Random => rng.fill_bytes(chunk),
+            _ => fill_text(chunk, body, &mut rng, &mut text),
+        }
+        if written == 0 {
+            overlay(chunk, head, ext);
+        }
+        out.write_all(chunk)?;
+        written += n as u64;
+    }
+    Ok(())
+}
+
+/// Puts the header over the start of the first chunk (truncated for tiny files).
+fn overlay(chunk: &mut [u8], head: &[u8], ext: &str) {
+    let n = head.len().min(chunk.len());
+    chunk[..n].copy_from_slice(&head[..n]);
+    if ext == ".tar" && chunk.len() >= 263 {
+        chunk[257..263].copy_from_slice(b"ustar\0");
+    }
+}
+
+/// Fills `chunk` with text lines. `carry` holds the part of the last line that did
+/// not fit, so lines continue across chunks.
+fn fill_text(chunk: &mut [u8], body: Body, rng: &mut SmallRng, carry: &mut String) {
+    let mut pos = 0;
+    while pos < chunk.len() {
+        if carry.is_empty() {
+            text_line(body, rng, carry);
+        }
+        let bytes = carry.as_bytes();
+        let take = bytes.len().min(chunk.len() - pos);
+        chunk[pos..pos + take].copy_from_slice(&bytes[..take]);
+        pos += take;
+        carry.drain(..take);
+    }
+}
+
+fn pick<'a, R: Rng>(rng: &mut R, list: &[&'a str]) -> &'a str {
+    list[rng.random_range(0..list.len())]
+}
+
+fn text_line<R: Rng>(body: Body, rng: &mut R, out: &mut String) {
+    use std::fmt::Write as _;
+    let a = pick(rng, IDENTS);
+    let b = pick(rng, IDENTS);
+    let n: u32 = rng.random_range(0..10_000);
+    let _ = match body {
+        Body::Prose => {
+            let words = rng.random_range(6..18);
+            let mut first = true;
+            for _ in 0..words {
+                let w = pick(rng, WORDS);
+                if first {
+                    let mut cs = w.chars();
+                    if let Some(c) = cs.next() {
+                        out.push(c.to_ascii_uppercase());
+                        out.push_str(cs.as_str());
+                    }
+                    first = false;
+                } else {
+                    out.push(' ');
+                    out.push_str(w);
+                }
+            }
+            writeln!(out, ".")
+        }
+        Body::Csv => writeln!(
+            out,
+            "{n},2025-{:02}-{:02},{},{},{},{}.{:02}",
+            rng.random_range(1..13),
+            rng.random_range(1..29),
+            pick(rng, &["emea", "apac", "americas"]),
+            pick(rng, IDENTS),
+            rng.random_range(1..500),
+            rng.random_range(1..100_000),
+            rng.random_range(0..100)
+        ),
+        Body::Code(lang) => match lang {
+            "py" => writeln!(out, "def {a}_{n}({b}):\n    return {b} * {n}\n"),
+            "js" => writeln!(out, "function {a}{n}({b}) {{ return {b} + {n}; }}"),
+            "rs" => writeln!(out, "fn {a}_{n}({b}: u64) -> u64 {{ {b} + {n} }}"),
+            "go" => writeln!(out, "func {a}{n}({b} int) int {{ return {b} * {n} }}"),
+            "java" => writeln!(out, "    static int {a}{n}(int {b}) {{ return {b} + {n}; }}"),
+            "c" => writeln!(out, "static int {a}_{n}(int {b}) {{ return {b} + {n}; }}"),
+            "json" => writeln!(out, "  {{\"{a}\": {n}, \"{b}\": \"{a}-{n}\"}},"),
+            "xml" | "html" => writeln!(out, "  <div class=\"{a}\" data-{b}=\"{n}\">{a} {b}</div>"),
+            "svg" => writeln!(out, "  <rect x=\"{}\" y=\"{}\" width=\"{n}\" height=\"{}\"/>", n % 100, n % 37, n % 53),
+            "css" => writeln!(out, ".{a}-{n} {{ margin: {}px; color: #{:06x}; }}", n % 40, n * 397 % 0xffffff),
+            "yaml" => writeln!(out, "{a}_{n}:\n  {b}: {n}"),
+            "toml" => writeln!(out, "{a}_{n} = {n}"),
+            _ => writeln!(out, "{a} = {b} + {n}"),
+        },
+        Body::Random => Ok(()),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(ext: &str, size: u64, seed: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        write_content(&mut v, ext, size, seed).unwrap();
+        v
+    }
+
+    #[test]
+    fn every_binary_format_starts_with_its_magic() {
+        let cases: &[(&str, &[u8])] = &[
+            (".png", b"\x89PNG\r\n\x1a\n"),
+            (".jpg", b"\xFF\xD8\xFF"),
+            (".gif", b"GIF89a"),
+            (".bmp", b"BM"),
+            (".tiff", b"II*\x00"),
+            (".pdf", b"%PDF-"),
+            (".zip", b"PK\x03\x04"),
+            (".docx", b"PK\x03\x04"),
+            (".gz", b"\x1f\x8b"),
+            (".tar.gz", b"\x1f\x8b"),
+            (".rar", b"Rar!\x1a\x07"),
+            (".7z", b"7z\xbc\xaf\x27\x1c"),
+            (".mkv", b"\x1a\x45\xdf\xa3"),
+            (".mp3", b"ID3"),
+            (".flac", b"fLaC"),
+            (".ogg", b"OggS"),
+            (".svg", b"<svg"),
+        ];
+        for (ext, magic) in cases {
+            let c = content(ext, 4096, 1);
+            assert!(c.starts_with(magic), "{ext} starts with {:?}", &c[..8]);
+        }
+        let mp4 = content(".mp4", 4096, 1);
+        assert_eq!(&mp4[4..8], b"ftyp");
+        let wav = content(".wav", 4096, 1);
+        assert_eq!((&wav[..4], &wav[8..12]), (&b"RIFF"[..], &b"WAVE"[..]));
+        let webp = content(".webp", 4096, 1);
+        assert_eq!(&webp[8..12], b"WEBP");
+        let tar = content(".tar", 4096, 1);
+        assert_eq!(&tar[257..262], b"ustar");
+    }
+
+    #[test]
+    fn sizes_are_exact_even_across_chunks_and_below_the_header() {
+        for size in [0u64, 1, 3, 100, CHUNK as u64 - 1, CHUNK as u64, CHUNK as u64 * 2 + 17] {
+            for ext in [".png", ".py", ".csv", ".txt", ".tar"] {
+                assert_eq!(content(ext, size, 9).len() as u64, size, "{ext} {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_kinds_are_text_and_binary_kinds_are_incompressible() {
+        let py = content(".py", 20_000, 3);
+        let s = std::str::from_utf8(&py).expect("code is UTF-8");
+        assert!(s.starts_with("#!/usr/bin/env python3\ndef "));
+        let md = content(".md", 20_000, 3);
+        assert!(std::str::from_utf8(&md).unwrap().contains(". "));
+        // Random bodies: every byte value appears about equally often.
+        let bin = content(".zip", 1 << 20, 3);
+        let mut hist = [0u32; 256];
+        bin.iter().for_each(|b| hist[*b as usize] += 1);
+        let (min, max) = (hist.iter().min().unwrap(), hist.iter().max().unwrap());
+        assert!(*min > 3500 && *max < 4700, "byte histogram {min}..{max}");
+    }
+
+    #[test]
+    fn files_differ_by_seed_and_repeat_by_seed() {
+        assert_eq!(content(".mp4", 10_000, 5), content(".mp4", 10_000, 5));
+        assert_ne!(content(".mp4", 10_000, 5), content(".mp4", 10_000, 6));
+        assert_ne!(content(".py", 10_000, 5), content(".py", 10_000, 6));
+    }
+}

@@ -1,0 +1,97 @@
+//! Byte sizes and durations as people write them in `profiles.toml`.
+
+use std::time::Duration;
+
+/// Parses `"512"`, `"100B"`, `"10K"`/`"10KiB"` (1024), `"10KB"` (1000), and the same for
+/// M, G and T. Binary units are the default because the old generator's bands were
+/// written in KiB/MiB; decimal ones are accepted so `"11GB"` means what it says.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num = num.replace('_', "");
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (examples: 512, 100B, 10KiB, 1.5GiB, 11GB)"))?;
+    let mult: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KiB" => 1024.0,
+        "M" | "MiB" => 1024.0 * 1024.0,
+        "G" | "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TiB" => 1024f64.powi(4),
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => {
+            return Err(format!(
+                "{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"
+            ))
+        }
+    };
+    let bytes = value * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Parses a humantime duration such as `"3h"`, `"60m"`, `"1h 30m"`, `"250ms"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration ({e}; examples: 30s, 60m, 3h, 1h 30m)"))
+}
+
+/// `1536` → `"1.5 KiB"`: for reports, never for parsing.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_and_decimal_units() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("100B").unwrap(), 100);
+        assert_eq!(parse_size("10K").unwrap(), 10 * 1024);
+        assert_eq!(parse_size("10KiB").unwrap(), 10 * 1024);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 1024 * 1024 * 1024 * 3 / 2);
+        assert_eq!(parse_size("11GB").unwrap(), 11_000_000_000);
+        assert_eq!(parse_size("500M").unwrap(), 500 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_sizes_say_what_is_wrong() {
+        assert!(parse_size("ten").unwrap_err().contains("not a size"));
+        assert!(parse_size("10XB").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn durations_parse_and_fail_clearly() {
+        assert_eq!(parse_duration("60m").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}
