@@ -517,3 +517,6 @@ pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Resu
     }
     Ok(Template { text: text.to_string(), parts })
 }
+
+#[cfg(test)]
+mod tests;

@@ -100,7 +100,12 @@ pub fn write_content<W: Write>(out: &mut W, ext: &str, size: u64, seed: u64) -> 
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = vec![0u8; CHUNK];
     let mut written: u64 = 0;
-    let mut text = String::new();
+    // Text files start with their header as the first line(s); binary ones get the
+    // magic number laid over random bytes.
+    let mut text = match body {
+        Body::Random => String::new(),
+        _ => String::from_utf8_lossy(head).into_owned(),
+    };
     while written < size {
         let n = (size - written).min(CHUNK as u64) as usize;
         let chunk = &mut buf[..n];
@@ -108,7 +113,7 @@ pub fn write_content<W: Write>(out: &mut W, ext: &str, size: u64, seed: u64) -> 
             Body::Random => rng.fill_bytes(chunk),
             _ => fill_text(chunk, body, &mut rng, &mut text),
         }
-        if written == 0 {
+        if written == 0 && body == Body::Random {
             overlay(chunk, head, ext);
         }
         out.write_all(chunk)?;
@@ -169,7 +174,9 @@ fn text_line<R: Rng>(body: Body, rng: &mut R, out: &mut String) {
                     out.push_str(w);
                 }
             }
-            writeln!(out, ".")
+            // Sentences run on into paragraphs of about four.
+            out.push_str(if rng.random_bool(0.25) { ".\n" } else { ". " });
+            Ok(())
         }
         Body::Csv => writeln!(
             out,
