@@ -1,0 +1,123 @@
+//! The command line as a user meets it: check, plan, bad input, preflight errors.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn check_summarizes_the_shipped_profile_without_secrets() {
+    let sb = Sandbox::new(&[]);
+    let out = run_bounded(sb.cmd(&["check"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for id in ["alice-dev", "david-backup", "jack-mobile"] {
+        assert!(text.contains(id), "{text}");
+    }
+    assert!(text.contains("22-6") && text.contains("24/7"), "{text}");
+    assert!(!text.contains("minioadmin123"), "secret shown:\n{text}");
+    assert!(sb.calls().is_empty(), "check must not run the client");
+}
+
+#[test]
+fn plan_json_has_24_hours_within_the_seed_range_and_scales() {
+    let sb = Sandbox::new(&[]);
+    let out = run_bounded(sb.cmd(&["plan", "--json"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hours = v["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let totals: Vec<f64> = hours.iter().map(|h| h["total"].as_f64().unwrap()).collect();
+    assert!(totals.iter().all(|t| (25.0..=2000.0).contains(t)), "{totals:?}");
+    assert!(totals.iter().cloned().fold(0.0, f64::max) >= 1500.0);
+    assert_eq!(hours[3]["hour"], 3);
+    assert_eq!(hours[3]["users"].as_object().unwrap().len(), 10);
+    let sum: f64 = hours[12]["users"].as_object().unwrap().values().map(|x| x.as_f64().unwrap()).sum();
+    assert!((sum - totals[12]).abs() < 0.1);
+
+    let half = run_bounded(sb.cmd(&["plan", "--json", "--rate-scale", "0.5"]), LIMIT);
+    let h: serde_json::Value = serde_json::from_slice(&half.stdout).unwrap();
+    assert!((h["hours"][12]["total"].as_f64().unwrap() - totals[12] / 2.0).abs() < 0.1);
+
+    let text = run_bounded(sb.cmd(&["plan", "--users", "david-backup,henry-ops"]), LIMIT);
+    let t = stdout(&text);
+    assert!(t.contains("david") && t.contains("henry") && !t.contains("alice"), "{t}");
+}
+
+#[test]
+fn a_malformed_profile_names_file_line_and_field_and_starts_nothing() {
+    let sb = Sandbox::new(&[("bucket = \"carol-analytics\"", "bucket = \"Carol_Analytics\"")]);
+    let out = run_bounded(sb.cmd(&["--duration", "1h", "--time-scale", "3600"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let profile = sb.path("profiles.toml").display().to_string();
+    let line = std::fs::read_to_string(sb.path("profiles.toml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("Carol_Analytics"))
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!("{profile}:{line}:")), "{err}");
+    assert!(err.contains("users[2].bucket"), "{err}");
+    assert!(sb.calls().is_empty(), "no client may run: {:?}", sb.calls());
+    assert!(sb.objects().is_empty());
+    assert!(!sb.path("summary.json").exists());
+}
+
+#[test]
+fn an_unknown_user_or_bad_option_is_a_usage_error() {
+    let sb = Sandbox::new(&[]);
+    let out = run_bounded(sb.cmd(&["--users", "alice-dev,mallory"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("mallory"), "{}", stderr(&out));
+    let out = run_bounded(sb.cmd(&["--time-scale", "0"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_bounded(sb.cmd(&["--start-at", "25:00"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("HH:MM"), "{}", stderr(&out));
+    assert!(sb.calls().is_empty());
+}
+
+#[test]
+fn a_client_that_cannot_run_is_refused_before_any_traffic() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(&["--duration", "1h", "--time-scale", "3600"]);
+    cmd.env("FAKE_OBSCTL_BAD_VERSION", "1");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--version") && err.contains("broken build"), "{err}");
+    assert_eq!(sb.calls().len(), 1, "only --version ran: {:?}", sb.calls());
+
+    let missing = sb.path("no-such-obsctl");
+    let out = run_bounded(sb.cmd_with_client(&missing, &["--duration", "1h"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no-such-obsctl"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bucket_that_cannot_be_ensured_stops_the_run_with_its_name() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(&["--duration", "1h", "--time-scale", "3600", "--users", "carol-data"]);
+    cmd.env("FAKE_OBSCTL_BAD_MB", "1");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("carol-analytics") && err.contains("service error"), "{err}");
+    assert!(sb.calls().iter().all(|c| !c.contains(" cp ")), "no traffic: {:?}", sb.calls());
+}
+
+#[test]
+fn help_lists_the_contract() {
+    let out = std::process::Command::new(bin()).arg("--help").output().unwrap();
+    let text = stdout(&out);
+    for opt in [
+        "--profiles", "--duration", "--obsctl", "--endpoint", "--region", "--users", "--seed", "--time-scale",
+        "--start-at", "--rate-scale", "--stats-interval", "--log-file", "--temp-dir", "--summary-json", "--cleanup",
+        "check", "plan",
+    ] {
+        assert!(text.contains(opt), "--help lacks {opt}");
+    }
+}

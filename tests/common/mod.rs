@@ -1,0 +1,176 @@
+//! Helpers for integration tests: a sandbox per test (profile, fake S3 store, logs,
+//! temp dir), bounded process runs, and process-table checks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_trafficgen"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fake_obsctl() -> PathBuf {
+    repo().join("tests/bin/fake-obsctl")
+}
+
+pub fn shipped_profile() -> String {
+    std::fs::read_to_string(repo().join("profiles.toml")).unwrap()
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A sandbox whose profile is the shipped one, minus the free-disk floor (test
+    /// machines may be small), with `edits` applied as (from, to) replacements.
+    pub fn new(edits: &[(&str, &str)]) -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("tg-test-").tempdir().unwrap();
+        let mut text = shipped_profile().replace("min_free_disk = \"11GB\"", "min_free_disk = \"0\"");
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from:?} not in the profile");
+            text = text.replace(from, to);
+        }
+        std::fs::write(dir.path().join("profiles.toml"), text).unwrap();
+        for d in ["store", "temp"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        Sandbox { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// trafficgen with the fake client and every output inside the sandbox.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with_client(&fake_obsctl(), args)
+    }
+
+    pub fn cmd_with_client(&self, client: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.dir.path())
+            .env("FAKE_S3_DIR", self.path("store"))
+            .env("FAKE_OBSCTL_LOG", self.path("calls.log"))
+            .arg("--profiles")
+            .arg(self.path("profiles.toml"))
+            .arg("--obsctl")
+            .arg(client)
+            .arg("--log-file")
+            .arg(self.path("tg.log"))
+            .arg("--temp-dir")
+            .arg(self.path("temp"))
+            .arg("--summary-json")
+            .arg(self.path("summary.json"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path("summary.json")).expect("summary.json written");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every client invocation the fake recorded: "ARGS\tENV".
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("calls.log")).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    /// All log text (the file is rotated daily, so its name carries the date).
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("tg.") && n.ends_with(".log") {
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap());
+            }
+        }
+        out
+    }
+
+    /// Files left anywhere under the sandbox's temp dir.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.path("temp"), &mut out);
+        out
+    }
+
+    /// Objects in the fake store, as "bucket/key".
+    pub fn objects(&self) -> Vec<String> {
+        let root = self.path("store");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        files.iter().map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned()).collect()
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Runs a command to completion, killing it (and failing the test) after `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd.spawn().expect("trafficgen starts");
+    wait_bounded(child, limit)
+}
+
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(raw) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmd.contains(marker) {
+                found.push(format!("{name}: {cmd}"));
+            }
+        }
+    }
+    found
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

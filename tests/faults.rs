@@ -1,0 +1,241 @@
+//! Runs against the fake client: argument form, environment, lifecycle, and every
+//! fault (failure, hang, crash, garbage, signals). The real client is in tests/e2e.rs.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// 8 simulated hours at 7200x: 4 wall seconds; the 3 h TTL passes after 1.5 s.
+const SHORT: &[&str] =
+    &["--duration", "8h", "--time-scale", "7200", "--start-at", "06:00", "--rate-scale", "0.5", "--max-file-size", "16KiB", "--seed", "7"];
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn short(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
+    let mut args = SHORT.to_vec();
+    args.extend_from_slice(extra);
+    sb.cmd(&args)
+}
+
+fn total(v: &serde_json::Value, field: &str) -> u64 {
+    v["totals"][field].as_u64().unwrap_or_else(|| panic!("totals.{field} in {v}"))
+}
+
+#[test]
+fn a_run_uploads_downloads_and_expires_through_the_client() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = short(&sb, &[]);
+    cmd.env("RUST_BACKTRACE", "1");
+    let out = run_bounded(cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "uploads") > 20, "{s}");
+    assert!(total(&s, "downloads") > 0, "{s}");
+    assert!(total(&s, "ttl_deletes") > 0, "{s}");
+    assert_eq!(total(&s, "failures"), 0, "{s}");
+    assert_eq!(s["seed"], 7);
+    assert_eq!(s["client"]["version"], "obsctl 0.3.0-fake");
+    assert_eq!(s["users"].as_object().unwrap().len(), 10);
+
+    // Argument form: global options, always a region, then the subcommand.
+    let calls = sb.calls();
+    let cps: Vec<&String> = calls.iter().filter(|c| c.contains(" cp ")).collect();
+    assert!(!cps.is_empty());
+    for c in &calls {
+        if c.starts_with("--version") {
+            continue;
+        }
+        assert!(
+            c.starts_with("--debug error --endpoint http://127.0.0.1:9000 --region us-east-1 "),
+            "argument form: {c}"
+        );
+    }
+    assert!(calls.iter().any(|c| c.contains(" rm s3://")), "TTL deletes ran obsctl rm");
+    // The profile's environment reaches every child; RUST_BACKTRACE does not.
+    for c in &calls {
+        let env = c.split('\t').nth(1).unwrap();
+        assert!(env.contains("AWS_ACCESS_KEY_ID=minioadmin"), "{env}");
+        assert!(env.contains("OTEL_ENABLED=true"), "{env}");
+        assert!(env.contains("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317"), "{env}");
+        assert!(env.contains("RUST_BACKTRACE=unset"), "{env}");
+    }
+
+    // What is on the "server" is exactly uploads minus deletes, under templated keys.
+    let objects = sb.objects();
+    assert_eq!(objects.len() as u64, total(&s, "uploads") - total(&s, "deletes"), "{objects:?}");
+    for o in &objects {
+        let (bucket, key) = o.split_once('/').unwrap();
+        let user = s["users"].as_object().unwrap().keys().find(|u| {
+            let first = u.split('-').next().unwrap();
+            bucket.starts_with(first)
+        });
+        let user = user.unwrap_or_else(|| panic!("object in unknown bucket {o}"));
+        assert!(key.contains(&format!("/{user}_")), "{o}");
+        assert!(!key.starts_with('/') && !key.contains("//"), "{o}");
+    }
+    assert!(sb.temp_files().is_empty(), "temp files left: {:?}", sb.temp_files());
+
+    // Log lines in the seed's shape.
+    let log = sb.log();
+    let line = log.lines().find(|l| l.contains("] Uploaded ")).expect("an upload line");
+    let (ts, rest) = line.split_at(23);
+    assert!(ts.chars().enumerate().all(|(i, c)| match i {
+        4 | 7 => c == '-',
+        10 => c == ' ',
+        13 | 16 => c == ':',
+        19 => c == ',',
+        _ => c.is_ascii_digit(),
+    }), "timestamp {ts:?}");
+    assert!(rest.starts_with(" - INFO - ["), "{line}");
+    assert!(rest.ends_with(" bytes)"), "{line}");
+    assert!(log.contains("] Deleted ") && log.contains("(TTL expired)"), "no TTL delete lines");
+    assert!(log.contains("final: "), "final report in the log");
+}
+
+#[test]
+fn cleanup_leaves_no_objects() {
+    let sb = Sandbox::new(&[]);
+    let out = run_bounded(short(&sb, &["--cleanup", "--users", "alice-dev,henry-ops"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "uploads") > 0);
+    assert!(total(&s, "cleanup_deletes") > 0, "{s}");
+    assert_eq!(s["live_objects_at_exit"], 0);
+    assert!(sb.objects().is_empty(), "{:?}", sb.objects());
+    assert_eq!(s["users"].as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn failures_are_counted_with_their_first_stderr_line_and_the_run_goes_on() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = short(&sb, &[]);
+    cmd.env("FAKE_OBSCTL_MODE", "fail").env("FAKE_OBSCTL_LEAK", "1");
+    let out = run_bounded(cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "failures") > 20, "{s}");
+    assert_eq!(s["totals"]["failures_by_class"]["failed"], s["totals"]["failures"]);
+    assert_eq!(total(&s, "uploads"), 0);
+    // The run kept its schedule despite every command failing.
+    assert!(s["achieved_ops"].as_f64().unwrap() > 0.8 * s["target_ops"].as_f64().unwrap(), "{s}");
+    let log = sb.log();
+    assert!(log.contains("WARNING - [") && log.contains("failed (failed exit 1"), "{log}");
+    assert!(log.contains("signature mismatch for ***"), "first stderr line, redacted");
+    assert!(!log.contains("more detail"), "only the first stderr line is kept");
+    // Credentials never appear anywhere.
+    let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap();
+    for text in [&log, &summary, &stderr(&out), &stdout(&out)] {
+        assert!(!text.contains("minioadmin123"), "secret leaked");
+    }
+    // Repeated failures make users re-ensure their buckets.
+    assert!(log.contains("Re-ensured bucket"), "no re-ensure in log");
+}
+
+#[test]
+fn a_hung_client_is_killed_at_its_timeout_and_reaped() {
+    let marker = "1000.4242";
+    let sb = Sandbox::new(&[]);
+    let mut cmd = short(&sb, &["--command-timeout", "1s", "--grace-period", "5s", "--users", "alice-dev,bob-marketing"]);
+    cmd.env("FAKE_OBSCTL_MODE", "hang").env("FAKE_OBSCTL_HANG", marker);
+    let started = Instant::now();
+    let out = run_bounded(cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let s = sb.summary();
+    assert!(s["totals"]["failures_by_class"]["timed_out"].as_u64().unwrap() > 0, "{s}");
+    assert!(processes_with(marker).is_empty(), "left running: {:?}", processes_with(marker));
+    assert!(sb.temp_files().is_empty());
+    let log = sb.log();
+    assert!(log.contains("timed_out") && log.contains("killed at the command timeout"), "{log}");
+}
+
+#[test]
+fn crashes_and_garbage_output_are_classified() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = short(&sb, &["--users", "alice-dev"]);
+    cmd.env("FAKE_OBSCTL_MODE", "crash");
+    let out = run_bounded(cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(s["totals"]["failures_by_class"]["crashed"].as_u64().unwrap() > 0, "{s}");
+    assert!(sb.log().contains("killed by signal 11"));
+
+    let sb = Sandbox::new(&[]);
+    let mut cmd = short(&sb, &["--users", "henry-ops"]);
+    cmd.env("FAKE_OBSCTL_MODE", "garbage");
+    let out = run_bounded(cmd, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "uploads") > 0, "{s}");
+    assert_eq!(total(&s, "failures"), 0, "garbage output with exit 0 is a success: {s}");
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+#[test]
+fn sigint_mid_run_finishes_in_flight_work_and_writes_the_summary() {
+    let marker = "2.4343";
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "20s"]);
+    cmd.env("FAKE_OBSCTL_MODE", "slow").env("FAKE_OBSCTL_SLEEP", marker);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!processes_with(marker).is_empty(), "slow commands should be in flight");
+    let stopped = Instant::now();
+    signal(pid, libc::SIGINT);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stopped.elapsed() < Duration::from_secs(15), "stopped in {:?}", stopped.elapsed());
+    let s = sb.summary();
+    assert_eq!(s["stopped_by"], "signal");
+    assert!(total(&s, "uploads") > 0, "in-flight uploads finished: {s}");
+    assert_eq!(s["totals"]["failures_by_class"]["cancelled"], 0, "all finished within grace: {s}");
+    assert!(processes_with(marker).is_empty(), "{:?}", processes_with(marker));
+    assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
+}
+
+#[test]
+fn sigterm_after_the_grace_period_kills_what_is_left() {
+    let marker = "1000.5151";
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "1s"]);
+    cmd.env("FAKE_OBSCTL_MODE", "hang").env("FAKE_OBSCTL_HANG", marker);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(3));
+    signal(pid, libc::SIGTERM);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(s["totals"]["failures_by_class"]["cancelled"].as_u64().unwrap() > 0, "{s}");
+    assert!(processes_with(marker).is_empty(), "{:?}", processes_with(marker));
+    assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once_with_130() {
+    let marker = "1000.6161";
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--grace-period", "60s"]);
+    cmd.env("FAKE_OBSCTL_MODE", "hang").env("FAKE_OBSCTL_HANG", marker);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(3));
+    signal(pid, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    signal(pid, libc::SIGINT);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(second.elapsed() < Duration::from_secs(5));
+    assert!(processes_with(marker).is_empty(), "{:?}", processes_with(marker));
+    let temp: Vec<_> = std::fs::read_dir(sb.path("temp")).unwrap().collect();
+    assert!(temp.is_empty(), "temp root removed: {temp:?}");
+}
