@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::plan::Flavor;
+use crate::plan::{Arrivals, Flavor};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write one synthetic file the way uploads do (to inspect content or time the writer)
+    Synth {
+        /// Output file
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Size, e.g. 1GiB
+        #[arg(long, default_value = "1MiB", value_name = "SIZE")]
+        size: String,
+        /// Extension that decides the format, e.g. .mp4, .py, .pdf
+        #[arg(long, default_value = ".bin", value_name = "EXT")]
+        ext: String,
+        /// Content seed
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        seed: u64,
+        /// Regenerate the exact bytes of an uploaded object from its key (sets seed and ext)
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +103,10 @@ pub struct RunArgs {
     /// Simulated seconds per wall second (720 runs a day in 2 minutes); rates stay per wall minute
     #[arg(long, default_value_t = 1.0, value_name = "F")]
     pub time_scale: f64,
+
+    /// Arrival process [default: the profile's rates.arrivals]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub arrivals: Option<Arrivals>,
 
     /// Simulated UTC time of day at start, HH:MM [default: now]
     #[arg(long, value_name = "HH:MM")]

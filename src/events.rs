@@ -32,8 +32,8 @@ pub enum FailClass {
     Crashed,
     /// Could not be started (missing binary, no permission, …).
     SpawnError,
-    /// A download's file was missing or of the wrong size.
-    SizeMismatch,
+    /// A download's bytes differ from what was uploaded (size or content).
+    Mismatch,
     /// The local file could not be written.
     LocalIo,
     /// Killed at shutdown after the grace period.
@@ -46,7 +46,7 @@ impl FailClass {
         FailClass::TimedOut,
         FailClass::Crashed,
         FailClass::SpawnError,
-        FailClass::SizeMismatch,
+        FailClass::Mismatch,
         FailClass::LocalIo,
         FailClass::Cancelled,
     ];
@@ -56,7 +56,7 @@ impl FailClass {
             FailClass::TimedOut => "timed_out",
             FailClass::Crashed => "crashed",
             FailClass::SpawnError => "spawn_error",
-            FailClass::SizeMismatch => "size_mismatch",
+            FailClass::Mismatch => "mismatch",
             FailClass::LocalIo => "local_io",
             FailClass::Cancelled => "cancelled",
         }

@@ -35,9 +35,13 @@ pub fn spawn(plan: Arc<Plan>, clock: Clock, interval: Duration, rx: Receiver<Eve
                         let t = report::table(&plan, &clock.map, &stats, &prev, last, now, "statistics");
                         info!(target: "report", "{t}");
                         prev = stats.users.clone();
+                        stats.mark(now);
                         last = now;
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        stats.mark(clock.elapsed());
+                        break;
+                    }
                 }
             }
             stats

@@ -48,11 +48,12 @@ fn record(user: usize, op: OpType, key: &str, bytes: u64, exec: &Exec) -> OpReco
     }
 }
 
-pub async fn upload(fleet: &Fleet, user: usize, key: &str, file: &FileChoice, local: &Path, seed: u64) -> OpRecord {
+pub async fn upload(fleet: &Fleet, user: usize, key: &str, file: &FileChoice, local: &Path) -> OpRecord {
     let bucket = &fleet.plan.users[user].bucket;
     let path = local.to_path_buf();
     let ext = file.ext.clone();
     let size = file.size;
+    let seed = synth::seed_for_key(key);
     // Writing a large file takes a while: keep it off the runtime's worker threads.
     let written = tokio::task::spawn_blocking(move || synth::write_file(&path, &ext, size, seed)).await;
     let large = file.size > fleet.plan.lifecycle.large_threshold;
@@ -76,17 +77,26 @@ pub async fn download(fleet: &Fleet, user: usize, obj: &Object, local: &Path) ->
     let exec = fleet.client.run(Action::Download { bucket, key: &obj.key, local }).await;
     let mut rec = record(user, OpType::Download, &obj.key, obj.size, &exec);
     if rec.result.is_ok() {
-        // An exit code is not proof: check that the bytes arrived.
-        match std::fs::metadata(local) {
-            Ok(m) if m.len() == obj.size => {}
-            Ok(m) => {
-                rec.result = Err(FailClass::SizeMismatch);
-                rec.error = Some(format!("downloaded {} bytes, expected {}", m.len(), obj.size));
+        // An exit code is not proof: regenerate the uploaded bytes from the key and
+        // compare them with what arrived.
+        let (path, key, size) = (local.to_path_buf(), obj.key.clone(), obj.size);
+        let checked = tokio::task::spawn_blocking(move || {
+            let len = std::fs::metadata(&path).map(|m| m.len());
+            match len {
+                Ok(n) if n != size => Err(format!("downloaded {n} bytes, expected {size}")),
+                Err(e) => Err(format!("no downloaded file: {e}")),
+                Ok(_) => match synth::matches(&path, synth::ext_of(&key), size, synth::seed_for_key(&key)) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("downloaded bytes differ from the upload".to_string()),
+                    Err(e) => Err(format!("reading the download: {e}")),
+                },
             }
-            Err(e) => {
-                rec.result = Err(FailClass::SizeMismatch);
-                rec.error = Some(format!("no downloaded file: {e}"));
-            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("checking the download: {e}")));
+        if let Err(msg) = checked {
+            rec.result = Err(FailClass::Mismatch);
+            rec.error = Some(msg);
         }
     }
     let _ = std::fs::remove_file(local);

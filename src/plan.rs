@@ -67,6 +67,16 @@ pub struct Rates {
     pub download_share: f64,
     /// `--rate-scale`: multiplies every target.
     pub scale: f64,
+    pub arrivals: Arrivals,
+}
+
+/// How arrival times are spread at a given rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arrivals {
+    /// Random (exponential gaps), like real users
+    Poisson,
+    /// Evenly spaced, like k6's constant-arrival-rate (steadier for short runs)
+    Uniform,
 }
 
 #[derive(Debug, Clone, Copy)]

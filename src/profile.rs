@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plan::{
-    Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template,
+    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template,
     UserPlan,
 };
 use crate::schedule::PeakWindow;
@@ -65,6 +65,12 @@ struct RatesSection {
     peak_multiplier: Spanned<f64>,
     offpeak_multiplier: Spanned<f64>,
     download_share: Spanned<f64>,
+    #[serde(default = "default_arrivals")]
+    arrivals: Spanned<String>,
+}
+
+fn default_arrivals() -> Spanned<String> {
+    Spanned::new(0..0, "poisson".into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +291,14 @@ impl Cx<'_> {
             return Err(self.err(r.download_share.span(), "rates.download_share", format!("must be between 0 and 1, got {share}")));
         }
 
+        let arrivals = match r.arrivals.get_ref().as_str() {
+            "poisson" => Arrivals::Poisson,
+            "uniform" => Arrivals::Uniform,
+            other => {
+                return Err(self.err(r.arrivals.span(), "rates.arrivals", format!("{other:?} is not an arrival process (\"poisson\" or \"uniform\")")))
+            }
+        };
+
         let l = &f.limits;
         let per_user = *l.max_in_flight_per_user.get_ref();
         let global = *l.max_in_flight.get_ref();
@@ -429,7 +443,7 @@ impl Cx<'_> {
             log_file: PathBuf::from(run.log_file.get_ref()),
             seed: run.seed,
             client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
-            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, scale: 1.0 },
+            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, scale: 1.0, arrivals },
             limits: Limits { max_in_flight_per_user: per_user, max_in_flight: global, upload_memory_budget: budget, min_free_disk, max_file_size: None },
             lifecycle,
             kinds,

@@ -11,7 +11,7 @@ use crate::clock::{TimeMap, civil};
 use crate::events::{DeleteReason, OpRecord, OpType};
 use crate::plan::Plan;
 use crate::schedule;
-use crate::stats::{Counters, Latency, Stats};
+use crate::stats::{Counters, Latency, Stats, TimelinePoint};
 use crate::units::human_bytes;
 
 /// The seed generator's log shape: `[alice-dev] Uploaded key (55911 bytes)`.
@@ -171,6 +171,8 @@ pub struct Summary {
     pub failure_rate: f64,
     pub latency_ms: BTreeMap<&'static str, Latency>,
     pub start_lag_ms: Latency,
+    /// One point per stats interval (and one for the end).
+    pub timeline: Vec<TimelinePoint>,
     pub totals: UserSummary,
     pub users: BTreeMap<String, UserSummary>,
 }
@@ -231,6 +233,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         failure_rate: if attempted == 0 { 0.0 } else { t.failures as f64 / attempted as f64 },
         latency_ms,
         start_lag_ms: stats.start_lag(),
+        timeline: stats.timeline.clone(),
         totals: UserSummary { target_ops: round1(target), achieved_ops: t.started, in_flight: t.in_flight(), counters: t },
         users,
     }

@@ -24,6 +24,13 @@ pub const EXIT_RUN_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 pub fn main(cli: Cli) -> i32 {
+    // `synth` needs no profile.
+    if let Some(Command::Synth { path, size, ext, seed, key }) = &cli.command {
+        return match key {
+            Some(k) => synth(path, size, crate::synth::ext_of(k), crate::synth::seed_for_key(k)),
+            None => synth(path, size, ext, *seed),
+        };
+    }
     let plan = match load(&cli) {
         Ok(p) => p,
         Err(e) => {
@@ -45,6 +52,7 @@ pub fn main(cli: Cli) -> i32 {
             }
             0
         }
+        Some(Command::Synth { .. }) => unreachable!("handled above"),
         None => match apply_run_args(plan, &cli.run) {
             Ok((plan, opts)) => run(plan, opts),
             Err(e) => {
@@ -52,6 +60,32 @@ pub fn main(cli: Cli) -> i32 {
                 EXIT_USAGE
             }
         },
+    }
+}
+
+fn synth(path: &std::path::Path, size: &str, ext: &str, seed: u64) -> i32 {
+    let size = match units::parse_size(size) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --size: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let started = Instant::now();
+    match crate::synth::write_file(path, ext, size, seed) {
+        Ok(()) => {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "wrote {} ({size} bytes) in {secs:.3}s: {:.0} MB/s",
+                path.display(),
+                size as f64 / 1e6 / secs.max(1e-9)
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", path.display());
+            EXIT_RUN_FAILED
+        }
     }
 }
 
@@ -101,6 +135,9 @@ fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String
             return Err("--region: must not be empty (obsctl would fall back to ru-moscow-1)".into());
         }
         plan.client.region = r.clone();
+    }
+    if let Some(k) = a.arrivals {
+        plan.rates.arrivals = k;
     }
     if let Some(d) = a.stats_interval {
         plan.stats_interval = d.into();

@@ -125,6 +125,7 @@ mod tests {
             offpeak_multiplier: 0.2,
             download_share: 0.2,
             scale: 1.0,
+            arrivals: crate::plan::Arrivals::Poisson,
         }
     }
 

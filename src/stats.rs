@@ -84,8 +84,21 @@ impl Counters {
     }
 }
 
+/// Operations per stats interval, so a run's phases (an outage, a recovery) show.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimelinePoint {
+    /// Wall seconds since start at the end of the interval.
+    pub t_s: f64,
+    pub started: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub shortfall: u64,
+}
+
 pub struct Stats {
     pub users: Vec<Counters>,
+    pub timeline: Vec<TimelinePoint>,
+    marks: (u64, u64, u64, u64),
     latency: Vec<Histogram<u64>>,
     lag: Histogram<u64>,
 }
@@ -112,6 +125,8 @@ impl Stats {
     pub fn new(users: usize) -> Stats {
         Stats {
             users: vec![Counters::zeroed(); users],
+            timeline: Vec::new(),
+            marks: (0, 0, 0, 0),
             latency: OpType::ALL.iter().map(|_| histogram()).collect(),
             lag: histogram(),
         }
@@ -190,6 +205,21 @@ impl Stats {
             t.add(u);
         }
         t
+    }
+
+    /// Closes a timeline interval at wall offset `t`.
+    pub fn mark(&mut self, t: f64) {
+        let tot = self.totals();
+        let now = (tot.started + tot.started_deletes, tot.uploads + tot.downloads + tot.deletes, tot.failures, tot.shortfall);
+        let (s, o, f, sh) = self.marks;
+        self.timeline.push(TimelinePoint {
+            t_s: (t * 10.0).round() / 10.0,
+            started: now.0 - s,
+            ok: now.1 - o,
+            failed: now.2 - f,
+            shortfall: now.3 - sh,
+        });
+        self.marks = now;
     }
 
     pub fn latency(&self, op: OpType) -> Latency {

@@ -87,6 +87,51 @@ const IDENTS: &[&str] = &[
     "value", "handler", "request", "response", "cache", "client", "bucket", "key", "size",
 ];
 
+/// The content seed of an object: derived from its key (FNV-1a), so anyone holding
+/// the key and size can regenerate the exact bytes (`trafficgen synth --key`) and
+/// check a download end to end.
+pub fn seed_for_key(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The extension that decides a key's format (`.tar.gz` counts as one).
+pub fn ext_of(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    if name.ends_with(".tar.gz") {
+        return &name[name.len() - 7..];
+    }
+    name.rfind('.').map_or("", |i| &name[i..])
+}
+
+/// Compares a file with the content `write_content` would produce, chunk by chunk.
+pub fn matches(path: &Path, ext: &str, size: u64, seed: u64) -> io::Result<bool> {
+    use std::io::Read;
+    if std::fs::metadata(path)?.len() != size {
+        return Ok(false);
+    }
+    struct Compare<R: Read> {
+        file: R,
+        buf: Vec<u8>,
+        same: bool,
+    }
+    impl<R: Read> Write for Compare<R> {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if self.same {
+                self.buf.resize(data.len(), 0);
+                self.file.read_exact(&mut self.buf)?;
+                self.same = self.buf == data;
+            }
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut cmp = Compare { file: io::BufReader::with_capacity(CHUNK, File::open(path)?), buf: Vec::new(), same: true };
+    write_content(&mut cmp, ext, size, seed)?;
+    Ok(cmp.same)
+}
+
 /// Streams a file of exactly `size` bytes.
 pub fn write_file(path: &Path, ext: &str, size: u64, seed: u64) -> io::Result<()> {
     let mut file = File::create(path)?;
@@ -275,6 +320,25 @@ mod tests {
         bin.iter().for_each(|b| hist[*b as usize] += 1);
         let (min, max) = (hist.iter().min().unwrap(), hist.iter().max().unwrap());
         assert!(*min > 3500 && *max < 4700, "byte histogram {min}..{max}");
+    }
+
+    #[test]
+    fn downloads_are_checked_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "projects/web-app/src/alice-dev_code_1_1.tar.gz";
+        assert_eq!(ext_of(key), ".tar.gz");
+        assert_eq!(ext_of("a/b_c.py"), ".py");
+        let path = dir.path().join("f");
+        let seed = seed_for_key(key);
+        write_file(&path, ".tar.gz", 300_000, seed).unwrap();
+        assert!(matches(&path, ".tar.gz", 300_000, seed).unwrap());
+        assert!(!matches(&path, ".tar.gz", 300_001, seed).unwrap(), "size differs");
+        assert!(!matches(&path, ".tar.gz", 300_000, seed + 1).unwrap(), "content differs");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[299_999] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(!matches(&path, ".tar.gz", 300_000, seed).unwrap(), "one flipped bit is caught");
+        assert_ne!(seed_for_key("a"), seed_for_key("b"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall}
 use crate::fleet::{Fleet, Permit};
 use crate::inventory::{Inventory, Object};
 use crate::ops;
+use crate::plan::Arrivals;
 use crate::schedule;
 use crate::workload::{self, Mix};
 
@@ -84,7 +85,13 @@ impl Worker {
     fn next_after(&mut self, t: f64) -> Option<f64> {
         let plan = &self.fleet.plan;
         let user = &plan.users[self.idx];
-        let budget = -(1.0 - self.rng.random::<f64>()).ln();
+        // The budget is the gap measured in "expected arrivals": Exp(1) for Poisson,
+        // exactly 1 for uniform spacing (whose first slot is at a random phase).
+        let budget = match plan.rates.arrivals {
+            Arrivals::Poisson => -(1.0 - self.rng.random::<f64>()).ln(),
+            Arrivals::Uniform if t == 0.0 => self.rng.random::<f64>(),
+            Arrivals::Uniform => 1.0,
+        };
         schedule::next_arrival(&self.fleet.clock.map, |h| plan.user_rate(user, h), t, budget)
     }
 
@@ -166,13 +173,12 @@ impl Worker {
         let kind_name = &plan.kinds[file.kind].name;
         let key = workload::object_key(&sub, &user.id, kind_name, (sim_now * 1000.0) as u64, self.seq, &file.ext);
         let local = self.dir.join(format!("up-{}{}", self.seq, file.ext));
-        let content_seed = self.rng.random::<u64>();
         self.started(OpType::Upload, lag);
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
         let idx = self.idx;
         self.fleet.rt.spawn(async move {
-            let rec = ops::upload(&fleet, idx, &key, &file, &local, content_seed).await;
+            let rec = ops::upload(&fleet, idx, &key, &file, &local).await;
             drop(permit);
             let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result };
             finish(&fleet, &tx, rec, done);
