@@ -171,7 +171,8 @@ impl Client {
                     cmd.extend(["--endpoint-url".into(), e.into()]);
                 }
                 cmd.extend(["--region".into(), self.region.clone().into()]);
-                if !matches!(action, Action::BucketExists { .. }) {
+                // Only the transfer commands take this flag (`mb` refuses it).
+                if matches!(action, Action::Upload { .. } | Action::Download { .. } | Action::Delete { .. }) {
                     cmd.push("--only-show-errors".into());
                 }
                 cmd
