@@ -161,6 +161,9 @@ pub struct Summary {
     pub rate_scale: f64,
     pub sim_start: String,
     pub sim_end: String,
+    /// The same instants as UNIX seconds.
+    pub sim_start_unix: f64,
+    pub sim_end_unix: f64,
     /// "duration" or "signal".
     pub stopped_by: &'static str,
     pub target_ops: f64,
@@ -224,6 +227,8 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         rate_scale: f.plan.rates.scale,
         sim_start: iso(f.map.sim_start),
         sim_end: iso(f.map.sim_at(f.dispatch_s)),
+        sim_start_unix: f.map.sim_start.floor(),
+        sim_end_unix: f.map.sim_at(f.dispatch_s).floor(),
         stopped_by: f.stopped_by,
         target_ops: round1(target),
         achieved_ops: t.started,

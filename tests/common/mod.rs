@@ -22,6 +22,41 @@ pub fn shipped_profile() -> String {
     std::fs::read_to_string(repo().join("profiles.toml")).unwrap()
 }
 
+/// Applies (from, to) replacements; each `from` must occur.
+pub fn edit_profile(text: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = text.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} not in the profile");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// (id, bucket, first path segment of each subfolder template) per user, read from
+/// the shipped profile so tests follow it.
+pub fn shipped_users() -> Vec<(String, String, Vec<String>)> {
+    let text = shipped_profile();
+    let mut users = Vec::new();
+    let value = |line: &str| line.split_once('=').unwrap().1.trim().trim_matches('"').to_string();
+    let (mut id, mut bucket) = (String::new(), String::new());
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("id = ") {
+            id = value(l);
+        } else if l.starts_with("bucket = ") {
+            bucket = value(l);
+        } else if l.starts_with("subfolders = ") {
+            let list = l.split_once('[').unwrap().1.trim_end_matches(']');
+            let firsts = list
+                .split(',')
+                .map(|s| s.trim().trim_matches('"').split('/').next().unwrap().to_string())
+                .collect();
+            users.push((id.clone(), bucket.clone(), firsts));
+        }
+    }
+    users
+}
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -30,12 +65,12 @@ impl Sandbox {
     /// A sandbox whose profile is the shipped one, minus the free-disk floor (test
     /// machines may be small), with `edits` applied as (from, to) replacements.
     pub fn new(edits: &[(&str, &str)]) -> Sandbox {
+        Sandbox::with_profile(&edit_profile(&shipped_profile(), edits))
+    }
+
+    pub fn with_profile(text: &str) -> Sandbox {
         let dir = tempfile::Builder::new().prefix("tg-test-").tempdir().unwrap();
-        let mut text = shipped_profile().replace("min_free_disk = \"11GB\"", "min_free_disk = \"0\"");
-        for (from, to) in edits {
-            assert!(text.contains(from), "{from:?} not in the profile");
-            text = text.replace(from, to);
-        }
+        let text = text.replace("min_free_disk = \"11GB\"", "min_free_disk = \"0\"");
         std::fs::write(dir.path().join("profiles.toml"), text).unwrap();
         for d in ["store", "temp"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
@@ -174,3 +209,4 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+pub mod s3;

@@ -1,0 +1,156 @@
+//! A real S3 server (moto, from the repository's virtualenv) per test, on a free
+//! loopback port, stopped on drop even when the test fails; plus an independent
+//! client (boto3) to see what is really on the server.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::repo;
+
+pub fn venv() -> PathBuf {
+    std::env::var_os("TRAFFICGEN_VENV").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv"))
+}
+
+/// The venv's tools, or None (with a skip line) when they are not installed. With
+/// TRAFFICGEN_REQUIRE_S3 set (scripts/test, CI) a missing venv is a failure instead.
+pub fn tools(test: &str) -> Option<PathBuf> {
+    let v = venv();
+    if v.join("bin/moto_server").exists() && v.join("bin/aws").exists() {
+        return Some(v);
+    }
+    if std::env::var_os("TRAFFICGEN_REQUIRE_S3").is_some() {
+        panic!("{test}: moto server and the AWS CLI are not in {}; run scripts/local-s3 install", v.display());
+    }
+    eprintln!("SKIP {test}: no moto server in {} (run scripts/test, or scripts/local-s3 install)", v.display());
+    None
+}
+
+/// The real obsctl, when OBSCTL points at one.
+pub fn obsctl(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("OBSCTL").map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        Some(p) => panic!("{test}: OBSCTL={} does not exist", p.display()),
+        None => {
+            eprintln!("SKIP {test} with the obsctl flavor: OBSCTL is not set to an obsctl binary");
+            None
+        }
+    }
+}
+
+pub struct Moto {
+    child: Option<Child>,
+    pub port: u16,
+    venv: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    pub fn start(venv: &Path) -> Moto {
+        let mut m = Moto { child: None, port: free_port(), venv: venv.to_path_buf() };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(self.venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(60), "moto did not answer on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (all its objects are gone with it).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A fresh, empty server on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn python(&self, script: &str, args: &[&str]) -> String {
+        let out = Command::new(self.venv.join("bin/python"))
+            .arg("-c")
+            .arg(script)
+            .arg(self.endpoint())
+            .args(args)
+            .output()
+            .expect("python runs");
+        assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Every bucket and its objects as (key, size), listed with boto3.
+    pub fn listing(&self) -> std::collections::BTreeMap<String, Vec<(String, u64)>> {
+        let json = self.python(
+            r#"
+import boto3, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+out = {}
+for b in s3.list_buckets()["Buckets"]:
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b["Name"]):
+        keys += [[o["Key"], o["Size"]] for o in page.get("Contents", [])]
+    out[b["Name"]] = keys
+print(json.dumps(out))
+"#,
+            &[],
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(b, keys)| {
+                let keys = keys
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| (k[0].as_str().unwrap().to_string(), k[1].as_u64().unwrap()))
+                    .collect();
+                (b.clone(), keys)
+            })
+            .collect()
+    }
+
+    /// Downloads one object with boto3.
+    pub fn download(&self, bucket: &str, key: &str, to: &Path) {
+        self.python(
+            r#"
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+s3.download_file(sys.argv[2], sys.argv[3], sys.argv[4])
+"#,
+            &[bucket, key, to.to_str().unwrap()],
+        );
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

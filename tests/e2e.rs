@@ -1,0 +1,307 @@
+//! End to end against a real S3 server (moto) with a real client: the AWS CLI always,
+//! obsctl too when OBSCTL points at a binary. What is on the server is checked with an
+//! independent client (boto3), never with trafficgen's own word.
+
+mod common;
+
+use common::s3::{self, Moto};
+use common::*;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The AWS CLI spends about a second of CPU per call: scenarios run one at a time so
+/// two of them never fight for the machine's cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const LIMIT: Duration = Duration::from_secs(240);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Flavor {
+    Aws,
+    Obsctl,
+}
+
+struct Setup {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    moto: Moto,
+    client: PathBuf,
+    flavor: Flavor,
+}
+
+/// Starts a server for `test`, or says why the test is skipped.
+fn setup(test: &str, flavor: Flavor) -> Option<Setup> {
+    let venv = s3::tools(test)?;
+    let client = match flavor {
+        Flavor::Aws => venv.join("bin/aws"),
+        Flavor::Obsctl => s3::obsctl(test)?,
+    };
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some(Setup { _guard: guard, moto: Moto::start(&venv), client, flavor })
+}
+
+impl Setup {
+    fn cmd(&self, sb: &Sandbox, args: &[&str]) -> std::process::Command {
+        let flavor = match self.flavor {
+            Flavor::Aws => "aws",
+            Flavor::Obsctl => "obsctl",
+        };
+        let endpoint = self.moto.endpoint();
+        let mut all = vec!["--client", flavor, "--endpoint", endpoint.as_str()];
+        if !args.contains(&"--command-timeout") {
+            all.extend(["--command-timeout", "30s"]);
+        }
+        all.extend_from_slice(args);
+        let mut cmd = sb.cmd_with_client(&self.client, &all);
+        // The run's children must find the venv's python for `aws`.
+        cmd.env("PATH", format!("{}:{}", self.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()));
+        cmd
+    }
+}
+
+/// Rates of `base` ops/min per unit of activity at every hour, evenly spaced arrivals.
+fn steady(base: &str, download_share: &str) -> Vec<(String, String)> {
+    vec![
+        ("base_ops_per_min = 40.0".into(), format!("base_ops_per_min = {base}")),
+        ("peak_multiplier = 2.0".into(), "peak_multiplier = 1.0".into()),
+        ("offpeak_multiplier = 0.2".into(), "offpeak_multiplier = 1.0".into()),
+        ("download_share = 0.2".into(), format!("download_share = {download_share}")),
+        ("arrivals = \"poisson\"".into(), "arrivals = \"uniform\"".into()),
+    ]
+}
+
+fn sandbox(edits: Vec<(String, String)>) -> Sandbox {
+    let e: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    Sandbox::new(&e)
+}
+
+fn total(v: &serde_json::Value, field: &str) -> u64 {
+    v["totals"][field].as_u64().unwrap_or_else(|| panic!("totals.{field} in {v}"))
+}
+
+/// Upload time (simulated UNIX seconds) encoded in a key `…/{user}_{kind}_{millis}_{seq}{ext}`.
+fn key_millis(key: &str) -> f64 {
+    let name = key.rsplit('/').next().unwrap();
+    let parts: Vec<&str> = name.split('_').collect();
+    parts[parts.len() - 2].parse::<f64>().unwrap() / 1000.0
+}
+
+// 1. All ten users, time-warped: objects in every bucket under templated prefixes, the
+// server holds exactly uploads minus TTL deletes, and expired objects are gone.
+fn fleet_run(flavor: Flavor) {
+    let Some(st) = setup("fleet_run", flavor) else { return };
+    let mut edits = steady("1.75", "0.0");
+    edits.push(("ttl = \"3h\"".into(), "ttl = \"1h\"".into()));
+    let sb = sandbox(edits);
+    // 2 simulated hours at 120x: 60 wall seconds; the 1 h TTL is 30 wall seconds.
+    let out = run_bounded(
+        st.cmd(&sb, &["--duration", "2h", "--time-scale", "120", "--start-at", "09:00", "--max-file-size", "64KiB", "--seed", "11"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert_eq!(total(&s, "failures"), 0, "{s}");
+    assert!(total(&s, "ttl_deletes") > 0, "{s}");
+    let listing = st.moto.listing();
+    let on_server: usize = listing.values().map(|v| v.len()).sum();
+    assert_eq!(on_server as u64, total(&s, "uploads") - total(&s, "ttl_deletes"), "{listing:?}");
+    let sim_end = s["sim_end_unix"].as_f64().unwrap();
+    for (id, bucket, prefixes) in shipped_users() {
+        let objects = listing.get(&bucket).unwrap_or_else(|| panic!("no bucket {bucket}"));
+        assert!(!objects.is_empty(), "{bucket} is empty");
+        for (key, _) in objects {
+            let first = key.split('/').next().unwrap();
+            assert!(prefixes.iter().any(|p| p == first), "{bucket}/{key}: not under {prefixes:?}");
+            assert!(key.contains(&format!("/{id}_")), "{key}");
+            // Expired more than a wall second (120 simulated) before the end: must be gone.
+            assert!(key_millis(key) + 3600.0 > sim_end - 120.0, "{key} outlived its TTL");
+        }
+    }
+    assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
+    let log = sb.log();
+    for (id, _, _) in shipped_users() {
+        assert!(log.contains(&format!(" - INFO - [{id}] Uploaded ")), "no upload line for {id}");
+    }
+}
+
+#[test]
+fn fleet_run_aws() {
+    fleet_run(Flavor::Aws);
+}
+
+#[test]
+fn fleet_run_obsctl() {
+    fleet_run(Flavor::Obsctl);
+}
+
+/// Each of five users writes exactly one kind, so every kind reaches the server.
+fn one_kind_each() -> Vec<(String, String)> {
+    let text = shipped_profile();
+    let kinds = ["code", "images", "documents", "archives", "media"];
+    let mut edits = steady("3", "0.5");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("kinds = {")).collect();
+    for (line, kind) in lines.iter().zip(kinds) {
+        edits.push((line.to_string(), format!("kinds = {{ {kind} = 1.0 }}")));
+    }
+    edits
+}
+
+const FIVE: &str = "alice-dev,bob-marketing,carol-data,david-backup,eve-design";
+
+// 2. Downloads are byte-identical to the uploads, for every kind.
+fn downloads_match(flavor: Flavor) {
+    let Some(st) = setup("downloads_match", flavor) else { return };
+    let sb = sandbox(one_kind_each());
+    let out = run_bounded(st.cmd(&sb, &["--duration", "30s", "--users", FIVE, "--max-file-size", "300KiB"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "downloads") > 0, "{s}");
+    assert_eq!(total(&s, "failures"), 0, "{s}");
+    assert_eq!(s["totals"]["failures_by_class"]["mismatch"], 0);
+    // Independently: fetch one object per kind with boto3 and regenerate its bytes.
+    let listing = st.moto.listing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut kinds_seen = Vec::new();
+    for (_, bucket, _) in shipped_users().into_iter().take(5) {
+        let (key, size) = listing[&bucket].first().unwrap_or_else(|| panic!("{bucket} empty")).clone();
+        let got = dir.path().join("got");
+        let want = dir.path().join("want");
+        st.moto.download(&bucket, &key, &got);
+        let regen = std::process::Command::new(bin())
+            .args(["synth", want.to_str().unwrap(), "--key", &key, "--size", &size.to_string()])
+            .output()
+            .unwrap();
+        assert!(regen.status.success(), "{}", stderr(&regen));
+        assert!(std::fs::read(&got).unwrap() == std::fs::read(&want).unwrap(), "{bucket}/{key} differs from its upload");
+        let name = key.rsplit('/').next().unwrap();
+        kinds_seen.push(name.split('_').nth(1).unwrap().to_string());
+    }
+    kinds_seen.sort();
+    assert_eq!(kinds_seen, ["archives", "code", "documents", "images", "media"]);
+}
+
+#[test]
+fn downloads_match_aws() {
+    downloads_match(Flavor::Aws);
+}
+
+#[test]
+fn downloads_match_obsctl() {
+    downloads_match(Flavor::Obsctl);
+}
+
+// 3. --cleanup leaves every bucket the run used empty.
+fn cleanup_empties(flavor: Flavor) {
+    let Some(st) = setup("cleanup_empties", flavor) else { return };
+    let sb = sandbox(steady("4", "0.2"));
+    let users = "alice-dev,henry-ops,jack-mobile";
+    let out = run_bounded(st.cmd(&sb, &["--duration", "20s", "--users", users, "--max-file-size", "64KiB", "--cleanup"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "uploads") > 0, "{s}");
+    assert_eq!(total(&s, "cleanup_deletes"), total(&s, "uploads"), "{s}");
+    assert_eq!(s["live_objects_at_exit"], 0);
+    let listing = st.moto.listing();
+    for bucket in ["alice-development", "henry-operations", "jack-mobile-apps"] {
+        assert_eq!(listing.get(bucket).map(|v| v.len()), Some(0), "{bucket}: {:?}", listing.get(bucket));
+    }
+}
+
+#[test]
+fn cleanup_empties_aws() {
+    cleanup_empties(Flavor::Aws);
+}
+
+#[test]
+fn cleanup_empties_obsctl() {
+    cleanup_empties(Flavor::Obsctl);
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// 4. SIGTERM in the middle of large uploads: exit 0 within the grace period, no
+// client left, no temp file, summary written.
+#[test]
+fn sigterm_during_large_uploads_aws() {
+    let Some(st) = setup("sigterm_during_large_uploads", Flavor::Aws) else { return };
+    let mut edits = steady("4", "0.0");
+    edits.push((
+        "kinds = { code = 0.1, documents = 0.2, images = 0.05, archives = 0.6, media = 0.05 }".into(),
+        "kinds = { archives = 1.0 }".into(),
+    ));
+    edits.push(("{ min = \"100KiB\", max = \"5MiB\", weight = 0.7 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.7 }".into()));
+    edits.push(("{ min = \"5MiB\", max = \"50MiB\", weight = 0.25 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.25 }".into()));
+    edits.push(("{ min = \"50MiB\", max = \"200MiB\", weight = 0.05 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.05 }".into()));
+    let sb = sandbox(edits);
+    let child = st.cmd(&sb, &["--duration", "10m", "--users", "david-backup", "--grace-period", "30s"]).spawn().unwrap();
+    let temp = sb.path("temp").display().to_string();
+    let uploading = || processes_with(&temp).iter().any(|p| p.contains(" s3 cp "));
+    wait_for("an upload in flight", Duration::from_secs(60), uploading);
+    let signalled = Instant::now();
+    signal(child.id(), libc::SIGTERM);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(signalled.elapsed() < Duration::from_secs(30), "took {:?}", signalled.elapsed());
+    assert!(processes_with(&temp).is_empty(), "left running: {:?}", processes_with(&temp));
+    assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
+    let s = sb.summary();
+    assert_eq!(s["stopped_by"], "signal");
+    assert!(total(&s, "uploads") >= 1, "the in-flight upload finished within grace: {s}");
+}
+
+// 5. The server dies for 10 s and comes back empty: failures are counted by class,
+// the run goes on, users re-create their buckets and succeed again within seconds.
+#[test]
+fn server_outage_and_recovery_aws() {
+    let Some(mut st) = setup("server_outage_and_recovery", Flavor::Aws) else { return };
+    let sb = sandbox(steady("8", "0.0"));
+    let users = "henry-ops,alice-dev,bob-marketing";
+    let started = Instant::now();
+    let child = st
+        .cmd(&sb, &["--duration", "45s", "--users", users, "--max-file-size", "32KiB", "--stats-interval", "2s", "--command-timeout", "20s"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(10));
+    st.moto.kill();
+    std::thread::sleep(Duration::from_secs(10));
+    st.moto.restart();
+    let restarted = started.elapsed().as_secs_f64();
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "failures") > 0, "{s}");
+    let classes = &s["totals"]["failures_by_class"];
+    assert_eq!(
+        classes.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        total(&s, "failures"),
+        "every failure has a class: {classes}"
+    );
+    assert!(total(&s, "bucket_reensures") > 0, "{s}");
+    let timeline = s["timeline"].as_array().unwrap();
+    let ok_before = timeline.iter().any(|p| p["t_s"].as_f64().unwrap() < 9.0 && p["ok"].as_u64().unwrap() > 0);
+    assert!(ok_before, "successes before the outage: {timeline:?}");
+    let failed_during = timeline.iter().any(|p| p["failed"].as_u64().unwrap() > 0);
+    assert!(failed_during, "{timeline:?}");
+    // trafficgen's clock starts after preflight, so its t_s runs behind ours: a point
+    // past `restarted` is certainly after the restart.
+    let resumed = timeline.iter().find(|p| p["t_s"].as_f64().unwrap() > restarted && p["ok"].as_u64().unwrap() > 0);
+    let resumed = resumed.unwrap_or_else(|| panic!("no success after the restart at {restarted:.1}s: {timeline:?}"));
+    assert!(resumed["t_s"].as_f64().unwrap() <= restarted + 15.0, "resumed late: {resumed} (restart {restarted:.1}s)");
+    let listing = st.moto.listing();
+    for bucket in ["henry-operations", "alice-development", "bob-marketing-assets"] {
+        assert!(listing.get(bucket).is_some_and(|v| !v.is_empty()), "{bucket} was not re-created: {listing:?}");
+    }
+}
