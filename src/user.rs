@@ -20,7 +20,7 @@ use crate::workload::{self, Mix};
 
 /// Failures in a row after which a user re-ensures its bucket (the server may have
 /// been restarted empty).
-const REENSURE_AFTER: u32 = 5;
+const REENSURE_AFTER: u32 = 3;
 const REENSURE_EVERY: Duration = Duration::from_secs(5);
 /// Wall seconds before a failed TTL delete is tried again.
 const DELETE_RETRY: f64 = 5.0;
