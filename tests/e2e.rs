@@ -106,6 +106,11 @@ fn fleet_run(flavor: Flavor) {
     let on_server: usize = listing.values().map(|v| v.len()).sum();
     assert_eq!(on_server as u64, total(&s, "uploads") - total(&s, "ttl_deletes"), "{listing:?}");
     let sim_end = s["sim_end_unix"].as_f64().unwrap();
+    // A key carries the upload's start; its TTL runs from the upload's end, up to the
+    // slowest upload later. Past that, plus a wall second for the janitor to act
+    // (120 simulated seconds at 120x), an object must be gone.
+    let slowest = s["latency_ms"]["upload"]["max_ms"].as_f64().unwrap() / 1000.0;
+    let deadline = sim_end - 120.0 * (1.0 + slowest);
     for (id, bucket, prefixes) in shipped_users() {
         let objects = listing.get(&bucket).unwrap_or_else(|| panic!("no bucket {bucket}"));
         assert!(!objects.is_empty(), "{bucket} is empty");
@@ -113,8 +118,7 @@ fn fleet_run(flavor: Flavor) {
             let first = key.split('/').next().unwrap();
             assert!(prefixes.iter().any(|p| p == first), "{bucket}/{key}: not under {prefixes:?}");
             assert!(key.contains(&format!("/{id}_")), "{key}");
-            // Expired more than a wall second (120 simulated) before the end: must be gone.
-            assert!(key_millis(key) + 3600.0 > sim_end - 120.0, "{key} outlived its TTL");
+            assert!(key_millis(key) + 3600.0 > deadline, "{key} outlived its TTL");
         }
     }
     assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
