@@ -116,7 +116,8 @@ pub enum Event {
     /// An operation was dispatched; `lag` is how late it started against its slot.
     Started { user: usize, op: OpType, lag: Duration },
     Finished(Box<OpRecord>),
-    Shortfall { user: usize, reason: Shortfall },
+    /// `count` scheduled operations did not start, for `reason`.
+    Shortfall { user: usize, reason: Shortfall, count: u64 },
     /// A user re-created its bucket after repeated failures.
     BucketEnsured { user: usize, ok: bool, error: Option<String> },
 }

@@ -143,10 +143,10 @@ impl Stats {
                     let _ = self.lag.record(micros(*lag));
                 }
             }
-            Event::Shortfall { user, reason } => {
+            Event::Shortfall { user, reason, count } => {
                 let c = &mut self.users[*user];
-                c.shortfall += 1;
-                *c.shortfall_by_reason.entry(reason.name()).or_default() += 1;
+                c.shortfall += count;
+                *c.shortfall_by_reason.entry(reason.name()).or_default() += count;
             }
             Event::BucketEnsured { user, ok, .. } => {
                 if *ok {
@@ -278,7 +278,7 @@ mod tests {
         s.apply(&rec(0, OpType::Upload, Err(FailClass::TimedOut)));
         s.apply(&Event::Started { user: 1, op: OpType::Delete, lag: Duration::ZERO });
         s.apply(&rec(0, OpType::Delete, Ok(())));
-        s.apply(&Event::Shortfall { user: 1, reason: Shortfall::GlobalCap });
+        s.apply(&Event::Shortfall { user: 1, reason: Shortfall::GlobalCap, count: 1 });
         let t = s.totals();
         assert_eq!((t.uploads, t.deletes, t.ttl_deletes, t.failures), (2, 1, 1, 1));
         assert_eq!(t.failures_by_class["timed_out"], 1);

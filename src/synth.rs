@@ -139,32 +139,92 @@ pub fn write_file(path: &Path, ext: &str, size: u64, seed: u64) -> io::Result<()
     file.flush()
 }
 
+/// Files at least this large are generated on a second thread while the previous
+/// chunk is written, so random generation and the copy into the page cache overlap.
+const PIPELINE_MIN: u64 = 8 * 1024 * 1024;
+
+/// Produces a file's content chunk by chunk; the same seed gives the same bytes
+/// whatever the chunking or threading.
+struct Generator {
+    rng: SmallRng,
+    head: &'static [u8],
+    body: Body,
+    ext: String,
+    /// Text that did not fit the last chunk (starts as the text header).
+    carry: String,
+    first: bool,
+}
+
+impl Generator {
+    fn new(ext: &str, seed: u64) -> Generator {
+        let (head, body) = format_for(ext);
+        // Text files start with their header as the first line(s); binary ones get the
+        // magic number laid over random bytes.
+        let carry = match body {
+            Body::Random => String::new(),
+            _ => String::from_utf8_lossy(head).into_owned(),
+        };
+        Generator { rng: SmallRng::seed_from_u64(seed), head, body, ext: ext.to_string(), carry, first: true }
+    }
+
+    fn fill(&mut self, chunk: &mut [u8]) {
+        match self.body {
+            Body::Random => self.rng.fill_bytes(chunk),
+            body => fill_text(chunk, body, &mut self.rng, &mut self.carry),
+        }
+        if self.first && self.body == Body::Random {
+            overlay(chunk, self.head, &self.ext);
+        }
+        self.first = false;
+    }
+}
+
 /// Writes exactly `size` bytes of `ext`-shaped content to `out`.
 pub fn write_content<W: Write>(out: &mut W, ext: &str, size: u64, seed: u64) -> io::Result<()> {
-    let (head, body) = format_for(ext);
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut buf = vec![0u8; CHUNK];
-    let mut written: u64 = 0;
-    // Text files start with their header as the first line(s); binary ones get the
-    // magic number laid over random bytes.
-    let mut text = match body {
-        Body::Random => String::new(),
-        _ => String::from_utf8_lossy(head).into_owned(),
-    };
-    while written < size {
-        let n = (size - written).min(CHUNK as u64) as usize;
-        let chunk = &mut buf[..n];
-        match body {
-            Body::Random => rng.fill_bytes(chunk),
-            _ => fill_text(chunk, body, &mut rng, &mut text),
+    let mut generator = Generator::new(ext, seed);
+    let chunk_len = |done: u64| (size - done).min(CHUNK as u64) as usize;
+    if size < PIPELINE_MIN {
+        // Small files (most of them): one buffer sized to the file, no thread.
+        let mut buf = vec![0u8; chunk_len(0)];
+        let mut written = 0;
+        while written < size {
+            let chunk = &mut buf[..chunk_len(written)];
+            generator.fill(chunk);
+            out.write_all(chunk)?;
+            written += chunk.len() as u64;
         }
-        if written == 0 && body == Body::Random {
-            overlay(chunk, head, ext);
-        }
-        out.write_all(chunk)?;
-        written += n as u64;
+        return Ok(());
     }
-    Ok(())
+    std::thread::scope(|scope| {
+        // Two buffers circulate: one being filled, one being written.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        for _ in 0..2 {
+            let _ = empty_tx.send(vec![0u8; CHUNK]);
+        }
+        scope.spawn(move || {
+            let mut produced = 0;
+            while produced < size {
+                let Ok(mut buf) = empty_rx.recv() else { return };
+                buf.truncate(chunk_len(produced));
+                generator.fill(&mut buf);
+                produced += buf.len() as u64;
+                if full_tx.send(buf).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut written = 0;
+        while written < size {
+            let buf = full_rx.recv().map_err(|_| io::Error::other("the generator thread stopped"))?;
+            out.write_all(&buf)?;
+            written += buf.len() as u64;
+            let mut buf = buf;
+            buf.resize(CHUNK, 0);
+            let _ = empty_tx.send(buf);
+        }
+        Ok(())
+    })
 }
 
 /// Puts the header over the start of the first chunk (truncated for tiny files).
@@ -300,7 +360,7 @@ mod tests {
 
     #[test]
     fn sizes_are_exact_even_across_chunks_and_below_the_header() {
-        for size in [0u64, 1, 3, 100, CHUNK as u64 - 1, CHUNK as u64, CHUNK as u64 * 2 + 17] {
+        for size in [0u64, 1, 3, 100, CHUNK as u64 - 1, CHUNK as u64, CHUNK as u64 * 2 + 17, PIPELINE_MIN + 5] {
             for ext in [".png", ".py", ".csv", ".txt", ".tar"] {
                 assert_eq!(content(ext, size, 9).len() as u64, size, "{ext} {size}");
             }
@@ -339,6 +399,24 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         assert!(!matches(&path, ".tar.gz", 300_000, seed).unwrap(), "one flipped bit is caught");
         assert_ne!(seed_for_key("a"), seed_for_key("b"));
+    }
+
+    #[test]
+    fn threaded_and_sequential_writers_agree() {
+        // Above PIPELINE_MIN a second thread generates; the bytes must not change.
+        let big = content(".mp4", PIPELINE_MIN + 1000, 42);
+        let mut g = Generator::new(".mp4", 42);
+        let mut seq = Vec::new();
+        let mut done = 0;
+        while done < big.len() {
+            let mut chunk = vec![0u8; (big.len() - done).min(CHUNK)];
+            g.fill(&mut chunk);
+            done += chunk.len();
+            seq.extend_from_slice(&chunk);
+        }
+        assert!(big == seq);
+        let text = content(".py", PIPELINE_MIN + 7, 42);
+        assert!(std::str::from_utf8(&text).unwrap().starts_with("#!/usr/bin/env python3\n"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and *what* (upload, download, TTL delete), and hands each operation to the runtime
 //! without waiting for it. Completions come back on a channel to update the inventory.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -26,11 +27,13 @@ const REENSURE_EVERY: Duration = Duration::from_secs(5);
 const DELETE_RETRY: f64 = 5.0;
 /// The longest the loop sleeps without looking at the stop flag.
 const POLL: f64 = 0.2;
+/// The shortest sleep between loop turns, in seconds.
+const MIN_SLEEP: f64 = 0.001;
 
 /// A finished operation, as the worker needs to know it.
 enum Done {
-    Upload { key: String, size: u64, kind: usize, result: Result<(), FailClass> },
-    Download { id: u64 },
+    Upload { key: String, size: u64, kind: usize, result: Result<(), FailClass>, local: PathBuf, ext: String },
+    Download { id: u64, local: PathBuf },
     Delete { obj: Object, ok: bool },
     Ensure,
 }
@@ -44,9 +47,12 @@ pub struct Worker {
     in_flight: u32,
     seq: u64,
     dir: PathBuf,
+    /// Emptied local files free for reuse, by extension ("" for downloads).
+    spare: HashMap<String, Vec<PathBuf>>,
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
+    short: [u64; 4],
     ensuring: bool,
     last_ensure: Option<Instant>,
 }
@@ -74,9 +80,11 @@ impl Worker {
             in_flight: 0,
             seq: 0,
             dir,
+            spare: HashMap::new(),
             done_tx,
             done_rx,
             failures_in_a_row: 0,
+            short: [0; 4],
             ensuring: false,
             last_ensure: None,
         }
@@ -105,6 +113,10 @@ impl Worker {
                 self.arrival(at, now);
                 next = self.next_after(at);
             }
+            self.flush_shortfall();
+            // Wake at most once a millisecond: arrivals closer than that start together
+            // (their lateness is measured as start lag), so an extreme rate cannot turn
+            // the loop into a spin.
             let mut wake = now + POLL;
             if let Some(at) = next {
                 wake = wake.min(at);
@@ -113,7 +125,7 @@ impl Worker {
                 // Expired but blocked (cap full, being read): look again shortly.
                 wake = wake.min(map.wall_at(exp).max(now + 0.05));
             }
-            let wait = Duration::from_secs_f64((wake - self.fleet.clock.elapsed()).max(0.0));
+            let wait = Duration::from_secs_f64((wake - self.fleet.clock.elapsed()).max(MIN_SLEEP));
             match self.done_rx.recv_timeout(wait) {
                 Ok(d) => {
                     self.apply(d);
@@ -135,8 +147,19 @@ impl Worker {
         WorkerEnd { user: self.idx, objects: self.inv.drain_all() }
     }
 
-    fn shortfall(&self, reason: Shortfall) {
-        self.fleet.send(Event::Shortfall { user: self.idx, reason });
+    /// Counted here and reported once per loop turn: at saturation most slots fall
+    /// short, and an event each would cost more than the slot itself.
+    fn shortfall(&mut self, reason: Shortfall) {
+        self.short[reason as usize] += 1;
+    }
+
+    fn flush_shortfall(&mut self) {
+        for reason in Shortfall::ALL {
+            let count = std::mem::take(&mut self.short[reason as usize]);
+            if count > 0 {
+                self.fleet.send(Event::Shortfall { user: self.idx, reason, count });
+            }
+        }
     }
 
     /// One scheduled slot: start an operation now, or count why it could not start.
@@ -172,7 +195,7 @@ impl Worker {
         self.seq += 1;
         let kind_name = &plan.kinds[file.kind].name;
         let key = workload::object_key(&sub, &user.id, kind_name, (sim_now * 1000.0) as u64, self.seq, &file.ext);
-        let local = self.dir.join(format!("up-{}{}", self.seq, file.ext));
+        let local = self.local_path("up", &file.ext);
         self.started(OpType::Upload, lag);
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
@@ -180,14 +203,22 @@ impl Worker {
         self.fleet.rt.spawn(async move {
             let rec = ops::upload(&fleet, idx, &key, &file, &local).await;
             drop(permit);
-            let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result };
+            let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result, local, ext: file.ext };
             finish(&fleet, &tx, rec, done);
         });
     }
 
+    /// A local file name: an emptied one of this extension if there is one.
+    fn local_path(&mut self, prefix: &str, ext: &str) -> PathBuf {
+        if let Some(p) = self.spare.get_mut(ext).and_then(|v| v.pop()) {
+            return p;
+        }
+        self.dir.join(format!("{prefix}-{}{ext}", self.seq))
+    }
+
     fn start_download(&mut self, permit: Permit, obj: Object, lag: Duration) {
         self.seq += 1;
-        let local = self.dir.join(format!("down-{}", self.seq));
+        let local = self.local_path("down", "");
         self.started(OpType::Download, lag);
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
@@ -195,7 +226,7 @@ impl Worker {
         self.fleet.rt.spawn(async move {
             let rec = ops::download(&fleet, idx, &obj, &local).await;
             drop(permit);
-            finish(&fleet, &tx, rec, Done::Download { id: obj.id });
+            finish(&fleet, &tx, rec, Done::Download { id: obj.id, local });
         });
     }
 
@@ -228,7 +259,8 @@ impl Worker {
                 self.ensuring = false;
                 return;
             }
-            Done::Upload { key, size, kind, result } => {
+            Done::Upload { key, size, kind, result, local, ext } => {
+                self.spare.entry(ext).or_default().push(local);
                 let now = self.fleet.clock.sim_now();
                 let ttl = self.fleet.plan.lifecycle.ttl_for(size).as_secs_f64();
                 match result {
@@ -243,7 +275,8 @@ impl Worker {
                 }
                 result.is_err()
             }
-            Done::Download { id } => {
+            Done::Download { id, local } => {
+                self.spare.entry(String::new()).or_default().push(local);
                 self.inv.checkin(id);
                 false
             }
