@@ -196,10 +196,11 @@ pub fn write_content<W: Write>(out: &mut W, ext: &str, size: u64, seed: u64) -> 
         return Ok(());
     }
     std::thread::scope(|scope| {
-        // Two buffers circulate: one being filled, one being written.
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        // Three buffers circulate: one being filled, one being written, one spare so
+        // neither side waits on the other's jitter.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let _ = empty_tx.send(vec![0u8; CHUNK]);
         }
         scope.spawn(move || {
