@@ -8,15 +8,19 @@ pub enum OpType {
     Upload,
     Download,
     Delete,
+    /// A deliberate error: the download of a key that does not exist, so the client's
+    /// error path (and its error metrics) see traffic too. Success = the client fails.
+    Probe,
 }
 
 impl OpType {
-    pub const ALL: [OpType; 3] = [OpType::Upload, OpType::Download, OpType::Delete];
+    pub const ALL: [OpType; 4] = [OpType::Upload, OpType::Download, OpType::Delete, OpType::Probe];
     pub fn name(self) -> &'static str {
         match self {
             OpType::Upload => "upload",
             OpType::Download => "download",
             OpType::Delete => "delete",
+            OpType::Probe => "error_probe",
         }
     }
 }

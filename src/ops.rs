@@ -113,6 +113,24 @@ fn release_local(path: &Path) {
     }
 }
 
+/// Downloads a key that was never uploaded: the client must fail (obsctl: exit 1,
+/// `service error`). A success is a mismatch: something answered for a missing object.
+pub async fn probe(fleet: &Fleet, user: usize, key: &str, local: &Path) -> OpRecord {
+    let bucket = &fleet.plan.users[user].bucket;
+    let exec = fleet.client.run(Action::Download { bucket, key, local }).await;
+    let mut rec = record(user, OpType::Probe, key, 0, &exec);
+    rec.result = match exec.outcome {
+        Outcome::Failed(_) => Ok(()),
+        Outcome::Ok => {
+            rec.error = Some("the download of a missing key succeeded".into());
+            Err(FailClass::Mismatch)
+        }
+        _ => rec.result,
+    };
+    release_local(local);
+    rec
+}
+
 pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReason) -> OpRecord {
     let bucket = &fleet.plan.users[user].bucket;
     let exec = fleet.client.run(Action::Delete { bucket, key: &obj.key }).await;

@@ -65,6 +65,8 @@ pub struct Rates {
     pub offpeak_multiplier: f64,
     /// Share of a user's operations that are downloads (0.2 = the seed's 80/20 mix).
     pub download_share: f64,
+    /// Share of operations that are deliberate errors (downloads of missing keys).
+    pub error_share: f64,
     /// `--rate-scale`: multiplies every target.
     pub scale: f64,
     pub arrivals: Arrivals,

@@ -65,6 +65,8 @@ struct RatesSection {
     peak_multiplier: Spanned<f64>,
     offpeak_multiplier: Spanned<f64>,
     download_share: Spanned<f64>,
+    #[serde(default)]
+    error_share: Option<Spanned<f64>>,
     #[serde(default = "default_arrivals")]
     arrivals: Spanned<String>,
 }
@@ -291,6 +293,13 @@ impl Cx<'_> {
             return Err(self.err(r.download_share.span(), "rates.download_share", format!("must be between 0 and 1, got {share}")));
         }
 
+        let error_share = match &r.error_share {
+            Some(e) if !(0.0..=1.0).contains(e.get_ref()) || *e.get_ref() + share > 1.0 => {
+                return Err(self.err(e.span(), "rates.error_share", format!("must be between 0 and 1 - download_share, got {}", e.get_ref())));
+            }
+            Some(e) => *e.get_ref(),
+            None => 0.0,
+        };
         let arrivals = match r.arrivals.get_ref().as_str() {
             "poisson" => Arrivals::Poisson,
             "uniform" => Arrivals::Uniform,
@@ -443,7 +452,7 @@ impl Cx<'_> {
             log_file: PathBuf::from(run.log_file.get_ref()),
             seed: run.seed,
             client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
-            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, scale: 1.0, arrivals },
+            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, error_share, scale: 1.0, arrivals },
             limits: Limits { max_in_flight_per_user: per_user, max_in_flight: global, upload_memory_budget: budget, min_free_disk, max_file_size: None },
             lifecycle,
             kinds,

@@ -21,6 +21,10 @@ pub fn op_line(plan: &Plan, r: &OpRecord) -> (bool, String) {
     match (&r.result, r.op) {
         (Ok(()), OpType::Upload) => (false, format!("[{user}] Uploaded {} ({} bytes)", r.key, r.bytes)),
         (Ok(()), OpType::Download) => (false, format!("[{user}] Downloaded {} ({} bytes)", r.key, r.bytes)),
+        (Ok(()), OpType::Probe) => (
+            false,
+            format!("[{user}] Error probe: download of missing {} failed as it should: {}", r.key, r.error.as_deref().unwrap_or("")),
+        ),
         (Ok(()), OpType::Delete) => {
             let why = match r.delete_reason {
                 Some(DeleteReason::Cleanup) => "cleanup",
@@ -33,6 +37,7 @@ pub fn op_line(plan: &Plan, r: &OpRecord) -> (bool, String) {
                 OpType::Upload => "Upload",
                 OpType::Download => "Download",
                 OpType::Delete => "Delete",
+                OpType::Probe => "Error probe (download of a missing key)",
             };
             let err = r.error.as_deref().unwrap_or("no error output");
             let class = match r.exit_code {
@@ -215,7 +220,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
     let t = stats.totals();
     let target: f64 = users.values().map(|u| u.target_ops).sum();
     let minutes = (f.dispatch_s / 60.0).max(1e-9);
-    let attempted = t.uploads + t.downloads + t.deletes + t.failures;
+    let attempted = t.uploads + t.downloads + t.deletes + t.error_probes + t.failures;
     let latency_ms = OpType::ALL.iter().map(|op| (op.name(), stats.latency(*op))).collect();
     Summary {
         trafficgen_version: env!("CARGO_PKG_VERSION"),

@@ -124,6 +124,7 @@ mod tests {
             peak_multiplier: 2.0,
             offpeak_multiplier: 0.2,
             download_share: 0.2,
+            error_share: 0.0,
             scale: 1.0,
             arrivals: crate::plan::Arrivals::Poisson,
         }

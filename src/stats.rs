@@ -18,6 +18,8 @@ pub struct Counters {
     pub deletes: u64,
     pub ttl_deletes: u64,
     pub cleanup_deletes: u64,
+    /// Deliberate errors that failed as they should.
+    pub error_probes: u64,
     pub failures: u64,
     pub failures_by_class: BTreeMap<&'static str, u64>,
     pub failures_by_op: BTreeMap<&'static str, u64>,
@@ -47,6 +49,7 @@ impl Counters {
         self.deletes += o.deletes;
         self.ttl_deletes += o.ttl_deletes;
         self.cleanup_deletes += o.cleanup_deletes;
+        self.error_probes += o.error_probes;
         self.failures += o.failures;
         for (k, v) in &o.failures_by_class {
             *self.failures_by_class.entry(k).or_default() += v;
@@ -189,6 +192,7 @@ impl Stats {
                             c.live_objects = c.live_objects.saturating_sub(1);
                         }
                     }
+                    OpType::Probe => c.error_probes += 1,
                 }
             }
             Err(class) => {
@@ -210,7 +214,8 @@ impl Stats {
     /// Closes a timeline interval at wall offset `t`.
     pub fn mark(&mut self, t: f64) {
         let tot = self.totals();
-        let now = (tot.started + tot.started_deletes, tot.uploads + tot.downloads + tot.deletes, tot.failures, tot.shortfall);
+        let ok = tot.uploads + tot.downloads + tot.deletes + tot.error_probes;
+        let now = (tot.started + tot.started_deletes, ok, tot.failures, tot.shortfall);
         let (s, o, f, sh) = self.marks;
         self.timeline.push(TimelinePoint {
             t_s: (t * 10.0).round() / 10.0,

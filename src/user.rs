@@ -34,6 +34,7 @@ const MIN_SLEEP: f64 = 0.001;
 enum Done {
     Upload { key: String, size: u64, kind: usize, result: Result<(), FailClass>, local: PathBuf, ext: String },
     Download { id: u64, local: PathBuf },
+    Probe { local: PathBuf },
     Delete { obj: Object, ok: bool },
     Ensure,
 }
@@ -172,6 +173,9 @@ impl Worker {
             return self.shortfall(Shortfall::GlobalCap);
         };
         let lag = Duration::from_secs_f64((now - at).max(0.0));
+        if plan.rates.error_share > 0.0 && self.rng.random_bool(plan.rates.error_share) {
+            return self.start_probe(permit, now, lag);
+        }
         if self.mix.wants_download(&mut self.rng) {
             if let Some(obj) = self.inv.checkout(&mut self.rng) {
                 return self.start_download(permit, obj, lag);
@@ -214,6 +218,26 @@ impl Worker {
             return p;
         }
         self.dir.join(format!("{prefix}-{}{ext}", self.seq))
+    }
+
+    fn start_probe(&mut self, permit: Permit, now: f64, lag: Duration) {
+        let plan = self.fleet.plan.clone();
+        let user = &plan.users[self.idx];
+        let sim_now = self.fleet.clock.map.sim_at(now);
+        let tpl = &user.subfolders[self.rng.random_range(0..user.subfolders.len())];
+        let sub = workload::fill_template(tpl, &plan, sim_now, &mut self.rng);
+        self.seq += 1;
+        let key = workload::object_key(&sub, &user.id, "missing", (sim_now * 1000.0) as u64, self.seq, ".bin");
+        let local = self.local_path("down", "");
+        self.started(OpType::Probe, lag);
+        let fleet = self.fleet.clone();
+        let tx = self.done_tx.clone();
+        let idx = self.idx;
+        self.fleet.rt.spawn(async move {
+            let rec = ops::probe(&fleet, idx, &key, &local).await;
+            drop(permit);
+            finish(&fleet, &tx, rec, Done::Probe { local });
+        });
     }
 
     fn start_download(&mut self, permit: Permit, obj: Object, lag: Duration) {
@@ -278,6 +302,11 @@ impl Worker {
             Done::Download { id, local } => {
                 self.spare.entry(String::new()).or_default().push(local);
                 self.inv.checkin(id);
+                false
+            }
+            // A probe's failure is its success; it says nothing about the bucket.
+            Done::Probe { local } => {
+                self.spare.entry(String::new()).or_default().push(local);
                 false
             }
             Done::Delete { obj, ok } => {

@@ -93,6 +93,21 @@ fn a_run_uploads_downloads_and_expires_through_the_client() {
 }
 
 #[test]
+fn error_probes_exercise_the_clients_error_path_without_counting_as_failures() {
+    let sb = Sandbox::new(&[("error_share = 0.01", "error_share = 0.5")]);
+    let out = run_bounded(short(&sb, &["--users", "henry-ops,alice-dev"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "error_probes") > 5, "{s}");
+    assert_eq!(total(&s, "failures"), 0, "{s}");
+    let calls = sb.calls();
+    assert!(calls.iter().any(|c| c.contains(" cp s3://") && c.contains("_missing_")), "probe calls");
+    let log = sb.log();
+    assert!(log.contains("Error probe: download of missing") && log.contains("service error"), "{log}");
+    assert!(s["latency_ms"]["error_probe"]["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn cleanup_leaves_no_objects() {
     let sb = Sandbox::new(&[]);
     let out = run_bounded(short(&sb, &["--cleanup", "--users", "alice-dev,henry-ops"]), LIMIT);

@@ -166,6 +166,8 @@ fn weights_and_activity_must_be_positive() {
     assert_eq!(e.field, "rates.base_ops_per_min");
     let e = broken("download_share = 0.2", "download_share = 1.5");
     assert!(e.message.contains("between 0 and 1"), "{e}");
+    let e = broken("error_share = 0.01", "error_share = 0.9");
+    assert_eq!(e.field, "rates.error_share");
 }
 
 #[test]
