@@ -118,12 +118,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(plan: &ClientPlan, timeout: Duration) -> Client {
-        let secrets = plan
-            .env
-            .iter()
-            .filter(|(k, v)| is_secret_name(k) && v.len() >= 3)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let secrets =
+            plan.env.iter().filter(|(k, v)| is_secret_name(k) && v.len() >= 3).map(|(_, v)| v.clone()).collect();
         Client {
             flavor: plan.flavor,
             binary: plan.binary.clone(),
@@ -143,15 +139,25 @@ impl Client {
         let mut cmd: Vec<OsString> = match (self.flavor, action) {
             (_, Action::Version) => return vec!["--version".into()],
             (Flavor::Obsctl, Action::Upload { local, bucket, key }) => vec!["cp".into(), local.into(), s3(bucket, key)],
-            (Flavor::Obsctl, Action::Download { bucket, key, local }) => vec!["cp".into(), s3(bucket, key), local.into()],
+            (Flavor::Obsctl, Action::Download { bucket, key, local }) => {
+                vec!["cp".into(), s3(bucket, key), local.into()]
+            }
             (Flavor::Obsctl, Action::Delete { bucket, key }) => vec!["rm".into(), s3(bucket, key)],
             (Flavor::Obsctl, Action::BucketExists { bucket }) => vec!["ls".into(), s3(bucket, "")],
             (Flavor::Obsctl, Action::MakeBucket { bucket }) => vec!["mb".into(), format!("s3://{bucket}").into()],
-            (Flavor::Aws, Action::Upload { local, bucket, key }) => vec!["s3".into(), "cp".into(), local.into(), s3(bucket, key)],
-            (Flavor::Aws, Action::Download { bucket, key, local }) => vec!["s3".into(), "cp".into(), s3(bucket, key), local.into()],
+            (Flavor::Aws, Action::Upload { local, bucket, key }) => {
+                vec!["s3".into(), "cp".into(), local.into(), s3(bucket, key)]
+            }
+            (Flavor::Aws, Action::Download { bucket, key, local }) => {
+                vec!["s3".into(), "cp".into(), s3(bucket, key), local.into()]
+            }
             (Flavor::Aws, Action::Delete { bucket, key }) => vec!["s3".into(), "rm".into(), s3(bucket, key)],
-            (Flavor::Aws, Action::BucketExists { bucket }) => vec!["s3api".into(), "head-bucket".into(), "--bucket".into(), bucket.into()],
-            (Flavor::Aws, Action::MakeBucket { bucket }) => vec!["s3".into(), "mb".into(), format!("s3://{bucket}").into()],
+            (Flavor::Aws, Action::BucketExists { bucket }) => {
+                vec!["s3api".into(), "head-bucket".into(), "--bucket".into(), bucket.into()]
+            }
+            (Flavor::Aws, Action::MakeBucket { bucket }) => {
+                vec!["s3".into(), "mb".into(), format!("s3://{bucket}").into()]
+            }
         };
         let mut global: Vec<OsString> = Vec::new();
         match self.flavor {
@@ -247,7 +253,7 @@ impl Client {
         };
         let stdout = self.redact(&grab(out).await);
         let stderr = self.redact(&grab(err).await);
-        let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| strip_ansi(l));
+        let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(strip_ansi);
 
         let outcome = match status {
             Err(e) => Outcome::SpawnError(format!("waiting for the child failed: {e}")),
@@ -340,7 +346,17 @@ mod tests {
         let up = words(c.argv(Action::Upload { local: Path::new("/tmp/f.rs"), bucket: "b", key: "a/k.rs" }));
         assert_eq!(
             up,
-            ["--debug", "error", "--endpoint", "http://127.0.0.1:9000", "--region", "us-east-1", "cp", "/tmp/f.rs", "s3://b/a/k.rs"]
+            [
+                "--debug",
+                "error",
+                "--endpoint",
+                "http://127.0.0.1:9000",
+                "--region",
+                "us-east-1",
+                "cp",
+                "/tmp/f.rs",
+                "s3://b/a/k.rs"
+            ]
         );
         let rm = words(c.argv(Action::Delete { bucket: "b", key: "k" }));
         assert_eq!(&rm[6..], ["rm", "s3://b/k"]);
@@ -356,7 +372,17 @@ mod tests {
         let up = words(c.argv(Action::Upload { local: Path::new("/tmp/f"), bucket: "b", key: "k" }));
         assert_eq!(
             up,
-            ["s3", "cp", "/tmp/f", "s3://b/k", "--endpoint-url", "http://127.0.0.1:9000", "--region", "us-east-1", "--only-show-errors"]
+            [
+                "s3",
+                "cp",
+                "/tmp/f",
+                "s3://b/k",
+                "--endpoint-url",
+                "http://127.0.0.1:9000",
+                "--region",
+                "us-east-1",
+                "--only-show-errors"
+            ]
         );
         let head = words(c.argv(Action::BucketExists { bucket: "b" }));
         assert_eq!(&head[..4], ["s3api", "head-bucket", "--bucket", "b"]);

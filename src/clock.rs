@@ -59,10 +59,7 @@ impl Clock {
 }
 
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Simulated start for `--start-at HH:MM`: that time of the current UTC day.
@@ -108,15 +105,7 @@ pub fn civil(unix: f64) -> Civil {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     const CUM: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     let yday = CUM[(month - 1) as usize] + day + u32::from(leap && month > 2);
-    Civil {
-        year,
-        month,
-        day,
-        hour: rem / 3600,
-        minute: rem % 3600 / 60,
-        second: rem % 60,
-        yday,
-    }
+    Civil { year, month, day, hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60, yday }
 }
 
 impl Civil {

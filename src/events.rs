@@ -118,10 +118,22 @@ pub struct OpRecord {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// An operation was dispatched; `lag` is how late it started against its slot.
-    Started { user: usize, op: OpType, lag: Duration },
+    Started {
+        user: usize,
+        op: OpType,
+        lag: Duration,
+    },
     Finished(Box<OpRecord>),
     /// `count` scheduled operations did not start, for `reason`.
-    Shortfall { user: usize, reason: Shortfall, count: u64 },
+    Shortfall {
+        user: usize,
+        reason: Shortfall,
+        count: u64,
+    },
     /// A user re-created its bucket after repeated failures.
-    BucketEnsured { user: usize, ok: bool, error: Option<String> },
+    BucketEnsured {
+        user: usize,
+        ok: bool,
+        error: Option<String>,
+    },
 }

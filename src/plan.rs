@@ -105,11 +105,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     pub fn ttl_for(&self, size: u64) -> Duration {
-        if size > self.large_threshold {
-            self.large_ttl.min(self.ttl)
-        } else {
-            self.ttl
-        }
+        if size > self.large_threshold { self.large_ttl.min(self.ttl) } else { self.ttl }
     }
 }
 
@@ -185,11 +181,8 @@ impl Plan {
     pub fn hourly_table(&self) -> HourlyTable {
         let hours = (0..24)
             .map(|hour| {
-                let users: BTreeMap<String, f64> = self
-                    .users
-                    .iter()
-                    .map(|u| (u.id.clone(), round2(self.user_rate(u, hour))))
-                    .collect();
+                let users: BTreeMap<String, f64> =
+                    self.users.iter().map(|u| (u.id.clone(), round2(self.user_rate(u, hour)))).collect();
                 let total = round2(self.users.iter().map(|u| self.user_rate(u, hour)).sum());
                 HourRow { hour, users, total }
             })
@@ -311,8 +304,13 @@ impl Plan {
         let _ = writeln!(o, "{:<16} {:<22} {:<22} {:>6} {:>8}  kinds", "user", "role", "bucket", "peak", "activity");
         for u in &self.users {
             let total: f64 = u.kind_weights.iter().sum();
-            let mut ks: Vec<(f64, &str)> =
-                u.kind_weights.iter().zip(&self.kinds).filter(|(w, _)| **w > 0.0).map(|(w, k)| (*w, k.name.as_str())).collect();
+            let mut ks: Vec<(f64, &str)> = u
+                .kind_weights
+                .iter()
+                .zip(&self.kinds)
+                .filter(|(w, _)| **w > 0.0)
+                .map(|(w, k)| (*w, k.name.as_str()))
+                .collect();
             ks.sort_by(|a, b| b.0.total_cmp(&a.0));
             let kinds: Vec<String> = ks.iter().map(|(w, n)| format!("{n} {:.0}%", w / total * 100.0)).collect();
             let _ = writeln!(

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plan::{
-    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template,
-    UserPlan,
+    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template, UserPlan,
 };
 use crate::schedule::PeakWindow;
 use crate::units::{parse_duration, parse_size};
@@ -202,7 +201,8 @@ impl Cx<'_> {
             .map(|l| l.trim())
             .find(|l| l.starts_with('['))
             .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
-        let key = line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+        let key =
+            line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
         let field = match (header, key) {
             (Some(h), Some(k)) => format!("{h}.{k}"),
             (Some(h), None) => h,
@@ -254,7 +254,11 @@ impl Cx<'_> {
             "obsctl" => Flavor::Obsctl,
             "aws" => Flavor::Aws,
             other => {
-                return Err(self.err(c.flavor.span(), "obsctl.flavor", format!("{other:?} is not a client flavor (\"obsctl\" or \"aws\")")))
+                return Err(self.err(
+                    c.flavor.span(),
+                    "obsctl.flavor",
+                    format!("{other:?} is not a client flavor (\"obsctl\" or \"aws\")"),
+                ));
             }
         };
         if c.binary.get_ref().trim().is_empty() {
@@ -265,7 +269,11 @@ impl Cx<'_> {
             Some(e) => {
                 let v = e.get_ref().trim();
                 if !(v.starts_with("http://") || v.starts_with("https://")) {
-                    return Err(self.err(e.span(), "obsctl.endpoint", format!("{v:?} must start with http:// or https://")));
+                    return Err(self.err(
+                        e.span(),
+                        "obsctl.endpoint",
+                        format!("{v:?} must start with http:// or https://"),
+                    ));
                 }
                 Some(v.to_string())
             }
@@ -290,12 +298,20 @@ impl Cx<'_> {
         let off = self.positive(&r.offpeak_multiplier, "rates.offpeak_multiplier")?;
         let share = *r.download_share.get_ref();
         if !(0.0..=1.0).contains(&share) {
-            return Err(self.err(r.download_share.span(), "rates.download_share", format!("must be between 0 and 1, got {share}")));
+            return Err(self.err(
+                r.download_share.span(),
+                "rates.download_share",
+                format!("must be between 0 and 1, got {share}"),
+            ));
         }
 
         let error_share = match &r.error_share {
             Some(e) if !(0.0..=1.0).contains(e.get_ref()) || *e.get_ref() + share > 1.0 => {
-                return Err(self.err(e.span(), "rates.error_share", format!("must be between 0 and 1 - download_share, got {}", e.get_ref())));
+                return Err(self.err(
+                    e.span(),
+                    "rates.error_share",
+                    format!("must be between 0 and 1 - download_share, got {}", e.get_ref()),
+                ));
             }
             Some(e) => *e.get_ref(),
             None => 0.0,
@@ -304,7 +320,11 @@ impl Cx<'_> {
             "poisson" => Arrivals::Poisson,
             "uniform" => Arrivals::Uniform,
             other => {
-                return Err(self.err(r.arrivals.span(), "rates.arrivals", format!("{other:?} is not an arrival process (\"poisson\" or \"uniform\")")))
+                return Err(self.err(
+                    r.arrivals.span(),
+                    "rates.arrivals",
+                    format!("{other:?} is not an arrival process (\"poisson\" or \"uniform\")"),
+                ));
             }
         };
 
@@ -312,14 +332,22 @@ impl Cx<'_> {
         let per_user = *l.max_in_flight_per_user.get_ref();
         let global = *l.max_in_flight.get_ref();
         if per_user == 0 {
-            return Err(self.err(l.max_in_flight_per_user.span(), "limits.max_in_flight_per_user", "must be at least 1"));
+            return Err(self.err(
+                l.max_in_flight_per_user.span(),
+                "limits.max_in_flight_per_user",
+                "must be at least 1",
+            ));
         }
         if global == 0 {
             return Err(self.err(l.max_in_flight.span(), "limits.max_in_flight", "must be at least 1"));
         }
         let budget = self.size(&l.upload_memory_budget, "limits.upload_memory_budget")?;
         if budget == 0 {
-            return Err(self.err(l.upload_memory_budget.span(), "limits.upload_memory_budget", "must be larger than zero"));
+            return Err(self.err(
+                l.upload_memory_budget.span(),
+                "limits.upload_memory_budget",
+                "must be larger than zero",
+            ));
         }
         let min_free_disk = self.size(&l.min_free_disk, "limits.min_free_disk")?;
 
@@ -345,7 +373,11 @@ impl Cx<'_> {
                     && v[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
                     && !v.contains("..");
                 if !ok {
-                    return Err(self.err(e.span(), format!("{field}.extensions"), format!("{v:?} is not an extension like \".pdf\" or \".tar.gz\"")));
+                    return Err(self.err(
+                        e.span(),
+                        format!("{field}.extensions"),
+                        format!("{v:?} is not an extension like \".pdf\" or \".tar.gz\""),
+                    ));
                 }
                 extensions.push(v.clone());
             }
@@ -374,7 +406,11 @@ impl Cx<'_> {
         for (name, list) in &f.words {
             let field = format!("words.{name}");
             if DateField::ALL.iter().any(|(n, _)| n == name) {
-                return Err(self.err(list.span(), field, format!("{{{name}}} is a date placeholder filled from the simulated clock; pick another name")));
+                return Err(self.err(
+                    list.span(),
+                    field,
+                    format!("{{{name}}} is a date placeholder filled from the simulated clock; pick another name"),
+                ));
             }
             if !valid_ident(name) {
                 return Err(self.err(list.span(), field, "placeholder names use a-z, 0-9 and _"));
@@ -406,7 +442,11 @@ impl Cx<'_> {
             let field = |name: &str| format!("users[{i}].{name}");
             let id = u.id.get_ref().clone();
             if !(1..=64).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(self.err(u.id.span(), field("id"), format!("{id:?}: ids use letters, digits, '-' and '_' (1-64 chars)")));
+                return Err(self.err(
+                    u.id.span(),
+                    field("id"),
+                    format!("{id:?}: ids use letters, digits, '-' and '_' (1-64 chars)"),
+                ));
             }
             if users.iter().any(|p| p.id == id) {
                 return Err(self.err(u.id.span(), field("id"), format!("{id:?} appears twice")));
@@ -417,15 +457,24 @@ impl Cx<'_> {
             }
             if let Some(other) = users.iter().find(|p| p.bucket == bucket) {
                 // Two users in one bucket would delete each other's objects at cleanup.
-                return Err(self.err(u.bucket.span(), field("bucket"), format!("{bucket:?} is already {}'s bucket", other.id)));
+                return Err(self.err(
+                    u.bucket.span(),
+                    field("bucket"),
+                    format!("{bucket:?} is already {}'s bucket", other.id),
+                ));
             }
-            let peak = PeakWindow::parse(u.peak_hours.get_ref()).map_err(|m| self.err(u.peak_hours.span(), field("peak_hours"), m))?;
+            let peak = PeakWindow::parse(u.peak_hours.get_ref())
+                .map_err(|m| self.err(u.peak_hours.span(), field("peak_hours"), m))?;
             let activity = self.positive(&u.activity, &field("activity"))?;
             let mut kind_weights = vec![0.0; kinds.len()];
             for (kname, w) in &u.kinds {
                 let Some(ki) = kinds.iter().position(|k| &k.name == kname) else {
                     let known: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
-                    return Err(self.err(w.span(), format!("users[{i}].kinds.{kname}"), format!("unknown kind; the profile defines {}", known.join(", "))));
+                    return Err(self.err(
+                        w.span(),
+                        format!("users[{i}].kinds.{kname}"),
+                        format!("unknown kind; the profile defines {}", known.join(", ")),
+                    ));
                 };
                 kind_weights[ki] = self.positive(w, &format!("users[{i}].kinds.{kname}"))?;
             }
@@ -437,7 +486,8 @@ impl Cx<'_> {
             }
             let mut subfolders = Vec::new();
             for t in &u.subfolders {
-                let tpl = parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
+                let tpl =
+                    parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
                 subfolders.push(tpl);
             }
             users.push(UserPlan { id, role: u.role.clone(), bucket, peak, activity, kind_weights, subfolders });
@@ -452,8 +502,22 @@ impl Cx<'_> {
             log_file: PathBuf::from(run.log_file.get_ref()),
             seed: run.seed,
             client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
-            rates: Rates { base_ops_per_min: base, peak_multiplier: peak, offpeak_multiplier: off, download_share: share, error_share, scale: 1.0, arrivals },
-            limits: Limits { max_in_flight_per_user: per_user, max_in_flight: global, upload_memory_budget: budget, min_free_disk, max_file_size: None },
+            rates: Rates {
+                base_ops_per_min: base,
+                peak_multiplier: peak,
+                offpeak_multiplier: off,
+                download_share: share,
+                error_share,
+                scale: 1.0,
+                arrivals,
+            },
+            limits: Limits {
+                max_in_flight_per_user: per_user,
+                max_in_flight: global,
+                upload_memory_budget: budget,
+                min_free_disk,
+                max_file_size: None,
+            },
             lifecycle,
             kinds,
             words,

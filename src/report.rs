@@ -23,7 +23,11 @@ pub fn op_line(plan: &Plan, r: &OpRecord) -> (bool, String) {
         (Ok(()), OpType::Download) => (false, format!("[{user}] Downloaded {} ({} bytes)", r.key, r.bytes)),
         (Ok(()), OpType::Probe) => (
             false,
-            format!("[{user}] Error probe: download of missing {} failed as it should: {}", r.key, r.error.as_deref().unwrap_or("")),
+            format!(
+                "[{user}] Error probe: download of missing {} failed as it should: {}",
+                r.key,
+                r.error.as_deref().unwrap_or("")
+            ),
         ),
         (Ok(()), OpType::Delete) => {
             let why = match r.delete_reason {
@@ -44,15 +48,7 @@ pub fn op_line(plan: &Plan, r: &OpRecord) -> (bool, String) {
                 Some(code) => format!("{} exit {code}", class.name()),
                 None => class.name().to_string(),
             };
-            (
-                true,
-                format!(
-                    "[{user}] {verb} of {} failed ({}, {:.2}s): {err}",
-                    r.key,
-                    class,
-                    r.duration.as_secs_f64()
-                ),
-            )
+            (true, format!("[{user}] {verb} of {} failed ({}, {:.2}s): {err}", r.key, class, r.duration.as_secs_f64()))
         }
     }
 }
@@ -69,13 +65,7 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
     let minutes = ((to - from) / 60.0).max(1e-9);
     let mut out = String::new();
     let sim = civil(map.sim_at(to));
-    let _ = writeln!(
-        out,
-        "{title}: {:.0}s elapsed, simulated {} {} UTC",
-        to,
-        sim.date(),
-        sim.hhmm()
-    );
+    let _ = writeln!(out, "{title}: {:.0}s elapsed, simulated {} {} UTC", to, sim.date(), sim.hhmm());
     let _ = writeln!(
         out,
         "{:<16}{:>9}{:>9}{:>8}{:>8}{:>8}{:>7}{:>7}{:>7}{:>7}{:>11}{:>11}",
@@ -135,13 +125,7 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
             );
         }
     }
-    let _ = write!(
-        out,
-        "files created {} ({} large), in flight {}",
-        t.files_created,
-        t.large_files,
-        t.in_flight()
-    );
+    let _ = write!(out, "files created {} ({} large), in flight {}", t.files_created, t.large_files, t.in_flight());
     out
 }
 
@@ -214,7 +198,12 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         let target = target_ops(f.plan, &f.map, i, 0.0, f.dispatch_s);
         users.insert(
             f.plan.users[i].id.clone(),
-            UserSummary { target_ops: round1(target), achieved_ops: c.started, counters: c.clone(), in_flight: c.in_flight() },
+            UserSummary {
+                target_ops: round1(target),
+                achieved_ops: c.started,
+                counters: c.clone(),
+                in_flight: c.in_flight(),
+            },
         );
     }
     let t = stats.totals();
@@ -244,7 +233,12 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         latency_ms,
         start_lag_ms: stats.start_lag(),
         timeline: stats.timeline.clone(),
-        totals: UserSummary { target_ops: round1(target), achieved_ops: t.started, in_flight: t.in_flight(), counters: t },
+        totals: UserSummary {
+            target_ops: round1(target),
+            achieved_ops: t.started,
+            in_flight: t.in_flight(),
+            counters: t,
+        },
         users,
     }
 }

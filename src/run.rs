@@ -99,7 +99,11 @@ fn load(cli: &Cli) -> Result<Plan, String> {
     if let Some(ids) = &cli.users {
         let known: Vec<&str> = plan.users.iter().map(|u| u.id.as_str()).collect();
         if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
-            return Err(format!("--users: no user {bad:?} in {} (known: {})", cli.profiles.display(), known.join(", ")));
+            return Err(format!(
+                "--users: no user {bad:?} in {} (known: {})",
+                cli.profiles.display(),
+                known.join(", ")
+            ));
         }
         plan.users.retain(|u| ids.contains(&u.id));
     }
@@ -154,7 +158,11 @@ fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String
     if let Some(s) = &a.max_file_size {
         plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
     }
-    for (name, d) in [("--duration", plan.duration), ("--stats-interval", plan.stats_interval), ("--command-timeout", plan.command_timeout)] {
+    for (name, d) in [
+        ("--duration", plan.duration),
+        ("--stats-interval", plan.stats_interval),
+        ("--command-timeout", plan.command_timeout),
+    ] {
         if d.is_zero() {
             return Err(format!("{name}: must be longer than zero"));
         }
@@ -199,7 +207,8 @@ fn run(plan: Plan, opts: RunOpts) -> i32 {
         .build()
         .expect("building the runtime");
     let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
-    let ints = Arc::new(Interrupts { client: client.clone(), temp_root: Mutex::new(None), running: AtomicBool::new(false) });
+    let ints =
+        Arc::new(Interrupts { client: client.clone(), temp_root: Mutex::new(None), running: AtomicBool::new(false) });
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     if let Err(e) = signal::install(ints.clone(), stop_tx) {
         error!("{e}");
@@ -217,7 +226,10 @@ fn run(plan: Plan, opts: RunOpts) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let version_text = version.stdout.lines().chain(version.stderr_line.iter().map(|s| s.as_str()))
+    let version_text = version
+        .stdout
+        .lines()
+        .chain(version.stderr_line.iter().map(|s| s.as_str()))
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("unknown")
@@ -322,8 +334,10 @@ fn run(plan: Plan, opts: RunOpts) -> i32 {
     // Grace: in-flight commands may finish; then whatever is left is killed.
     let in_flight = fleet.gate.in_flight();
     if in_flight > 0 {
-        info!("stopping ({stopped_by}): waiting up to {} for {in_flight} operations in flight",
-            humantime::format_duration(plan.grace_period));
+        info!(
+            "stopping ({stopped_by}): waiting up to {} for {in_flight} operations in flight",
+            humantime::format_duration(plan.grace_period)
+        );
     }
     let grace_end = Instant::now() + plan.grace_period;
     while fleet.gate.in_flight() > 0 && Instant::now() < grace_end {

@@ -75,12 +75,7 @@ fn next_boundary(map: &TimeMap, wall: f64) -> f64 {
 /// Exp(1). The budget is spent against the piecewise-constant rate, so a gap that spans
 /// an hour boundary uses the right rate on each side. `rate_per_min(hour)` is the
 /// user's target at that hour. Returns None when every hour's rate is zero.
-pub fn next_arrival(
-    map: &TimeMap,
-    rate_per_min: impl Fn(u32) -> f64,
-    from: f64,
-    budget: f64,
-) -> Option<f64> {
+pub fn next_arrival(map: &TimeMap, rate_per_min: impl Fn(u32) -> f64, from: f64, budget: f64) -> Option<f64> {
     if (0..24).all(|h| rate_per_min(h) <= 0.0) {
         return None;
     }

@@ -7,14 +7,11 @@ use std::time::Duration;
 /// written in KiB/MiB; decimal ones are accepted so `"11GB"` means what it says.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let s = text.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num = num.replace('_', "");
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (examples: 512, 100B, 10KiB, 1.5GiB, 11GB)"))?;
+    let value: f64 =
+        num.parse().map_err(|_| format!("{text:?} is not a size (examples: 512, 100B, 10KiB, 1.5GiB, 11GB)"))?;
     let mult: f64 = match unit.trim() {
         "" | "B" => 1.0,
         "K" | "KiB" => 1024.0,
@@ -26,9 +23,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1e9,
         "TB" => 1e12,
         other => {
-            return Err(format!(
-                "{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"
-            ))
+            return Err(format!("{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"));
         }
     };
     let bytes = value * mult;
@@ -53,11 +48,7 @@ pub fn human_bytes(bytes: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
+    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[i]) }
 }
 
 #[cfg(test)]

@@ -176,11 +176,11 @@ impl Worker {
         if plan.rates.error_share > 0.0 && self.rng.random_bool(plan.rates.error_share) {
             return self.start_probe(permit, now, lag);
         }
-        if self.mix.wants_download(&mut self.rng) {
-            if let Some(obj) = self.inv.checkout(&mut self.rng) {
-                return self.start_download(permit, obj, lag);
-            }
-            // Nothing to download yet: upload instead, as the profile's mix allows.
+        // With nothing to download yet, the slot uploads instead.
+        if self.mix.wants_download(&mut self.rng)
+            && let Some(obj) = self.inv.checkout(&mut self.rng)
+        {
+            return self.start_download(permit, obj, lag);
         }
         let file = self.mix.pick_file(&plan.kinds, &mut self.rng);
         if !self.fleet.gate.try_memory(&mut permit, file.size) {

@@ -114,9 +114,23 @@ fn help_lists_the_contract() {
     let out = std::process::Command::new(bin()).arg("--help").output().unwrap();
     let text = stdout(&out);
     for opt in [
-        "--profiles", "--duration", "--obsctl", "--endpoint", "--region", "--users", "--seed", "--time-scale",
-        "--start-at", "--rate-scale", "--stats-interval", "--log-file", "--temp-dir", "--summary-json", "--cleanup",
-        "check", "plan",
+        "--profiles",
+        "--duration",
+        "--obsctl",
+        "--endpoint",
+        "--region",
+        "--users",
+        "--seed",
+        "--time-scale",
+        "--start-at",
+        "--rate-scale",
+        "--stats-interval",
+        "--log-file",
+        "--temp-dir",
+        "--summary-json",
+        "--cleanup",
+        "check",
+        "plan",
     ] {
         assert!(text.contains(opt), "--help lacks {opt}");
     }

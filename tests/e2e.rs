@@ -54,7 +54,10 @@ impl Setup {
         all.extend_from_slice(args);
         let mut cmd = sb.cmd_with_client(&self.client, &all);
         // The run's children must find the venv's python for `aws`.
-        cmd.env("PATH", format!("{}:{}", self.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()));
+        cmd.env(
+            "PATH",
+            format!("{}:{}", self.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()),
+        );
         cmd
     }
 }
@@ -95,7 +98,21 @@ fn fleet_run(flavor: Flavor) {
     let sb = sandbox(edits);
     // 2 simulated hours at 120x: 60 wall seconds; the 1 h TTL is 30 wall seconds.
     let out = run_bounded(
-        st.cmd(&sb, &["--duration", "2h", "--time-scale", "120", "--start-at", "09:00", "--max-file-size", "64KiB", "--seed", "11"]),
+        st.cmd(
+            &sb,
+            &[
+                "--duration",
+                "2h",
+                "--time-scale",
+                "120",
+                "--start-at",
+                "09:00",
+                "--max-file-size",
+                "64KiB",
+                "--seed",
+                "11",
+            ],
+        ),
         LIMIT,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -176,7 +193,10 @@ fn downloads_match(flavor: Flavor) {
             .output()
             .unwrap();
         assert!(regen.status.success(), "{}", stderr(&regen));
-        assert!(std::fs::read(&got).unwrap() == std::fs::read(&want).unwrap(), "{bucket}/{key} differs from its upload");
+        assert!(
+            std::fs::read(&got).unwrap() == std::fs::read(&want).unwrap(),
+            "{bucket}/{key} differs from its upload"
+        );
         let name = key.rsplit('/').next().unwrap();
         kinds_seen.push(name.split('_').nth(1).unwrap().to_string());
     }
@@ -199,7 +219,10 @@ fn cleanup_empties(flavor: Flavor) {
     let Some(st) = setup("cleanup_empties", flavor) else { return };
     let sb = sandbox(steady("4", "0.2"));
     let users = "alice-dev,henry-ops,jack-mobile";
-    let out = run_bounded(st.cmd(&sb, &["--duration", "20s", "--users", users, "--max-file-size", "64KiB", "--cleanup"]), LIMIT);
+    let out = run_bounded(
+        st.cmd(&sb, &["--duration", "20s", "--users", users, "--max-file-size", "64KiB", "--cleanup"]),
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let s = sb.summary();
     assert!(total(&s, "uploads") > 0, "{s}");
@@ -246,11 +269,21 @@ fn sigterm_during_large_uploads_aws() {
         "kinds = { code = 0.1, documents = 0.2, images = 0.05, archives = 0.6, media = 0.05 }".into(),
         "kinds = { archives = 1.0 }".into(),
     ));
-    edits.push(("{ min = \"100KiB\", max = \"5MiB\", weight = 0.7 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.7 }".into()));
-    edits.push(("{ min = \"5MiB\", max = \"50MiB\", weight = 0.25 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.25 }".into()));
-    edits.push(("{ min = \"50MiB\", max = \"200MiB\", weight = 0.05 }".into(), "{ min = \"40MiB\", max = \"60MiB\", weight = 0.05 }".into()));
+    edits.push((
+        "{ min = \"100KiB\", max = \"5MiB\", weight = 0.7 }".into(),
+        "{ min = \"40MiB\", max = \"60MiB\", weight = 0.7 }".into(),
+    ));
+    edits.push((
+        "{ min = \"5MiB\", max = \"50MiB\", weight = 0.25 }".into(),
+        "{ min = \"40MiB\", max = \"60MiB\", weight = 0.25 }".into(),
+    ));
+    edits.push((
+        "{ min = \"50MiB\", max = \"200MiB\", weight = 0.05 }".into(),
+        "{ min = \"40MiB\", max = \"60MiB\", weight = 0.05 }".into(),
+    ));
     let sb = sandbox(edits);
-    let child = st.cmd(&sb, &["--duration", "10m", "--users", "david-backup", "--grace-period", "30s"]).spawn().unwrap();
+    let child =
+        st.cmd(&sb, &["--duration", "10m", "--users", "david-backup", "--grace-period", "30s"]).spawn().unwrap();
     let temp = sb.path("temp").display().to_string();
     let uploading = || processes_with(&temp).iter().any(|p| p.contains(" s3 cp "));
     wait_for("an upload in flight", Duration::from_secs(60), uploading);
@@ -275,7 +308,21 @@ fn server_outage_and_recovery_aws() {
     let users = "henry-ops,alice-dev,bob-marketing";
     let started = Instant::now();
     let child = st
-        .cmd(&sb, &["--duration", "45s", "--users", users, "--max-file-size", "32KiB", "--stats-interval", "2s", "--command-timeout", "20s"])
+        .cmd(
+            &sb,
+            &[
+                "--duration",
+                "45s",
+                "--users",
+                users,
+                "--max-file-size",
+                "32KiB",
+                "--stats-interval",
+                "2s",
+                "--command-timeout",
+                "20s",
+            ],
+        )
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(10));

@@ -7,8 +7,20 @@ use common::*;
 use std::time::{Duration, Instant};
 
 /// 8 simulated hours at 7200x: 4 wall seconds; the 3 h TTL passes after 1.5 s.
-const SHORT: &[&str] =
-    &["--duration", "8h", "--time-scale", "7200", "--start-at", "06:00", "--rate-scale", "0.5", "--max-file-size", "16KiB", "--seed", "7"];
+const SHORT: &[&str] = &[
+    "--duration",
+    "8h",
+    "--time-scale",
+    "7200",
+    "--start-at",
+    "06:00",
+    "--rate-scale",
+    "0.5",
+    "--max-file-size",
+    "16KiB",
+    "--seed",
+    "7",
+];
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn short(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
@@ -79,13 +91,16 @@ fn a_run_uploads_downloads_and_expires_through_the_client() {
     let log = sb.log();
     let line = log.lines().find(|l| l.contains("] Uploaded ")).expect("an upload line");
     let (ts, rest) = line.split_at(23);
-    assert!(ts.chars().enumerate().all(|(i, c)| match i {
-        4 | 7 => c == '-',
-        10 => c == ' ',
-        13 | 16 => c == ':',
-        19 => c == ',',
-        _ => c.is_ascii_digit(),
-    }), "timestamp {ts:?}");
+    assert!(
+        ts.chars().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == ' ',
+            13 | 16 => c == ':',
+            19 => c == ',',
+            _ => c.is_ascii_digit(),
+        }),
+        "timestamp {ts:?}"
+    );
     assert!(rest.starts_with(" - INFO - ["), "{line}");
     assert!(rest.ends_with(" bytes)"), "{line}");
     assert!(log.contains("] Deleted ") && log.contains("(TTL expired)"), "no TTL delete lines");
@@ -150,7 +165,8 @@ fn failures_are_counted_with_their_first_stderr_line_and_the_run_goes_on() {
 fn a_hung_client_is_killed_at_its_timeout_and_reaped() {
     let marker = "1000.4242";
     let sb = Sandbox::new(&[]);
-    let mut cmd = short(&sb, &["--command-timeout", "1s", "--grace-period", "5s", "--users", "alice-dev,bob-marketing"]);
+    let mut cmd =
+        short(&sb, &["--command-timeout", "1s", "--grace-period", "5s", "--users", "alice-dev,bob-marketing"]);
     cmd.env("FAKE_OBSCTL_MODE", "hang").env("FAKE_OBSCTL_HANG", marker);
     let started = Instant::now();
     let out = run_bounded(cmd, LIMIT);
@@ -197,7 +213,8 @@ fn signal(pid: u32, sig: i32) {
 fn sigint_mid_run_finishes_in_flight_work_and_writes_the_summary() {
     let marker = "2.4343";
     let sb = Sandbox::new(&[]);
-    let mut cmd = sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "20s"]);
+    let mut cmd =
+        sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "20s"]);
     cmd.env("FAKE_OBSCTL_MODE", "slow").env("FAKE_OBSCTL_SLEEP", marker);
     let child = cmd.spawn().unwrap();
     let pid = child.id();
@@ -220,7 +237,8 @@ fn sigint_mid_run_finishes_in_flight_work_and_writes_the_summary() {
 fn sigterm_after_the_grace_period_kills_what_is_left() {
     let marker = "1000.5151";
     let sb = Sandbox::new(&[]);
-    let mut cmd = sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "1s"]);
+    let mut cmd =
+        sb.cmd(&["--duration", "1h", "--rate-scale", "0.3", "--max-file-size", "16KiB", "--grace-period", "1s"]);
     cmd.env("FAKE_OBSCTL_MODE", "hang").env("FAKE_OBSCTL_HANG", marker);
     let child = cmd.spawn().unwrap();
     let pid = child.id();

@@ -152,7 +152,10 @@ fn missing_sections_are_named() {
 
 #[test]
 fn weights_and_activity_must_be_positive() {
-    let e = broken("{ min = \"100B\", max = \"10KiB\", weight = 0.85 }", "{ min = \"100B\", max = \"10KiB\", weight = -1 }");
+    let e = broken(
+        "{ min = \"100B\", max = \"10KiB\", weight = 0.85 }",
+        "{ min = \"100B\", max = \"10KiB\", weight = -1 }",
+    );
     assert_eq!(e.field, "kinds.code.bands[0].weight");
     assert!(e.message.contains("positive"), "{e}");
     let e = broken("activity = 2.2", "activity = 0");
@@ -217,7 +220,10 @@ fn sizes_and_durations_must_parse() {
     let e = broken("upload_memory_budget = \"4GiB\"", "upload_memory_budget = \"4XB\"");
     assert_eq!(e.field, "limits.upload_memory_budget");
     assert!(e.message.contains("unknown unit"), "{e}");
-    let e = broken("{ min = \"2MiB\", max = \"10MiB\", weight = 0.05 }", "{ min = \"20MiB\", max = \"10MiB\", weight = 0.05 }");
+    let e = broken(
+        "{ min = \"2MiB\", max = \"10MiB\", weight = 0.05 }",
+        "{ min = \"20MiB\", max = \"10MiB\", weight = 0.05 }",
+    );
     assert_eq!(e.field, "kinds.documents.bands[2]");
     let e = broken("ttl = \"3h\"", "ttl = \"soon\"");
     assert_eq!(e.field, "lifecycle.ttl");
@@ -242,7 +248,8 @@ fn users_and_client_settings_are_checked() {
     assert_eq!(e.field, "obsctl.endpoint");
     let e = broken("max_in_flight = 256", "max_in_flight = 0");
     assert_eq!(e.field, "limits.max_in_flight");
-    let e = broken("extensions = [\".zip\", \".tar.gz\", \".rar\", \".7z\", \".tar\", \".gz\"]", "extensions = [\"zip\"]");
+    let e =
+        broken("extensions = [\".zip\", \".tar.gz\", \".rar\", \".7z\", \".tar\", \".gz\"]", "extensions = [\"zip\"]");
     assert_eq!(e.field, "kinds.archives.extensions");
 }
 

@@ -47,10 +47,8 @@ pub fn shipped_users() -> Vec<(String, String, Vec<String>)> {
             bucket = value(l);
         } else if l.starts_with("subfolders = ") {
             let list = l.split_once('[').unwrap().1.trim_end_matches(']');
-            let firsts = list
-                .split(',')
-                .map(|s| s.trim().trim_matches('"').split('/').next().unwrap().to_string())
-                .collect();
+            let firsts =
+                list.split(',').map(|s| s.trim().trim_matches('"').split('/').next().unwrap().to_string()).collect();
             users.push((id.clone(), bucket.clone(), firsts));
         }
     }
