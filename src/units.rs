@@ -23,7 +23,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1e9,
         "TB" => 1e12,
         other => {
-            return Err(format!("{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"));
+            return Err(format!(
+                "{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"
+            ));
         }
     };
     let bytes = value * mult;

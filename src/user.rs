@@ -201,14 +201,28 @@ impl Worker {
         let key = workload::object_key(&sub, &user.id, kind_name, (sim_now * 1000.0) as u64, self.seq, &file.ext);
         let local = self.local_path("up", &file.ext);
         self.started(OpType::Upload, lag);
+        self.spawn_op(permit, move |fleet, idx| async move {
+            let rec = ops::upload(&fleet, idx, &key, &file, &local).await;
+            let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result, local, ext: file.ext };
+            (rec, done)
+        });
+    }
+
+    /// Runs one operation on the runtime without waiting for it. The permit is held
+    /// until the command has ended; then the stats thread and this worker hear of it.
+    fn spawn_op<F, Fut>(&self, permit: Permit, op: F)
+    where
+        F: FnOnce(Arc<Fleet>, usize) -> Fut + Send + 'static,
+        Fut: Future<Output = (OpRecord, Done)> + Send + 'static,
+    {
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
         let idx = self.idx;
         self.fleet.rt.spawn(async move {
-            let rec = ops::upload(&fleet, idx, &key, &file, &local).await;
+            let (rec, done) = op(fleet.clone(), idx).await;
             drop(permit);
-            let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result, local, ext: file.ext };
-            finish(&fleet, &tx, rec, done);
+            fleet.send(Event::Finished(Box::new(rec)));
+            let _ = tx.send(done);
         });
     }
 
@@ -230,13 +244,9 @@ impl Worker {
         let key = workload::object_key(&sub, &user.id, "missing", (sim_now * 1000.0) as u64, self.seq, ".bin");
         let local = self.local_path("down", "");
         self.started(OpType::Probe, lag);
-        let fleet = self.fleet.clone();
-        let tx = self.done_tx.clone();
-        let idx = self.idx;
-        self.fleet.rt.spawn(async move {
+        self.spawn_op(permit, move |fleet, idx| async move {
             let rec = ops::probe(&fleet, idx, &key, &local).await;
-            drop(permit);
-            finish(&fleet, &tx, rec, Done::Probe { local });
+            (rec, Done::Probe { local })
         });
     }
 
@@ -244,13 +254,9 @@ impl Worker {
         self.seq += 1;
         let local = self.local_path("down", "");
         self.started(OpType::Download, lag);
-        let fleet = self.fleet.clone();
-        let tx = self.done_tx.clone();
-        let idx = self.idx;
-        self.fleet.rt.spawn(async move {
+        self.spawn_op(permit, move |fleet, idx| async move {
             let rec = ops::download(&fleet, idx, &obj, &local).await;
-            drop(permit);
-            finish(&fleet, &tx, rec, Done::Download { id: obj.id, local });
+            (rec, Done::Download { id: obj.id, local })
         });
     }
 
@@ -260,14 +266,10 @@ impl Worker {
         while let Some(permit) = self.fleet.gate.try_slot() {
             let Some(obj) = self.inv.take_expired(sim_now, 1).pop() else { return };
             self.started(OpType::Delete, Duration::ZERO);
-            let fleet = self.fleet.clone();
-            let tx = self.done_tx.clone();
-            let idx = self.idx;
-            self.fleet.rt.spawn(async move {
+            self.spawn_op(permit, move |fleet, idx| async move {
                 let rec = ops::delete(&fleet, idx, &obj, DeleteReason::Ttl).await;
-                drop(permit);
                 let ok = rec.result.is_ok();
-                finish(&fleet, &tx, rec, Done::Delete { obj, ok });
+                (rec, Done::Delete { obj, ok })
             });
         }
     }
@@ -339,10 +341,4 @@ impl Worker {
             let _ = tx.send(Done::Ensure);
         });
     }
-}
-
-/// Reports a finished operation to the stats thread and to its worker.
-fn finish(fleet: &Fleet, tx: &Sender<Done>, rec: OpRecord, done: Done) {
-    fleet.send(Event::Finished(Box::new(rec)));
-    let _ = tx.send(done);
 }
