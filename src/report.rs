@@ -115,7 +115,7 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
         if l.count > 0 {
             let _ = writeln!(
                 out,
-                "{:<9} p50 {:>8.0} ms  p90 {:>8.0} ms  p99 {:>8.0} ms  max {:>8.0} ms  (n={})",
+                "{:<12} p50 {:>8.0} ms  p90 {:>8.0} ms  p99 {:>8.0} ms  max {:>8.0} ms  (n={})",
                 op.name(),
                 l.p50_ms,
                 l.p90_ms,
