@@ -15,7 +15,14 @@ use crate::report;
 use crate::stats::{Counters, Stats};
 
 /// Runs until every sender is gone, then returns the final counters.
-pub fn spawn(plan: Arc<Plan>, clock: Clock, interval: Duration, rx: Receiver<Event>) -> JoinHandle<Stats> {
+/// `client` names the client and its version in every table's title.
+pub fn spawn(
+    plan: Arc<Plan>,
+    clock: Clock,
+    interval: Duration,
+    client: String,
+    rx: Receiver<Event>,
+) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
         .spawn(move || {
@@ -32,7 +39,15 @@ pub fn spawn(plan: Arc<Plan>, clock: Clock, interval: Duration, rx: Receiver<Eve
                     }
                     Err(RecvTimeoutError::Timeout) => {
                         let now = clock.elapsed();
-                        let t = report::table(&plan, &clock.map, &stats, &prev, last, now, "statistics");
+                        let t = report::table(
+                            &plan,
+                            &clock.map,
+                            &stats,
+                            &prev,
+                            last,
+                            now,
+                            &format!("statistics ({client})"),
+                        );
                         info!(target: "report", "{t}");
                         prev = stats.users.clone();
                         stats.mark(now);

@@ -290,7 +290,8 @@ fn run(plan: Plan, opts: RunOpts) -> i32 {
     let plan = Arc::new(plan);
     let clock = Clock::start(opts.map);
     let (events_tx, events_rx) = mpsc::channel::<Event>();
-    let stats_thread = monitor::spawn(plan.clone(), clock, plan.stats_interval, events_rx);
+    let client_label = format!("{}: {version_text}", plan.client.flavor.name());
+    let stats_thread = monitor::spawn(plan.clone(), clock, plan.stats_interval, client_label.clone(), events_rx);
     let fleet = Arc::new(Fleet {
         plan: plan.clone(),
         clock,
@@ -364,7 +365,7 @@ fn run(plan: Plan, opts: RunOpts) -> i32 {
     rt.shutdown_timeout(Duration::from_secs(2));
     let stats = stats_thread.join().expect("the stats thread does not panic");
 
-    let table = report::table(&plan, &clock.map, &stats, &[], 0.0, dispatch_s, "final");
+    let table = report::table(&plan, &clock.map, &stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
     let summary = report::summary(
         RunFacts {

@@ -104,7 +104,7 @@ fn a_run_uploads_downloads_and_expires_through_the_client() {
     assert!(rest.starts_with(" - INFO - ["), "{line}");
     assert!(rest.ends_with(" bytes)"), "{line}");
     assert!(log.contains("] Deleted ") && log.contains("(TTL expired)"), "no TTL delete lines");
-    assert!(log.contains("final: "), "final report in the log");
+    assert!(log.contains("final (obsctl: obsctl 0.3.0-fake): "), "final report, naming the client, in the log");
 }
 
 #[test]
