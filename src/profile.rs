@@ -220,6 +220,17 @@ impl Cx<'_> {
         Ok(d)
     }
 
+    /// One of a fixed set of names; the same names the command line takes.
+    fn choice<T: clap::ValueEnum>(&self, v: &Spanned<String>, field: &str, what: &str) -> Result<T, ProfileError> {
+        T::from_str(v.get_ref(), false).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|x| x.to_possible_value().map(|p| format!("{:?}", p.get_name())))
+                .collect();
+            self.err(v.span(), field, format!("{:?} is not {what} ({})", v.get_ref(), names.join(" or ")))
+        })
+    }
+
     fn size(&self, v: &Spanned<String>, field: &str) -> Result<u64, ProfileError> {
         parse_size(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
     }
@@ -250,17 +261,7 @@ impl Cx<'_> {
         }
 
         let c = &f.obsctl;
-        let flavor = match c.flavor.get_ref().as_str() {
-            "obsctl" => Flavor::Obsctl,
-            "aws" => Flavor::Aws,
-            other => {
-                return Err(self.err(
-                    c.flavor.span(),
-                    "obsctl.flavor",
-                    format!("{other:?} is not a client flavor (\"obsctl\" or \"aws\")"),
-                ));
-            }
-        };
+        let flavor: Flavor = self.choice(&c.flavor, "obsctl.flavor", "a client flavor")?;
         if c.binary.get_ref().trim().is_empty() {
             return Err(self.err(c.binary.span(), "obsctl.binary", "must name a program"));
         }
@@ -316,17 +317,7 @@ impl Cx<'_> {
             Some(e) => *e.get_ref(),
             None => 0.0,
         };
-        let arrivals = match r.arrivals.get_ref().as_str() {
-            "poisson" => Arrivals::Poisson,
-            "uniform" => Arrivals::Uniform,
-            other => {
-                return Err(self.err(
-                    r.arrivals.span(),
-                    "rates.arrivals",
-                    format!("{other:?} is not an arrival process (\"poisson\" or \"uniform\")"),
-                ));
-            }
-        };
+        let arrivals: Arrivals = self.choice(&r.arrivals, "rates.arrivals", "an arrival process")?;
 
         let l = &f.limits;
         let per_user = *l.max_in_flight_per_user.get_ref();

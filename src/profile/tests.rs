@@ -242,6 +242,9 @@ fn users_and_client_settings_are_checked() {
     assert_eq!(e.field, "users[2].id");
     let e = broken("flavor = \"obsctl\"", "flavor = \"s3cmd\"");
     assert_eq!(e.field, "obsctl.flavor");
+    assert!(e.message.contains("\"obsctl\" or \"aws\""), "{e}");
+    let e = broken("arrivals = \"poisson\"", "arrivals = \"bursty\"");
+    assert_eq!(e.field, "rates.arrivals");
     let e = broken("region = \"us-east-1\"", "region = \"\"");
     assert!(e.message.contains("ru-moscow-1"), "{e}");
     let e = broken("endpoint = \"http://127.0.0.1:9000\"", "endpoint = \"127.0.0.1:9000\"");
