@@ -269,10 +269,15 @@ impl Plan {
         );
         let _ = writeln!(
             o,
-            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads",
+            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads, {:.0}% error probes, {} arrivals",
             min,
             max,
-            self.rates.download_share * 100.0
+            self.rates.download_share * 100.0,
+            self.rates.error_share * 100.0,
+            match self.rates.arrivals {
+                Arrivals::Poisson => "poisson",
+                Arrivals::Uniform => "uniform",
+            }
         );
         let _ = writeln!(
             o,
