@@ -244,6 +244,46 @@ fn cleanup_empties_obsctl() {
     cleanup_empties(Flavor::Obsctl);
 }
 
+// 6. obsctl's own telemetry moves: the profile's OTEL environment reaches every child,
+// and a collector receives obsctl's metrics for uploads and TTL deletes.
+#[test]
+fn telemetry_reaches_a_collector_obsctl() {
+    let Some(st) = setup("telemetry_reaches_a_collector", Flavor::Obsctl) else { return };
+    let collector_dir = tempfile::tempdir().unwrap();
+    let otlp = s3::Otlp::start(&s3::venv(), collector_dir.path());
+    let endpoint = format!("OTEL_EXPORTER_OTLP_ENDPOINT = \"http://127.0.0.1:{}\"", otlp.port);
+    let mut edits = steady("4", "0.2");
+    edits.push(("OTEL_EXPORTER_OTLP_ENDPOINT = \"http://127.0.0.1:4317\"".into(), endpoint));
+    edits.push(("ttl = \"3h\"".into(), "ttl = \"1h\"".into()));
+    let sb = sandbox(edits);
+    // 2 simulated hours at 360x: 20 wall seconds; the 1 h TTL is 10 wall seconds.
+    let out = run_bounded(
+        st.cmd(
+            &sb,
+            &[
+                "--duration",
+                "2h",
+                "--time-scale",
+                "360",
+                "--users",
+                "henry-ops,david-backup",
+                "--max-file-size",
+                "64KiB",
+            ],
+        ),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!(total(&s, "uploads") > 0 && total(&s, "ttl_deletes") > 0, "{s}");
+    let names = otlp.metric_names();
+    for metric in
+        ["operations_total", "uploads_total", "bytes_uploaded_total", "files_uploaded_total", "files_deleted_total"]
+    {
+        assert!(names.contains(metric), "{metric} never reached the collector; got {names:?}");
+    }
+}
+
 fn signal(pid: u32, sig: i32) {
     // SAFETY: plain kill(2) on our own child.
     unsafe {

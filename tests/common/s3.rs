@@ -149,6 +149,44 @@ s3.download_file(sys.argv[2], sys.argv[3], sys.argv[4])
     }
 }
 
+/// tests/tools/otlp_receiver.py: an OTLP/gRPC collector that records metric names.
+pub struct Otlp {
+    child: Child,
+    pub port: u16,
+    names: PathBuf,
+}
+
+impl Otlp {
+    pub fn start(venv: &Path, dir: &Path) -> Otlp {
+        use std::io::{BufRead, BufReader};
+        let names = dir.join("metric-names.txt");
+        let mut child = Command::new(venv.join("bin/python"))
+            .arg(repo().join("tests/tools/otlp_receiver.py"))
+            .arg(&names)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the OTLP receiver starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("OTLP receiver said {line:?}"));
+        Otlp { child, port, names }
+    }
+
+    pub fn metric_names(&self) -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(&self.names).unwrap_or_default().lines().map(String::from).collect()
+    }
+}
+
+impl Drop for Otlp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         self.kill();
