@@ -173,7 +173,7 @@ impl Worker {
             return self.shortfall(Shortfall::GlobalCap);
         };
         let lag = Duration::from_secs_f64((now - at).max(0.0));
-        if plan.rates.error_share > 0.0 && self.rng.random_bool(plan.rates.error_share) {
+        if self.mix.wants_probe(&mut self.rng) {
             return self.start_probe(permit, now, lag);
         }
         // With nothing to download yet, the slot uploads instead.
@@ -192,13 +192,7 @@ impl Worker {
                 return self.shortfall(Shortfall::Disk);
             }
         }
-        let user = &plan.users[self.idx];
-        let sim_now = self.fleet.clock.map.sim_at(now);
-        let tpl = &user.subfolders[self.rng.random_range(0..user.subfolders.len())];
-        let sub = workload::fill_template(tpl, &plan, sim_now, &mut self.rng);
-        self.seq += 1;
-        let kind_name = &plan.kinds[file.kind].name;
-        let key = workload::object_key(&sub, &user.id, kind_name, (sim_now * 1000.0) as u64, self.seq, &file.ext);
+        let key = self.new_key(&plan.kinds[file.kind].name, &file.ext, now);
         let local = self.local_path("up", &file.ext);
         self.started(OpType::Upload, lag);
         self.spawn_op(permit, move |fleet, idx| async move {
@@ -234,14 +228,19 @@ impl Worker {
         self.dir.join(format!("{prefix}-{}{ext}", self.seq))
     }
 
-    fn start_probe(&mut self, permit: Permit, now: f64, lag: Duration) {
+    /// A fresh key under one of the user's subfolders, stamped with the simulated time.
+    fn new_key(&mut self, kind: &str, ext: &str, now: f64) -> String {
         let plan = self.fleet.plan.clone();
         let user = &plan.users[self.idx];
         let sim_now = self.fleet.clock.map.sim_at(now);
         let tpl = &user.subfolders[self.rng.random_range(0..user.subfolders.len())];
         let sub = workload::fill_template(tpl, &plan, sim_now, &mut self.rng);
         self.seq += 1;
-        let key = workload::object_key(&sub, &user.id, "missing", (sim_now * 1000.0) as u64, self.seq, ".bin");
+        workload::object_key(&sub, &user.id, kind, (sim_now * 1000.0) as u64, self.seq, ext)
+    }
+
+    fn start_probe(&mut self, permit: Permit, now: f64, lag: Duration) {
+        let key = self.new_key("missing", ".bin", now);
         let local = self.local_path("down", "");
         self.started(OpType::Probe, lag);
         self.spawn_op(permit, move |fleet, idx| async move {

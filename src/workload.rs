@@ -13,6 +13,7 @@ pub struct Mix {
     kinds: WeightedIndex<f64>,
     bands: Vec<WeightedIndex<f64>>,
     download_share: f64,
+    error_share: f64,
     max_file_size: Option<u64>,
 }
 
@@ -35,8 +36,14 @@ impl Mix {
                 .map(|k| WeightedIndex::new(k.bands.iter().map(|b| b.weight)).expect("validated band weights"))
                 .collect(),
             download_share: plan.rates.download_share,
+            error_share: plan.rates.error_share,
             max_file_size: plan.limits.max_file_size,
         }
+    }
+
+    /// An error probe (a download of a missing key) instead of a real operation.
+    pub fn wants_probe<R: Rng>(&self, rng: &mut R) -> bool {
+        self.error_share > 0.0 && rng.random_bool(self.error_share)
     }
 
     pub fn wants_download<R: Rng>(&self, rng: &mut R) -> bool {
