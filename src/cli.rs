@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::compare::CompareArgs;
 use crate::plan::{Arrivals, Flavor};
 
 #[derive(Debug, Parser)]
@@ -21,8 +22,9 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen check\n  \
         trafficgen plan --json\n  \
         trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n\n\
-        Exit codes: 0 done (also after one Ctrl+C), 1 run failed (e.g. a bucket could not be ensured), \
-        2 bad profile, options or client, 130 interrupted twice."
+        Exit codes: 0 done and the verdict passed (also after one Ctrl+C), 1 run failed (e.g. a bucket \
+        could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
+        was contradicted (integrity), 130 interrupted twice."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -72,6 +74,8 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
     },
+    /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +131,19 @@ pub struct RunArgs {
     /// Write the final summary as JSON
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+
+    /// Write the verdict as JUnit XML (one test case per threshold and integrity class)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Write one JSON line per finished command (time, user, op, key, size, outcome)
+    #[arg(long, value_name = "PATH")]
+    pub ops_log: Option<PathBuf>,
+
+    /// Pass/fail rule, e.g. 'failure_rate<1%' or 'upload.p95<8s' (repeatable; adds to the
+    /// profile's [thresholds]); a failed one makes the run exit 3
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
 
     /// At the end, delete every object this run uploaded that is still live
     #[arg(long)]

@@ -18,21 +18,71 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::plan::{ClientPlan, Flavor};
+use crate::secrets::Secrets;
 
 /// At most this much of each output stream is kept; the rest is read and dropped so a
-/// chatty child never blocks on a full pipe or fills our memory.
-const CAPTURE_LIMIT: usize = 8 * 1024;
+/// chatty child never blocks on a full pipe or fills our memory. Listings and head
+/// output are read from stdout, so it keeps more.
+const STDOUT_LIMIT: usize = 64 * 1024;
+const STDERR_LIMIT: usize = 8 * 1024;
 
 /// What to ask the client to do.
 #[derive(Debug, Clone, Copy)]
 pub enum Action<'a> {
     Version,
-    Upload { local: &'a Path, bucket: &'a str, key: &'a str },
-    Download { bucket: &'a str, key: &'a str, local: &'a Path },
-    Delete { bucket: &'a str, key: &'a str },
-    BucketExists { bucket: &'a str },
-    MakeBucket { bucket: &'a str },
+    Upload {
+        local: &'a Path,
+        bucket: &'a str,
+        key: &'a str,
+    },
+    Download {
+        bucket: &'a str,
+        key: &'a str,
+        local: &'a Path,
+    },
+    Delete {
+        bucket: &'a str,
+        key: &'a str,
+    },
+    BucketExists {
+        bucket: &'a str,
+    },
+    MakeBucket {
+        bucket: &'a str,
+    },
+    RemoveBucket {
+        bucket: &'a str,
+    },
+    HeadObject {
+        bucket: &'a str,
+        key: &'a str,
+    },
+    /// Every key under a prefix ("" = the whole bucket), one per line.
+    List {
+        bucket: &'a str,
+        prefix: &'a str,
+    },
+    /// Storage used under a prefix.
+    Du {
+        bucket: &'a str,
+        prefix: &'a str,
+    },
+    Presign {
+        bucket: &'a str,
+        key: &'a str,
+    },
+    /// A local folder to a prefix (ending in '/').
+    Sync {
+        local: &'a Path,
+        bucket: &'a str,
+        prefix: &'a str,
+    },
 }
+
+/// Credentials that no server accepts, for the wrong-credentials expected failure.
+/// Not secrets: they are meant to be refused.
+pub const WRONG_ACCESS_KEY_ID: &str = "AKIATRAFFICGENWRONG1";
+pub const WRONG_SECRET_ACCESS_KEY: &str = "trafficgen-wrong-secret-key-0000000000000";
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,15 +161,14 @@ pub struct Client {
     endpoint: Option<String>,
     region: String,
     env: Vec<(String, String)>,
-    secrets: Vec<String>,
+    secrets: Secrets,
     timeout: Duration,
     pub children: Children,
 }
 
 impl Client {
     pub fn new(plan: &ClientPlan, timeout: Duration) -> Client {
-        let secrets =
-            plan.env.iter().filter(|(k, v)| is_secret_name(k) && v.len() >= 3).map(|(_, v)| v.clone()).collect();
+        let secrets = Secrets::from_env(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Client {
             flavor: plan.flavor,
             binary: plan.binary.clone(),
@@ -136,27 +185,56 @@ impl Client {
     /// options before the subcommand; the AWS CLI takes them after.
     pub fn argv(&self, action: Action) -> Vec<OsString> {
         let s3 = |b: &str, k: &str| OsString::from(format!("s3://{b}/{k}"));
+        let bucket_uri = |b: &str| OsString::from(format!("s3://{b}"));
+        let os = |s: &str| OsString::from(s);
+        // How long a presigned URL lives: long enough for the GET that follows it.
+        const PRESIGN_EXPIRES: &str = "900";
         let mut cmd: Vec<OsString> = match (self.flavor, action) {
             (_, Action::Version) => return vec!["--version".into()],
-            (Flavor::Obsctl, Action::Upload { local, bucket, key }) => vec!["cp".into(), local.into(), s3(bucket, key)],
-            (Flavor::Obsctl, Action::Download { bucket, key, local }) => {
-                vec!["cp".into(), s3(bucket, key), local.into()]
+            (Flavor::Obsctl, Action::Upload { local, bucket, key }) => vec![os("cp"), local.into(), s3(bucket, key)],
+            (Flavor::Obsctl, Action::Download { bucket, key, local }) => vec![os("cp"), s3(bucket, key), local.into()],
+            (Flavor::Obsctl, Action::Delete { bucket, key }) => vec![os("rm"), s3(bucket, key)],
+            (Flavor::Obsctl, Action::BucketExists { bucket }) => vec![os("ls"), s3(bucket, "")],
+            (Flavor::Obsctl, Action::MakeBucket { bucket }) => vec![os("mb"), bucket_uri(bucket)],
+            (Flavor::Obsctl, Action::RemoveBucket { bucket }) => vec![os("rb"), bucket_uri(bucket)],
+            (Flavor::Obsctl, Action::HeadObject { bucket, key }) => {
+                vec![os("head-object"), os("--bucket"), os(bucket), os("--key"), os(key)]
             }
-            (Flavor::Obsctl, Action::Delete { bucket, key }) => vec!["rm".into(), s3(bucket, key)],
-            (Flavor::Obsctl, Action::BucketExists { bucket }) => vec!["ls".into(), s3(bucket, "")],
-            (Flavor::Obsctl, Action::MakeBucket { bucket }) => vec!["mb".into(), format!("s3://{bucket}").into()],
+            (Flavor::Obsctl, Action::List { bucket, prefix }) => vec![os("ls"), s3(bucket, prefix), os("--recursive")],
+            (Flavor::Obsctl, Action::Du { bucket, prefix }) => vec![os("du"), s3(bucket, prefix)],
+            (Flavor::Obsctl, Action::Presign { bucket, key }) => {
+                vec![os("presign"), s3(bucket, key), os("--expires-in"), os(PRESIGN_EXPIRES)]
+            }
+            (Flavor::Obsctl, Action::Sync { local, bucket, prefix }) => {
+                vec![os("sync"), local.into(), s3(bucket, prefix)]
+            }
             (Flavor::Aws, Action::Upload { local, bucket, key }) => {
-                vec!["s3".into(), "cp".into(), local.into(), s3(bucket, key)]
+                vec![os("s3"), os("cp"), local.into(), s3(bucket, key)]
             }
             (Flavor::Aws, Action::Download { bucket, key, local }) => {
-                vec!["s3".into(), "cp".into(), s3(bucket, key), local.into()]
+                vec![os("s3"), os("cp"), s3(bucket, key), local.into()]
             }
-            (Flavor::Aws, Action::Delete { bucket, key }) => vec!["s3".into(), "rm".into(), s3(bucket, key)],
+            (Flavor::Aws, Action::Delete { bucket, key }) => vec![os("s3"), os("rm"), s3(bucket, key)],
             (Flavor::Aws, Action::BucketExists { bucket }) => {
-                vec!["s3api".into(), "head-bucket".into(), "--bucket".into(), bucket.into()]
+                vec![os("s3api"), os("head-bucket"), os("--bucket"), os(bucket)]
             }
-            (Flavor::Aws, Action::MakeBucket { bucket }) => {
-                vec!["s3".into(), "mb".into(), format!("s3://{bucket}").into()]
+            (Flavor::Aws, Action::MakeBucket { bucket }) => vec![os("s3"), os("mb"), bucket_uri(bucket)],
+            (Flavor::Aws, Action::RemoveBucket { bucket }) => vec![os("s3"), os("rb"), bucket_uri(bucket)],
+            (Flavor::Aws, Action::HeadObject { bucket, key }) => {
+                vec![os("s3api"), os("head-object"), os("--bucket"), os(bucket), os("--key"), os(key)]
+            }
+            (Flavor::Aws, Action::List { bucket, prefix }) => {
+                vec![os("s3"), os("ls"), s3(bucket, prefix), os("--recursive")]
+            }
+            // The AWS CLI has no `du`: a summarized listing is its nearest form.
+            (Flavor::Aws, Action::Du { bucket, prefix }) => {
+                vec![os("s3"), os("ls"), s3(bucket, prefix), os("--recursive"), os("--summarize")]
+            }
+            (Flavor::Aws, Action::Presign { bucket, key }) => {
+                vec![os("s3"), os("presign"), s3(bucket, key), os("--expires-in"), os(PRESIGN_EXPIRES)]
+            }
+            (Flavor::Aws, Action::Sync { local, bucket, prefix }) => {
+                vec![os("s3"), os("sync"), local.into(), s3(bucket, prefix)]
             }
         };
         let mut global: Vec<OsString> = Vec::new();
@@ -178,7 +256,10 @@ impl Client {
                 }
                 cmd.extend(["--region".into(), self.region.clone().into()]);
                 // Only the transfer commands take this flag (`mb` refuses it).
-                if matches!(action, Action::Upload { .. } | Action::Download { .. } | Action::Delete { .. }) {
+                if matches!(
+                    action,
+                    Action::Upload { .. } | Action::Download { .. } | Action::Delete { .. } | Action::Sync { .. }
+                ) {
                     cmd.push("--only-show-errors".into());
                 }
                 cmd
@@ -188,17 +269,17 @@ impl Client {
 
     /// Replaces every secret value from the profile's env with `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
+        self.secrets.redact(text)
     }
 
     /// Runs one action to completion: spawn, capture, timeout, reap, classify.
     pub async fn run(&self, action: Action<'_>) -> Exec {
+        self.run_with(action, false).await
+    }
+
+    /// Runs an action; with `wrong_credentials`, this child alone gets credentials no
+    /// server accepts (the wrong-credentials expected failure).
+    pub async fn run_with(&self, action: Action<'_>, wrong_credentials: bool) -> Exec {
         let started = Instant::now();
         let done = |outcome, stderr_line, stdout| Exec { outcome, duration: started.elapsed(), stderr_line, stdout };
         if self.children.refusing() {
@@ -213,6 +294,12 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if wrong_credentials {
+            cmd.env("AWS_ACCESS_KEY_ID", WRONG_ACCESS_KEY_ID)
+                .env("AWS_SECRET_ACCESS_KEY", WRONG_SECRET_ACCESS_KEY)
+                .env_remove("AWS_SESSION_TOKEN")
+                .env_remove("AWS_PROFILE");
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -230,8 +317,8 @@ impl Client {
                 kill_group(pid);
             }
         }
-        let out = tokio::spawn(capture(child.stdout.take()));
-        let err = tokio::spawn(capture(child.stderr.take()));
+        let out = tokio::spawn(capture(child.stdout.take(), STDOUT_LIMIT));
+        let err = tokio::spawn(capture(child.stderr.take(), STDERR_LIMIT));
 
         let mut timed_out = false;
         let status = match tokio::time::timeout(self.timeout, child.wait()).await {
@@ -270,8 +357,8 @@ impl Client {
     }
 }
 
-/// Reads a stream to its end, keeping the first `CAPTURE_LIMIT` bytes.
-async fn capture<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
+/// Reads a stream to its end, keeping the first `limit` bytes.
+async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, limit: usize) -> Vec<u8> {
     let Some(mut r) = stream else { return Vec::new() };
     let mut kept = Vec::new();
     let mut buf = [0u8; 4096];
@@ -279,18 +366,12 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = CAPTURE_LIMIT.saturating_sub(kept.len());
+                let room = limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
     }
     kept
-}
-
-/// Environment variable names whose values must never be shown.
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    ["SECRET", "KEY", "TOKEN", "PASSWORD", "CREDENTIAL", "SESSION"].iter().any(|w| n.contains(w))
 }
 
 /// obsctl colours its log lines; keep reports plain.
@@ -389,13 +470,42 @@ mod tests {
     }
 
     #[test]
+    fn every_command_of_the_surface_has_both_forms() {
+        let o = client(Flavor::Obsctl);
+        let a = client(Flavor::Aws);
+        let tail = |c: &Client, act| {
+            let w = words(c.argv(act));
+            if c.flavor == Flavor::Obsctl {
+                w[6..].to_vec()
+            } else {
+                w[..w.iter().position(|x| x.starts_with("--endpoint")).unwrap()].to_vec()
+            }
+        };
+        let head = Action::HeadObject { bucket: "b", key: "p/k" };
+        assert_eq!(tail(&o, head), ["head-object", "--bucket", "b", "--key", "p/k"]);
+        assert_eq!(tail(&a, head), ["s3api", "head-object", "--bucket", "b", "--key", "p/k"]);
+        let ls = Action::List { bucket: "b", prefix: "p/" };
+        assert_eq!(tail(&o, ls), ["ls", "s3://b/p/", "--recursive"]);
+        assert_eq!(tail(&a, ls), ["s3", "ls", "s3://b/p/", "--recursive"]);
+        let du = Action::Du { bucket: "b", prefix: "" };
+        assert_eq!(tail(&o, du), ["du", "s3://b/"]);
+        assert_eq!(tail(&a, du), ["s3", "ls", "s3://b/", "--recursive", "--summarize"]);
+        let pre = Action::Presign { bucket: "b", key: "k" };
+        assert_eq!(tail(&o, pre), ["presign", "s3://b/k", "--expires-in", "900"]);
+        assert_eq!(tail(&a, pre), ["s3", "presign", "s3://b/k", "--expires-in", "900"]);
+        let sync = Action::Sync { local: Path::new("/tmp/d"), bucket: "b", prefix: "p/" };
+        assert_eq!(tail(&o, sync), ["sync", "/tmp/d", "s3://b/p/"]);
+        assert_eq!(tail(&a, sync), ["s3", "sync", "/tmp/d", "s3://b/p/"]);
+        assert_eq!(tail(&o, Action::RemoveBucket { bucket: "b" }), ["rb", "s3://b"]);
+        assert_eq!(tail(&a, Action::RemoveBucket { bucket: "b" }), ["s3", "rb", "s3://b"]);
+    }
+
+    #[test]
     fn secrets_are_redacted_but_other_values_kept() {
         let c = client(Flavor::Obsctl);
         assert_eq!(c.redact("key AKIDEXAMPLE and s3cr3t-value here"), "key *** and *** here");
         assert_eq!(c.redact("OTEL true"), "OTEL true");
-        assert!(is_secret_name("AWS_SECRET_ACCESS_KEY"));
-        assert!(is_secret_name("AWS_SESSION_TOKEN"));
-        assert!(!is_secret_name("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(!crate::secrets::is_secret_name("OTEL_EXPORTER_OTLP_ENDPOINT"));
     }
 
     #[test]

@@ -3,24 +3,146 @@
 
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Every command a run can send, each counted and timed on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpType {
     Upload,
     Download,
     Delete,
-    /// A deliberate error: the download of a key that does not exist, so the client's
-    /// error path (and its error metrics) see traffic too. Success = the client fails.
-    Probe,
+    /// `ls --recursive` of the user's bucket.
+    List,
+    HeadObject,
+    Du,
+    /// `presign`, then a plain HTTP GET of the URL whose bytes are checked.
+    Presign,
+    /// `sync` of a small local folder to a prefix, then listed and checked.
+    Sync,
+    MakeBucket,
+    RemoveBucket,
+    /// `head-object` after an upload: is the object there, with its size?
+    ConfirmUpload,
+    /// `head-object` after a delete: is the object gone?
+    ConfirmDelete,
+    // Expected failures: commands that must fail. Success = the client failed.
+    MissingKeyDownload,
+    MissingBucketUpload,
+    MissingBucketDelete,
+    MissingLocalUpload,
+    MissingKeyHead,
+    WrongCredentials,
 }
 
 impl OpType {
-    pub const ALL: [OpType; 4] = [OpType::Upload, OpType::Download, OpType::Delete, OpType::Probe];
+    pub const ALL: [OpType; 18] = [
+        OpType::Upload,
+        OpType::Download,
+        OpType::Delete,
+        OpType::List,
+        OpType::HeadObject,
+        OpType::Du,
+        OpType::Presign,
+        OpType::Sync,
+        OpType::MakeBucket,
+        OpType::RemoveBucket,
+        OpType::ConfirmUpload,
+        OpType::ConfirmDelete,
+        OpType::MissingKeyDownload,
+        OpType::MissingBucketUpload,
+        OpType::MissingBucketDelete,
+        OpType::MissingLocalUpload,
+        OpType::MissingKeyHead,
+        OpType::WrongCredentials,
+    ];
+
+    pub const EXPECTED_FAILURES: [OpType; 6] = [
+        OpType::MissingKeyDownload,
+        OpType::MissingBucketUpload,
+        OpType::MissingBucketDelete,
+        OpType::MissingLocalUpload,
+        OpType::MissingKeyHead,
+        OpType::WrongCredentials,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             OpType::Upload => "upload",
             OpType::Download => "download",
             OpType::Delete => "delete",
-            OpType::Probe => "error_probe",
+            OpType::List => "ls",
+            OpType::HeadObject => "head_object",
+            OpType::Du => "du",
+            OpType::Presign => "presign",
+            OpType::Sync => "sync",
+            OpType::MakeBucket => "mb",
+            OpType::RemoveBucket => "rb",
+            OpType::ConfirmUpload => "confirm_upload",
+            OpType::ConfirmDelete => "confirm_delete",
+            OpType::MissingKeyDownload => "missing_key_download",
+            OpType::MissingBucketUpload => "missing_bucket_upload",
+            OpType::MissingBucketDelete => "missing_bucket_delete",
+            OpType::MissingLocalUpload => "missing_local_upload",
+            OpType::MissingKeyHead => "missing_key_head",
+            OpType::WrongCredentials => "wrong_credentials",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OpType> {
+        OpType::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A command that must fail; its failure is its success.
+    pub fn is_expected_failure(self) -> bool {
+        OpType::EXPECTED_FAILURES.contains(&self)
+    }
+
+    /// Started on a schedule slot (deletes and confirmations follow from other work).
+    pub fn is_scheduled(self) -> bool {
+        !matches!(self, OpType::Delete | OpType::ConfirmUpload | OpType::ConfirmDelete | OpType::RemoveBucket)
+    }
+}
+
+/// obsctl's own size classes (its `files_{small,medium,large,xlarge}_total`), so our
+/// latency by size lines up with its dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeClass {
+    Small,
+    Medium,
+    Large,
+    XLarge,
+}
+
+impl SizeClass {
+    pub const ALL: [SizeClass; 4] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large, SizeClass::XLarge];
+
+    pub fn of(bytes: u64) -> SizeClass {
+        const MIB: u64 = 1 << 20;
+        match bytes {
+            b if b < MIB => SizeClass::Small,
+            b if b < 100 * MIB => SizeClass::Medium,
+            b if b < 1024 * MIB => SizeClass::Large,
+            _ => SizeClass::XLarge,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SizeClass::Small => "small",
+            SizeClass::Medium => "medium",
+            SizeClass::Large => "large",
+            SizeClass::XLarge => "xlarge",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SizeClass::Small => "< 1 MiB",
+            SizeClass::Medium => "1-100 MiB",
+            SizeClass::Large => "100 MiB-1 GiB",
+            SizeClass::XLarge => ">= 1 GiB",
         }
     }
 }
@@ -36,8 +158,14 @@ pub enum FailClass {
     Crashed,
     /// Could not be started (missing binary, no permission, …).
     SpawnError,
-    /// A download's bytes differ from what was uploaded (size or content).
+    /// Bytes read back differ from what was uploaded (size or content).
     Mismatch,
+    /// The client said an upload succeeded, but the object is missing or of another size.
+    PhantomUpload,
+    /// The client said a delete succeeded, but the object is still there.
+    PhantomDelete,
+    /// A command that must fail (missing key, bucket, file; wrong credentials) succeeded.
+    UnexpectedSuccess,
     /// The local file could not be written.
     LocalIo,
     /// Killed at shutdown after the grace period.
@@ -45,15 +173,22 @@ pub enum FailClass {
 }
 
 impl FailClass {
-    pub const ALL: [FailClass; 7] = [
+    pub const ALL: [FailClass; 10] = [
         FailClass::Failed,
         FailClass::TimedOut,
         FailClass::Crashed,
         FailClass::SpawnError,
         FailClass::Mismatch,
+        FailClass::PhantomUpload,
+        FailClass::PhantomDelete,
+        FailClass::UnexpectedSuccess,
         FailClass::LocalIo,
         FailClass::Cancelled,
     ];
+
+    pub const INTEGRITY: [FailClass; 4] =
+        [FailClass::PhantomUpload, FailClass::PhantomDelete, FailClass::Mismatch, FailClass::UnexpectedSuccess];
+
     pub fn name(self) -> &'static str {
         match self {
             FailClass::Failed => "failed",
@@ -61,9 +196,17 @@ impl FailClass {
             FailClass::Crashed => "crashed",
             FailClass::SpawnError => "spawn_error",
             FailClass::Mismatch => "mismatch",
+            FailClass::PhantomUpload => "phantom_upload",
+            FailClass::PhantomDelete => "phantom_delete",
+            FailClass::UnexpectedSuccess => "unexpected_success",
             FailClass::LocalIo => "local_io",
             FailClass::Cancelled => "cancelled",
         }
+    }
+
+    /// The client's word and the server's state disagree: a defect, not an outage.
+    pub fn is_integrity(self) -> bool {
+        FailClass::INTEGRITY.contains(&self)
     }
 }
 
@@ -94,7 +237,16 @@ pub enum DeleteReason {
     Cleanup,
 }
 
-/// One finished operation.
+/// How an independent check of the client's word ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The server agrees with the client.
+    Confirmed,
+    /// The check itself could not decide (it timed out, or the server was unreachable).
+    Unconfirmed,
+}
+
+/// One finished command.
 #[derive(Debug, Clone)]
 pub struct OpRecord {
     pub user: usize,
@@ -106,22 +258,59 @@ pub struct OpRecord {
     pub large: bool,
     /// A local file was written for this upload.
     pub file_created: bool,
+    /// Wall offset (seconds since the run's clock started) at which the command started.
+    pub at: f64,
     /// Time the client ran (synthesis excluded).
     pub duration: Duration,
-    /// First stderr line, secrets removed.
+    /// First stderr line (or what our check found), secrets removed.
     pub error: Option<String>,
     pub delete_reason: Option<DeleteReason>,
     /// For deletes: the object was a certain (counted-live) one.
     pub was_live: bool,
+    /// For uploads and deletes: what an independent check decided (None = not checked).
+    pub confirmation: Option<Confirmation>,
+    /// The user's schedule slot this command belongs to (0 for cleanup deletes).
+    pub seq: u64,
+    /// Objects a successful sync stored (uploads count one each by themselves).
+    pub stored: u64,
+    /// A later command of a started operation (a confirmation, the listing after a
+    /// sync, the rb after an mb): counted and timed, but not a new operation.
+    pub follow_up: bool,
+}
+
+impl OpRecord {
+    pub fn new(user: usize, op: OpType, key: &str, bytes: u64, at: f64) -> OpRecord {
+        OpRecord {
+            user,
+            op,
+            result: Ok(()),
+            exit_code: None,
+            key: key.to_string(),
+            bytes,
+            large: false,
+            file_created: false,
+            at,
+            duration: Duration::ZERO,
+            error: None,
+            delete_reason: None,
+            was_live: false,
+            confirmation: None,
+            seq: 0,
+            stored: 0,
+            follow_up: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// An operation was dispatched; `lag` is how late it started against its slot.
+    /// A command started; `lag` is how late it started against its slot (scheduled
+    /// operations only). `kind` and `band` say what an upload drew.
     Started {
         user: usize,
         op: OpType,
-        lag: Duration,
+        lag: Option<Duration>,
+        upload: Option<(usize, usize)>,
     },
     Finished(Box<OpRecord>),
     /// `count` scheduled operations did not start, for `reason`.
@@ -129,6 +318,12 @@ pub enum Event {
         user: usize,
         reason: Shortfall,
         count: u64,
+    },
+    /// A download (or another read) slot found no object to read and uploaded instead;
+    /// the read is owed and made up once objects exist.
+    NoObject {
+        user: usize,
+        op: OpType,
     },
     /// A user re-created its bucket after repeated failures.
     BucketEnsured {

@@ -21,6 +21,10 @@ pub struct Fleet {
     /// Cleared when the run should stop starting operations.
     pub running: AtomicBool,
     pub seed: u64,
+    /// A bucket name that no one creates, for the missing-bucket expected failures.
+    pub missing_bucket: String,
+    /// Scratch buckets for mb+rb are named `{scratch_prefix}-{user}-{seq}`.
+    pub scratch_prefix: String,
 }
 
 impl Fleet {

@@ -1,32 +1,38 @@
 //! trafficgen: realistic, sustained S3 load through the real obsctl binary.
 //!
 //! Data flows one way: profile → plan → clock → user workers (schedule, synthesize,
-//! drive the client) → events → stats → reports.
+//! drive the client) → events → stats → reports and verdict.
 
 mod cli;
 mod client;
 mod clock;
+mod commands;
 mod events;
+mod export;
+mod fidelity;
 mod fleet;
 mod inventory;
 mod logging;
 mod monitor;
 mod ops;
+mod options;
 mod plan;
 mod profile;
 mod report;
 mod run;
 mod schedule;
+mod secrets;
 mod signal;
 mod stats;
 mod synth;
 mod units;
 mod user;
+mod verdict;
 mod workload;
 
 use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    std::process::exit(run::main(cli));
+    std::process::exit(commands::dispatch(cli));
 }

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::events::Event;
+use crate::export::opslog::OpsLog;
 use crate::plan::Plan;
 use crate::report;
 use crate::stats::{Counters, Stats};
@@ -22,11 +23,13 @@ pub fn spawn(
     interval: Duration,
     client: String,
     rx: Receiver<Event>,
+    mut ops_log: Option<OpsLog>,
 ) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
         .spawn(move || {
-            let mut stats = Stats::new(plan.users.len());
+            let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
+            let mut stats = Stats::new(plan.users.len(), &bands);
             let mut prev: Vec<Counters> = Vec::new();
             let mut last = 0.0;
             let every = interval.as_secs_f64();
@@ -35,6 +38,9 @@ pub fn spawn(
                 match rx.recv_timeout(Duration::from_secs_f64(wait)) {
                     Ok(ev) => {
                         log_event(&plan, &ev);
+                        if let (Some(log), Event::Finished(r)) = (ops_log.as_mut(), &ev) {
+                            log.write(&plan, &clock.map, r);
+                        }
                         stats.apply(&ev);
                     }
                     Err(RecvTimeoutError::Timeout) => {
@@ -50,10 +56,16 @@ pub fn spawn(
                         );
                         info!(target: "report", "{t}");
                         prev = stats.users.clone();
+                        if let Some(log) = ops_log.as_mut() {
+                            log.flush();
+                        }
                         stats.mark(now);
                         last = now;
                     }
                     Err(RecvTimeoutError::Disconnected) => {
+                        if let Some(log) = ops_log.as_mut() {
+                            log.flush();
+                        }
                         stats.mark(clock.elapsed());
                         break;
                     }
@@ -82,6 +94,11 @@ fn log_event(plan: &Plan, ev: &Event) {
             plan.users[*user].id,
             plan.users[*user].bucket,
             error.as_deref().unwrap_or("unknown error")
+        ),
+        Event::NoObject { user, op } => info!(
+            "[{}] No object to {} yet: uploaded instead (the read is made up once objects exist)",
+            plan.users[*user].id,
+            op.name()
         ),
         Event::Started { .. } | Event::Shortfall { .. } => {}
     }

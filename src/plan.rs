@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::events::OpType;
 use crate::schedule::{self, PeakWindow};
+use crate::verdict::threshold::Threshold;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -24,6 +26,9 @@ pub struct Plan {
     pub rates: Rates,
     pub limits: Limits,
     pub lifecycle: Lifecycle,
+    pub verify: Verify,
+    /// Verdict rules; any failed one makes the run exit 3.
+    pub thresholds: Vec<Threshold>,
     pub kinds: Vec<Kind>,
     pub words: BTreeMap<String, Vec<String>>,
     pub users: Vec<UserPlan>,
@@ -57,7 +62,7 @@ pub struct ClientPlan {
     pub env: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Rates {
     /// Operations per wall minute for a user of activity 1.0 before the hour factor.
     pub base_ops_per_min: f64,
@@ -65,8 +70,13 @@ pub struct Rates {
     pub offpeak_multiplier: f64,
     /// Share of a user's operations that are downloads (0.2 = the seed's 80/20 mix).
     pub download_share: f64,
-    /// Share of operations that are deliberate errors (downloads of missing keys).
+    /// Share of operations that are expected failures, split by `expected_failures`.
     pub error_share: f64,
+    /// Relative weights of the expected-failure kinds within `error_share`.
+    pub expected_failures: Vec<(OpType, f64)>,
+    /// Shares of the other commands (ls, head-object, du, presign, sync, mb+rb); what
+    /// no share claims is uploads.
+    pub extras: Vec<(OpType, f64)>,
     /// `--rate-scale`: multiplies every target.
     pub scale: f64,
     pub arrivals: Arrivals,
@@ -92,6 +102,15 @@ pub struct Limits {
     pub min_free_disk: u64,
     /// `--max-file-size`: caps every drawn size (for smoke runs); None = the bands decide.
     pub max_file_size: Option<u64>,
+}
+
+/// Independent checks of the client's word.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Verify {
+    /// Share of uploads confirmed with head-object (present, right size).
+    pub confirm_uploads: f64,
+    /// Share of TTL deletes confirmed with head-object (gone).
+    pub confirm_deletes: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,7 +194,14 @@ impl DateField {
 impl Plan {
     /// Target operations per wall minute for one user at a UTC hour.
     pub fn user_rate(&self, user: &UserPlan, hour: u32) -> f64 {
-        schedule::target_ops_per_min(&self.rates, user.activity, user.peak, hour)
+        let r = &self.rates;
+        let model = schedule::RateModel {
+            base_ops_per_min: r.base_ops_per_min,
+            peak_multiplier: r.peak_multiplier,
+            offpeak_multiplier: r.offpeak_multiplier,
+            scale: r.scale,
+        };
+        schedule::target_ops_per_min(model, user.activity, user.peak, hour)
     }
 
     pub fn hourly_table(&self) -> HourlyTable {
@@ -255,7 +281,7 @@ impl Plan {
             .client
             .env
             .iter()
-            .map(|(k, v)| if crate::client::is_secret_name(k) { format!("{k}=***") } else { format!("{k}={v}") })
+            .map(|(k, v)| if crate::secrets::is_secret_name(k) { format!("{k}=***") } else { format!("{k}={v}") })
             .collect();
         let _ = writeln!(o, "env      {}", if env.is_empty() { "(none)".into() } else { env.join(" ") });
         let _ = writeln!(

@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::events::OpType;
 use crate::plan::{
     Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template, UserPlan,
+    Verify,
 };
 use crate::schedule::PeakWindow;
 use crate::units::{parse_duration, parse_size};
+use crate::verdict::threshold;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +27,14 @@ struct ProfileFile {
     rates: RatesSection,
     limits: LimitsSection,
     lifecycle: LifecycleSection,
+    #[serde(default)]
+    mix: Option<Spanned<MixSection>>,
+    #[serde(default)]
+    expected_failures: Option<Spanned<ExpectedSection>>,
+    #[serde(default)]
+    verify: Option<VerifySection>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, Spanned<String>>,
     kinds: BTreeMap<String, Spanned<KindSection>>,
     #[serde(default)]
     words: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
@@ -72,6 +83,37 @@ struct RatesSection {
 
 fn default_arrivals() -> Spanned<String> {
     Spanned::new(0..0, "poisson".into())
+}
+
+/// Shares of the commands beyond cp and rm (0 when absent).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MixSection {
+    ls: Option<Spanned<f64>>,
+    head_object: Option<Spanned<f64>>,
+    du: Option<Spanned<f64>>,
+    presign: Option<Spanned<f64>>,
+    sync: Option<Spanned<f64>>,
+    mb_rb: Option<Spanned<f64>>,
+}
+
+/// Relative weights of the expected-failure kinds within `rates.error_share`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedSection {
+    missing_key_download: Option<Spanned<f64>>,
+    missing_bucket_upload: Option<Spanned<f64>>,
+    missing_bucket_delete: Option<Spanned<f64>>,
+    missing_local_upload: Option<Spanned<f64>>,
+    missing_key_head: Option<Spanned<f64>>,
+    wrong_credentials: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifySection {
+    confirm_uploads: Option<Spanned<f64>>,
+    confirm_deletes: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,10 +329,13 @@ impl Cx<'_> {
         }
         let mut env = Vec::new();
         for (k, v) in &c.env {
+            let field = format!("obsctl.env.{k}");
             if k.is_empty() || k.contains('=') {
-                return Err(self.err(v.span(), format!("obsctl.env.{k}"), "is not a valid environment variable name"));
+                return Err(self.err(v.span(), field, "is not a valid environment variable name"));
             }
-            env.push((k.clone(), v.get_ref().clone()));
+            let value =
+                expand_env(v.get_ref(), |name| std::env::var(name).ok()).map_err(|m| self.err(v.span(), field, m))?;
+            env.push((k.clone(), value));
         }
 
         let r = &f.rates;
@@ -318,6 +363,88 @@ impl Cx<'_> {
             None => 0.0,
         };
         let arrivals: Arrivals = self.choice(&r.arrivals, "rates.arrivals", "an arrival process")?;
+
+        let share_of = |v: &Option<Spanned<f64>>, field: &str| -> Result<f64, ProfileError> {
+            match v {
+                None => Ok(0.0),
+                Some(x) if (0.0..=1.0).contains(x.get_ref()) => Ok(*x.get_ref()),
+                Some(x) => Err(self.err(x.span(), field, format!("must be between 0 and 1, got {}", x.get_ref()))),
+            }
+        };
+        let mut extras = Vec::new();
+        if let Some(m) = &f.mix {
+            let mm = m.get_ref();
+            for (op, v, name) in [
+                (OpType::List, &mm.ls, "ls"),
+                (OpType::HeadObject, &mm.head_object, "head_object"),
+                (OpType::Du, &mm.du, "du"),
+                (OpType::Presign, &mm.presign, "presign"),
+                (OpType::Sync, &mm.sync, "sync"),
+                (OpType::MakeBucket, &mm.mb_rb, "mb_rb"),
+            ] {
+                let s = share_of(v, &format!("mix.{name}"))?;
+                if s > 0.0 {
+                    extras.push((op, s));
+                }
+            }
+            let total = share + error_share + extras.iter().map(|(_, s)| s).sum::<f64>();
+            if total > 1.0 + 1e-9 {
+                return Err(self.err(
+                    m.span(),
+                    "mix",
+                    format!(
+                        "download_share + error_share + the [mix] shares is {total:.3}; they must leave room for uploads (at most 1)"
+                    ),
+                ));
+            }
+        }
+        let mut expected_failures = Vec::new();
+        match &f.expected_failures {
+            // Without the table, every expected failure is the classic one.
+            None => expected_failures.push((OpType::MissingKeyDownload, 1.0)),
+            Some(e) => {
+                let ee = e.get_ref();
+                for (op, v) in [
+                    (OpType::MissingKeyDownload, &ee.missing_key_download),
+                    (OpType::MissingBucketUpload, &ee.missing_bucket_upload),
+                    (OpType::MissingBucketDelete, &ee.missing_bucket_delete),
+                    (OpType::MissingLocalUpload, &ee.missing_local_upload),
+                    (OpType::MissingKeyHead, &ee.missing_key_head),
+                    (OpType::WrongCredentials, &ee.wrong_credentials),
+                ] {
+                    let field = format!("expected_failures.{}", op.name());
+                    if let Some(w) = v {
+                        let x = *w.get_ref();
+                        if !(x.is_finite() && x >= 0.0) {
+                            return Err(self.err(w.span(), field, format!("must be a weight of 0 or more, got {x}")));
+                        }
+                        if x > 0.0 {
+                            expected_failures.push((op, x));
+                        }
+                    }
+                }
+                if error_share > 0.0 && expected_failures.is_empty() {
+                    return Err(self.err(
+                        e.span(),
+                        "expected_failures",
+                        "rates.error_share is above 0, so at least one kind needs a positive weight",
+                    ));
+                }
+            }
+        }
+        let verify = match &f.verify {
+            None => Verify::default(),
+            Some(v) => Verify {
+                confirm_uploads: share_of(&v.confirm_uploads, "verify.confirm_uploads")?,
+                confirm_deletes: share_of(&v.confirm_deletes, "verify.confirm_deletes")?,
+            },
+        };
+        let mut thresholds = Vec::new();
+        for (metric, cond) in &f.thresholds {
+            let t = threshold::parse_pair(metric, cond.get_ref(), threshold::unit_of)
+                .map_err(|m| self.err(cond.span(), format!("thresholds.{metric}"), m))?;
+            thresholds.push(t);
+        }
 
         let l = &f.limits;
         let per_user = *l.max_in_flight_per_user.get_ref();
@@ -499,6 +626,8 @@ impl Cx<'_> {
                 offpeak_multiplier: off,
                 download_share: share,
                 error_share,
+                expected_failures,
+                extras,
                 scale: 1.0,
                 arrivals,
             },
@@ -510,11 +639,46 @@ impl Cx<'_> {
                 max_file_size: None,
             },
             lifecycle,
+            verify,
+            thresholds,
             kinds,
             words,
             users,
         })
     }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` in a profile value from `lookup` (the
+/// environment), so credentials need not be written into the profile. `$` not followed
+/// by `{` stays as it is. An unset variable without a default is an error naming it.
+pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let close = after.find('}').ok_or_else(|| format!("\"${{\" without a closing \"}}\" in {value:?}"))?;
+        let inner = &after[..close];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("${{{inner}}}: not a variable name (use ${{NAME}} or ${{NAME:-default}})"));
+        }
+        match (lookup(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(format!(
+                    "refers to ${{{name}}}, which is not set in trafficgen's environment (set it, or write ${{{name}:-default}})"
+                ));
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn valid_ident(s: &str) -> bool {

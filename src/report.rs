@@ -3,52 +3,66 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::clock::{TimeMap, civil};
-use crate::events::{DeleteReason, OpRecord, OpType};
+use crate::events::{Confirmation, DeleteReason, OpRecord, OpType, SizeClass};
+use crate::fidelity::{self, Fidelity};
+use crate::ops;
 use crate::plan::Plan;
 use crate::schedule;
-use crate::stats::{Counters, Latency, Stats, TimelinePoint};
+use crate::stats::{Counters, Latency, OpCount, Stats, TimelinePoint};
 use crate::units::human_bytes;
+use crate::verdict::Verdict;
 
 /// The seed generator's log shape: `[alice-dev] Uploaded key (55911 bytes)`.
 /// Returns (is_warning, line).
 pub fn op_line(plan: &Plan, r: &OpRecord) -> (bool, String) {
     let user = &plan.users[r.user].id;
+    let checked = match r.confirmation {
+        Some(Confirmation::Confirmed) => ", confirmed",
+        Some(Confirmation::Unconfirmed) => ", unconfirmed",
+        None => "",
+    };
     match (&r.result, r.op) {
-        (Ok(()), OpType::Upload) => (false, format!("[{user}] Uploaded {} ({} bytes)", r.key, r.bytes)),
+        (Ok(()), OpType::Upload) => (false, format!("[{user}] Uploaded {} ({} bytes{checked})", r.key, r.bytes)),
         (Ok(()), OpType::Download) => (false, format!("[{user}] Downloaded {} ({} bytes)", r.key, r.bytes)),
-        (Ok(()), OpType::Probe) => (
-            false,
-            format!(
-                "[{user}] Error probe: download of missing {} failed as it should: {}",
-                r.key,
-                r.error.as_deref().unwrap_or("")
-            ),
-        ),
         (Ok(()), OpType::Delete) => {
             let why = match r.delete_reason {
                 Some(DeleteReason::Cleanup) => "cleanup",
                 _ => "TTL expired",
             };
-            (false, format!("[{user}] Deleted {} ({why})", r.key))
+            (false, format!("[{user}] Deleted {} ({why}{checked})", r.key))
+        }
+        (Ok(()), op) if op.is_expected_failure() => (
+            false,
+            format!(
+                "[{user}] Expected failure: {} {} failed as it should: {}",
+                ops::describe_expected(op),
+                r.key,
+                r.error.as_deref().unwrap_or("")
+            ),
+        ),
+        (Ok(()), op) => {
+            let what = if r.key.is_empty() { String::new() } else { format!(" {}", r.key) };
+            (false, format!("[{user}] {}{what} ok ({:.2}s)", op.name(), r.duration.as_secs_f64()))
         }
         (Err(class), op) => {
             let verb = match op {
-                OpType::Upload => "Upload",
-                OpType::Download => "Download",
-                OpType::Delete => "Delete",
-                OpType::Probe => "Error probe (download of a missing key)",
+                OpType::Upload => "Upload".to_string(),
+                OpType::Download => "Download".to_string(),
+                OpType::Delete => "Delete".to_string(),
+                op if op.is_expected_failure() => format!("Expected failure ({})", ops::describe_expected(op)),
+                op => op.name().to_string(),
             };
             let err = r.error.as_deref().unwrap_or("no error output");
             let class = match r.exit_code {
                 Some(code) => format!("{} exit {code}", class.name()),
                 None => class.name().to_string(),
             };
-            (true, format!("[{user}] {verb} of {} failed ({}, {:.2}s): {err}", r.key, class, r.duration.as_secs_f64()))
+            let target = if r.key.is_empty() { String::new() } else { format!(" of {}", r.key) };
+            (true, format!("[{user}] {verb}{target} failed ({}, {:.2}s): {err}", class, r.duration.as_secs_f64()))
         }
     }
 }
@@ -110,19 +124,51 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
             t.shortfall_by_reason.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "shortfall (slots not started): {}", reasons.join(", "));
     }
+    if t.no_object > 0 {
+        let _ = writeln!(out, "reads with no object yet (uploaded instead, made up later): {}", t.no_object);
+    }
+    if t.integrity_failures > 0 {
+        let classes: Vec<String> =
+            t.integrity.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(out, "INTEGRITY (the client's word contradicted): {}", classes.join(", "));
+    }
+    let expected: u64 = t.expected_failures.values().sum();
+    let unexpected: u64 = t.unexpected_success.values().sum();
+    if expected + unexpected > 0 {
+        let _ = writeln!(out, "expected failures: {expected} failed as they should, {unexpected} succeeded (defects)");
+    }
+    if t.confirmed_uploads + t.confirmed_deletes + t.unconfirmed > 0 {
+        let _ = writeln!(
+            out,
+            "confirmed by head-object: {} uploads, {} deletes ({} checks undecided)",
+            t.confirmed_uploads, t.confirmed_deletes, t.unconfirmed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<22}{:>7}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "latency (ms)", "n", "min", "p50", "p90", "p95", "p99", "max", "failed"
+    );
+    let line = |out: &mut String, name: &str, l: &Latency, failed: u64| {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>7}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>10}",
+            name, l.count, l.min_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms, failed
+        );
+    };
     for op in OpType::ALL {
         let l = stats.latency(op);
-        if l.count > 0 {
-            let _ = writeln!(
-                out,
-                "{:<12} p50 {:>8.0} ms  p90 {:>8.0} ms  p99 {:>8.0} ms  max {:>8.0} ms  (n={})",
-                op.name(),
-                l.p50_ms,
-                l.p90_ms,
-                l.p99_ms,
-                l.max_ms,
-                l.count
-            );
+        let failed = t.ops.get(op.name()).map_or(0, |c| c.failed);
+        if l.count + failed == 0 {
+            continue;
+        }
+        line(&mut out, op.name(), &l, failed);
+        for class in SizeClass::ALL {
+            let ls = stats.latency_by_size(op, class);
+            // One class alone repeats the line above.
+            if ls.count > 0 && ls.count < l.count {
+                line(&mut out, &format!("  {}", class.label()), &ls, 0);
+            }
         }
     }
     let _ = write!(out, "files created {} ({} large), in flight {}", t.files_created, t.large_files, t.in_flight());
@@ -134,6 +180,13 @@ pub struct ClientInfo {
     pub flavor: &'static str,
     pub binary: String,
     pub version: String,
+}
+
+/// Per expected-failure kind.
+#[derive(Debug, Serialize)]
+pub struct ExpectedCount {
+    pub failed_as_expected: u64,
+    pub unexpected_success: u64,
 }
 
 /// The `--summary-json` document. Schema documented in README.md.
@@ -148,6 +201,8 @@ pub struct Summary {
     pub dispatch_s: f64,
     pub time_scale: f64,
     pub rate_scale: f64,
+    /// `--max-file-size`, when sizes were capped (the size bands then say what was drawn).
+    pub max_file_size: Option<u64>,
     pub sim_start: String,
     pub sim_end: String,
     /// The same instants as UNIX seconds.
@@ -156,13 +211,27 @@ pub struct Summary {
     /// "duration" or "signal".
     pub stopped_by: &'static str,
     pub target_ops: f64,
+    /// Scheduled operations started (uploads, downloads, expected failures, other
+    /// commands of the mix; not TTL deletes or confirmations).
     pub achieved_ops: u64,
     pub target_ops_per_min: f64,
     pub achieved_ops_per_min: f64,
     pub live_objects_at_exit: u64,
+    /// Failed commands / all commands that ended.
     pub failure_rate: f64,
+    /// Every command that ended, by kind.
+    pub ops: BTreeMap<&'static str, OpCount>,
     pub latency_ms: BTreeMap<&'static str, Latency>,
+    /// Latency by obsctl size class (small < 1 MiB, medium < 100 MiB, large < 1 GiB,
+    /// xlarge), for the commands that move an object.
+    pub latency_by_size_ms: BTreeMap<&'static str, BTreeMap<&'static str, Latency>>,
     pub start_lag_ms: Latency,
+    pub integrity_failures: u64,
+    pub integrity: BTreeMap<&'static str, u64>,
+    pub expected_failures: BTreeMap<&'static str, ExpectedCount>,
+    pub fidelity: Fidelity,
+    /// Thresholds and integrity: the run's verdict and exit code.
+    pub verdict: Option<Verdict>,
     /// One point per stats interval (and one for the end).
     pub timeline: Vec<TimelinePoint>,
     pub totals: UserSummary,
@@ -176,6 +245,7 @@ pub struct UserSummary {
     #[serde(flatten)]
     pub counters: Counters,
     pub in_flight: u64,
+    pub fidelity: Fidelity,
 }
 
 pub struct RunFacts<'a> {
@@ -196,21 +266,49 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
     let mut users = BTreeMap::new();
     for (i, c) in stats.users.iter().enumerate() {
         let target = target_ops(f.plan, &f.map, i, 0.0, f.dispatch_s);
+        let u = &f.plan.users[i];
         users.insert(
-            f.plan.users[i].id.clone(),
+            u.id.clone(),
             UserSummary {
                 target_ops: round1(target),
                 achieved_ops: c.started,
                 counters: c.clone(),
                 in_flight: c.in_flight(),
+                fidelity: fidelity::measure(f.plan, &[(u, c)], c),
             },
         );
     }
     let t = stats.totals();
+    let pairs: Vec<_> = f.plan.users.iter().zip(stats.users.iter()).collect();
+    let fleet_fidelity = fidelity::measure(f.plan, &pairs, &t);
     let target: f64 = users.values().map(|u| u.target_ops).sum();
     let minutes = (f.dispatch_s / 60.0).max(1e-9);
-    let attempted = t.uploads + t.downloads + t.deletes + t.error_probes + t.failures;
+    let attempted: u64 = t.ops.values().map(|o| o.ok + o.failed).sum();
     let latency_ms = OpType::ALL.iter().map(|op| (op.name(), stats.latency(*op))).collect();
+    let mut latency_by_size_ms = BTreeMap::new();
+    for op in OpType::ALL {
+        let classes: BTreeMap<&'static str, Latency> = SizeClass::ALL
+            .iter()
+            .map(|c| (c.name(), stats.latency_by_size(op, *c)))
+            .filter(|(_, l)| l.count > 0)
+            .collect();
+        if !classes.is_empty() {
+            latency_by_size_ms.insert(op.name(), classes);
+        }
+    }
+    let expected_failures = OpType::EXPECTED_FAILURES
+        .iter()
+        .map(|op| {
+            let n = |m: &BTreeMap<&'static str, u64>| m.get(op.name()).copied().unwrap_or(0);
+            (
+                op.name(),
+                ExpectedCount {
+                    failed_as_expected: n(&t.expected_failures),
+                    unexpected_success: n(&t.unexpected_success),
+                },
+            )
+        })
+        .collect();
     Summary {
         trafficgen_version: env!("CARGO_PKG_VERSION"),
         seed: f.seed,
@@ -219,6 +317,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         dispatch_s: round1(f.dispatch_s),
         time_scale: f.map.scale,
         rate_scale: f.plan.rates.scale,
+        max_file_size: f.plan.limits.max_file_size,
         sim_start: iso(f.map.sim_start),
         sim_end: iso(f.map.sim_at(f.dispatch_s)),
         sim_start_unix: f.map.sim_start.floor(),
@@ -230,14 +329,22 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         achieved_ops_per_min: round1(t.started as f64 / minutes),
         live_objects_at_exit: t.live_objects,
         failure_rate: if attempted == 0 { 0.0 } else { t.failures as f64 / attempted as f64 },
+        ops: t.ops.clone(),
         latency_ms,
+        latency_by_size_ms,
         start_lag_ms: stats.start_lag(),
+        integrity_failures: t.integrity_failures,
+        integrity: t.integrity.clone(),
+        expected_failures,
+        fidelity: fleet_fidelity.clone(),
+        verdict: None,
         timeline: stats.timeline.clone(),
         totals: UserSummary {
             target_ops: round1(target),
             achieved_ops: t.started,
             in_flight: t.in_flight(),
             counters: t,
+            fidelity: fleet_fidelity,
         },
         users,
     }
@@ -245,12 +352,4 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-pub fn write_json(path: &Path, s: &Summary) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(s).map_err(std::io::Error::other)?;
-    // Write then rename, so a reader never sees half a summary.
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
 }

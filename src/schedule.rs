@@ -7,7 +7,6 @@
 //! boundaries; they are computed ahead of time and never wait for earlier operations.
 
 use crate::clock::TimeMap;
-use crate::plan::Rates;
 
 /// Hours of the day at which a user is at peak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +56,19 @@ impl PeakWindow {
     }
 }
 
-pub fn target_ops_per_min(rates: &Rates, activity: f64, peak: PeakWindow, hour: u32) -> f64 {
-    let factor = if peak.contains(hour) { rates.peak_multiplier } else { rates.offpeak_multiplier };
-    rates.base_ops_per_min * activity * factor * rates.scale
+/// The rate model's numbers, as plain values so this module depends on nothing above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateModel {
+    pub base_ops_per_min: f64,
+    pub peak_multiplier: f64,
+    pub offpeak_multiplier: f64,
+    /// `--rate-scale`.
+    pub scale: f64,
+}
+
+pub fn target_ops_per_min(m: RateModel, activity: f64, peak: PeakWindow, hour: u32) -> f64 {
+    let factor = if peak.contains(hour) { m.peak_multiplier } else { m.offpeak_multiplier };
+    m.base_ops_per_min * activity * factor * m.scale
 }
 
 /// Wall offset of the next simulated hour boundary strictly after `wall`.
@@ -113,16 +122,8 @@ pub fn expected_ops(map: &TimeMap, rate_per_min: impl Fn(u32) -> f64, from: f64,
 mod tests {
     use super::*;
 
-    fn rates() -> Rates {
-        Rates {
-            base_ops_per_min: 40.0,
-            peak_multiplier: 2.0,
-            offpeak_multiplier: 0.2,
-            download_share: 0.2,
-            error_share: 0.0,
-            scale: 1.0,
-            arrivals: crate::plan::Arrivals::Poisson,
-        }
+    fn rates() -> RateModel {
+        RateModel { base_ops_per_min: 40.0, peak_multiplier: 2.0, offpeak_multiplier: 0.2, scale: 1.0 }
     }
 
     #[test]
@@ -172,11 +173,11 @@ mod tests {
     #[test]
     fn rate_model_multiplies_activity_and_hour_factor() {
         let w = PeakWindow::parse("9-17").unwrap();
-        assert_eq!(target_ops_per_min(&rates(), 2.0, w, 10), 160.0);
-        assert!((target_ops_per_min(&rates(), 2.0, w, 3) - 16.0).abs() < 1e-9);
+        assert_eq!(target_ops_per_min(rates(), 2.0, w, 10), 160.0);
+        assert!((target_ops_per_min(rates(), 2.0, w, 3) - 16.0).abs() < 1e-9);
         let mut r = rates();
         r.scale = 0.5;
-        assert_eq!(target_ops_per_min(&r, 2.0, w, 10), 80.0);
+        assert_eq!(target_ops_per_min(r, 2.0, w, 10), 80.0);
     }
 
     #[test]

@@ -7,7 +7,15 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall};
+use crate::events::{Confirmation, DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall, SizeClass};
+
+/// Successful and failed commands of one kind. `ok` includes expected failures that
+/// failed as they should.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct OpCount {
+    pub ok: u64,
+    pub failed: u64,
+}
 
 /// One user's (or the fleet's) counts. Successful operations only in
 /// uploads/downloads/deletes; every failure in `failures`.
@@ -18,24 +26,47 @@ pub struct Counters {
     pub deletes: u64,
     pub ttl_deletes: u64,
     pub cleanup_deletes: u64,
-    /// Deliberate errors that failed as they should.
+    /// Expected failures (every kind) that failed as they should.
     pub error_probes: u64,
     pub failures: u64,
     pub failures_by_class: BTreeMap<&'static str, u64>,
     pub failures_by_op: BTreeMap<&'static str, u64>,
+    /// The client's word contradicted by the server: phantom uploads and deletes, byte
+    /// mismatches, expected failures that succeeded. Also counted in `failures`.
+    pub integrity_failures: u64,
+    pub integrity: BTreeMap<&'static str, u64>,
+    /// Per expected-failure kind: failed as it should.
+    pub expected_failures: BTreeMap<&'static str, u64>,
+    /// Per expected-failure kind: succeeded although it must fail (a client defect).
+    pub unexpected_success: BTreeMap<&'static str, u64>,
+    /// Uploads (and deletes) that head-object confirmed.
+    pub confirmed_uploads: u64,
+    pub confirmed_deletes: u64,
+    /// Checks that could not decide (timed out, or the server did not answer).
+    pub unconfirmed: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub files_created: u64,
     pub large_files: u64,
     pub shortfall: u64,
     pub shortfall_by_reason: BTreeMap<&'static str, u64>,
-    /// Uploads and downloads started on schedule (deletes are not scheduled).
+    /// Read slots (download, head-object, presign) that found no object and uploaded
+    /// instead; the read is made up later.
+    pub no_object: u64,
+    /// Scheduled operations started (deletes and confirmations are not scheduled).
     pub started: u64,
+    pub started_by_op: BTreeMap<&'static str, u64>,
     pub started_deletes: u64,
     pub finished: u64,
+    /// Every command that ended, by kind (confirmations and cleanup included).
+    pub ops: BTreeMap<&'static str, OpCount>,
     /// Objects this run uploaded and has not deleted.
     pub live_objects: u64,
     pub bucket_reensures: u64,
+    /// Uploads started, by kind index and by band index within the kind (the profile's
+    /// mix is judged against these).
+    #[serde(skip)]
+    pub upload_draws: Vec<Vec<u64>>,
 }
 
 impl Counters {
@@ -51,38 +82,76 @@ impl Counters {
         self.cleanup_deletes += o.cleanup_deletes;
         self.error_probes += o.error_probes;
         self.failures += o.failures;
-        for (k, v) in &o.failures_by_class {
-            *self.failures_by_class.entry(k).or_default() += v;
+        self.integrity_failures += o.integrity_failures;
+        for (mine, theirs) in [
+            (&mut self.failures_by_class, &o.failures_by_class),
+            (&mut self.failures_by_op, &o.failures_by_op),
+            (&mut self.integrity, &o.integrity),
+            (&mut self.expected_failures, &o.expected_failures),
+            (&mut self.unexpected_success, &o.unexpected_success),
+            (&mut self.shortfall_by_reason, &o.shortfall_by_reason),
+            (&mut self.started_by_op, &o.started_by_op),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
         }
-        for (k, v) in &o.failures_by_op {
-            *self.failures_by_op.entry(k).or_default() += v;
+        for (k, v) in &o.ops {
+            let e = self.ops.entry(k).or_default();
+            e.ok += v.ok;
+            e.failed += v.failed;
         }
+        self.confirmed_uploads += o.confirmed_uploads;
+        self.confirmed_deletes += o.confirmed_deletes;
+        self.unconfirmed += o.unconfirmed;
         self.bytes_up += o.bytes_up;
         self.bytes_down += o.bytes_down;
         self.files_created += o.files_created;
         self.large_files += o.large_files;
         self.shortfall += o.shortfall;
-        for (k, v) in &o.shortfall_by_reason {
-            *self.shortfall_by_reason.entry(k).or_default() += v;
-        }
+        self.no_object += o.no_object;
         self.started += o.started;
         self.started_deletes += o.started_deletes;
         self.finished += o.finished;
         self.live_objects += o.live_objects;
         self.bucket_reensures += o.bucket_reensures;
+        if self.upload_draws.len() < o.upload_draws.len() {
+            self.upload_draws.resize(o.upload_draws.len(), Vec::new());
+        }
+        for (mine, theirs) in self.upload_draws.iter_mut().zip(&o.upload_draws) {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
     }
 
-    fn zeroed() -> Counters {
+    /// Every key present with 0, so the JSON always has the same shape.
+    fn zeroed(bands: &[usize]) -> Counters {
         let mut c = Counters::default();
         for f in FailClass::ALL {
             c.failures_by_class.insert(f.name(), 0);
         }
+        for f in FailClass::INTEGRITY {
+            c.integrity.insert(f.name(), 0);
+        }
         for op in OpType::ALL {
             c.failures_by_op.insert(op.name(), 0);
+            c.ops.insert(op.name(), OpCount::default());
+            if op.is_scheduled() {
+                c.started_by_op.insert(op.name(), 0);
+            }
+        }
+        for op in OpType::EXPECTED_FAILURES {
+            c.expected_failures.insert(op.name(), 0);
+            c.unexpected_success.insert(op.name(), 0);
         }
         for s in Shortfall::ALL {
             c.shortfall_by_reason.insert(s.name(), 0);
         }
+        c.upload_draws = bands.iter().map(|n| vec![0; *n]).collect();
         c
     }
 }
@@ -103,6 +172,8 @@ pub struct Stats {
     pub timeline: Vec<TimelinePoint>,
     marks: (u64, u64, u64, u64),
     latency: Vec<Histogram<u64>>,
+    /// By operation and obsctl size class, for the commands that move an object.
+    by_size: Vec<[Histogram<u64>; 4]>,
     lag: Histogram<u64>,
 }
 
@@ -115,35 +186,76 @@ fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, 3_600_000_000)
 }
 
+/// A latency distribution in milliseconds (HDR histogram, 3 significant digits).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
 
+impl Latency {
+    /// The value a threshold names: `min`, `mean`, `p50` … `p99`, `max` (ms), `count`.
+    pub fn get(&self, stat: &str) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match stat {
+            "count" => self.count as f64,
+            "min" => self.min_ms,
+            "mean" => self.mean_ms,
+            "p50" => self.p50_ms,
+            "p90" => self.p90_ms,
+            "p95" => self.p95_ms,
+            "p99" => self.p99_ms,
+            "max" => self.max_ms,
+            _ => return None,
+        })
+    }
+}
+
+/// Commands whose latency is also kept per size class.
+fn sized(op: OpType) -> bool {
+    matches!(
+        op,
+        OpType::Upload | OpType::Download | OpType::Delete | OpType::HeadObject | OpType::Presign | OpType::Sync
+    )
+}
+
 impl Stats {
-    pub fn new(users: usize) -> Stats {
+    /// `bands[k]` is the number of size bands of kind `k`.
+    pub fn new(users: usize, bands: &[usize]) -> Stats {
         Stats {
-            users: vec![Counters::zeroed(); users],
+            users: vec![Counters::zeroed(bands); users],
             timeline: Vec::new(),
             marks: (0, 0, 0, 0),
             latency: OpType::ALL.iter().map(|_| histogram()).collect(),
+            by_size: OpType::ALL.iter().map(|_| std::array::from_fn(|_| histogram())).collect(),
             lag: histogram(),
         }
     }
 
     pub fn apply(&mut self, ev: &Event) {
         match ev {
-            Event::Started { user, op, lag } => {
+            Event::Started { user, op, lag, upload } => {
                 let c = &mut self.users[*user];
-                if *op == OpType::Delete {
-                    c.started_deletes += 1;
-                } else {
-                    c.started += 1;
-                    let _ = self.lag.record(micros(*lag));
+                match lag {
+                    Some(lag) => {
+                        c.started += 1;
+                        *c.started_by_op.entry(op.name()).or_default() += 1;
+                        let _ = self.lag.record(micros(*lag));
+                    }
+                    None => c.started_deletes += 1,
+                }
+                if let Some((k, b)) = upload
+                    && let Some(slot) = c.upload_draws.get_mut(*k).and_then(|v| v.get_mut(*b))
+                {
+                    *slot += 1;
                 }
             }
             Event::Shortfall { user, reason, count } => {
@@ -151,6 +263,7 @@ impl Stats {
                 c.shortfall += count;
                 *c.shortfall_by_reason.entry(reason.name()).or_default() += count;
             }
+            Event::NoObject { user, .. } => self.users[*user].no_object += 1,
             Event::BucketEnsured { user, ok, .. } => {
                 if *ok {
                     self.users[*user].bucket_reensures += 1;
@@ -162,21 +275,39 @@ impl Stats {
 
     fn finish(&mut self, r: &OpRecord) {
         let c = &mut self.users[r.user];
-        c.finished += 1;
+        // Follow-ups belong to an operation that was started (and finishes) once.
+        if !r.follow_up {
+            c.finished += 1;
+        }
         if r.file_created {
             c.files_created += 1;
             if r.large {
                 c.large_files += 1;
             }
         }
+        match r.confirmation {
+            Some(Confirmation::Confirmed) if r.op == OpType::Upload => c.confirmed_uploads += 1,
+            Some(Confirmation::Confirmed) => c.confirmed_deletes += 1,
+            Some(Confirmation::Unconfirmed) => c.unconfirmed += 1,
+            None => {}
+        }
+        let count = c.ops.entry(r.op.name()).or_default();
         match r.result {
             Ok(()) => {
-                let _ = self.latency[r.op as usize].record(micros(r.duration));
+                count.ok += 1;
+                let _ = self.latency[r.op.index()].record(micros(r.duration));
+                if sized(r.op) && r.bytes > 0 {
+                    let _ = self.by_size[r.op.index()][SizeClass::of(r.bytes) as usize].record(micros(r.duration));
+                }
                 match r.op {
                     OpType::Upload => {
                         c.uploads += 1;
                         c.bytes_up += r.bytes;
                         c.live_objects += 1;
+                    }
+                    OpType::Sync => {
+                        c.bytes_up += r.bytes;
+                        c.live_objects += r.stored;
                     }
                     OpType::Download => {
                         c.downloads += 1;
@@ -192,19 +323,33 @@ impl Stats {
                             c.live_objects = c.live_objects.saturating_sub(1);
                         }
                     }
-                    OpType::Probe => c.error_probes += 1,
+                    op if op.is_expected_failure() => {
+                        c.error_probes += 1;
+                        *c.expected_failures.entry(op.name()).or_default() += 1;
+                    }
+                    _ => {}
                 }
             }
             Err(class) => {
+                count.failed += 1;
                 c.failures += 1;
                 *c.failures_by_class.entry(class.name()).or_default() += 1;
                 *c.failures_by_op.entry(r.op.name()).or_default() += 1;
+                if class.is_integrity() {
+                    c.integrity_failures += 1;
+                    *c.integrity.entry(class.name()).or_default() += 1;
+                }
+                if class == FailClass::UnexpectedSuccess {
+                    *c.unexpected_success.entry(r.op.name()).or_default() += 1;
+                }
             }
         }
     }
 
     pub fn totals(&self) -> Counters {
-        let mut t = Counters::zeroed();
+        let bands: Vec<usize> =
+            self.users.first().map(|u| u.upload_draws.iter().map(Vec::len).collect()).unwrap_or_default();
+        let mut t = Counters::zeroed(&bands);
         for u in &self.users {
             t.add(u);
         }
@@ -214,7 +359,7 @@ impl Stats {
     /// Closes a timeline interval at wall offset `t`.
     pub fn mark(&mut self, t: f64) {
         let tot = self.totals();
-        let ok = tot.uploads + tot.downloads + tot.deletes + tot.error_probes;
+        let ok: u64 = tot.ops.values().map(|o| o.ok).sum();
         let now = (tot.started + tot.started_deletes, ok, tot.failures, tot.shortfall);
         let (s, o, f, sh) = self.marks;
         self.timeline.push(TimelinePoint {
@@ -228,7 +373,12 @@ impl Stats {
     }
 
     pub fn latency(&self, op: OpType) -> Latency {
-        summarize(&self.latency[op as usize])
+        summarize(&self.latency[op.index()])
+    }
+
+    /// Latency of `op` for objects of one obsctl size class.
+    pub fn latency_by_size(&self, op: OpType, class: SizeClass) -> Latency {
+        summarize(&self.by_size[op.index()][class as usize])
     }
 
     /// How late operations started against their scheduled slot.
@@ -240,12 +390,24 @@ impl Stats {
 fn summarize(h: &Histogram<u64>) -> Latency {
     let ms = |v: u64| (v as f64 / 1000.0 * 100.0).round() / 100.0;
     if h.is_empty() {
-        return Latency { count: 0, p50_ms: 0.0, p90_ms: 0.0, p99_ms: 0.0, max_ms: 0.0 };
+        return Latency {
+            count: 0,
+            min_ms: 0.0,
+            mean_ms: 0.0,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+        };
     }
     Latency {
         count: h.len(),
+        min_ms: ms(h.min()),
+        mean_ms: (h.mean() / 1000.0 * 100.0).round() / 100.0,
         p50_ms: ms(h.value_at_quantile(0.5)),
         p90_ms: ms(h.value_at_quantile(0.9)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
         p99_ms: ms(h.value_at_quantile(0.99)),
         max_ms: ms(h.max()),
     }
@@ -256,47 +418,82 @@ mod tests {
     use super::*;
 
     fn rec(user: usize, op: OpType, result: Result<(), FailClass>) -> Event {
-        Event::Finished(Box::new(OpRecord {
-            user,
-            op,
-            result,
-            exit_code: None,
-            key: "k".into(),
-            bytes: 100,
-            large: false,
-            file_created: op == OpType::Upload,
-            duration: Duration::from_millis(2500),
-            error: None,
-            delete_reason: (op == OpType::Delete).then_some(DeleteReason::Ttl),
-            was_live: true,
-        }))
+        let mut r = OpRecord::new(user, op, "k", 100, 0.0);
+        r.result = result;
+        r.file_created = op == OpType::Upload;
+        r.duration = Duration::from_millis(2500);
+        r.delete_reason = (op == OpType::Delete).then_some(DeleteReason::Ttl);
+        r.was_live = true;
+        Event::Finished(Box::new(r))
+    }
+
+    fn started(user: usize, op: OpType) -> Event {
+        let lag = (op != OpType::Delete).then_some(Duration::ZERO);
+        Event::Started { user, op, lag, upload: (op == OpType::Upload).then_some((0, 1)) }
     }
 
     #[test]
     fn counters_follow_events() {
-        let mut s = Stats::new(2);
+        let mut s = Stats::new(2, &[3]);
         for _ in 0..3 {
-            s.apply(&Event::Started { user: 0, op: OpType::Upload, lag: Duration::ZERO });
+            s.apply(&started(0, OpType::Upload));
         }
         s.apply(&rec(0, OpType::Upload, Ok(())));
         s.apply(&rec(0, OpType::Upload, Ok(())));
         s.apply(&rec(0, OpType::Upload, Err(FailClass::TimedOut)));
-        s.apply(&Event::Started { user: 1, op: OpType::Delete, lag: Duration::ZERO });
+        s.apply(&started(1, OpType::Delete));
         s.apply(&rec(0, OpType::Delete, Ok(())));
         s.apply(&Event::Shortfall { user: 1, reason: Shortfall::GlobalCap, count: 1 });
         let t = s.totals();
         assert_eq!((t.uploads, t.deletes, t.ttl_deletes, t.failures), (2, 1, 1, 1));
         assert_eq!(t.failures_by_class["timed_out"], 1);
         assert_eq!(t.failures_by_op["upload"], 1);
+        assert_eq!(t.ops["upload"], OpCount { ok: 2, failed: 1 });
         assert_eq!(t.live_objects, 1);
         assert_eq!(t.bytes_up, 200);
         assert_eq!(t.files_created, 3);
         assert_eq!(t.shortfall_by_reason["global_cap"], 1);
+        assert_eq!(t.upload_draws, vec![vec![0, 3, 0]]);
         assert_eq!(s.users[1].shortfall, 1);
         assert_eq!(t.started, 3);
         assert_eq!(t.in_flight(), 0);
         let l = s.latency(OpType::Upload);
         assert_eq!(l.count, 2);
         assert!((l.p50_ms - 2500.0).abs() < 5.0, "{l:?}");
+        assert_eq!(s.latency_by_size(OpType::Upload, SizeClass::Small).count, 2);
+    }
+
+    #[test]
+    fn expected_failures_and_integrity_are_counted_apart() {
+        let mut s = Stats::new(1, &[1]);
+        s.apply(&rec(0, OpType::WrongCredentials, Ok(())));
+        s.apply(&rec(0, OpType::MissingKeyHead, Err(FailClass::UnexpectedSuccess)));
+        s.apply(&rec(0, OpType::Delete, Err(FailClass::PhantomDelete)));
+        s.apply(&rec(0, OpType::Download, Err(FailClass::Failed)));
+        let t = s.totals();
+        assert_eq!(t.expected_failures["wrong_credentials"], 1);
+        assert_eq!(t.unexpected_success["missing_key_head"], 1);
+        assert_eq!(t.integrity_failures, 2);
+        assert_eq!(t.integrity["phantom_delete"], 1);
+        assert_eq!(t.failures, 3);
+        assert_eq!(t.error_probes, 1);
+    }
+
+    #[test]
+    fn percentiles_of_known_latencies() {
+        let mut s = Stats::new(1, &[1]);
+        // 1..=1000 ms: p50 = 500, p95 = 950, p99 = 990 (within 3 significant digits).
+        for ms in 1..=1000u64 {
+            let mut r = OpRecord::new(0, OpType::Download, "k", 10, 0.0);
+            r.duration = Duration::from_millis(ms);
+            s.apply(&Event::Finished(Box::new(r)));
+        }
+        let l = s.latency(OpType::Download);
+        for (got, want) in
+            [(l.p50_ms, 500.0), (l.p95_ms, 950.0), (l.p99_ms, 990.0), (l.min_ms, 1.0), (l.max_ms, 1000.0)]
+        {
+            assert!((got - want).abs() <= want * 0.001 + 0.01, "{got} vs {want}: {l:?}");
+        }
+        assert!((l.mean_ms - 500.5).abs() < 1.0);
     }
 }

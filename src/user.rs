@@ -1,6 +1,7 @@
 //! One user's OS thread: decides *when* (open-loop arrivals at the user's target rate)
-//! and *what* (upload, download, TTL delete), and hands each operation to the runtime
-//! without waiting for it. Completions come back on a channel to update the inventory.
+//! and *what* (the slot's draw from the profile's mix), and hands each operation to the
+//! runtime without waiting for it. Completions come back on a channel to update the
+//! inventory.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use crate::inventory::{Inventory, Object};
 use crate::ops;
 use crate::plan::Arrivals;
 use crate::schedule;
-use crate::workload::{self, Mix};
+use crate::workload::{self, FileChoice, Mix, SlotDraw};
 
 /// Failures in a row after which a user re-ensures its bucket (the server may have
 /// been restarted empty).
@@ -29,20 +30,56 @@ const DELETE_RETRY: f64 = 5.0;
 const POLL: f64 = 0.2;
 /// The shortest sleep between loop turns, in seconds.
 const MIN_SLEEP: f64 = 0.001;
+/// Files in a synced folder, and the largest of them.
+const SYNC_FILES: usize = 3;
+const SYNC_MAX_FILE: u64 = 256 * 1024;
 
 /// A finished operation, as the worker needs to know it.
 enum Done {
-    Upload { key: String, size: u64, kind: usize, result: Result<(), FailClass>, local: PathBuf, ext: String },
-    Download { id: u64, local: PathBuf },
-    Probe { local: PathBuf },
-    Delete { obj: Object, ok: bool },
+    Upload {
+        key: String,
+        size: u64,
+        kind: usize,
+        result: Result<(), FailClass>,
+        local: PathBuf,
+        ext: String,
+    },
+    /// A read of a live object (download, head-object, presign) ended.
+    Read {
+        id: u64,
+        local: Option<PathBuf>,
+        ok: bool,
+    },
+    /// An expected failure ended; its local name (if any) is free again.
+    Expected {
+        local: Option<PathBuf>,
+    },
+    Delete {
+        obj: Object,
+        ok: bool,
+    },
+    /// Synced objects now stored (or possibly stored, when the sync did not succeed).
+    Sync {
+        stored: Vec<(String, u64)>,
+        kind: usize,
+        ok: bool,
+    },
+    /// ls, du, mb+rb: nothing to track.
+    Other {
+        ok: bool,
+    },
     Ensure,
 }
 
 pub struct Worker {
     fleet: Arc<Fleet>,
     idx: usize,
+    /// Slot decisions: drawn a fixed number of times per slot, so a seed reproduces the
+    /// sequence of operations whatever the server does.
     rng: SmallRng,
+    /// Choices that depend on timing (which live object to read, whether to confirm a
+    /// delete) draw from their own stream so they cannot shift the slot sequence.
+    aux: SmallRng,
     mix: Mix,
     inv: Inventory,
     in_flight: u32,
@@ -54,6 +91,9 @@ pub struct Worker {
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
     short: [u64; 4],
+    /// Reads that found no object and uploaded instead; made up once objects exist, so
+    /// the achieved mix still matches the profile.
+    owed: Vec<OpType>,
     ensuring: bool,
     last_ensure: Option<Instant>,
 }
@@ -64,18 +104,24 @@ pub struct WorkerEnd {
     pub objects: Vec<Object>,
 }
 
+/// An operation that needs a live object to act on.
+fn reads_an_object(op: OpType) -> bool {
+    matches!(op, OpType::Download | OpType::HeadObject | OpType::Presign)
+}
+
 impl Worker {
     pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf) -> Worker {
         let plan = &fleet.plan;
         let mix = Mix::new(plan, &plan.users[idx]);
-        // Each user gets its own stream from the run seed, so adding or removing a user
+        // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
-        let rng = SmallRng::seed_from_u64(fleet.seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let stream = fleet.seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let (done_tx, done_rx) = mpsc::channel();
         Worker {
+            rng: SmallRng::seed_from_u64(stream),
+            aux: SmallRng::seed_from_u64(stream.rotate_left(17) ^ 0xA5A5_A5A5),
             fleet,
             idx,
-            rng,
             mix,
             inv: Inventory::default(),
             in_flight: 0,
@@ -86,6 +132,7 @@ impl Worker {
             done_rx,
             failures_in_a_row: 0,
             short: [0; 4],
+            owed: Vec::new(),
             ensuring: false,
             last_ensure: None,
         }
@@ -166,23 +213,42 @@ impl Worker {
     /// One scheduled slot: start an operation now, or count why it could not start.
     fn arrival(&mut self, at: f64, now: f64) {
         let plan = self.fleet.plan.clone();
+        // Drawn before the caps are looked at, so a shortfall does not shift later slots.
+        let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
+        self.seq += 1;
         if self.in_flight >= plan.limits.max_in_flight_per_user {
             return self.shortfall(Shortfall::UserCap);
         }
-        let Some(mut permit) = self.fleet.gate.try_slot() else {
+        let Some(permit) = self.fleet.gate.try_slot() else {
             return self.shortfall(Shortfall::GlobalCap);
         };
         let lag = Duration::from_secs_f64((now - at).max(0.0));
-        if self.mix.wants_probe(&mut self.rng) {
-            return self.start_probe(permit, now, lag);
+        let mut op = draw.op;
+        match op {
+            Some(o) if reads_an_object(o) && self.inv.live() == 0 => {
+                // Nothing to read yet: upload instead, and owe the read.
+                self.fleet.send(Event::NoObject { user: self.idx, op: o });
+                self.owed.push(o);
+                op = None;
+            }
+            None if self.inv.live() > 0 && !self.owed.is_empty() => op = self.owed.pop(),
+            _ => {}
         }
-        // With nothing to download yet, the slot uploads instead.
-        if self.mix.wants_download(&mut self.rng)
-            && let Some(obj) = self.inv.checkout(&mut self.rng)
-        {
-            return self.start_download(permit, obj, lag);
+        match op {
+            None => self.start_upload(permit, draw, at, lag),
+            Some(o) if reads_an_object(o) => {
+                let obj = self.inv.checkout(&mut self.aux).expect("checked above: a live object exists");
+                self.start_read(permit, o, obj, lag);
+            }
+            Some(o) if o.is_expected_failure() => self.start_expected(permit, o, &draw, at, lag),
+            Some(OpType::Sync) => self.start_sync(permit, &draw, at, lag),
+            Some(o) => self.start_other(permit, o, lag),
         }
-        let file = self.mix.pick_file(&plan.kinds, &mut self.rng);
+    }
+
+    fn start_upload(&mut self, mut permit: Permit, draw: SlotDraw, at: f64, lag: Duration) {
+        let plan = self.fleet.plan.clone();
+        let file = draw.file.clone();
         if !self.fleet.gate.try_memory(&mut permit, file.size) {
             return self.shortfall(Shortfall::Memory);
         }
@@ -192,30 +258,36 @@ impl Worker {
                 return self.shortfall(Shortfall::Disk);
             }
         }
-        let key = self.new_key(&plan.kinds[file.kind].name, &file.ext, now);
+        let key = self.new_key(&draw, &plan.kinds[file.kind].name, &file.ext, at);
         let local = self.local_path("up", &file.ext);
-        self.started(OpType::Upload, lag);
+        let confirm = draw.confirm;
+        self.started(OpType::Upload, Some(lag), Some(&file));
         self.spawn_op(permit, move |fleet, idx| async move {
-            let rec = ops::upload(&fleet, idx, &key, &file, &local).await;
-            let done = Done::Upload { key, size: file.size, kind: file.kind, result: rec.result, local, ext: file.ext };
-            (rec, done)
+            let recs = ops::upload(&fleet, idx, &key, &file, &local, confirm).await;
+            let result = recs[0].result;
+            let done = Done::Upload { key, size: file.size, kind: file.kind, result, local, ext: file.ext };
+            (recs, done)
         });
     }
 
     /// Runs one operation on the runtime without waiting for it. The permit is held
-    /// until the command has ended; then the stats thread and this worker hear of it.
+    /// until its commands have ended; then the stats thread and this worker hear of it.
     fn spawn_op<F, Fut>(&self, permit: Permit, op: F)
     where
         F: FnOnce(Arc<Fleet>, usize) -> Fut + Send + 'static,
-        Fut: Future<Output = (OpRecord, Done)> + Send + 'static,
+        Fut: Future<Output = (Vec<OpRecord>, Done)> + Send + 'static,
     {
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
         let idx = self.idx;
+        let seq = self.seq;
         self.fleet.rt.spawn(async move {
-            let (rec, done) = op(fleet.clone(), idx).await;
+            let (recs, done) = op(fleet.clone(), idx).await;
             drop(permit);
-            fleet.send(Event::Finished(Box::new(rec)));
+            for mut rec in recs {
+                rec.seq = seq;
+                fleet.send(Event::Finished(Box::new(rec)));
+            }
             let _ = tx.send(done);
         });
     }
@@ -228,34 +300,90 @@ impl Worker {
         self.dir.join(format!("{prefix}-{}{ext}", self.seq))
     }
 
-    /// A fresh key under one of the user's subfolders, stamped with the simulated time.
-    fn new_key(&mut self, kind: &str, ext: &str, now: f64) -> String {
-        let plan = self.fleet.plan.clone();
+    /// A fresh key under one of the user's subfolders, stamped with the slot's simulated
+    /// time (not the moment it ran, so a seed reproduces its keys).
+    fn new_key(&self, draw: &SlotDraw, kind: &str, ext: &str, at: f64) -> String {
+        let plan = &self.fleet.plan;
         let user = &plan.users[self.idx];
-        let sim_now = self.fleet.clock.map.sim_at(now);
-        let tpl = &user.subfolders[self.rng.random_range(0..user.subfolders.len())];
-        let sub = workload::fill_template(tpl, &plan, sim_now, &mut self.rng);
-        self.seq += 1;
-        workload::object_key(&sub, &user.id, kind, (sim_now * 1000.0) as u64, self.seq, ext)
+        let sim = self.fleet.clock.map.sim_at(at);
+        let mut fill = SmallRng::seed_from_u64(draw.fill);
+        let sub = workload::fill_template(&user.subfolders[draw.template], plan, sim, &mut fill);
+        workload::object_key(&sub, &user.id, kind, (sim * 1000.0) as u64, self.seq, ext)
     }
 
-    fn start_probe(&mut self, permit: Permit, now: f64, lag: Duration) {
-        let key = self.new_key("missing", ".bin", now);
-        let local = self.local_path("down", "");
-        self.started(OpType::Probe, lag);
+    fn start_read(&mut self, permit: Permit, op: OpType, obj: Object, lag: Duration) {
+        let local = (op != OpType::HeadObject).then(|| self.local_path("down", ""));
+        self.started(op, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
-            let rec = ops::probe(&fleet, idx, &key, &local).await;
-            (rec, Done::Probe { local })
+            let rec = match (op, &local) {
+                (OpType::Download, Some(l)) => ops::download(&fleet, idx, &obj, l).await,
+                (OpType::Presign, Some(l)) => ops::presign(&fleet, idx, &obj, l).await,
+                _ => ops::head_object(&fleet, idx, &obj).await,
+            };
+            let ok = rec.result.is_ok();
+            (vec![rec], Done::Read { id: obj.id, local, ok })
         });
     }
 
-    fn start_download(&mut self, permit: Permit, obj: Object, lag: Duration) {
-        self.seq += 1;
-        let local = self.local_path("down", "");
-        self.started(OpType::Download, lag);
+    fn start_expected(&mut self, permit: Permit, op: OpType, draw: &SlotDraw, at: f64, lag: Duration) {
+        let key = self.new_key(draw, "missing", ".bin", at);
+        // A missing local file must stay missing: give it a name no other file uses.
+        let local = match op {
+            OpType::MissingLocalUpload => self.dir.join(format!("absent-{}.bin", self.seq)),
+            _ => self.local_path("down", ""),
+        };
+        let reusable = op != OpType::MissingLocalUpload;
+        self.started(op, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
-            let rec = ops::download(&fleet, idx, &obj, &local).await;
-            (rec, Done::Download { id: obj.id, local })
+            let rec = ops::expected_failure(&fleet, idx, op, &key, &local).await;
+            (vec![rec], Done::Expected { local: reusable.then_some(local) })
+        });
+    }
+
+    fn start_sync(&mut self, permit: Permit, draw: &SlotDraw, at: f64, lag: Duration) {
+        let plan = self.fleet.plan.clone();
+        let f = &draw.file;
+        let kind_name = &plan.kinds[f.kind].name;
+        // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}/`.
+        let prefix = format!("{}/", self.new_key(draw, "sync", "", at));
+        let user = &plan.users[self.idx].id;
+        let files: Vec<ops::SyncFile> = (0..SYNC_FILES)
+            .map(|i| {
+                // Sizes differ per file but derive from the slot's draw alone.
+                let size = (f.size.min(SYNC_MAX_FILE) / (i as u64 + 1)).max(1);
+                ops::SyncFile {
+                    name: format!("{user}_{kind_name}_{}_{i}{}", self.seq, f.ext),
+                    ext: f.ext.clone(),
+                    size,
+                }
+            })
+            .collect();
+        let dir = self.dir.join(format!("sync-{}", self.seq));
+        let kind = f.kind;
+        self.started(OpType::Sync, Some(lag), None);
+        self.spawn_op(permit, move |fleet, idx| async move {
+            let (recs, stored) = ops::sync(&fleet, idx, &dir, &prefix, &files).await;
+            let ok = recs[0].result.is_ok();
+            // A sync that did not succeed may still have stored files: track them all
+            // as uncertain so they are deleted in due course.
+            let stored =
+                if ok { stored } else { files.iter().map(|f| (format!("{prefix}{}", f.name), f.size)).collect() };
+            (recs, Done::Sync { stored, kind, ok })
+        });
+    }
+
+    /// ls, du, and mb+rb of a scratch bucket.
+    fn start_other(&mut self, permit: Permit, op: OpType, lag: Duration) {
+        let scratch = format!("{}-{}-{}", self.fleet.scratch_prefix, self.idx, self.seq);
+        self.started(op, Some(lag), None);
+        self.spawn_op(permit, move |fleet, idx| async move {
+            let recs = match op {
+                OpType::List => vec![ops::list(&fleet, idx).await],
+                OpType::Du => vec![ops::du(&fleet, idx).await],
+                _ => ops::bucket_cycle(&fleet, idx, &scratch).await,
+            };
+            let ok = recs.iter().all(|r| r.result.is_ok());
+            (recs, Done::Other { ok })
         });
     }
 
@@ -264,50 +392,60 @@ impl Worker {
     fn expire(&mut self, sim_now: f64) {
         while let Some(permit) = self.fleet.gate.try_slot() {
             let Some(obj) = self.inv.take_expired(sim_now, 1).pop() else { return };
-            self.started(OpType::Delete, Duration::ZERO);
+            let confirm = self.mix.confirm_delete(&mut self.aux);
+            self.started(OpType::Delete, None, None);
             self.spawn_op(permit, move |fleet, idx| async move {
-                let rec = ops::delete(&fleet, idx, &obj, DeleteReason::Ttl).await;
-                let ok = rec.result.is_ok();
-                (rec, Done::Delete { obj, ok })
+                let recs = ops::delete(&fleet, idx, &obj, DeleteReason::Ttl, confirm).await;
+                let ok = recs[0].result.is_ok();
+                (recs, Done::Delete { obj, ok })
             });
         }
     }
 
-    fn started(&mut self, op: OpType, lag: Duration) {
+    fn started(&mut self, op: OpType, lag: Option<Duration>, file: Option<&FileChoice>) {
         self.in_flight += 1;
-        self.fleet.send(Event::Started { user: self.idx, op, lag });
+        let upload = file.map(|f| (f.kind, f.band));
+        self.fleet.send(Event::Started { user: self.idx, op, lag, upload });
+    }
+
+    fn free_local(&mut self, ext: String, local: Option<PathBuf>) {
+        if let Some(l) = local {
+            self.spare.entry(ext).or_default().push(l);
+        }
     }
 
     fn apply(&mut self, done: Done) {
+        let ttl_from_now =
+            |fleet: &Fleet, size: u64| fleet.clock.sim_now() + fleet.plan.lifecycle.ttl_for(size).as_secs_f64();
         let failed = match done {
             Done::Ensure => {
                 self.ensuring = false;
                 return;
             }
             Done::Upload { key, size, kind, result, local, ext } => {
-                self.spare.entry(ext).or_default().push(local);
-                let now = self.fleet.clock.sim_now();
-                let ttl = self.fleet.plan.lifecycle.ttl_for(size).as_secs_f64();
+                self.free_local(ext, Some(local));
+                let expires = ttl_from_now(&self.fleet, size);
                 match result {
                     Ok(()) => {
-                        self.inv.add(key, size, kind, now + ttl, false);
+                        self.inv.add(key, size, kind, expires, false);
                     }
-                    // Killed mid-upload: the object may exist; delete it in due course.
-                    Err(FailClass::TimedOut) | Err(FailClass::Cancelled) => {
-                        self.inv.add(key, size, kind, now + ttl, true);
+                    // Killed mid-upload, or the server disagrees with the client: the
+                    // object may exist; delete it in due course.
+                    Err(FailClass::TimedOut | FailClass::Cancelled | FailClass::PhantomUpload) => {
+                        self.inv.add(key, size, kind, expires, true);
                     }
                     Err(_) => {}
                 }
                 result.is_err()
             }
-            Done::Download { id, local } => {
-                self.spare.entry(String::new()).or_default().push(local);
+            Done::Read { id, local, ok } => {
+                self.free_local(String::new(), local);
                 self.inv.checkin(id);
-                false
+                !ok
             }
-            // A probe's failure is its success; it says nothing about the bucket.
-            Done::Probe { local } => {
-                self.spare.entry(String::new()).or_default().push(local);
+            // An expected failure's failure is its success; it says nothing about the bucket.
+            Done::Expected { local } => {
+                self.free_local(String::new(), local);
                 false
             }
             Done::Delete { obj, ok } => {
@@ -317,6 +455,14 @@ impl Worker {
                 }
                 !ok
             }
+            Done::Sync { stored, kind, ok } => {
+                for (key, size) in stored {
+                    let expires = ttl_from_now(&self.fleet, size);
+                    self.inv.add(key, size, kind, expires, !ok);
+                }
+                !ok
+            }
+            Done::Other { ok } => !ok,
         };
         self.in_flight -= 1;
         self.failures_in_a_row = if failed { self.failures_in_a_row + 1 } else { 0 };

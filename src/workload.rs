@@ -6,28 +6,69 @@ use rand::distr::weighted::WeightedIndex;
 use rand::{Rng, RngExt};
 
 use crate::clock::civil;
+use crate::events::OpType;
 use crate::plan::{DateField, Kind, Part, Plan, Template, UserPlan};
 
 /// A user's precomputed samplers (built once per worker, not per operation).
 pub struct Mix {
+    /// What a schedule slot does (`None` = upload), with its share of slots.
+    slots: Vec<(Option<OpType>, f64)>,
+    /// Smooth weighted round robin: each slot adds every share to its credit and takes
+    /// the category with the most credit. Shares are then exact over any window
+    /// instead of drifting by sampling noise (a 20 % download share over 300 slots would
+    /// otherwise wander by ±2.3 points), and rare kinds are spread evenly.
+    credit: Vec<f64>,
     kinds: WeightedIndex<f64>,
     bands: Vec<WeightedIndex<f64>>,
-    download_share: f64,
-    error_share: f64,
     max_file_size: Option<u64>,
+    confirm_uploads: f64,
+    confirm_deletes: f64,
 }
 
 /// What one upload will write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileChoice {
     pub kind: usize,
+    pub band: usize,
     pub ext: String,
     pub size: u64,
 }
 
+/// Everything one schedule slot decides, drawn up front from the user's stream so the
+/// same seed gives the same sequence whatever the server does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotDraw {
+    /// None = upload.
+    pub op: Option<OpType>,
+    /// The file an upload writes (drawn for every slot: a read that finds no object
+    /// uploads this instead).
+    pub file: FileChoice,
+    /// Confirm this upload with head-object.
+    pub confirm: bool,
+    /// Which subfolder template, and the words that fill it.
+    pub template: usize,
+    pub fill: u64,
+}
+
 impl Mix {
     pub fn new(plan: &Plan, user: &UserPlan) -> Mix {
+        let r = &plan.rates;
+        let mut slots: Vec<(Option<OpType>, f64)> = vec![(Some(OpType::Download), r.download_share)];
+        let expected_total: f64 = r.expected_failures.iter().map(|(_, w)| w).sum();
+        if expected_total > 0.0 {
+            for (op, w) in &r.expected_failures {
+                slots.push((Some(*op), r.error_share * w / expected_total));
+            }
+        }
+        for (op, share) in &r.extras {
+            slots.push((Some(*op), *share));
+        }
+        let taken: f64 = slots.iter().map(|(_, w)| w).sum();
+        slots.push((None, (1.0 - taken).max(0.0)));
+        slots.retain(|(_, w)| *w > 0.0);
         Mix {
+            credit: vec![0.0; slots.len()],
+            slots,
             // Validation guarantees positive weights, so these cannot fail.
             kinds: WeightedIndex::new(&user.kind_weights).expect("validated kind weights"),
             bands: plan
@@ -35,31 +76,47 @@ impl Mix {
                 .iter()
                 .map(|k| WeightedIndex::new(k.bands.iter().map(|b| b.weight)).expect("validated band weights"))
                 .collect(),
-            download_share: plan.rates.download_share,
-            error_share: plan.rates.error_share,
             max_file_size: plan.limits.max_file_size,
+            confirm_uploads: plan.verify.confirm_uploads,
+            confirm_deletes: plan.verify.confirm_deletes,
         }
     }
 
-    /// An error probe (a download of a missing key) instead of a real operation.
-    pub fn wants_probe<R: Rng>(&self, rng: &mut R) -> bool {
-        self.error_share > 0.0 && rng.random_bool(self.error_share)
+    /// One slot's decisions. Always the same number of draws, whatever is chosen.
+    pub fn draw<R: Rng>(&mut self, kinds: &[Kind], templates: usize, rng: &mut R) -> SlotDraw {
+        let total: f64 = self.slots.iter().map(|(_, w)| w).sum();
+        let mut best = 0;
+        for (i, (_, w)) in self.slots.iter().enumerate() {
+            self.credit[i] += w;
+            if self.credit[i] > self.credit[best] {
+                best = i;
+            }
+        }
+        self.credit[best] -= total;
+        let op = self.slots[best].0;
+        let file = self.pick_file(kinds, rng);
+        let confirm = rng.random::<f64>() < self.confirm_uploads;
+        let template = rng.random_range(0..templates.max(1));
+        let fill = rng.random::<u64>();
+        SlotDraw { op, file, confirm, template, fill }
     }
 
-    pub fn wants_download<R: Rng>(&self, rng: &mut R) -> bool {
-        self.download_share > 0.0 && rng.random_bool(self.download_share)
+    /// Whether a TTL delete is confirmed (drawn from the janitor's own stream).
+    pub fn confirm_delete<R: Rng>(&self, rng: &mut R) -> bool {
+        rng.random::<f64>() < self.confirm_deletes
     }
 
     pub fn pick_file<R: Rng>(&self, kinds: &[Kind], rng: &mut R) -> FileChoice {
         let k = self.kinds.sample(rng);
         let kind = &kinds[k];
-        let band = kind.bands[self.bands[k].sample(rng)];
+        let band_idx = self.bands[k].sample(rng);
+        let band = kind.bands[band_idx];
         let mut size = rng.random_range(band.min..=band.max);
         if let Some(cap) = self.max_file_size {
             size = size.min(cap);
         }
         let ext = kind.extensions[rng.random_range(0..kind.extensions.len())].clone();
-        FileChoice { kind: k, ext, size }
+        FileChoice { kind: k, band: band_idx, ext, size }
     }
 }
 
@@ -177,13 +234,41 @@ mod tests {
     }
 
     #[test]
-    fn download_share_is_respected() {
-        let p = plan();
-        let mix = Mix::new(&p, &p.users[0]);
+    fn slot_shares_follow_the_profile() {
+        let mut p = plan();
+        p.rates.extras = vec![(OpType::List, 0.05), (OpType::Presign, 0.05)];
+        p.rates.expected_failures = vec![(OpType::MissingKeyDownload, 1.0), (OpType::WrongCredentials, 3.0)];
+        p.rates.error_share = 0.04;
+        let mut mix = Mix::new(&p, &p.users[0]);
         let mut rng = SmallRng::seed_from_u64(4);
-        let n = 100_000;
-        let d = (0..n).filter(|_| mix.wants_download(&mut rng)).count();
-        assert!((d as f64 / n as f64 - 0.2).abs() < 0.01);
+        let n = 200_000;
+        let mut counts = std::collections::HashMap::new();
+        for i in 0..n {
+            if i == 300 {
+                // Exact already over a short window.
+                let downloads = counts.get(&Some(OpType::Download)).copied().unwrap_or(0usize);
+                assert!((downloads as i64 - 60).abs() <= 1, "{downloads} downloads in 300 slots");
+            }
+            *counts.entry(mix.draw(&p.kinds, 3, &mut rng).op).or_insert(0usize) += 1;
+        }
+        let share = |op| *counts.get(&op).unwrap_or(&0) as f64 / n as f64;
+        assert!((share(Some(OpType::Download)) - 0.2).abs() < 0.005);
+        assert!((share(Some(OpType::List)) - 0.05).abs() < 0.003);
+        assert!((share(Some(OpType::WrongCredentials)) - 0.03).abs() < 0.003);
+        assert!((share(Some(OpType::MissingKeyDownload)) - 0.01).abs() < 0.002);
+        assert!((share(None) - 0.66).abs() < 0.005);
+    }
+
+    #[test]
+    fn a_slot_always_draws_the_same_amount_so_seeds_reproduce() {
+        let p = plan();
+        let draws = || {
+            let mut mix = Mix::new(&p, &p.users[0]);
+            let mut rng = SmallRng::seed_from_u64(9);
+            (0..500).map(|_| mix.draw(&p.kinds, 7, &mut rng)).collect::<Vec<SlotDraw>>()
+        };
+        let (a, b) = (draws(), draws());
+        assert_eq!(a, b);
     }
 
     #[test]

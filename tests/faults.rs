@@ -118,8 +118,12 @@ fn error_probes_exercise_the_clients_error_path_without_counting_as_failures() {
     let calls = sb.calls();
     assert!(calls.iter().any(|c| c.contains(" cp s3://") && c.contains("_missing_")), "probe calls");
     let log = sb.log();
-    assert!(log.contains("Error probe: download of missing") && log.contains("service error"), "{log}");
-    assert!(s["latency_ms"]["error_probe"]["count"].as_u64().unwrap() > 0);
+    assert!(
+        log.contains("Expected failure: download of a missing key") && log.contains("service error"),
+        "{log}"
+    );
+    assert!(s["latency_ms"]["missing_key_download"]["count"].as_u64().unwrap() > 0);
+    assert_eq!(s["expected_failures"]["missing_key_download"]["unexpected_success"], 0);
 }
 
 #[test]

@@ -272,3 +272,51 @@ fn unreadable_file_is_a_clear_error() {
     let e = load(Path::new("/nonexistent/profiles.toml")).unwrap_err();
     assert!(e.to_string().starts_with("/nonexistent/profiles.toml: cannot read the profile"), "{e}");
 }
+
+#[test]
+fn env_values_expand_from_the_environment() {
+    let env = |n: &str| match n {
+        "KEY_ID" => Some("GK123".to_string()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    };
+    assert_eq!(expand_env("${KEY_ID}", env).unwrap(), "GK123");
+    assert_eq!(expand_env("a-${KEY_ID}-b", env).unwrap(), "a-GK123-b");
+    assert_eq!(expand_env("${NOPE:-fallback}", env).unwrap(), "fallback");
+    assert_eq!(expand_env("${EMPTY:-fallback}", env).unwrap(), "fallback");
+    assert_eq!(expand_env("plain $HOME stays", env).unwrap(), "plain $HOME stays");
+    let e = expand_env("${NOPE}", env).unwrap_err();
+    assert!(e.contains("${NOPE}") && e.contains("not set"), "{e}");
+    assert!(expand_env("${bad name}", env).is_err());
+    assert!(expand_env("${OPEN", env).is_err());
+}
+
+#[test]
+fn an_unset_variable_in_the_profile_names_the_field_and_line() {
+    let e = broken("AWS_ACCESS_KEY_ID = \"minioadmin\"", "AWS_ACCESS_KEY_ID = \"${TRAFFICGEN_TEST_SURELY_UNSET_VAR}\"");
+    assert_eq!(e.field, "obsctl.env.AWS_ACCESS_KEY_ID");
+    assert_eq!(e.at.unwrap().0, line_of("AWS_ACCESS_KEY_ID = "));
+    assert!(e.message.contains("TRAFFICGEN_TEST_SURELY_UNSET_VAR"), "{e}");
+}
+
+#[test]
+fn mix_expected_failures_verify_and_thresholds_are_checked() {
+    let text = include_str!("../../profiles.toml");
+    let with = |extra: &str| parse(Path::new("p.toml"), &format!("{text}\n{extra}\n"));
+    let p = with("[mix]\nls = 0.1\npresign = 0.05\n[verify]\nconfirm_uploads = 1.0\n[thresholds]\nfailure_rate = \"<1%\"\n\"upload.p95\" = \"<8s\"").unwrap();
+    assert_eq!(p.rates.extras, vec![(OpType::List, 0.1), (OpType::Presign, 0.05)]);
+    assert_eq!(p.verify.confirm_uploads, 1.0);
+    assert_eq!(p.thresholds.len(), 2);
+    let e = with("[mix]\nls = 0.9").unwrap_err();
+    assert_eq!(e.field, "mix");
+    assert!(e.message.contains("room for uploads"), "{e}");
+    let e = with("[mix]\ncopy = 0.1").unwrap_err();
+    assert!(e.message.contains("copy"), "{e}");
+    let e = with("[verify]\nconfirm_uploads = 2").unwrap_err();
+    assert_eq!(e.field, "verify.confirm_uploads");
+    let e = with("[thresholds]\nfailur_rate = \"<1%\"").unwrap_err();
+    assert_eq!(e.field, "thresholds.failur_rate");
+    assert!(e.at.is_some(), "{e}");
+    let e = with("[expected_failures]\nmissing_key_download = 0").unwrap_err();
+    assert_eq!(e.field, "expected_failures");
+}

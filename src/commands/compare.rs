@@ -1,0 +1,570 @@
+//! `trafficgen compare BASE.json NEW.json`: per-operation latency, throughput and failure
+//! rate of two runs side by side, e.g. obsctl N-1 against N under the same seed and
+//! profile, optionally failing when the new run is worse by more than a limit.
+//!
+//! Summaries are read as plain JSON values rather than the typed summary, so a summary
+//! written by an older trafficgen (missing fields) still compares on what it has.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Summary of the baseline run
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// Summary of the new run
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Fail (exit 3) when any operation's p50/p95/p99 grows, or its throughput drops, by more
+    /// than this (e.g. 20%); failure rate may grow by at most this many percentage points
+    #[arg(long, value_name = "PCT")]
+    pub max_regression: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
+/// 2 unreadable or invalid input or a bad --max-regression (message on stderr).
+pub fn run(args: &CompareArgs) -> i32 {
+    let limit = match args.max_regression.as_deref().map(Limit::parse).transpose() {
+        Ok(limit) => limit,
+        Err(e) => {
+            eprintln!("error: --max-regression: {e}");
+            return 2;
+        }
+    };
+    let (base, new) = match (load(&args.base), load(&args.new)) {
+        (Ok(base), Ok(new)) => (base, new),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let (base_name, new_name) = (args.base.display().to_string(), args.new.display().to_string());
+    let c = compare(Run { name: &base_name, summary: &base }, Run { name: &new_name, summary: &new }, limit);
+    if args.json {
+        match serde_json::to_string_pretty(&c) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot write the comparison as JSON: {e}");
+                return 2;
+            }
+        }
+    } else {
+        print!("{}", table(&c, &base, &new));
+    }
+    if c.passed { 0 } else { 3 }
+}
+
+/// The regression limit: `20%` allows latencies +20%, throughput −20%, failure rate +20
+/// points.
+#[derive(Debug, Clone)]
+struct Limit {
+    /// In percent (20 for `20%`), the unit the changes are computed in.
+    pct: f64,
+    /// As written, for messages.
+    text: String,
+    /// As a fraction (0.2), for the JSON output.
+    fraction: f64,
+}
+
+impl Limit {
+    fn parse(text: &str) -> Result<Limit, String> {
+        let t = text.trim();
+        let hint = "give a percentage such as 20%";
+        let Some(number) = t.strip_suffix('%').map(str::trim) else {
+            return Err(format!("{text:?} has no %; {hint}"));
+        };
+        let pct: f64 = number.parse().map_err(|_| format!("{text:?} is not a percentage; {hint}"))?;
+        if !pct.is_finite() || pct < 0.0 {
+            return Err(format!("{text:?} must be a finite percentage of 0% or more"));
+        }
+        // Scaling in the decimal text keeps 7% as the double nearest 0.07, not 7/100 one ulp off.
+        let fraction = format!("{number}e-2").parse().unwrap_or(pct / 100.0);
+        Ok(Limit { pct, text: format!("{number}%"), fraction })
+    }
+}
+
+/// Reads a summary and checks it looks like one, naming the file in every error.
+fn load(path: &Path) -> Result<Value, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
+    let has = |key: &str| v.get(key).is_some_and(Value::is_object);
+    if !v.is_object() || !(has("latency_ms") || has("ops")) {
+        return Err(format!(
+            "{shown} is not a trafficgen run summary (no latency_ms or ops); pass files written by --summary-json"
+        ));
+    }
+    Ok(v)
+}
+
+struct Run<'a> {
+    name: &'a str,
+    summary: &'a Value,
+}
+
+/// One operation in one run. Latencies are None when the operation never ran; throughput
+/// and failure rate are None when the summary lacks the counts (older summaries).
+#[derive(Debug, Clone, Default, Serialize)]
+struct Side {
+    count: u64,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    ok: Option<u64>,
+    failed: Option<u64>,
+    ops_per_min: Option<f64>,
+    failure_rate: Option<f64>,
+}
+
+impl Side {
+    fn read(summary: &Value, op: &str) -> Side {
+        // Indexing a Value yields Null for anything missing, so absent fields become None.
+        let latency = &summary["latency_ms"][op];
+        let counts = &summary["ops"][op];
+        let count = whole(&latency["count"]);
+        let (ok, failed) = (whole(&counts["ok"]), whole(&counts["failed"]));
+        let percentile = |key: &str| match count {
+            Some(0) => None,
+            _ => latency[key].as_f64(),
+        };
+        let dispatch_s = summary["dispatch_s"].as_f64().filter(|s| *s > 0.0);
+        let attempts = ok.zip(failed).map(|(o, f)| o + f);
+        Side {
+            count: count.or(attempts).unwrap_or(0),
+            p50_ms: percentile("p50_ms"),
+            p95_ms: percentile("p95_ms"),
+            p99_ms: percentile("p99_ms"),
+            ok,
+            failed,
+            ops_per_min: ok.zip(dispatch_s).map(|(o, s)| o as f64 * 60.0 / s),
+            failure_rate: failed.zip(attempts).filter(|(_, a)| *a > 0).map(|(f, a)| f as f64 / a as f64),
+        }
+    }
+
+    fn ran(&self) -> bool {
+        self.count > 0 || self.ok.unwrap_or(0) + self.failed.unwrap_or(0) > 0
+    }
+}
+
+/// A non-negative whole number, also when a writer stored it as `12.0`.
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_f64().filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0).map(|x| x as u64))
+}
+
+/// New against base: percent for latencies and throughput, percentage points for the
+/// failure rate. None when either side lacks the value or the base is 0 (no percentage).
+#[derive(Debug, Clone, Default, Serialize)]
+struct Change {
+    p50_pct: Option<f64>,
+    p95_pct: Option<f64>,
+    p99_pct: Option<f64>,
+    ops_per_min_pct: Option<f64>,
+    failure_rate_points: Option<f64>,
+}
+
+fn pct(base: Option<f64>, new: Option<f64>) -> Option<f64> {
+    let (b, n) = (base?, new?);
+    (b > 0.0).then(|| (n / b - 1.0) * 100.0)
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    op: String,
+    base: Side,
+    new: Side,
+    change: Change,
+    regressed: bool,
+    reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Comparison {
+    base: String,
+    new: String,
+    /// As a fraction (0.2 for 20%), null without --max-regression.
+    max_regression: Option<f64>,
+    ops: Vec<Row>,
+    /// How many reasons across all rows (one operation can regress in several ways).
+    regressions: usize,
+    passed: bool,
+    /// Things that make the comparison less meaningful (different seeds, missing fields).
+    notes: Vec<String>,
+    #[serde(skip)]
+    limit: Option<Limit>,
+}
+
+/// Operations people look at first lead the table; the rest follow alphabetically.
+const FIRST: &[&str] = &["upload", "download", "delete"];
+
+/// Compares every operation that ran in either summary.
+fn compare(base: Run, new: Run, limit: Option<Limit>) -> Comparison {
+    let mut names = BTreeSet::new();
+    for summary in [base.summary, new.summary] {
+        for key in ["latency_ms", "ops"] {
+            if let Some(map) = summary[key].as_object() {
+                names.extend(map.keys().cloned());
+            }
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort_by_key(|n| (FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len()), n.clone()));
+
+    let mut rows = Vec::new();
+    for op in names {
+        let (b, n) = (Side::read(base.summary, &op), Side::read(new.summary, &op));
+        if !b.ran() && !n.ran() {
+            continue;
+        }
+        let change = Change {
+            p50_pct: pct(b.p50_ms, n.p50_ms),
+            p95_pct: pct(b.p95_ms, n.p95_ms),
+            p99_pct: pct(b.p99_ms, n.p99_ms),
+            ops_per_min_pct: pct(b.ops_per_min, n.ops_per_min),
+            failure_rate_points: b.failure_rate.zip(n.failure_rate).map(|(b, n)| (n - b) * 100.0),
+        };
+        let reasons = match &limit {
+            Some(limit) => judge(&b, &n, &change, limit),
+            None => Vec::new(),
+        };
+        rows.push(Row { op, base: b, new: n, change, regressed: !reasons.is_empty(), reasons });
+    }
+
+    let mut notes = Vec::new();
+    let seed = |r: &Run| r.summary["seed"].as_u64();
+    if let (Some(s1), Some(s2)) = (seed(&base), seed(&new))
+        && s1 != s2
+    {
+        notes.push(format!("the seeds differ ({s1} vs {s2}), so the runs did not replay the same traffic"));
+    }
+    for r in [&base, &new] {
+        if !r.summary["dispatch_s"].as_f64().is_some_and(|s| s > 0.0) {
+            notes.push(format!("{} has no dispatch_s, so its ops/min is not known", r.name));
+        }
+        if !r.summary["ops"].is_object() {
+            notes.push(format!("{} has no ops counts (older summary): no ops/min or failure rates", r.name));
+        }
+    }
+    let regressions = rows.iter().map(|r| r.reasons.len()).sum();
+    Comparison {
+        base: base.name.to_string(),
+        new: new.name.to_string(),
+        max_regression: limit.as_ref().map(|l| l.fraction),
+        ops: rows,
+        regressions,
+        passed: regressions == 0,
+        notes,
+        limit,
+    }
+}
+
+/// Why one operation regressed beyond the limit; empty when it did not. Values the
+/// summaries lack are not judged: missing data is reported in the notes, not as a regression.
+fn judge(b: &Side, n: &Side, c: &Change, limit: &Limit) -> Vec<String> {
+    if b.ran() && !n.ran() {
+        return vec!["no longer ran".to_string()];
+    }
+    // A hair of slack so a change of exactly the limit, computed in floating point,
+    // does not count as beyond it.
+    let (max, eps) = (limit.pct, 1e-9);
+    let mut reasons = Vec::new();
+    for (label, change) in [("p50", c.p50_pct), ("p95", c.p95_pct), ("p99", c.p99_pct)] {
+        if let Some(v) = change.filter(|v| *v > max + eps) {
+            reasons.push(format!("{label} {v:+.1}% > {}", limit.text));
+        }
+    }
+    if let Some(v) = c.ops_per_min_pct.filter(|v| *v < -max - eps) {
+        reasons.push(format!("ops/min {v:+.1}% < -{}", limit.text));
+    }
+    if let Some(v) = c.failure_rate_points.filter(|v| *v > max + eps) {
+        reasons.push(format!("failures {v:+.2} pts > {} pts", limit.pct));
+    }
+    reasons
+}
+
+/// "obsctl 0.3.1, seed 42" from what the summary has.
+fn describe(summary: &Value) -> String {
+    let client = &summary["client"];
+    let mut parts = Vec::new();
+    if let Some(c) = client["version"].as_str().or(client["flavor"].as_str()).filter(|s| !s.is_empty()) {
+        parts.push(c.to_string());
+    }
+    if let Some(seed) = summary["seed"].as_u64() {
+        parts.push(format!("seed {seed}"));
+    }
+    if let Some(s) = summary["dispatch_s"].as_f64() {
+        parts.push(format!("{s:.0} s of traffic"));
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", parts.join(", ")),
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+        None => "-".to_string(),
+    }
+}
+
+fn per_min(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.1}"))
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0))
+}
+
+fn change_pct(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:+.1}%"))
+}
+
+fn points(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:+.2}pt"))
+}
+
+const OP_W: usize = 22;
+const COL_W: usize = 10;
+
+/// Three lines per operation (base, new, change) keep the table within 100 columns even
+/// for the longest operation names.
+fn table(c: &Comparison, base: &Value, new: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "compare: base {}{}", c.base, describe(base));
+    let _ = writeln!(out, "         new  {}{}", c.new, describe(new));
+    match &c.limit {
+        Some(l) => {
+            let _ = writeln!(out, "max regression: {} (latency, ops/min; failure rate in points)", l.text);
+        }
+        None => out.push_str("max regression: not set (report only)\n"),
+    }
+    for note in &c.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{:<OP_W$}{:<7}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}",
+        "op", "run", "p50 ms", "p95 ms", "p99 ms", "ops/min", "failures"
+    );
+    for row in &c.ops {
+        for (label, side) in [("base", &row.base), ("new", &row.new)] {
+            let op = if label == "base" { row.op.as_str() } else { "" };
+            let _ = writeln!(
+                out,
+                "{op:<OP_W$}{label:<7}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}",
+                ms(side.p50_ms),
+                ms(side.p95_ms),
+                ms(side.p99_ms),
+                per_min(side.ops_per_min),
+                rate(side.failure_rate)
+            );
+        }
+        let mark = if row.regressed { "  << regression" } else { "" };
+        let ch = &row.change;
+        let line = match (row.base.ran(), row.new.ran()) {
+            (true, false) => "no longer ran".to_string(),
+            (false, true) => "new in this run".to_string(),
+            _ => format!(
+                "{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}",
+                change_pct(ch.p50_pct),
+                change_pct(ch.p95_pct),
+                change_pct(ch.p99_pct),
+                change_pct(ch.ops_per_min_pct),
+                points(ch.failure_rate_points)
+            ),
+        };
+        let _ = writeln!(out, "{:<OP_W$}{:<7}{line}{mark}", "", "change");
+    }
+    if c.ops.is_empty() {
+        out.push_str("(no operation ran in either run)\n");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "{}", verdict(c));
+    out
+}
+
+fn verdict(c: &Comparison) -> String {
+    let Some(limit) = &c.limit else {
+        return "verdict: not judged; pass --max-regression (e.g. 20%) to fail on regressions".to_string();
+    };
+    if c.regressions == 0 {
+        return format!("verdict: no regression beyond {}", limit.text);
+    }
+    let all: Vec<String> =
+        c.ops.iter().flat_map(|r| r.reasons.iter().map(move |reason| format!("{} {reason}", r.op))).collect();
+    let noun = if c.regressions == 1 { "regression" } else { "regressions" };
+    format!("verdict: {} {noun} beyond {}: {}", c.regressions, limit.text, all.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn latency(count: u64, p50: f64, p95: f64, p99: f64) -> Value {
+        json!({"count": count, "min_ms": p50 / 2.0, "p50_ms": p50, "p90_ms": p95, "p95_ms": p95, "p99_ms": p99, "max_ms": p99})
+    }
+
+    /// A summary with upload and download; `upload_p95` and `upload_ok` vary per test.
+    fn summary(version: &str, upload_p95: f64, upload_ok: u64, upload_failed: u64) -> Value {
+        json!({
+            "seed": 42,
+            "dispatch_s": 600.0,
+            "client": {"flavor": "obsctl", "binary": "obsctl", "version": version},
+            "latency_ms": {
+                "upload": latency(upload_ok + upload_failed, 2000.0, upload_p95, 5000.0),
+                "download": latency(50, 300.0, 800.0, 900.0),
+                "delete": latency(0, 0.0, 0.0, 0.0),
+            },
+            "ops": {
+                "upload": {"ok": upload_ok, "failed": upload_failed},
+                "download": {"ok": 50, "failed": 0},
+                "delete": {"ok": 0, "failed": 0},
+            }
+        })
+    }
+
+    fn run_cmp(base: &Value, new: &Value, limit: Option<&str>) -> Comparison {
+        let limit = limit.map(|l| Limit::parse(l).unwrap());
+        compare(Run { name: "base.json", summary: base }, Run { name: "new.json", summary: new }, limit)
+    }
+
+    fn row<'a>(c: &'a Comparison, op: &str) -> &'a Row {
+        c.ops.iter().find(|r| r.op == op).unwrap_or_else(|| panic!("no row for {op}"))
+    }
+
+    #[test]
+    fn equal_runs_pass_and_never_run_ops_are_left_out() {
+        let s = summary("obsctl 0.3.0", 4000.0, 100, 0);
+        let c = run_cmp(&s, &s, Some("20%"));
+        assert!(c.passed && c.regressions == 0);
+        let ops: Vec<&str> = c.ops.iter().map(|r| r.op.as_str()).collect();
+        assert_eq!(ops, ["upload", "download"]);
+        let up = row(&c, "upload");
+        assert_eq!(up.change.p95_pct, Some(0.0));
+        assert_eq!(up.base.ops_per_min, Some(10.0));
+        assert_eq!(up.change.failure_rate_points, Some(0.0));
+        assert_eq!(c.max_regression, Some(0.2));
+    }
+
+    #[test]
+    fn a_latency_growth_beyond_the_limit_regresses_and_at_the_limit_does_not() {
+        let base = summary("obsctl 0.3.0", 4000.0, 100, 0);
+        let c = run_cmp(&base, &summary("obsctl 0.3.1", 8000.0, 100, 0), Some("20%"));
+        let up = row(&c, "upload");
+        assert!(up.regressed && !c.passed);
+        assert_eq!(up.reasons, ["p95 +100.0% > 20%"]);
+        assert!(!row(&c, "download").regressed);
+        assert!(verdict(&c).contains("1 regression beyond 20%: upload p95 +100.0% > 20%"), "{}", verdict(&c));
+
+        let at = run_cmp(&base, &summary("obsctl 0.3.1", 4800.0, 100, 0), Some("20%"));
+        assert!(at.passed, "{:?}", row(&at, "upload").reasons);
+
+        let unjudged = run_cmp(&base, &summary("obsctl 0.3.1", 8000.0, 100, 0), None);
+        assert!(unjudged.passed && !row(&unjudged, "upload").regressed);
+        assert_eq!(row(&unjudged, "upload").change.p95_pct, Some(100.0));
+        assert_eq!(unjudged.max_regression, None);
+    }
+
+    #[test]
+    fn throughput_drops_and_failure_points_are_judged() {
+        let base = summary("a", 4000.0, 100, 0);
+        // 70 ok of 100: throughput -30%, failure rate +30 points.
+        let c = run_cmp(&base, &summary("b", 4000.0, 70, 30), Some("20%"));
+        let up = row(&c, "upload");
+        assert_eq!(up.reasons, ["ops/min -30.0% < -20%", "failures +30.00 pts > 20 pts"]);
+        assert_eq!(c.regressions, 2);
+        let relaxed = run_cmp(&base, &summary("b", 4000.0, 70, 30), Some("35%"));
+        assert!(relaxed.passed);
+    }
+
+    #[test]
+    fn an_op_that_stopped_running_regresses_and_a_new_one_does_not() {
+        let base = summary("a", 4000.0, 100, 0);
+        let mut new = summary("b", 4000.0, 100, 0);
+        new["latency_ms"]["download"] = latency(0, 0.0, 0.0, 0.0);
+        new["ops"]["download"] = json!({"ok": 0, "failed": 0});
+        new["latency_ms"]["ls"] = latency(5, 10.0, 20.0, 30.0);
+        let c = run_cmp(&base, &new, Some("20%"));
+        assert_eq!(row(&c, "download").reasons, ["no longer ran"]);
+        assert!(!row(&c, "ls").regressed);
+        assert_eq!(row(&c, "ls").base.p95_ms, None);
+        let text = table(&c, &base, &new);
+        assert!(text.contains("no longer ran") && text.contains("new in this run"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    #[test]
+    fn older_summaries_without_counts_still_compare_latency() {
+        let mut base = summary("a", 4000.0, 100, 0);
+        base.as_object_mut().unwrap().remove("ops");
+        base.as_object_mut().unwrap().remove("dispatch_s");
+        let c = run_cmp(&base, &summary("b", 9000.0, 100, 0), Some("20%"));
+        let up = row(&c, "upload");
+        assert_eq!(up.base.ops_per_min, None);
+        assert_eq!(up.change.ops_per_min_pct, None);
+        assert_eq!(up.reasons, ["p95 +125.0% > 20%"]);
+        assert!(c.notes.iter().any(|n| n.contains("base.json has no ops counts")), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn the_json_form_has_the_documented_fields() {
+        let c = run_cmp(&summary("a", 4000.0, 100, 0), &summary("b", 8000.0, 100, 0), Some("20%"));
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!((v["base"].as_str(), v["new"].as_str()), (Some("base.json"), Some("new.json")));
+        assert_eq!(v["max_regression"], 0.2);
+        assert_eq!(v["passed"], false);
+        assert_eq!(v["regressions"], 1);
+        let up = &v["ops"][0];
+        assert_eq!(up["op"], "upload");
+        assert_eq!(up["regressed"], true);
+        assert_eq!(up["base"]["p95_ms"], 4000.0);
+        assert_eq!(up["new"]["p95_ms"], 8000.0);
+        assert_eq!(up["change"]["p95_pct"], 100.0);
+        assert!(up["reasons"].is_array() && v.get("limit").is_none());
+    }
+
+    #[test]
+    fn the_table_reads_and_fits() {
+        let base = summary("obsctl 0.3.0", 4000.0, 100, 0);
+        let new = summary("obsctl 0.3.1", 5250.0, 100, 0);
+        let c = run_cmp(&base, &new, Some("20%"));
+        let text = table(&c, &base, &new);
+        assert!(text.contains("base base.json (obsctl 0.3.0, seed 42, 600 s of traffic)"), "{text}");
+        assert!(text.contains("+31.2%") && text.contains("<< regression"), "{text}");
+        assert!(text.ends_with("verdict: 1 regression beyond 20%: upload p95 +31.2% > 20%\n"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+        let same = run_cmp(&base, &base, Some("20%"));
+        assert!(table(&same, &base, &base).ends_with("verdict: no regression beyond 20%\n"));
+    }
+
+    #[test]
+    fn limits_must_be_percentages() {
+        let l = Limit::parse(" 12.5 % ").unwrap();
+        assert_eq!((l.pct, l.fraction, l.text.as_str()), (12.5, 0.125, "12.5%"));
+        assert_eq!(Limit::parse("7%").unwrap().fraction, 0.07);
+        assert!(Limit::parse("20").unwrap_err().contains("such as 20%"));
+        assert!(Limit::parse("-5%").is_err());
+        assert!(Limit::parse("lots%").is_err());
+        assert!(Limit::parse("inf%").is_err());
+    }
+
+    #[test]
+    fn the_seed_mismatch_is_noted() {
+        let base = summary("a", 4000.0, 100, 0);
+        let mut new = base.clone();
+        new["seed"] = json!(7);
+        let c = run_cmp(&base, &new, None);
+        assert!(c.notes.iter().any(|n| n.contains("seeds differ (42 vs 7)")), "{:?}", c.notes);
+    }
+}

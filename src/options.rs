@@ -1,0 +1,115 @@
+//! Parsed arguments → a validated plan and run options. Nothing here starts anything.
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, RunArgs};
+use crate::clock::{self, TimeMap};
+use crate::export::Exports;
+use crate::plan::Plan;
+use crate::verdict::threshold;
+use crate::{profile, units};
+
+/// The profile with the options every subcommand shares.
+pub fn load(cli: &Cli) -> Result<Plan, String> {
+    let mut plan = profile::load(&cli.profiles).map_err(|e| e.to_string())?;
+    if !(cli.rate_scale.is_finite() && cli.rate_scale > 0.0) {
+        return Err(format!("--rate-scale {}: must be a positive number", cli.rate_scale));
+    }
+    plan.rates.scale = cli.rate_scale;
+    if let Some(ids) = &cli.users {
+        let known: Vec<&str> = plan.users.iter().map(|u| u.id.as_str()).collect();
+        if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
+            return Err(format!(
+                "--users: no user {bad:?} in {} (known: {})",
+                cli.profiles.display(),
+                known.join(", ")
+            ));
+        }
+        plan.users.retain(|u| ids.contains(&u.id));
+    }
+    Ok(plan)
+}
+
+/// Run-only settings that are not part of the plan.
+pub struct RunOpts {
+    pub seed: u64,
+    pub seed_was_random: bool,
+    pub map: TimeMap,
+    pub temp_dir: Option<PathBuf>,
+    pub exports: Exports,
+    pub cleanup: bool,
+    pub quiet: bool,
+}
+
+pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String> {
+    if let Some(d) = a.duration {
+        plan.duration = d.into();
+    }
+    if let Some(p) = &a.obsctl {
+        plan.client.binary = p.clone();
+    }
+    if let Some(f) = a.client {
+        plan.client.flavor = f;
+    }
+    if let Some(e) = &a.endpoint {
+        plan.client.endpoint = (!e.is_empty()).then(|| e.clone());
+    }
+    if let Some(r) = &a.region {
+        if r.trim().is_empty() {
+            return Err("--region: must not be empty (obsctl would fall back to ru-moscow-1)".into());
+        }
+        plan.client.region = r.clone();
+    }
+    if let Some(k) = a.arrivals {
+        plan.rates.arrivals = k;
+    }
+    if let Some(d) = a.stats_interval {
+        plan.stats_interval = d.into();
+    }
+    if let Some(p) = &a.log_file {
+        plan.log_file = p.clone();
+    }
+    if let Some(d) = a.grace_period {
+        plan.grace_period = d.into();
+    }
+    if let Some(d) = a.command_timeout {
+        plan.command_timeout = d.into();
+    }
+    if let Some(s) = &a.max_file_size {
+        plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
+    }
+    for expr in &a.thresholds {
+        plan.thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
+    }
+    for (name, d) in [
+        ("--duration", plan.duration),
+        ("--stats-interval", plan.stats_interval),
+        ("--command-timeout", plan.command_timeout),
+    ] {
+        if d.is_zero() {
+            return Err(format!("{name}: must be longer than zero"));
+        }
+    }
+    if !(a.time_scale.is_finite() && a.time_scale > 0.0) {
+        return Err(format!("--time-scale {}: must be a positive number", a.time_scale));
+    }
+    let now = clock::unix_now();
+    let sim_start = match &a.start_at {
+        Some(s) => clock::start_at_today(s, now)?,
+        None => now,
+    };
+    let (seed, seed_was_random) = match a.seed.or(plan.seed) {
+        Some(s) => (s, false),
+        None => (rand::random::<u64>() >> 12, true),
+    };
+    let opts = RunOpts {
+        seed,
+        seed_was_random,
+        map: TimeMap { sim_start, scale: a.time_scale },
+        temp_dir: a.temp_dir.clone(),
+        exports: Exports { summary_json: a.summary_json.clone(), junit: a.junit.clone(), ops_log: a.ops_log.clone() },
+        cleanup: a.cleanup,
+        quiet: a.quiet,
+    };
+    Ok((plan, opts))
+}
