@@ -295,7 +295,7 @@ impl Plan {
         );
         let _ = writeln!(
             o,
-            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads, {:.0}% error probes, {} arrivals",
+            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads, {:.0}% expected failures, {} arrivals",
             min,
             max,
             self.rates.download_share * 100.0,
@@ -304,6 +304,33 @@ impl Plan {
                 Arrivals::Poisson => "poisson",
                 Arrivals::Uniform => "uniform",
             }
+        );
+        let pct = |list: &[(OpType, f64)], scale: f64| -> String {
+            let total: f64 = list.iter().map(|(_, w)| w).sum();
+            let parts: Vec<String> = list
+                .iter()
+                .map(|(op, w)| {
+                    format!("{} {:.1}%", op.name(), if scale > 0.0 { w / total * scale } else { *w } * 100.0)
+                })
+                .collect();
+            if parts.is_empty() { "none".into() } else { parts.join(", ") }
+        };
+        if self.rates.error_share > 0.0 {
+            let _ = writeln!(o, "expected {}", pct(&self.rates.expected_failures, self.rates.error_share));
+        }
+        let _ = writeln!(o, "mix      {} (of operations; the rest are uploads)", pct(&self.rates.extras, 0.0));
+        let _ = writeln!(
+            o,
+            "verify   head-object after {:.0}% of uploads and {:.0}% of TTL deletes; downloads and presigned GETs byte for byte",
+            self.verify.confirm_uploads * 100.0,
+            self.verify.confirm_deletes * 100.0
+        );
+        let list: Vec<&str> = self.thresholds.iter().map(|t| t.text.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "verdict  exit 3 on any integrity failure{}{}",
+            if list.is_empty() { "" } else { " or failed threshold: " },
+            list.join(", ")
         );
         let _ = writeln!(
             o,

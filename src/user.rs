@@ -112,13 +112,14 @@ fn reads_an_object(op: OpType) -> bool {
 impl Worker {
     pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf) -> Worker {
         let plan = &fleet.plan;
-        let mix = Mix::new(plan, &plan.users[idx]);
         // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
         let stream = fleet.seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let rng = SmallRng::seed_from_u64(stream);
+        let mix = Mix::new(plan, &plan.users[idx]);
         let (done_tx, done_rx) = mpsc::channel();
         Worker {
-            rng: SmallRng::seed_from_u64(stream),
+            rng,
             aux: SmallRng::seed_from_u64(stream.rotate_left(17) ^ 0xA5A5_A5A5),
             fleet,
             idx,

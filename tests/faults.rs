@@ -113,15 +113,12 @@ fn error_probes_exercise_the_clients_error_path_without_counting_as_failures() {
     let out = run_bounded(short(&sb, &["--users", "henry-ops,alice-dev"]), LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
     let s = sb.summary();
-    assert!(total(&s, "error_probes") > 5, "{s}");
+    assert!(total(&s, "error_probes") >= 3, "{s}");
     assert_eq!(total(&s, "failures"), 0, "{s}");
     let calls = sb.calls();
     assert!(calls.iter().any(|c| c.contains(" cp s3://") && c.contains("_missing_")), "probe calls");
     let log = sb.log();
-    assert!(
-        log.contains("Expected failure: download of a missing key") && log.contains("service error"),
-        "{log}"
-    );
+    assert!(log.contains("Expected failure: download of a missing key") && log.contains("service error"), "{log}");
     assert!(s["latency_ms"]["missing_key_download"]["count"].as_u64().unwrap() > 0);
     assert_eq!(s["expected_failures"]["missing_key_download"]["unexpected_success"], 0);
 }
