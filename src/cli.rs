@@ -140,6 +140,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub ops_log: Option<PathBuf>,
 
+    /// The server's Prometheus metrics (Garage: http://127.0.0.1:3903/metrics), read at the
+    /// start and end to set its request counts beside trafficgen's [default: run.server_metrics]
+    #[arg(long, value_name = "URL")]
+    pub server_metrics: Option<String>,
+
     /// Pass/fail rule, e.g. 'failure_rate<1%' or 'upload.p95<8s' (repeatable; adds to the
     /// profile's [thresholds]); a failed one makes the run exit 3
     #[arg(long = "threshold", value_name = "EXPR")]

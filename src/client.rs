@@ -106,7 +106,7 @@ pub struct Exec {
     pub duration: Duration,
     /// First non-empty stderr line (secrets removed), for logs and reports.
     pub stderr_line: Option<String>,
-    /// The beginning of stdout (secrets removed).
+    /// The beginning of stdout, raw (presigned URLs, listings): redact before showing.
     pub stdout: String,
 }
 
@@ -338,7 +338,9 @@ impl Client {
                 _ => String::new(),
             }
         };
-        let stdout = self.redact(&grab(out).await);
+        // Kept as the client wrote it: presigned URLs carry the access key id, and a
+        // redacted URL would not work. Whoever shows stdout redacts it first.
+        let stdout = grab(out).await;
         let stderr = self.redact(&grab(err).await);
         let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(strip_ansi);
 

@@ -22,6 +22,7 @@ mod report;
 mod run;
 mod schedule;
 mod secrets;
+mod server_metrics;
 mod signal;
 mod stats;
 mod synth;

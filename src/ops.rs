@@ -216,15 +216,19 @@ pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> 
         run(fleet, user, OpType::Presign, &obj.key, obj.size, Action::Presign { bucket: b, key: &obj.key }).await;
     if rec.result.is_ok() {
         let url = exec.stdout.lines().map(str::trim).find(|l| l.starts_with("http://") || l.starts_with("https://"));
+        // A URL that does not work is a failed presign; one that serves other bytes than
+        // were uploaded is a mismatch.
         let checked = match url {
-            None => Err("presign printed no URL".to_string()),
+            None => Err((FailClass::Failed, "presign printed no URL".to_string())),
             Some(url) => match http_get(url.to_string(), local.to_path_buf()).await {
-                Ok(()) => verify_bytes(local, obj).await.map_err(|m| format!("GET of the presigned URL: {m}")),
-                Err(e) => Err(format!("GET of the presigned URL failed: {e}")),
+                Ok(()) => verify_bytes(local, obj)
+                    .await
+                    .map_err(|m| (FailClass::Mismatch, format!("GET of the presigned URL: {m}"))),
+                Err(e) => Err((FailClass::Failed, format!("GET of the presigned URL failed: {e}"))),
             },
         };
-        if let Err(msg) = checked {
-            rec.result = Err(FailClass::Mismatch);
+        if let Err((class, msg)) = checked {
+            rec.result = Err(class);
             rec.error = Some(fleet.client.redact(&msg));
         }
     }

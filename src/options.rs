@@ -78,6 +78,12 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
     if let Some(s) = &a.max_file_size {
         plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
     }
+    if let Some(url) = &a.server_metrics {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("--server-metrics {url:?}: must start with http:// or https://"));
+        }
+        plan.server_metrics = (!url.is_empty()).then(|| url.clone());
+    }
     for expr in &a.thresholds {
         plan.thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
     }

@@ -22,6 +22,8 @@ pub struct Plan {
     pub stats_interval: Duration,
     pub log_file: PathBuf,
     pub seed: Option<u64>,
+    /// The server's Prometheus metrics URL, read at the start and end of a run.
+    pub server_metrics: Option<String>,
     pub client: ClientPlan,
     pub rates: Rates,
     pub limits: Limits,
@@ -325,6 +327,9 @@ impl Plan {
             self.verify.confirm_uploads * 100.0,
             self.verify.confirm_deletes * 100.0
         );
+        if let Some(url) = &self.server_metrics {
+            let _ = writeln!(o, "server   its own counters from {url}, read at the start and the end");
+        }
         let list: Vec<&str> = self.thresholds.iter().map(|t| t.text.as_str()).collect();
         let _ = writeln!(
             o,

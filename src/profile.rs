@@ -50,6 +50,8 @@ struct RunSection {
     stats_interval: Spanned<String>,
     log_file: Spanned<String>,
     seed: Option<u64>,
+    /// The server's Prometheus metrics URL ("" = none); `${VAR}` expands.
+    server_metrics: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +303,22 @@ impl Cx<'_> {
         if run.log_file.get_ref().trim().is_empty() {
             return Err(self.err(run.log_file.span(), "run.log_file", "must name a file"));
         }
+        let server_metrics = match &run.server_metrics {
+            None => None,
+            Some(v) => {
+                let url = expand_env(v.get_ref(), |name| std::env::var(name).ok())
+                    .map_err(|m| self.err(v.span(), "run.server_metrics", m))?;
+                let url = url.trim().to_string();
+                if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(self.err(
+                        v.span(),
+                        "run.server_metrics",
+                        format!("{url:?} must start with http:// or https://"),
+                    ));
+                }
+                (!url.is_empty()).then_some(url)
+            }
+        };
 
         let c = &f.obsctl;
         let flavor: Flavor = self.choice(&c.flavor, "obsctl.flavor", "a client flavor")?;
@@ -619,6 +637,7 @@ impl Cx<'_> {
             stats_interval,
             log_file: PathBuf::from(run.log_file.get_ref()),
             seed: run.seed,
+            server_metrics,
             client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
             rates: Rates {
                 base_ops_per_min: base,

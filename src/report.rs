@@ -124,8 +124,23 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
             t.shortfall_by_reason.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "shortfall (slots not started): {}", reasons.join(", "));
     }
-    if t.no_object > 0 {
-        let _ = writeln!(out, "reads with no object yet (uploaded instead, made up later): {}", t.no_object);
+    let pairs: Vec<_> = plan.users.iter().zip(stats.users.iter()).collect();
+    let f = fidelity::measure(plan, &pairs, &t);
+    if f.operations > 0 {
+        let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+        let pts = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}", v * 100.0));
+        let _ = writeln!(
+            out,
+            "mix vs profile: downloads {} ({}), expected failures {} ({}), other commands off by {} pts, kinds by {} pts, size bands by {} pts; reads with no object yet {}",
+            pct(f.download_share.achieved),
+            pct(Some(f.download_share.target)),
+            pct(f.error_share.achieved),
+            pct(Some(f.error_share.target)),
+            pts(f.extras_share_error),
+            pts(f.kind_share_error),
+            pts(f.size_band_error),
+            f.no_object
+        );
     }
     if t.integrity_failures > 0 {
         let classes: Vec<String> =
@@ -230,6 +245,8 @@ pub struct Summary {
     pub integrity: BTreeMap<&'static str, u64>,
     pub expected_failures: BTreeMap<&'static str, ExpectedCount>,
     pub fidelity: Fidelity,
+    /// The server's own request counts beside trafficgen's (`--server-metrics`).
+    pub server_metrics: Option<crate::server_metrics::Report>,
     /// Thresholds and integrity: the run's verdict and exit code.
     pub verdict: Option<Verdict>,
     /// One point per stats interval (and one for the end).
@@ -337,6 +354,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         integrity: t.integrity.clone(),
         expected_failures,
         fidelity: fleet_fidelity.clone(),
+        server_metrics: None,
         verdict: None,
         timeline: stats.timeline.clone(),
         totals: UserSummary {

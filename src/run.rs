@@ -22,7 +22,7 @@ use crate::report::{self, ClientInfo, RunFacts};
 use crate::signal::{self, Interrupts};
 use crate::stats::Stats;
 use crate::user::{Worker, WorkerEnd};
-use crate::{logging, monitor, ops, verdict};
+use crate::{logging, monitor, ops, server_metrics, verdict};
 
 pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     // Outputs first: a path that cannot be written fails before anything starts.
@@ -56,6 +56,18 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     let version = match preflight(&rt, &plan, &opts, &client) {
         Ok(v) => v,
         Err(code) => return code,
+    };
+    // The server's counters before the first operation: a URL that does not serve them
+    // is bad input, found before any traffic.
+    let server_start = match &plan.server_metrics {
+        Some(url) => match server_metrics::scrape(url) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                error!("--server-metrics: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
     };
     let temp = {
         let base = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -116,7 +128,15 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     drop(fleet);
     rt.shutdown_timeout(Duration::from_secs(2));
     let stats = stats_thread.join().expect("the stats thread does not panic");
-    report(&plan, &opts, clock, &stats, version, stopped_by, dispatch_s, &client_label)
+    let witness =
+        ServerWitness { start: server_start, end: plan.server_metrics.as_deref().map(server_metrics::scrape) };
+    report(&plan, &opts, clock, &stats, version, stopped_by, dispatch_s, &client_label, witness)
+}
+
+/// The server's counters read before and after the run.
+struct ServerWitness {
+    start: Option<server_metrics::Counts>,
+    end: Option<Result<server_metrics::Counts, String>>,
 }
 
 /// The client must run, and every bucket must exist, before any traffic. Returns the
@@ -138,8 +158,8 @@ fn preflight(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, client: 
         .chain(version.stderr_line.iter().map(|s| s.as_str()))
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .unwrap_or("unknown")
-        .to_string();
+        .map(|l| client.redact(l))
+        .unwrap_or_else(|| "unknown".into());
     let seed_note = if opts.seed_was_random { " (random; pass --seed to repeat)" } else { "" };
     let wall = plan.duration.as_secs_f64() / opts.map.scale;
     let rates: Vec<f64> = plan.hourly_table().hours.iter().map(|h| h.total).collect();
@@ -277,6 +297,7 @@ fn report(
     stopped_by: &'static str,
     dispatch_s: f64,
     client_label: &str,
+    witness: ServerWitness,
 ) -> i32 {
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
@@ -296,6 +317,15 @@ fn report(
         },
         stats,
     );
+    match (witness.start, witness.end, &plan.server_metrics) {
+        (Some(start), Some(Ok(end)), Some(url)) => {
+            let r = server_metrics::report(url, &start, &end, &summary.ops, crate::user::SYNC_FILES as u64);
+            info!(target: "report", "{}", server_metrics::render(&r));
+            summary.server_metrics = Some(r);
+        }
+        (_, Some(Err(e)), _) => warn!("--server-metrics: the final reading failed, so no server counts: {e}"),
+        _ => {}
+    }
     let v = verdict::judge(&summary, &plan.thresholds);
     if v.passed {
         info!(target: "report", "{}", verdict::render(&v));

@@ -31,7 +31,7 @@ const POLL: f64 = 0.2;
 /// The shortest sleep between loop turns, in seconds.
 const MIN_SLEEP: f64 = 0.001;
 /// Files in a synced folder, and the largest of them.
-const SYNC_FILES: usize = 3;
+pub const SYNC_FILES: usize = 3;
 const SYNC_MAX_FILE: u64 = 256 * 1024;
 
 /// A finished operation, as the worker needs to know it.

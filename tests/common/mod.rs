@@ -90,6 +90,10 @@ impl Sandbox {
         c.current_dir(self.dir.path())
             .env("FAKE_S3_DIR", self.path("store"))
             .env("FAKE_OBSCTL_LOG", self.path("calls.log"))
+            // The profile takes credentials from the environment: the tests' own, not
+            // whatever the developer's shell exports.
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
             .arg("--profiles")
             .arg(self.path("profiles.toml"))
             .arg("--obsctl")
