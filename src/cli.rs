@@ -145,6 +145,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub server_metrics: Option<String>,
 
+    /// Receive obsctl's OTLP metrics in-process and reconcile every family against what
+    /// really ran [default: the profile's telemetry.verify]
+    #[arg(long)]
+    pub verify_telemetry: bool,
+
     /// Pass/fail rule, e.g. 'failure_rate<1%' or 'upload.p95<8s' (repeatable; adds to the
     /// profile's [thresholds]); a failed one makes the run exit 3
     #[arg(long = "threshold", value_name = "EXPR")]

@@ -11,14 +11,16 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use crate::events::OpType;
 use crate::plan::{ClientPlan, Flavor};
 use crate::secrets::Secrets;
+use crate::telemetry::contract::{ChildFact, Cmd};
 
 /// At most this much of each output stream is kept; the rest is read and dropped so a
 /// chatty child never blocks on a full pipe or fills our memory. Listings and head
@@ -164,6 +166,31 @@ pub struct Client {
     secrets: Secrets,
     timeout: Duration,
     pub children: Children,
+    /// Per-child telemetry identity and, with verification, the receiver and the ledger.
+    telemetry: Telemetry,
+    /// Children started so far: the second half of each child's `service.instance.id`.
+    seq: AtomicU64,
+}
+
+/// Who a child works for and what it is, for its telemetry identity and the ledger.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tag {
+    pub user: Option<usize>,
+    pub op: Option<OpType>,
+}
+
+/// How children are told about telemetry.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    /// This run's id (`trafficgen.run`, and the first half of every instance id).
+    pub run_id: String,
+    /// Give each child its own `OTEL_RESOURCE_ATTRIBUTES` identity.
+    pub identity: bool,
+    /// User ids by index, for `trafficgen.user`.
+    pub users: Vec<String>,
+    /// With verification: every child exports here, and its facts go to the ledger.
+    pub receiver: Option<String>,
+    pub ledger: Mutex<Vec<ChildFact>>,
 }
 
 impl Client {
@@ -178,7 +205,43 @@ impl Client {
             secrets,
             timeout,
             children: Children::default(),
+            telemetry: Telemetry::default(),
+            seq: AtomicU64::new(0),
         }
+    }
+
+    /// Sets the children's telemetry identity and, with verification, the receiver.
+    pub fn with_telemetry(mut self, t: Telemetry) -> Client {
+        self.telemetry = t;
+        self
+    }
+
+    /// Every child that ran so far (with verification on).
+    pub fn child_facts(&self) -> Vec<ChildFact> {
+        self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The environment a child gets on top of the profile's: its identity and, with
+    /// verification, the receiver as its collector.
+    fn telemetry_env(&self, id: &str, tag: Tag) -> Vec<(&'static str, String)> {
+        let t = &self.telemetry;
+        let mut out = Vec::new();
+        if t.identity {
+            let mut ours = vec![("service.instance.id", id.to_string()), ("trafficgen.run", t.run_id.clone())];
+            if let Some(u) = tag.user.and_then(|u| t.users.get(u)) {
+                ours.push(("trafficgen.user", u.clone()));
+            }
+            if let Some(op) = tag.op {
+                ours.push(("trafficgen.op", op.name().to_string()));
+            }
+            let theirs = self.env.iter().find(|(k, _)| k == "OTEL_RESOURCE_ATTRIBUTES").map(|(_, v)| v.as_str());
+            out.push(("OTEL_RESOURCE_ATTRIBUTES", crate::telemetry::resource_attributes(theirs, &ours)));
+        }
+        if let Some(endpoint) = &t.receiver {
+            out.push(("OTEL_ENABLED", "true".to_string()));
+            out.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()));
+        }
+        out
     }
 
     /// The argument vector for an action: the flavor table. obsctl takes its global
@@ -274,12 +337,43 @@ impl Client {
 
     /// Runs one action to completion: spawn, capture, timeout, reap, classify.
     pub async fn run(&self, action: Action<'_>) -> Exec {
-        self.run_with(action, false).await
+        self.run_with(action, Tag::default()).await
     }
 
-    /// Runs an action; with `wrong_credentials`, this child alone gets credentials no
-    /// server accepts (the wrong-credentials expected failure).
-    pub async fn run_with(&self, action: Action<'_>, wrong_credentials: bool) -> Exec {
+    /// Runs an action for a user and an operation. The wrong-credentials expected
+    /// failure's child alone gets credentials no server accepts.
+    pub async fn run_with(&self, action: Action<'_>, tag: Tag) -> Exec {
+        let wrong_credentials = tag.op == Some(OpType::WrongCredentials);
+        let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}-{n}", self.telemetry.run_id);
+        let ledger = self.telemetry.receiver.is_some();
+        let before = if ledger { sizes_before(action) } else { (0, Vec::new()) };
+        let exec = self.spawn_and_wait(action, wrong_credentials, &id, tag).await;
+        if ledger && !matches!(action, Action::Version) {
+            let mut bytes = before.0;
+            if let (Action::Download { local, .. }, Outcome::Ok) = (action, &exec.outcome) {
+                bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
+            }
+            let fact = ChildFact {
+                id,
+                user: tag.user,
+                cmd: cmd_of(action),
+                // A confirmation after a delete fails because the key is gone: a known cause.
+                expected: match tag.op {
+                    Some(OpType::ConfirmDelete) => Some(OpType::MissingKeyHead),
+                    op => op.filter(|o| o.is_expected_failure()),
+                },
+                exited: matches!(exec.outcome, Outcome::Ok | Outcome::Failed(_)),
+                ok: exec.outcome == Outcome::Ok,
+                bytes,
+                files: before.1,
+            };
+            self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(fact);
+        }
+        exec
+    }
+
+    async fn spawn_and_wait(&self, action: Action<'_>, wrong_credentials: bool, id: &str, tag: Tag) -> Exec {
         let started = Instant::now();
         let done = |outcome, stderr_line, stdout| Exec { outcome, duration: started.elapsed(), stderr_line, stdout };
         if self.children.refusing() {
@@ -294,6 +388,7 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        cmd.envs(self.telemetry_env(id, tag));
         if wrong_credentials {
             cmd.env("AWS_ACCESS_KEY_ID", WRONG_ACCESS_KEY_ID)
                 .env("AWS_SECRET_ACCESS_KEY", WRONG_SECRET_ACCESS_KEY)
@@ -356,6 +451,41 @@ impl Client {
             },
         };
         done(outcome, stderr_line, stdout)
+    }
+}
+
+/// What the contract needs to know of a command.
+fn cmd_of(action: Action) -> Cmd {
+    match action {
+        Action::Version => Cmd::Version,
+        Action::Upload { .. } => Cmd::Upload,
+        Action::Download { .. } => Cmd::Download,
+        Action::Delete { .. } => Cmd::Delete,
+        Action::BucketExists { .. } | Action::List { .. } => Cmd::List,
+        Action::MakeBucket { .. } => Cmd::MakeBucket,
+        Action::RemoveBucket { .. } => Cmd::RemoveBucket,
+        Action::HeadObject { .. } => Cmd::HeadObject,
+        Action::Du { .. } => Cmd::Du,
+        Action::Presign { .. } => Cmd::Presign,
+        Action::Sync { .. } => Cmd::Sync,
+    }
+}
+
+/// Bytes an upload or a sync is about to send (and a sync's file sizes), read before
+/// the child runs: the ground truth for the telemetry contract.
+fn sizes_before(action: Action) -> (u64, Vec<u64>) {
+    match action {
+        Action::Upload { local, .. } => (std::fs::metadata(local).map(|m| m.len()).unwrap_or(0), Vec::new()),
+        Action::Sync { local, .. } => {
+            let mut files: Vec<u64> = std::fs::read_dir(local)
+                .map(|rd| {
+                    rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).collect()
+                })
+                .unwrap_or_default();
+            files.sort_unstable();
+            (files.iter().sum(), files)
+        }
+        _ => (0, Vec::new()),
     }
 }
 

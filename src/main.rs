@@ -26,6 +26,7 @@ mod server_metrics;
 mod signal;
 mod stats;
 mod synth;
+mod telemetry;
 mod units;
 mod user;
 mod verdict;

@@ -24,6 +24,7 @@ pub fn spawn(
     client: String,
     rx: Receiver<Event>,
     mut ops_log: Option<OpsLog>,
+    extra: Option<Box<dyn Fn() -> String + Send>>,
 ) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
@@ -54,7 +55,10 @@ pub fn spawn(
                             now,
                             &format!("statistics ({client})"),
                         );
-                        info!(target: "report", "{t}");
+                        match &extra {
+                            Some(line) => info!(target: "report", "{t}\n{}", line()),
+                            None => info!(target: "report", "{t}"),
+                        }
                         prev = stats.users.clone();
                         if let Some(log) = ops_log.as_mut() {
                             log.flush();

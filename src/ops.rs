@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::client::{Action, Client, Exec, Outcome};
+use crate::client::{Action, Client, Exec, Outcome, Tag};
 use crate::events::{Confirmation, DeleteReason, FailClass, OpRecord, OpType};
 use crate::fleet::Fleet;
 use crate::inventory::Object;
@@ -50,7 +50,7 @@ fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64
 /// Runs one command and records it.
 async fn run(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, action: Action<'_>) -> (OpRecord, Exec) {
     let at = fleet.clock.elapsed();
-    let exec = fleet.client.run(action).await;
+    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op) }).await;
     (record(fleet, user, op, key, bytes, at, &exec), exec)
 }
 
@@ -365,7 +365,7 @@ pub async fn expected_failure(fleet: &Fleet, user: usize, op: OpType, key: &str,
         OpType::WrongCredentials => Action::BucketExists { bucket: b },
         other => unreachable!("{} is not an expected failure", other.name()),
     };
-    let exec = fleet.client.run_with(action, op == OpType::WrongCredentials).await;
+    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op) }).await;
     let mut rec = record(fleet, user, op, key, bytes, at, &exec);
     rec.result = match exec.outcome {
         Outcome::Failed(_) => Ok(()),

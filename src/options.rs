@@ -84,8 +84,27 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         }
         plan.server_metrics = (!url.is_empty()).then(|| url.clone());
     }
+    if a.verify_telemetry {
+        plan.telemetry.verify = true;
+    }
     for expr in &a.thresholds {
         plan.thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
+    }
+    if plan.telemetry.verify && plan.client.flavor != crate::plan::Flavor::Obsctl {
+        // The AWS CLI exports no OTLP metrics: nothing to verify, and saying so beats
+        // failing a run that is otherwise fine.
+        eprintln!(
+            "note: telemetry verification is off: the {} flavor exports no OTLP metrics",
+            plan.client.flavor.name()
+        );
+        plan.telemetry.verify = false;
+    }
+    if plan.telemetry.verify {
+        // Verification without a rule on its outcome would verify nothing: any
+        // mismatching family fails the run unless a threshold says otherwise.
+        if !plan.thresholds.iter().any(|t| t.metric == "telemetry_mismatches") {
+            plan.thresholds.push(threshold::parse("telemetry_mismatches==0", threshold::unit_of)?);
+        }
     }
     for (name, d) in [
         ("--duration", plan.duration),

@@ -31,6 +31,7 @@ pub struct Plan {
     pub verify: Verify,
     /// Verdict rules; any failed one makes the run exit 3.
     pub thresholds: Vec<Threshold>,
+    pub telemetry: TelemetryPlan,
     pub kinds: Vec<Kind>,
     pub words: BTreeMap<String, Vec<String>>,
     pub users: Vec<UserPlan>,
@@ -104,6 +105,19 @@ pub struct Limits {
     pub min_free_disk: u64,
     /// `--max-file-size`: caps every drawn size (for smoke runs); None = the bands decide.
     pub max_file_size: Option<u64>,
+}
+
+/// obsctl's telemetry: per-child identity, and verification against the contract.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryPlan {
+    /// Run the OTLP receiver and reconcile every metric family at the end.
+    pub verify: bool,
+    /// Give each child its own `service.instance.id` and trafficgen attributes.
+    pub identity: bool,
+    /// How long the end of a run waits for exports of children that already ended.
+    pub wait: Duration,
+    /// Known deviations: client version (a substring of `--version`) → metric → reason.
+    pub allow: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Independent checks of the client's word.
@@ -327,6 +341,23 @@ impl Plan {
             self.verify.confirm_uploads * 100.0,
             self.verify.confirm_deletes * 100.0
         );
+        if self.telemetry.verify {
+            let known: Vec<String> = self
+                .telemetry
+                .allow
+                .iter()
+                .map(|(v, m)| format!("{v}: {}", m.keys().cloned().collect::<Vec<_>>().join(", ")))
+                .collect();
+            let _ = writeln!(
+                o,
+                "telemetry obsctl's metrics verified against what ran{}",
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!("; known deviations allowed for {}", known.join("; "))
+                }
+            );
+        }
         if let Some(url) = &self.server_metrics {
             let _ = writeln!(o, "server   its own counters from {url}, read at the start and the end");
         }

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use crate::events::OpType;
 use crate::plan::{
-    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, Template, UserPlan,
-    Verify,
+    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, TelemetryPlan, Template,
+    UserPlan, Verify,
 };
 use crate::schedule::PeakWindow;
 use crate::units::{parse_duration, parse_size};
@@ -35,6 +35,8 @@ struct ProfileFile {
     verify: Option<VerifySection>,
     #[serde(default)]
     thresholds: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    telemetry: Option<TelemetrySection>,
     kinds: BTreeMap<String, Spanned<KindSection>>,
     #[serde(default)]
     words: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
@@ -109,6 +111,18 @@ struct ExpectedSection {
     missing_local_upload: Option<Spanned<f64>>,
     missing_key_head: Option<Spanned<f64>>,
     wrong_credentials: Option<Spanned<f64>>,
+}
+
+/// obsctl's telemetry: identity per child, and verification against the contract.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySection {
+    verify: Option<bool>,
+    identity: Option<bool>,
+    wait: Option<Spanned<String>>,
+    /// Client version (matched as a substring of its `--version`) → metric → reason.
+    #[serde(default)]
+    allow: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -463,6 +477,30 @@ impl Cx<'_> {
                 .map_err(|m| self.err(cond.span(), format!("thresholds.{metric}"), m))?;
             thresholds.push(t);
         }
+        let mut telemetry =
+            TelemetryPlan { identity: true, wait: std::time::Duration::from_secs(5), ..Default::default() };
+        if let Some(t) = &f.telemetry {
+            telemetry.verify = t.verify.unwrap_or(false);
+            telemetry.identity = t.identity.unwrap_or(true);
+            if let Some(w) = &t.wait {
+                telemetry.wait = parse_duration(w.get_ref()).map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
+            }
+            let families: Vec<&str> = crate::telemetry::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
+            for (version, metrics) in &t.allow {
+                let mut m = BTreeMap::new();
+                for (metric, why) in metrics {
+                    if !families.contains(&metric.as_str()) {
+                        return Err(self.err(
+                            why.span(),
+                            format!("telemetry.allow.{version}.{metric}"),
+                            format!("not a metric of the contract ({})", families.join(", ")),
+                        ));
+                    }
+                    m.insert(metric.clone(), why.get_ref().clone());
+                }
+                telemetry.allow.insert(version.clone(), m);
+            }
+        }
 
         let l = &f.limits;
         let per_user = *l.max_in_flight_per_user.get_ref();
@@ -660,6 +698,7 @@ impl Cx<'_> {
             lifecycle,
             verify,
             thresholds,
+            telemetry,
             kinds,
             words,
             users,

@@ -245,6 +245,8 @@ pub struct Summary {
     pub integrity: BTreeMap<&'static str, u64>,
     pub expected_failures: BTreeMap<&'static str, ExpectedCount>,
     pub fidelity: Fidelity,
+    /// obsctl's telemetry reconciled against what ran (`--verify-telemetry`).
+    pub telemetry: Option<crate::telemetry::Report>,
     /// The server's own request counts beside trafficgen's (`--server-metrics`).
     pub server_metrics: Option<crate::server_metrics::Report>,
     /// Thresholds and integrity: the run's verdict and exit code.
@@ -354,6 +356,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         integrity: t.integrity.clone(),
         expected_failures,
         fidelity: fleet_fidelity.clone(),
+        telemetry: None,
         server_metrics: None,
         verdict: None,
         timeline: stats.timeline.clone(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
-use crate::client::{Action, Client, Outcome};
+use crate::client::{Action, Client, Outcome, Telemetry};
 use crate::clock::{self, Clock};
 use crate::commands::{EXIT_RUN_FAILED, EXIT_USAGE};
 use crate::events::{DeleteReason, Event, OpType};
@@ -21,8 +21,9 @@ use crate::plan::Plan;
 use crate::report::{self, ClientInfo, RunFacts};
 use crate::signal::{self, Interrupts};
 use crate::stats::Stats;
+use crate::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::user::{Worker, WorkerEnd};
-use crate::{logging, monitor, ops, server_metrics, verdict};
+use crate::{logging, monitor, ops, server_metrics, telemetry, verdict};
 
 pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     // Outputs first: a path that cannot be written fails before anything starts.
@@ -44,7 +45,30 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
         .enable_all()
         .build()
         .expect("building the runtime");
-    let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
+    // Names no one else uses: a run id in the missing and scratch bucket names and in
+    // every child's telemetry identity.
+    let run_id = rand::random::<u32>();
+    let receiver = if plan.telemetry.verify {
+        // The profile's own collector keeps receiving everything: every export is
+        // forwarded to it.
+        let upstream = plan.client.env.iter().find(|(k, _)| k == "OTEL_EXPORTER_OTLP_ENDPOINT").map(|(_, v)| v.clone());
+        match rt.block_on(OtlpReceiver::start(upstream)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                error!("{e}");
+                return EXIT_RUN_FAILED;
+            }
+        }
+    } else {
+        None
+    };
+    let client = Arc::new(Client::new(&plan.client, plan.command_timeout).with_telemetry(Telemetry {
+        run_id: format!("{run_id:08x}"),
+        identity: plan.telemetry.identity,
+        users: plan.users.iter().map(|u| u.id.clone()).collect(),
+        receiver: receiver.as_ref().map(|r| r.endpoint()),
+        ledger: Default::default(),
+    }));
     let ints =
         Arc::new(Interrupts { client: client.clone(), temp_root: Mutex::new(None), running: AtomicBool::new(false) });
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -95,10 +119,46 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     let clock = Clock::start(opts.map);
     let (events_tx, events_rx) = mpsc::channel::<Event>();
     let client_label = format!("{}: {version}", plan.client.flavor.name());
-    let stats_thread =
-        monitor::spawn(plan.clone(), clock, plan.stats_interval, client_label.clone(), events_rx, ops_log);
-    // Names no one else uses: a run id in the missing and scratch bucket names.
-    let run_id = rand::random::<u32>();
+    let allow: telemetry::Allow = plan
+        .telemetry
+        .allow
+        .iter()
+        .filter(|(v, _)| version.contains(v.as_str()))
+        .flat_map(|(_, m)| m.clone())
+        .collect();
+    // With verification, every periodic table ends with where the reconciliation stands.
+    let telemetry_line = receiver.as_ref().map(|r| {
+        let (client, store, users, allow, label) = (
+            client.clone(),
+            r.store.clone(),
+            plan.users.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+            allow.clone(),
+            client_label.clone(),
+        );
+        Box::new(move || {
+            let facts = client.child_facts();
+            let store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let t = telemetry::reconcile(&label, &facts, &store, (0, 0, 0), &users, &allow);
+            let bad: Vec<&str> =
+                t.families.iter().filter(|(_, f)| f.verdict == "MISMATCH").map(|(n, _)| n.as_str()).collect();
+            format!(
+                "telemetry: {}/{} children reported; {} families mismatch{}",
+                t.children_reported,
+                t.children_ended,
+                bad.len(),
+                if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) }
+            )
+        }) as Box<dyn Fn() -> String + Send>
+    });
+    let stats_thread = monitor::spawn(
+        plan.clone(),
+        clock,
+        plan.stats_interval,
+        client_label.clone(),
+        events_rx,
+        ops_log,
+        telemetry_line,
+    );
     let fleet = Arc::new(Fleet {
         plan: plan.clone(),
         clock,
@@ -126,11 +186,45 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
     ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take();
 
     drop(fleet);
-    rt.shutdown_timeout(Duration::from_secs(2));
     let stats = stats_thread.join().expect("the stats thread does not panic");
     let witness =
         ServerWitness { start: server_start, end: plan.server_metrics.as_deref().map(server_metrics::scrape) };
-    report(&plan, &opts, clock, &stats, version, stopped_by, dispatch_s, &client_label, witness)
+    let telemetry = receiver.map(|r| {
+        let facts = await_exports(&client, &r, plan.telemetry.wait);
+        let store = r.store.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &r.counters;
+        let counts = (
+            c.requests.load(Ordering::Relaxed),
+            c.forwarded.load(Ordering::Relaxed),
+            c.forward_failures.load(Ordering::Relaxed),
+        );
+        let users: Vec<String> = plan.users.iter().map(|u| u.id.clone()).collect();
+        telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    report(&plan, &opts, clock, &stats, version, stopped_by, dispatch_s, &client_label, witness, telemetry)
+}
+
+/// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
+/// may still be on their way when the run ends. Waits, bounded, for every child that
+/// exited by itself to be heard from.
+fn await_exports(client: &Client, r: &OtlpReceiver, wait: Duration) -> Vec<crate::telemetry::contract::ChildFact> {
+    let facts = client.child_facts();
+    let end = Instant::now() + wait;
+    loop {
+        let heard = r.reported();
+        let missing = facts.iter().filter(|f| f.exited && !heard.contains(&f.id)).count();
+        if missing == 0 || Instant::now() >= end {
+            if missing > 0 {
+                warn!(
+                    "telemetry: {missing} children that exited never exported (waited {})",
+                    humantime::format_duration(wait)
+                );
+            }
+            return facts;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The server's counters read before and after the run.
@@ -298,6 +392,7 @@ fn report(
     dispatch_s: f64,
     client_label: &str,
     witness: ServerWitness,
+    telemetry: Option<telemetry::Report>,
 ) -> i32 {
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
@@ -325,6 +420,17 @@ fn report(
         }
         (_, Some(Err(e)), _) => warn!("--server-metrics: the final reading failed, so no server counts: {e}"),
         _ => {}
+    }
+    if let Some(mut t) = telemetry {
+        if let Some(server) = &summary.server_metrics {
+            telemetry::add_server(&mut t, server);
+        }
+        if t.mismatches > 0 {
+            warn!(target: "report", "{}", telemetry::render(&t));
+        } else {
+            info!(target: "report", "{}", telemetry::render(&t));
+        }
+        summary.telemetry = Some(t);
     }
     let v = verdict::judge(&summary, &plan.thresholds);
     if v.passed {

@@ -129,7 +129,19 @@ const COUNTS: &[&str] = &[
     "downloads",
     "deletes",
     "live_objects_at_exit",
+    "telemetry_mismatches",
+    "telemetry.lost_exports",
+    "telemetry.out_of_contract",
 ];
+
+/// `max_telemetry_mismatches = N` (the profile) or `max_telemetry_mismatches=N` (the
+/// command line) reads as `telemetry_mismatches<=N`.
+const MAX_MISMATCHES: &str = "max_telemetry_mismatches";
+
+fn max_mismatches(rest: &str) -> Option<String> {
+    let n = rest.trim().trim_start_matches('=').trim();
+    (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| format!("telemetry_mismatches<={n}"))
+}
 
 const OP_LATENCIES: &[&str] = &["min", "p50", "p90", "p95", "p99", "max", "mean"];
 const OP_COUNTS: &[&str] = &["count", "failures"];
@@ -216,6 +228,11 @@ fn distance(a: &str, b: &str) -> usize {
 /// `unit_of` tells whether a name exists and its unit (None = unknown name); pass
 /// [`unit_of`] for the static catalogue.
 pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, String> {
+    if let Some(rest) = expr.trim().strip_prefix(MAX_MISMATCHES)
+        && let Some(rule) = max_mismatches(rest)
+    {
+        return parse(&rule, unit_of);
+    }
     let shown = expr.trim();
     let Some(at) = shown.find(['<', '>', '=', '!']) else {
         let example = match shown.split_once(char::is_whitespace) {
@@ -234,6 +251,11 @@ pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Thres
 /// Parses the profile's form, where the key is the metric and the value the condition
 /// without the name: `metric = "upload.p95"`, `condition = "<8s"`.
 pub fn parse_pair(metric: &str, condition: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, String> {
+    if metric.trim() == MAX_MISMATCHES
+        && let Some(rule) = max_mismatches(condition)
+    {
+        return parse(&rule, unit_of);
+    }
     let shown = format!("{}{}", metric.trim(), condition.trim());
     let condition = condition.trim_start();
     if !condition.starts_with(['<', '>', '=', '!']) {

@@ -1,0 +1,282 @@
+//! obsctl's own telemetry, checked against what really happened. Every child gets its
+//! own identity (`OTEL_RESOURCE_ATTRIBUTES`); with verification on, an in-process OTLP
+//! receiver collects every child's export, and at the end each metric family is
+//! reconciled against the contract (`contract.rs`): expected, reported, difference.
+
+pub mod contract;
+pub mod receiver;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use contract::{ChildFact, Expect};
+use receiver::Store;
+
+/// `OTEL_RESOURCE_ATTRIBUTES` for one child: ours (instance id, run, user, operation)
+/// merged into the profile's own value, whose keys win on a clash.
+pub fn resource_attributes(profile: Option<&str>, ours: &[(&str, String)]) -> String {
+    let theirs: Vec<(String, String)> = profile
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter(|(k, _)| !k.is_empty())
+        .collect();
+    let mut out: Vec<String> = theirs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for (k, v) in ours {
+        if !theirs.iter().any(|(tk, _)| tk == k) {
+            // Values are ours (ids, user names): no ',' or '=' to escape.
+            out.push(format!("{k}={v}"));
+        }
+    }
+    out.join(",")
+}
+
+/// One family's reconciliation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Family {
+    pub expected: f64,
+    pub reported: f64,
+    pub diff: f64,
+    /// "match", "MISMATCH", "allowed" (a known deviation of this obsctl version), or
+    /// "n/a" (error classes when some failure's cause is unknown).
+    pub verdict: &'static str,
+    /// The server's count of the matching S3 API, when its counters were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<f64>,
+    /// Why it is allowed (from the profile's allow list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A series whose metric the contract does not cover (a dashboard that sums the family
+/// counts it too).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stray {
+    pub metric: String,
+    pub attributes: String,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub client: String,
+    /// Children that exited by themselves (they had their chance to export).
+    pub children_ended: u64,
+    /// …of which exported at least once.
+    pub children_reported: u64,
+    /// Ended children whose export never arrived.
+    pub lost_exports: u64,
+    /// Children killed (timeout, shutdown) before they could export: not expected.
+    pub children_killed: u64,
+    /// Export requests from instance ids no child of this run had (or none at all).
+    pub unattributed_requests: u64,
+    pub export_requests: u64,
+    pub forwarded: u64,
+    pub forward_failures: u64,
+    /// Families that disagree (allowed ones not counted).
+    pub mismatches: u64,
+    pub families: BTreeMap<String, Family>,
+    pub users: BTreeMap<String, BTreeMap<String, Family>>,
+    pub out_of_contract: Vec<Stray>,
+}
+
+/// Known deviations: metric → reason, for the client version the profile names.
+pub type Allow = BTreeMap<String, String>;
+
+/// Sums of the contract for `facts` (one user, or all).
+fn expect_sums(facts: &[&ChildFact]) -> BTreeMap<&'static str, Expect> {
+    let mut sums: BTreeMap<&'static str, Expect> = BTreeMap::new();
+    for f in facts {
+        for (name, e) in contract::expected(f) {
+            let s = sums.entry(name).or_default();
+            s.value += e.value;
+            s.count += e.count;
+        }
+    }
+    sums
+}
+
+/// Sums of what `ids` reported, per contract family: counters by value, histograms by
+/// sample count (and file_size_bytes by sum too, folded into a second key).
+fn report_sums(store: &Store, ids: &[&str]) -> BTreeMap<String, Expect> {
+    let mut sums: BTreeMap<String, Expect> = BTreeMap::new();
+    for id in ids {
+        let Some(c) = store.children.get(*id) else { continue };
+        for ((metric, _), p) in &c.series {
+            let s = sums.entry(metric.clone()).or_default();
+            s.value += p.value;
+            s.count += p.count;
+        }
+    }
+    sums
+}
+
+fn families(
+    expected: &BTreeMap<&'static str, Expect>,
+    reported: &BTreeMap<String, Expect>,
+    classes_known: bool,
+    allow: &Allow,
+) -> BTreeMap<String, Family> {
+    let mut out = BTreeMap::new();
+    for (name, hist) in contract::FAMILIES {
+        let e = expected.get(name).copied().unwrap_or_default();
+        let r = reported.get(*name).copied().unwrap_or_default();
+        // Histograms are judged by their number of samples; file sizes by their sum too.
+        let (exp, rep) = if *hist { (e.count as f64, r.count as f64) } else { (e.value, r.value) };
+        let sums_differ = *name == "file_size_bytes" && (e.value - r.value).abs() > 0.5;
+        let differs = (exp - rep).abs() > 1e-6 || sums_differ;
+        let (verdict, note) = if contract::ERROR_CLASSES.contains(name) && !classes_known {
+            ("n/a", Some("some failures have no known cause".to_string()))
+        } else if !differs {
+            ("match", None)
+        } else if let Some(why) = allow.get(*name) {
+            ("allowed", Some(why.clone()))
+        } else {
+            ("MISMATCH", sums_differ.then(|| format!("sizes sum to {} bytes, expected {}", r.value, e.value)))
+        };
+        out.insert(
+            name.to_string(),
+            Family { expected: exp, reported: rep, diff: rep - exp, verdict, server: None, note },
+        );
+    }
+    out
+}
+
+/// Reconciles the ledger of children with the receiver's store.
+pub fn reconcile(
+    client: &str,
+    facts: &[ChildFact],
+    store: &Store,
+    counters: (u64, u64, u64),
+    users: &[String],
+    allow: &Allow,
+) -> Report {
+    let ended: Vec<&ChildFact> = facts.iter().filter(|f| f.exited && f.cmd != contract::Cmd::Version).collect();
+    let known: HashMap<&str, &ChildFact> = facts.iter().map(|f| (f.id.as_str(), f)).collect();
+    let reported_ids: Vec<&str> =
+        ended.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
+    // Failures of unknown cause make error classes unjudgeable.
+    let classes_known = ended.iter().all(|f| f.ok || f.expected.is_some());
+    let fams = families(&expect_sums(&ended), &report_sums(store, &reported_ids), classes_known, allow);
+    let mismatches = fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64;
+    let mut per_user = BTreeMap::new();
+    for (i, name) in users.iter().enumerate() {
+        let mine: Vec<&ChildFact> = ended.iter().copied().filter(|f| f.user == Some(i)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = mine.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
+        let ck = mine.iter().all(|f| f.ok || f.expected.is_some());
+        per_user.insert(name.clone(), families(&expect_sums(&mine), &report_sums(store, &ids), ck, allow));
+    }
+    let contract_names: Vec<&str> = contract::FAMILIES.iter().map(|(n, _)| *n).collect();
+    let mut strays: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut unattributed = 0;
+    for (id, c) in &store.children {
+        if !known.contains_key(id.as_str()) {
+            unattributed += c.requests;
+        }
+        for ((metric, attrs), p) in &c.series {
+            if !contract_names.contains(&metric.as_str()) {
+                let v = if c.histograms.get(metric).copied().unwrap_or(false) { p.count as f64 } else { p.value };
+                *strays.entry((metric.clone(), attrs.clone())).or_default() += v;
+            }
+        }
+    }
+    Report {
+        client: client.to_string(),
+        children_ended: ended.len() as u64,
+        children_reported: reported_ids.len() as u64,
+        lost_exports: (ended.len() - reported_ids.len()) as u64,
+        children_killed: facts.iter().filter(|f| !f.exited).count() as u64,
+        unattributed_requests: unattributed,
+        export_requests: counters.0,
+        forwarded: counters.1,
+        forward_failures: counters.2,
+        mismatches,
+        families: fams,
+        users: per_user,
+        out_of_contract: strays
+            .into_iter()
+            .map(|((metric, attributes), total)| Stray { metric, attributes, total })
+            .collect(),
+    }
+}
+
+/// Sets the server's count beside the families that have an S3 API counterpart.
+pub fn add_server(r: &mut Report, server: &crate::server_metrics::Report) {
+    for (family, api) in [
+        ("uploads_total", "PutObject"),
+        ("downloads_total", "GetObject"),
+        ("deletes_total", "DeleteObject"),
+        ("lists_total", "ListObjectsV2"),
+    ] {
+        if let Some(f) = r.families.get_mut(family) {
+            f.server = Some(server.apis.get(api).map_or(0.0, |a| a.server));
+        }
+    }
+}
+
+/// The final table.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let with_server = r.families.values().any(|f| f.server.is_some());
+    let mut out = format!("telemetry ({}):\n", r.client);
+    let _ = write!(out, "{:<28}{:>12}{:>12}{:>10}", "metric", "expected", "reported", "diff");
+    if with_server {
+        let _ = write!(out, "{:>10}", "server");
+    }
+    let _ = writeln!(out, "  verdict");
+    for (name, f) in &r.families {
+        let _ = write!(out, "{name:<28}{:>12}{:>12}{:>+10}", f.expected, f.reported, f.diff);
+        if with_server {
+            let _ = write!(out, "{:>10}", f.server.map_or("-".to_string(), |s| s.to_string()));
+        }
+        let note = f.note.as_deref().map_or(String::new(), |n| format!(" ({n})"));
+        let _ = writeln!(out, "  {}{note}", f.verdict);
+    }
+    let _ = writeln!(
+        out,
+        "children: {} ended, {} reported, {} exports lost, {} killed before exporting; {} export requests ({} unattributed), {} forwarded, {} forward failures",
+        r.children_ended,
+        r.children_reported,
+        r.lost_exports,
+        r.children_killed,
+        r.export_requests,
+        r.unattributed_requests,
+        r.forwarded,
+        r.forward_failures
+    );
+    if !r.out_of_contract.is_empty() {
+        let list: Vec<String> = r
+            .out_of_contract
+            .iter()
+            .map(|s| {
+                if s.attributes.is_empty() {
+                    format!("{} {}", s.metric, s.total)
+                } else {
+                    format!("{}{{{}}} {}", s.metric, s.attributes, s.total)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "outside the contract: {}", list.join(", "));
+    }
+    let _ = write!(out, "{} families mismatch", r.mismatches);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profiles_attributes_win_and_ours_are_added() {
+        let ours = [("service.instance.id", "r1-7".to_string()), ("trafficgen.user", "alice-dev".to_string())];
+        assert_eq!(
+            resource_attributes(Some("deployment.environment=ci, service.instance.id=mine"), &ours),
+            "deployment.environment=ci,service.instance.id=mine,trafficgen.user=alice-dev"
+        );
+        assert_eq!(resource_attributes(None, &ours), "service.instance.id=r1-7,trafficgen.user=alice-dev");
+    }
+}
