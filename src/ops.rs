@@ -110,7 +110,7 @@ async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64
                 }
             }
         }
-        Outcome::Failed(_) if bucket_answers(fleet, b).await => {
+        Outcome::Failed(_) if bucket_answers(fleet, user, b).await => {
             check.result = Ok(());
             up.result = Err(FailClass::PhantomUpload);
             up.error = Some(format!(
@@ -124,8 +124,9 @@ async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64
 }
 
 /// The bucket is reachable with the run's own credentials.
-async fn bucket_answers(fleet: &Fleet, bucket: &str) -> bool {
-    fleet.client.run(Action::BucketExists { bucket }).await.outcome == Outcome::Ok
+async fn bucket_answers(fleet: &Fleet, user: usize, bucket: &str) -> bool {
+    let tag = Tag { user: Some(user), op: None };
+    fleet.client.run_with(Action::BucketExists { bucket }, tag).await.outcome == Outcome::Ok
 }
 
 /// The object size in head-object output: obsctl prints `Content-Length: N`, the AWS
@@ -414,7 +415,7 @@ pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReas
             rec.result = Err(FailClass::PhantomDelete);
             rec.error = Some("rm exited 0, but head-object still finds the object".into());
         }
-        Outcome::Failed(_) if bucket_answers(fleet, b).await => {
+        Outcome::Failed(_) if bucket_answers(fleet, user, b).await => {
             check.result = Ok(());
             rec.confirmation = Some(Confirmation::Confirmed);
         }

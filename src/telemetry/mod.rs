@@ -223,13 +223,13 @@ pub fn render(r: &Report) -> String {
     use std::fmt::Write as _;
     let with_server = r.families.values().any(|f| f.server.is_some());
     let mut out = format!("telemetry ({}):\n", r.client);
-    let _ = write!(out, "{:<28}{:>12}{:>12}{:>10}", "metric", "expected", "reported", "diff");
+    let _ = write!(out, "{:<28}{:>14}{:>15}{:>15}", "metric", "expected", "reported", "diff");
     if with_server {
         let _ = write!(out, "{:>10}", "server");
     }
     let _ = writeln!(out, "  verdict");
     for (name, f) in &r.families {
-        let _ = write!(out, "{name:<28}{:>12}{:>12}{:>+10}", f.expected, f.reported, f.diff);
+        let _ = write!(out, "{name:<28}{:>14}{:>15}{:>+15}", f.expected, f.reported, f.diff);
         if with_server {
             let _ = write!(out, "{:>10}", f.server.map_or("-".to_string(), |s| s.to_string()));
         }

@@ -16,7 +16,8 @@ trap 'exit 130' INT TERM
 for v in FAKE_OBSCTL_LOG FAKE_OBSCTL_MODE FAKE_OBSCTL_SLEEP FAKE_OBSCTL_HANG FAKE_OBSCTL_LEAK \
   FAKE_OBSCTL_FAIL_PCT FAKE_OBSCTL_BAD_VERSION FAKE_OBSCTL_BAD_MB FAKE_OBSCTL_CORRUPT \
   FAKE_OBSCTL_SKIP_DELETE FAKE_OBSCTL_STORE_NOTHING FAKE_OBSCTL_ALWAYS_OK FAKE_HTTP_PORT \
-  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY OTEL_ENABLED OTEL_EXPORTER_OTLP_ENDPOINT RUST_BACKTRACE; do
+  AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY OTEL_ENABLED OTEL_EXPORTER_OTLP_ENDPOINT RUST_BACKTRACE \
+  FAKE_OTEL_MODE FAKE_OTEL_PYTHON FAKE_OTEL_LOG; do
   unset "$v"
 done
 export FAKE_S3_DIR="$T/store"
@@ -314,6 +315,76 @@ mkdir -p "$T/dldir"
 run cp s3://anywhere/k1 "$T/dldir"; rc_is 0 "download into a folder"; same "$T/local/a.txt" "$T/dldir/k1"
 run cp "$T/local/a.txt" s3://anywhere/folder/; rc_is 0 "upload to a folder key"; same "$T/local/a.txt" "$FAKE_S3_DIR/anywhere/folder/a.txt"
 run rb s3://anywhere --force; rc_is 0 "rb --force"; no_ [ -e "$FAKE_S3_DIR/anywhere" ]
+
+# --- telemetry export at exit ------------------------------------------------------------
+# A stand-in python records how the exporter would be called (no network here): one line
+# per call, "SCRIPT ARGS | ENDPOINT". Its own output and exit code must not leak.
+printf '%s\n' '#!/bin/sh' 'script=$1; shift' '[ -f "$script" ] || script="missing:$script"' \
+  'printf "%s %s | %s\n" "${script##*/}" "$*" "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" >>"$OTEL_CALLS"' \
+  'echo "stub stdout"; echo "stub stderr" >&2' 'exit 7' >"$T/py-stub"
+chmod +x "$T/py-stub"
+export OTEL_CALLS="$T/otel.calls"
+: >"$OTEL_CALLS"
+exported() { # WANT WHAT: exactly one call was recorded, and it is WANT
+  got=$(sed 's/ | .*//' "$OTEL_CALLS"); : >"$OTEL_CALLS"
+  if [ "$got" = "fake_otel.py $1" ]; then pass; else fail "$2: export [$got], want [fake_otel.py $1]"; fi
+}
+not_exported() {
+  if [ -s "$OTEL_CALLS" ]; then fail "$1: exported $(cat "$OTEL_CALLS")"; else pass; fi
+  : >"$OTEL_CALLS"
+}
+B=otel-bkt
+export FAKE_OTEL_PYTHON="$T/py-stub" OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
+OTEL_ENABLED=true x o up "$T/local/a.txt" $B k; rc_is 1 "otel: no mode"; not_exported "otel: no mode"
+export FAKE_OTEL_MODE=honest
+x o up "$T/local/a.txt" $B k; rc_is 1 "otel: OTEL_ENABLED unset"; not_exported "otel: OTEL_ENABLED unset"
+export OTEL_ENABLED=true
+run --version; rc_is 0 "otel version"; not_exported "otel version"
+x a mb $B; rc_is 0 "otel aws flavor"; not_exported "otel aws flavor (the AWS CLI exports nothing)"
+FAKE_OTEL_MODE=never x o mb $B; rc_is 0 "otel never"; not_exported "otel never"
+x o mb $B; rc_is 0 "otel mb"; out_is "make_bucket: s3://$B" "otel mb: the exporter's output stays out"
+err_empty "otel mb"
+yes_ grep -q ' | http://127.0.0.1:4317$' "$OTEL_CALLS"
+exported "mb ok" "otel mb"
+x o exists $B; rc_is 0 "otel exists"; exported "list ok" "otel exists"
+x o exists nobkt; rc_is 1 "otel exists missing"; exported "list failed --cause missing_bucket" "otel exists missing"
+x o up "$T/local/a.txt" $B k.txt; rc_is 0 "otel up"; exported "upload ok --bytes 12" "otel up"
+x o up "$T/local/none.txt" $B k.txt; rc_is 1 "otel up missing local"
+exported "upload failed --cause missing_file" "otel up missing local"
+x o up "$T/local/a.txt" nobkt k.txt; rc_is 1 "otel up missing bucket"
+exported "upload failed --cause missing_bucket" "otel up missing bucket"
+x o up "$T/local/big.bin" $B big.bin; rc_is 0 "otel up big"; exported "upload ok --bytes 5000" "otel up big"
+x o down $B big.bin "$T/otel.dl"; rc_is 0 "otel down"; exported "download ok --bytes 5000" "otel down"
+x o down $B nokey "$T/otel.dl"; rc_is 1 "otel down missing key"
+exported "download failed --cause missing_key" "otel down missing key"
+x o down nobkt k "$T/otel.dl"; rc_is 1 "otel down missing bucket"
+exported "download failed --cause missing_bucket" "otel down missing bucket"
+x o head $B big.bin; rc_is 0 "otel head"; exported "head_object ok" "otel head"
+x o head $B nokey; rc_is 1 "otel head missing"; exported "head_object failed --cause missing_key" "otel head missing"
+x o list $B ""; rc_is 0 "otel list"; lines_are 2 "otel list"; exported "list ok" "otel list"
+x o du $B ""; rc_is 0 "otel du"; out_is "5012 s3://$B/" "otel du"; exported "du ok" "otel du"
+x o presign $B k.txt 60; rc_is 0 "otel presign"
+out_is "http://127.0.0.1:9/$B/k.txt?X-Amz-Expires=60" "otel presign"; exported "presign ok" "otel presign"
+x o sync "$T/local/dir" $B s/; rc_is 0 "otel sync"
+got=$(sed -n 's/^fake_otel.py sync ok --files \([0-9,]*\) | .*/\1/p' "$OTEL_CALLS" | tr ',' '\n' | sort -n | tr '\n' ' ')
+yes_ [ "$got" = "3 4 6 " ]
+: >"$OTEL_CALLS"
+x o sync "$T/local/nodir" $B s/; rc_is 1 "otel sync missing dir"
+exported "sync failed --cause missing_file" "otel sync missing dir"
+x o del $B k.txt; rc_is 0 "otel rm"; exported "delete ok" "otel rm"
+x o del nobkt k.txt; rc_is 1 "otel rm missing bucket"; exported "delete failed --cause missing_bucket" "otel rm missing bucket"
+AWS_ACCESS_KEY_ID=AKIATRAFFICGENWRONG1 x o exists $B; rc_is 1 "otel wrong creds"
+exported "list failed --cause auth" "otel wrong creds"
+AWS_ACCESS_KEY_ID=AKIATRAFFICGENWRONG1 x o up "$T/local/a.txt" $B k; rc_is 1 "otel wrong creds up"
+exported "upload failed --cause auth" "otel wrong creds up"
+FAKE_OBSCTL_MODE=fail x o up "$T/local/a.txt" $B k; rc_is 1 "otel MODE=fail"
+exported "upload failed --cause unknown" "otel MODE=fail"
+FAKE_OBSCTL_BAD_MB=1 x o mb $B; rc_is 1 "otel BAD_MB"; exported "mb failed --cause unknown" "otel BAD_MB"
+FAKE_OBSCTL_MODE=crash x o up "$T/local/a.txt" $B k; no_ [ "$rc" -eq 0 ]; not_exported "otel crash: no export"
+x o rb $B; rc_is 1 "otel rb not empty"; exported "rb failed --cause unknown" "otel rb not empty"
+run --debug error rb "s3://$B" --force; rc_is 0 "otel rb"; exported "rb ok" "otel rb"
+x o rb $B; rc_is 1 "otel rb missing"; exported "rb failed --cause missing_bucket" "otel rb missing"
+unset FAKE_OTEL_MODE FAKE_OTEL_PYTHON OTEL_ENABLED OTEL_EXPORTER_OTLP_ENDPOINT OTEL_CALLS
 
 echo "fake-obsctl-check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
