@@ -388,6 +388,15 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // SAFETY: prctl is async-signal-safe. The child dies with SIGKILL when the thread
+        // that spawned it (a runtime worker, alive for the whole run) goes away, so no
+        // client outlives a trafficgen that was killed with -9.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         cmd.envs(self.telemetry_env(id, tag));
         if wrong_credentials {
             cmd.env("AWS_ACCESS_KEY_ID", WRONG_ACCESS_KEY_ID)

@@ -16,6 +16,18 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
         return Err(format!("--rate-scale {}: must be a positive number", cli.rate_scale));
     }
     plan.rates.scale = cli.rate_scale;
+    // The profile keeps each user under the maximum; the scale must not lift it over.
+    for u in &plan.users {
+        let busiest = (0..24).map(|h| plan.user_rate(u, h)).fold(0.0, f64::max);
+        if busiest > profile::MAX_USER_OPS_PER_MIN {
+            return Err(format!(
+                "--rate-scale {}: {} would ask for {busiest:.0} operations a minute; at most {:.0} per user",
+                cli.rate_scale,
+                u.id,
+                profile::MAX_USER_OPS_PER_MIN
+            ));
+        }
+    }
     if let Some(ids) = &cli.users {
         let known: Vec<&str> = plan.users.iter().map(|u| u.id.as_str()).collect();
         if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
@@ -29,6 +41,10 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
     }
     Ok(plan)
 }
+
+/// The longest simulated run, and the fastest clock: a year, in as little as 5 minutes.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+pub const MAX_TIME_SCALE: f64 = 100_000.0;
 
 /// Run-only settings that are not part of the plan.
 pub struct RunOpts {
@@ -50,9 +66,19 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
     }
     if let Some(f) = a.client {
         plan.client.flavor = f;
+        // `--client aws` alone means the AWS CLI, not the profile's `obsctl`.
+        if a.obsctl.is_none() && f == crate::plan::Flavor::Aws && plan.client.binary == std::path::Path::new("obsctl") {
+            plan.client.binary = "aws".into();
+        }
     }
     if let Some(e) = &a.endpoint {
-        plan.client.endpoint = (!e.is_empty()).then(|| e.clone());
+        let e = e.trim();
+        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(format!(
+                "--endpoint {e:?}: must start with http:// or https:// (or be \"\" for the client's own)"
+            ));
+        }
+        plan.client.endpoint = (!e.is_empty()).then(|| e.to_string());
     }
     if let Some(r) = &a.region {
         if r.trim().is_empty() {
@@ -115,8 +141,14 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
             return Err(format!("{name}: must be longer than zero"));
         }
     }
-    if !(a.time_scale.is_finite() && a.time_scale > 0.0) {
-        return Err(format!("--time-scale {}: must be a positive number", a.time_scale));
+    if plan.stats_interval < crate::profile::MIN_STATS_INTERVAL {
+        return Err("--stats-interval: must be at least 1s".into());
+    }
+    if plan.duration > MAX_DURATION {
+        return Err(format!("--duration: at most {} (simulated)", humantime::format_duration(MAX_DURATION)));
+    }
+    if !(a.time_scale.is_finite() && a.time_scale > 0.0 && a.time_scale <= MAX_TIME_SCALE) {
+        return Err(format!("--time-scale {}: must be a number above 0 and at most {MAX_TIME_SCALE}", a.time_scale));
     }
     let now = clock::unix_now();
     let sim_start = match &a.start_at {

@@ -165,11 +165,32 @@ struct BandSection {
 }
 
 /// A size written as a number of bytes or as text with a unit.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum SizeText {
     Bytes(u64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SizeText, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SizeText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size: a number of bytes (512) or text with a unit (\"10KiB\", \"2MB\")")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SizeText, E> {
+                Ok(SizeText::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SizeText, E> {
+                u64::try_from(v).map(SizeText::Bytes).map_err(|_| E::custom(format!("{v}: a size cannot be negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SizeText, E> {
+                Ok(SizeText::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,11 +237,22 @@ impl std::error::Error for ProfileError {}
 
 /// Reads, parses and validates a profile file.
 pub fn load(path: &Path) -> Result<Plan, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+    let bytes = std::fs::read(path).map_err(|e| ProfileError {
         path: path.to_path_buf(),
         at: None,
         field: String::new(),
         message: format!("cannot read the profile: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Point at the first byte that is not UTF-8.
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(good);
+        ProfileError {
+            path: path.to_path_buf(),
+            at: Some(line_col(&text, text.len())),
+            field: String::new(),
+            message: "the profile is not UTF-8 text (TOML must be UTF-8)".into(),
+        }
     })?;
     parse(path, &text)
 }
@@ -247,20 +279,49 @@ impl Cx<'_> {
     /// from the line the span points at, and the table from the nearest header above.
     fn toml_error(&self, e: &toml::de::Error) -> ProfileError {
         let message = e.message().trim().to_string();
-        let Some(span) = e.span() else {
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')).map(str::to_string);
+        let span = e.span().filter(|s| !(s.start == 0 && s.end == 0));
+        let Some(span) = span else {
+            // A whole table is missing: point at the end of the file, where it would go.
+            if let Some(name) = missing {
+                let end = self.text.len();
+                let at = if self.text.is_empty() { 0..0 } else { end..end };
+                let mut err = self.err(at, name.clone(), format!("the required table [{name}] is missing"));
+                err.at = err.at.or(Some((1, 1)));
+                return err;
+            }
             return self.err(0..0, "", message);
         };
-        let (line_no, _) = line_col(self.text, span.start);
+        let (line_no, col) = line_col(self.text, span.start);
         let lines: Vec<&str> = self.text.lines().collect();
         let line = lines.get(line_no.saturating_sub(1)).copied().unwrap_or("");
-        let header = lines[..line_no.saturating_sub(1).min(lines.len())]
-            .iter()
-            .rev()
-            .map(|l| l.trim())
-            .find(|l| l.starts_with('['))
-            .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
-        let key =
-            line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+        // The table a line belongs to: the nearest header at or above it, with its index
+        // for arrays of tables (`[[users]]` → users[2]).
+        let table_of = |upto: usize| -> Option<String> {
+            let above = &lines[..upto.min(lines.len())];
+            let (i, h) = above.iter().enumerate().rev().find(|(_, l)| l.trim().starts_with('['))?;
+            let h = h.trim();
+            if h.starts_with("[[") {
+                let name = h.trim_matches(|c| c == '[' || c == ']').trim();
+                let n = above[..i].iter().filter(|l| l.trim() == h).count();
+                Some(format!("{name}[{n}]"))
+            } else {
+                Some(h.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+            }
+        };
+        if let Some(name) = missing {
+            // serde points at the table that lacks the key: its header line.
+            let table = table_of(line_no).unwrap_or_default();
+            return self.err(span, table, format!("the required key `{name}` is missing"));
+        }
+        let header = table_of(line_no.saturating_sub(1));
+        // The key the span belongs to: the last `key =` before it on its line (inline
+        // tables hold several).
+        let before: String = line.chars().take(col.saturating_sub(1)).collect();
+        let key = before
+            .rsplit_once('=')
+            .map(|(k, _)| k.rsplit(['{', ',']).next().unwrap_or(k).trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
         let field = match (header, key) {
             (Some(h), Some(k)) => format!("{h}.{k}"),
             (Some(h), None) => h,
@@ -314,6 +375,9 @@ impl Cx<'_> {
         let command_timeout = self.duration(&run.command_timeout, "run.command_timeout")?;
         let grace_period = self.duration(&run.grace_period, "run.grace_period")?;
         let stats_interval = self.duration(&run.stats_interval, "run.stats_interval")?;
+        if stats_interval < MIN_STATS_INTERVAL {
+            return Err(self.err(run.stats_interval.span(), "run.stats_interval", "must be at least 1s"));
+        }
         if run.log_file.get_ref().trim().is_empty() {
             return Err(self.err(run.log_file.span(), "run.log_file", "must name a file"));
         }
@@ -372,7 +436,7 @@ impl Cx<'_> {
 
         let r = &f.rates;
         let base = self.positive(&r.base_ops_per_min, "rates.base_ops_per_min")?;
-        let peak = self.positive(&r.peak_multiplier, "rates.peak_multiplier")?;
+        let peak_mult = self.positive(&r.peak_multiplier, "rates.peak_multiplier")?;
         let off = self.positive(&r.offpeak_multiplier, "rates.offpeak_multiplier")?;
         let share = *r.download_share.get_ref();
         if !(0.0..=1.0).contains(&share) {
@@ -568,6 +632,16 @@ impl Cx<'_> {
                     return Err(self.err(b.span(), bf, format!("needs 0 < min <= max, got min {min} and max {max}")));
                 }
                 let weight = self.positive(&bs.weight, &format!("{bf}.weight"))?;
+                if min > budget {
+                    // Every file of this band would wait forever for upload memory.
+                    return Err(self.err(
+                        b.span(),
+                        bf,
+                        format!(
+                            "its smallest file ({min} bytes) is larger than limits.upload_memory_budget ({budget} bytes), so no upload from it could ever start"
+                        ),
+                    ));
+                }
                 bands.push(Band { min, max, weight });
             }
             kinds.push(Kind { name: name.clone(), extensions, bands });
@@ -659,10 +733,33 @@ impl Cx<'_> {
                 return Err(self.err(us.span(), field("subfolders"), "needs at least one subfolder template"));
             }
             let mut subfolders = Vec::new();
+            let ext_max = kinds.iter().flat_map(|k| k.extensions.iter().map(String::len)).max().unwrap_or(0);
+            let kind_max = kinds.iter().map(|k| k.name.len()).max().unwrap_or(0).max("missing".len());
             for t in &u.subfolders {
                 let tpl =
                     parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
+                // The longest key this template can make: a synced file's key repeats the
+                // name part (`{sub}/{id}_sync_{millis}_{seq}/{id}_{kind}_{seq}_{i}{ext}`).
+                let name = id.len() + 1 + kind_max + 1 + 13 + 1 + 20 + ext_max + 3;
+                let longest = template_max_len(&tpl, &words) + 1 + 2 * name;
+                if longest > MAX_KEY_BYTES {
+                    return Err(self.err(
+                        t.span(),
+                        field("subfolders"),
+                        format!("{:?} can make keys of up to {longest} bytes; S3 allows {MAX_KEY_BYTES}", t.get_ref()),
+                    ));
+                }
                 subfolders.push(tpl);
+            }
+            let peak_rate = base * activity * peak_mult.max(off);
+            if peak_rate > MAX_USER_OPS_PER_MIN {
+                return Err(self.err(
+                    u.activity.span(),
+                    field("activity"),
+                    format!(
+                        "asks for {peak_rate:.0} operations a minute at its busiest hour (base_ops_per_min × activity × multiplier); at most {MAX_USER_OPS_PER_MIN:.0} per user"
+                    ),
+                ));
             }
             users.push(UserPlan { id, role: u.role.clone(), bucket, peak, activity, kind_weights, subfolders });
         }
@@ -679,7 +776,7 @@ impl Cx<'_> {
             client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
             rates: Rates {
                 base_ops_per_min: base,
-                peak_multiplier: peak,
+                peak_multiplier: peak_mult,
                 offpeak_multiplier: off,
                 download_share: share,
                 error_share,
@@ -739,6 +836,32 @@ pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
     Ok(out)
 }
 
+/// The shortest statistics interval (flag and profile alike): tables more often than
+/// this are noise, and 1ns once printed 60,000 tables in 3 s.
+pub const MIN_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// S3's limit on a key's length, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A user's target may not exceed this many operations per wall minute: far above what
+/// one machine can start (about 60,000 a minute in all with a no-op client), and low
+/// enough that the schedule's arithmetic stays exact and a worker's loop stays short.
+pub const MAX_USER_OPS_PER_MIN: f64 = 100_000.0;
+
+/// The longest text a template can fill to.
+fn template_max_len(tpl: &Template, words: &BTreeMap<String, Vec<String>>) -> usize {
+    tpl.parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.len(),
+            Part::Word(w) => words.get(w).and_then(|l| l.iter().map(String::len).max()).unwrap_or(0),
+            Part::Date(DateField::Date) => 10,
+            Part::Date(DateField::Year) => 4,
+            Part::Date(_) => 2,
+        })
+        .sum()
+}
+
 fn valid_ident(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
@@ -766,6 +889,17 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
     }
     if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
         return Err(format!("{name:?}: bucket names must not look like an IP address"));
+    }
+    // Names S3 reserves for its own features.
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!("{name:?}: S3 reserves bucket names starting with {prefix:?}"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"] {
+        if name.ends_with(suffix) {
+            return Err(format!("{name:?}: S3 reserves bucket names ending with {suffix:?}"));
+        }
     }
     Ok(())
 }

@@ -25,7 +25,33 @@ use crate::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::user::{Worker, WorkerEnd};
 use crate::{logging, monitor, ops, server_metrics, telemetry, verdict};
 
-pub fn run(plan: Plan, opts: RunOpts) -> i32 {
+/// Bucket checks at start running at once.
+const PREFLIGHT_CONCURRENCY: usize = 16;
+/// File descriptors trafficgen needs per child in flight (two pipes, the pidfd or
+/// process handle, a spare), and for everything else.
+const FDS_PER_CHILD: u64 = 4;
+const FDS_RESERVED: u64 = 128;
+
+/// Raises the open-files soft limit to the hard limit and returns how many children
+/// may run at once within it.
+fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit/setrlimit on our own process.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return u64::MAX;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    (lim.rlim_cur as u64).saturating_sub(FDS_RESERVED) / FDS_PER_CHILD
+}
+
+pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     // Outputs first: a path that cannot be written fails before anything starts.
     if let Err(e) = opts.exports.prepare() {
         eprintln!("error: {e}");
@@ -38,6 +64,14 @@ pub fn run(plan: Plan, opts: RunOpts) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let fd_cap = raise_nofile();
+    if u64::from(plan.limits.max_in_flight) > fd_cap {
+        warn!(
+            "limits.max_in_flight {} is more than the open-files limit allows; capped at {fd_cap}",
+            plan.limits.max_in_flight
+        );
+        plan.limits.max_in_flight = fd_cap.max(1) as u32;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)
@@ -280,11 +314,16 @@ fn preflight(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, client: 
         let list: Vec<&str> = plan.thresholds.iter().map(|t| t.text.as_str()).collect();
         info!("thresholds: {}", list.join(", "));
     }
+    // Bounded: 10,000 users once opened every bucket check at once and ran out of files.
+    let limit = Arc::new(tokio::sync::Semaphore::new(PREFLIGHT_CONCURRENCY));
     let ensured = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for u in &plan.users {
-            let (c, b) = (client.clone(), u.bucket.clone());
-            set.spawn(async move { (b.clone(), ops::ensure_bucket(&c, &b).await) });
+            let (c, b, limit) = (client.clone(), u.bucket.clone(), limit.clone());
+            set.spawn(async move {
+                let _permit = limit.acquire().await;
+                (b.clone(), ops::ensure_bucket(&c, &b).await)
+            });
         }
         set.join_all().await
     });

@@ -161,6 +161,10 @@ impl Worker {
             while let Some(at) = next.filter(|at| *at <= now) {
                 self.arrival(at, now);
                 next = self.next_after(at);
+                // Rates are bounded, but a stop must never wait for a backlog.
+                if !self.fleet.is_running() {
+                    break;
+                }
             }
             self.flush_shortfall();
             // Wake at most once a millisecond: arrivals closer than that start together

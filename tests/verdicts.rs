@@ -223,7 +223,7 @@ fn a_bad_threshold_is_a_usage_error_naming_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("failur_rate") && stderr(&out).contains("failure_rate"), "{}", stderr(&out));
     assert!(sb.calls().is_empty(), "nothing started");
-    let sb = Sandbox::new(&[("[lifecycle]", "[thresholds]\n\"upload.p95\" = \"<8%\"\n\n[lifecycle]")]);
+    let sb = Sandbox::new(&[("failure_rate = \"<2%\"", "\"upload.p95\" = \"<8%\"")]);
     let out = run_bounded(sb.cmd(&["check"]), LIMIT);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);

@@ -1,6 +1,20 @@
-//! `trafficgen check`: the validated profile on one screen.
+//! `trafficgen check`: the validated profile on one screen, plus warnings about the
+//! machine it would run on.
 
 pub fn run(plan: &crate::plan::Plan) -> i32 {
     print!("{}", plan.describe());
+    let tmp = std::env::temp_dir();
+    if plan.limits.min_free_disk > 0
+        && let Ok(total) = fs4::total_space(&tmp)
+        && plan.limits.min_free_disk >= total
+    {
+        eprintln!(
+            "warning: {}: limits.min_free_disk ({}) is not below the size of {}'s disk ({}): no upload would ever start there (use --temp-dir elsewhere, or lower it)",
+            plan.source.display(),
+            crate::units::human_bytes(plan.limits.min_free_disk),
+            tmp.display(),
+            crate::units::human_bytes(total)
+        );
+    }
     0
 }

@@ -5,13 +5,28 @@ pub mod compare;
 pub mod plan;
 pub mod synth;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RunArgs};
 use crate::{options, run};
 
 pub const EXIT_RUN_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 pub fn dispatch(cli: Cli) -> i32 {
+    // Run options mean nothing to a subcommand: refuse them rather than ignore them.
+    if let Some(cmd) = &cli.command {
+        let given = run_options_given(&cli.run);
+        if !given.is_empty() {
+            let name = match cmd {
+                Command::Check => "check",
+                Command::Plan { .. } => "plan",
+                Command::Synth { .. } => "synth",
+                Command::Compare(_) => "compare",
+            };
+            let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
+            eprintln!("error: {} {what} (no subcommand); `{name}` does not take {verb}", given.join(", "));
+            return EXIT_USAGE;
+        }
+    }
     // These need no profile.
     match &cli.command {
         Some(Command::Synth { path, size, ext, seed, key }) => {
@@ -39,4 +54,40 @@ pub fn dispatch(cli: Cli) -> i32 {
             }
         },
     }
+}
+
+/// The run options present on a command line.
+fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let flags: [(&'static str, bool); 23] = [
+        ("--duration", a.duration.is_some()),
+        ("--obsctl", a.obsctl.is_some()),
+        ("--client", a.client.is_some()),
+        ("--endpoint", a.endpoint.is_some()),
+        ("--region", a.region.is_some()),
+        ("--seed", a.seed.is_some()),
+        ("--time-scale", a.time_scale != 1.0),
+        ("--arrivals", a.arrivals.is_some()),
+        ("--start-at", a.start_at.is_some()),
+        ("--stats-interval", a.stats_interval.is_some()),
+        ("--log-file", a.log_file.is_some()),
+        ("--temp-dir", a.temp_dir.is_some()),
+        ("--summary-json", a.summary_json.is_some()),
+        ("--junit", a.junit.is_some()),
+        ("--ops-log", a.ops_log.is_some()),
+        ("--server-metrics", a.server_metrics.is_some()),
+        ("--verify-telemetry", a.verify_telemetry),
+        ("--threshold", !a.thresholds.is_empty()),
+        ("--cleanup", a.cleanup),
+        ("--grace-period", a.grace_period.is_some()),
+        ("--command-timeout", a.command_timeout.is_some()),
+        ("--max-file-size", a.max_file_size.is_some()),
+        ("--quiet", a.quiet),
+    ];
+    for (name, on) in flags {
+        if on {
+            v.push(name);
+        }
+    }
+    v
 }

@@ -95,19 +95,19 @@ impl Sandbox {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .arg("--profiles")
-            .arg(self.path("profiles.toml"))
-            .arg("--obsctl")
-            .arg(client)
-            .arg("--log-file")
-            .arg(self.path("tg.log"))
-            .arg("--temp-dir")
-            .arg(self.path("temp"))
-            .arg("--summary-json")
-            .arg(self.path("summary.json"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .arg(self.path("profiles.toml"));
+        // A subcommand takes no run options (trafficgen refuses them there).
+        if !args.first().is_some_and(|a| ["check", "plan", "synth", "compare"].contains(a)) {
+            c.arg("--obsctl")
+                .arg(client)
+                .arg("--log-file")
+                .arg(self.path("tg.log"))
+                .arg("--temp-dir")
+                .arg(self.path("temp"))
+                .arg("--summary-json")
+                .arg(self.path("summary.json"));
+        }
+        c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     }
 
