@@ -217,16 +217,20 @@ pub enum Shortfall {
     GlobalCap,
     Memory,
     Disk,
+    /// This machine was saturated (see `host.rs`): the slot was held back.
+    Host,
 }
 
 impl Shortfall {
-    pub const ALL: [Shortfall; 4] = [Shortfall::UserCap, Shortfall::GlobalCap, Shortfall::Memory, Shortfall::Disk];
+    pub const ALL: [Shortfall; 5] =
+        [Shortfall::UserCap, Shortfall::GlobalCap, Shortfall::Memory, Shortfall::Disk, Shortfall::Host];
     pub fn name(self) -> &'static str {
         match self {
             Shortfall::UserCap => "user_cap",
             Shortfall::GlobalCap => "global_cap",
             Shortfall::Memory => "memory",
             Shortfall::Disk => "disk",
+            Shortfall::Host => "host",
         }
     }
 }

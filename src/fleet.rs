@@ -25,6 +25,8 @@ pub struct Fleet {
     pub missing_bucket: String,
     /// Scratch buckets for mb+rb are named `{scratch_prefix}-{user}-{seq}`.
     pub scratch_prefix: String,
+    /// Whether this machine is saturated (new slots are then held back).
+    pub host: Arc<crate::host::Host>,
 }
 
 impl Fleet {

@@ -11,6 +11,7 @@ mod events;
 mod export;
 mod fidelity;
 mod fleet;
+mod host;
 mod inventory;
 mod logging;
 mod monitor;

@@ -245,6 +245,9 @@ pub struct Summary {
     pub integrity: BTreeMap<&'static str, u64>,
     pub expected_failures: BTreeMap<&'static str, ExpectedCount>,
     pub fidelity: Fidelity,
+    /// Whether this machine was the bottleneck: while saturated, slots were held back
+    /// (shortfall `host`) and results measure the load generator too.
+    pub host: crate::host::HostReport,
     /// obsctl's telemetry reconciled against what ran (`--verify-telemetry`).
     pub telemetry: Option<crate::telemetry::Report>,
     /// The server's own request counts beside trafficgen's (`--server-metrics`).
@@ -356,6 +359,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         integrity: t.integrity.clone(),
         expected_failures,
         fidelity: fleet_fidelity.clone(),
+        host: Default::default(),
         telemetry: None,
         server_metrics: None,
         verdict: None,

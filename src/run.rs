@@ -193,6 +193,8 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         ops_log,
         telemetry_line,
     );
+    let host = Arc::new(crate::host::Host::default());
+    host.watch();
     let fleet = Arc::new(Fleet {
         plan: plan.clone(),
         clock,
@@ -204,6 +206,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         seed: opts.seed,
         missing_bucket: format!("trafficgen-missing-{run_id:08x}"),
         scratch_prefix: format!("trafficgen-scratch-{run_id:08x}"),
+        host: host.clone(),
     });
     ints.running.store(true, Ordering::SeqCst);
 
@@ -220,6 +223,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take();
 
     drop(fleet);
+    host.stop();
     let stats = stats_thread.join().expect("the stats thread does not panic");
     let witness =
         ServerWitness { start: server_start, end: plan.server_metrics.as_deref().map(server_metrics::scrape) };
@@ -236,7 +240,17 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    report(&plan, &opts, clock, &stats, version, stopped_by, dispatch_s, &client_label, witness, telemetry)
+    let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report() };
+    report(&plan, &opts, clock, &stats, version, &client_label, end)
+}
+
+/// How the run went, beyond the counters.
+struct RunEnd {
+    stopped_by: &'static str,
+    dispatch_s: f64,
+    witness: ServerWitness,
+    telemetry: Option<telemetry::Report>,
+    host: crate::host::HostReport,
 }
 
 /// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
@@ -420,19 +434,16 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
 }
 
 /// The final table, the verdict, the summary and the other exports.
-#[allow(clippy::too_many_arguments)]
 fn report(
     plan: &Plan,
     opts: &RunOpts,
     clock: Clock,
     stats: &Stats,
     version: String,
-    stopped_by: &'static str,
-    dispatch_s: f64,
     client_label: &str,
-    witness: ServerWitness,
-    telemetry: Option<telemetry::Report>,
+    end: RunEnd,
 ) -> i32 {
+    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host } = end;
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
     let mut summary = report::summary(
@@ -471,6 +482,14 @@ fn report(
         }
         summary.telemetry = Some(t);
     }
+    if let Some(w) = &host.warning {
+        warn!(
+            target: "report",
+            "HOST LIMITED for {:.1}s of the run: {w}. Shortfall `host` counts the slots held back.",
+            host.saturated_s
+        );
+    }
+    summary.host = host;
     let v = verdict::judge(&summary, &plan.thresholds);
     if v.passed {
         info!(target: "report", "{}", verdict::render(&v));

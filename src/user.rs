@@ -90,7 +90,7 @@ pub struct Worker {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
-    short: [u64; 4],
+    short: [u64; 5],
     /// Reads that found no object and uploaded instead; made up once objects exist, so
     /// the achieved mix still matches the profile.
     owed: Vec<OpType>,
@@ -132,7 +132,7 @@ impl Worker {
             done_tx,
             done_rx,
             failures_in_a_row: 0,
-            short: [0; 4],
+            short: [0; 5],
             owed: Vec::new(),
             ensuring: false,
             last_ensure: None,
@@ -221,6 +221,9 @@ impl Worker {
         // Drawn before the caps are looked at, so a shortfall does not shift later slots.
         let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
         self.seq += 1;
+        if self.fleet.host.saturated() {
+            return self.shortfall(Shortfall::Host);
+        }
         if self.in_flight >= plan.limits.max_in_flight_per_user {
             return self.shortfall(Shortfall::UserCap);
         }

@@ -273,3 +273,26 @@ fn a_second_ctrl_c_aborts_at_once_with_130() {
     let temp: Vec<_> = std::fs::read_dir(sb.path("temp")).unwrap().collect();
     assert!(temp.is_empty(), "temp root removed: {temp:?}");
 }
+
+#[test]
+fn a_client_that_burns_cpu_is_admitted_less_and_the_host_is_named() {
+    // Every call spends ~0.3 s of CPU; 10 users offering 6/s need ~2 cores of client
+    // CPU alone on a 2-core machine: the host saturates and trafficgen holds back.
+    let sb = Sandbox::new(&[
+        ("base_ops_per_min = 40.0", "base_ops_per_min = 18.0"),
+        ("peak_multiplier = 2.0", "peak_multiplier = 1.0"),
+        ("offpeak_multiplier = 0.2", "offpeak_multiplier = 1.0"),
+        ("download_share = 0.2", "download_share = 0.0"),
+    ]);
+    let mut cmd =
+        sb.cmd(&["--duration", "25s", "--max-file-size", "1KiB", "--command-timeout", "60s", "--stats-interval", "1h"]);
+    cmd.env("FAKE_OBSCTL_BURN", "450000");
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let s = sb.summary();
+    let host = s["totals"]["shortfall_by_reason"]["host"].as_u64().unwrap();
+    assert!(host > 0, "no host shortfall: {}", s["host"]);
+    assert!(s["host"]["saturated_s"].as_f64().unwrap() > 0.0, "{}", s["host"]);
+    assert!(s["host"]["warning"].as_str().unwrap().contains("not the server"));
+    assert!(stderr(&out).contains("HOST LIMITED"), "{}", stderr(&out));
+    assert_eq!(s["totals"]["failures_by_class"]["timed_out"], 0, "admission kept commands from timing out");
+}
