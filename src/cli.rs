@@ -76,6 +76,15 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
     Compare(CompareArgs),
+    /// Delete every object earlier runs may have left (from the state dir's journal)
+    Cleanup {
+        /// Also every object in the profile's buckets whose key has trafficgen's naming
+        #[arg(long)]
+        all: bool,
+        /// State directory [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +132,11 @@ pub struct RunArgs {
     /// Log file, rotated daily as STEM.YYYY-MM-DD.EXT [default: the profile's run.log_file]
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+
+    /// Crash-safe journal of this run's objects, and its lock (one run per dir)
+    /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// Where the per-user temp dirs go [default: the system temp dir]
     #[arg(long, value_name = "DIR")]

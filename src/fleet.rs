@@ -27,6 +27,25 @@ pub struct Fleet {
     pub scratch_prefix: String,
     /// Whether this machine is saturated (new slots are then held back).
     pub host: Arc<crate::host::Host>,
+    /// The crash-safe record of every object this run may store.
+    pub journal: crate::state::Journal,
+    pub run_id: String,
+}
+
+impl Fleet {
+    /// Records an object before its upload starts (fsynced), with its TTL on the wall
+    /// clock, so a later run can delete it on time even after a crash.
+    pub async fn journal_put(&self, user: usize, key: &str, size: u64) {
+        let ttl = self.plan.lifecycle.ttl_for(size).as_secs_f64() / self.clock.map.scale;
+        let e = crate::state::Entry {
+            run: self.run_id.clone(),
+            bucket: self.plan.users[user].bucket.clone(),
+            key: key.to_string(),
+            size,
+            expires_unix: crate::clock::unix_now() + ttl,
+        };
+        self.journal.put(e).await;
+    }
 }
 
 impl Fleet {

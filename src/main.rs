@@ -25,6 +25,7 @@ mod schedule;
 mod secrets;
 mod server_metrics;
 mod signal;
+mod state;
 mod stats;
 mod synth;
 mod telemetry;

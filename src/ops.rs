@@ -69,6 +69,7 @@ pub async fn upload(
     let b = bucket(fleet, user);
     let at = fleet.clock.elapsed();
     let mut out = Vec::new();
+    fleet.journal_put(user, key, file.size).await;
     let mut rec = match write_local(local, &file.ext, file.size, synth::seed_for_key(key)).await {
         Ok(()) => {
             let (mut r, _) =
@@ -296,6 +297,9 @@ pub async fn sync(
     }
     let mut stored = Vec::new();
     let mut records = Vec::new();
+    for f in files {
+        fleet.journal_put(user, &format!("{prefix}{}", f.name), f.size).await;
+    }
     let mut rec = match written {
         Err(e) => local_failure(fleet, user, OpType::Sync, prefix, at, e),
         Ok(()) => {
@@ -404,6 +408,9 @@ pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReas
     rec.delete_reason = Some(reason);
     rec.was_live = !obj.uncertain;
     if !(confirm && rec.result.is_ok()) {
+        if rec.result.is_ok() {
+            fleet.journal.del(b, &obj.key);
+        }
         return vec![rec];
     }
     let (mut check, exec) =
@@ -420,6 +427,9 @@ pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReas
             rec.confirmation = Some(Confirmation::Confirmed);
         }
         _ => rec.confirmation = Some(Confirmation::Unconfirmed),
+    }
+    if rec.result.is_ok() {
+        fleet.journal.del(b, &obj.key);
     }
     vec![rec, check]
 }

@@ -105,6 +105,8 @@ pub struct Limits {
     pub min_free_disk: u64,
     /// `--max-file-size`: caps every drawn size (for smoke runs); None = the bands decide.
     pub max_file_size: Option<u64>,
+    /// Admission control: hold new slots back while this machine is saturated.
+    pub host_guard: bool,
 }
 
 /// obsctl's telemetry: per-child identity, and verification against the contract.

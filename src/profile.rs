@@ -135,6 +135,8 @@ struct VerifySection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitsSection {
+    /// Hold new slots back while this machine is saturated (default true).
+    host_guard: Option<bool>,
     max_in_flight_per_user: Spanned<u32>,
     max_in_flight: Spanned<u32>,
     upload_memory_budget: Spanned<String>,
@@ -791,6 +793,7 @@ impl Cx<'_> {
                 upload_memory_budget: budget,
                 min_free_disk,
                 max_file_size: None,
+                host_guard: l.host_guard.unwrap_or(true),
             },
             lifecycle,
             verify,

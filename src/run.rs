@@ -20,6 +20,7 @@ use crate::options::RunOpts;
 use crate::plan::Plan;
 use crate::report::{self, ClientInfo, RunFacts};
 use crate::signal::{self, Interrupts};
+use crate::state::{Entry, Journal, State};
 use crate::stats::Stats;
 use crate::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::user::{Worker, WorkerEnd};
@@ -57,6 +58,14 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
+    // One run per state dir, before anything else happens.
+    let state = match State::open(&opts.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let _logs = match logging::init(&plan.log_file, opts.quiet) {
         Ok(g) => g,
         Err(e) => {
@@ -127,8 +136,20 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         },
         None => None,
     };
+    let journal = match state.journal() {
+        Ok(j) => j,
+        Err(e) => {
+            error!("cannot open the journal in {}: {e}", state.dir.display());
+            return EXIT_RUN_FAILED;
+        }
+    };
+    let leftovers = leftovers(&rt, &plan, &opts, &client, &state, &journal);
     let temp = {
         let base = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let stale = crate::state::remove_stale_temp_dirs(&base);
+        if stale > 0 {
+            info!("removed {stale} temp dirs of earlier runs that died");
+        }
         match tempfile::Builder::new().prefix("trafficgen-").tempdir_in(&base) {
             Ok(t) => t,
             Err(e) => {
@@ -138,6 +159,8 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         }
     };
     *ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()) = Some(temp.path().to_path_buf());
+    // Whose dir this is: a later run removes it if this process dies without doing so.
+    let _ = std::fs::write(temp.path().join("owner.pid"), std::process::id().to_string());
     let ops_log = match &opts.exports.ops_log {
         Some(p) => match OpsLog::create(p) {
             Ok(l) => Some(l),
@@ -194,7 +217,9 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         telemetry_line,
     );
     let host = Arc::new(crate::host::Host::default());
-    host.watch();
+    if plan.limits.host_guard {
+        host.watch();
+    }
     let fleet = Arc::new(Fleet {
         plan: plan.clone(),
         clock,
@@ -206,11 +231,13 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         seed: opts.seed,
         missing_bucket: format!("trafficgen-missing-{run_id:08x}"),
         scratch_prefix: format!("trafficgen-scratch-{run_id:08x}"),
+        journal,
+        run_id: format!("{run_id:08x}"),
         host: host.clone(),
     });
     ints.running.store(true, Ordering::SeqCst);
 
-    let (ends, stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx);
+    let (ends, stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx, leftovers);
     if opts.cleanup {
         client.children.accept_new();
         cleanup(&rt, &fleet, ends);
@@ -354,9 +381,84 @@ fn preflight(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, client: 
     Ok(version_text)
 }
 
+/// Objects earlier runs on this state dir may have left: those whose TTL has passed
+/// are deleted now; those of this run's users that are still due are handed to their
+/// users, on schedule (by index). The journal is then rewritten with what stays.
+fn leftovers(
+    rt: &tokio::runtime::Runtime,
+    plan: &Plan,
+    opts: &RunOpts,
+    client: &Arc<Client>,
+    state: &State,
+    journal: &Journal,
+) -> Vec<Vec<(String, u64, f64)>> {
+    let live = state.live();
+    let mut per_user: Vec<Vec<(String, u64, f64)>> = vec![Vec::new(); plan.users.len()];
+    if live.is_empty() {
+        return per_user;
+    }
+    let now = clock::unix_now();
+    let (due, keep): (Vec<Entry>, Vec<Entry>) = live.into_iter().partition(|e| e.expires_unix <= now);
+    let due_count = due.len();
+    let deleted = delete_entries(rt, client, journal, &due);
+    let mut kept = 0;
+    for e in &keep {
+        if let Some(i) = plan.users.iter().position(|u| u.bucket == e.bucket) {
+            // Its expiry on this run's simulated clock (which starts now).
+            let sim = opts.map.sim_at((e.expires_unix - now).max(0.0));
+            per_user[i].push((e.key.clone(), e.size, sim));
+            kept += 1;
+        }
+    }
+    let mut still: Vec<Entry> = keep;
+    still.extend(due.into_iter().filter(|e| !deleted.contains(&(e.bucket.clone(), e.key.clone()))));
+    if let Err(e) = state.compact(&still) {
+        warn!("could not compact the journal in {}: {e}", state.dir.display());
+    }
+    let failed = due_count - deleted.len();
+    info!(
+        "state {}: {} objects of earlier runs were due and deleted ({failed} could not be), {kept} kept on schedule, {} of other buckets left for a later run",
+        state.dir.display(),
+        deleted.len(),
+        still.len().saturating_sub(kept + failed)
+    );
+    per_user
+}
+
+/// Deletes journal entries, 16 at a time; returns the (bucket, key) pairs deleted.
+pub fn delete_entries(
+    rt: &tokio::runtime::Runtime,
+    client: &Arc<Client>,
+    journal: &Journal,
+    entries: &[Entry],
+) -> std::collections::HashSet<(String, String)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(PREFLIGHT_CONCURRENCY));
+    let results = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for e in entries.iter().cloned() {
+            let (client, limit, journal) = (client.clone(), limit.clone(), journal.clone());
+            set.spawn(async move {
+                let _permit = limit.acquire().await;
+                let ok = client.run(Action::Delete { bucket: &e.bucket, key: &e.key }).await.outcome == Outcome::Ok;
+                if ok {
+                    journal.del(&e.bucket, &e.key);
+                }
+                (ok, e.bucket, e.key)
+            });
+        }
+        set.join_all().await
+    });
+    results.into_iter().filter(|(ok, _, _)| *ok).map(|(_, b, k)| (b, k)).collect()
+}
+
 /// Starts a thread per user and runs until the simulated duration has passed or a
 /// signal arrives; then the grace period, then whatever is left is killed.
-fn dispatch(fleet: &Arc<Fleet>, temp: PathBuf, stop_rx: &Receiver<()>) -> (Vec<WorkerEnd>, &'static str, f64) {
+fn dispatch(
+    fleet: &Arc<Fleet>,
+    temp: PathBuf,
+    stop_rx: &Receiver<()>,
+    mut leftovers: Vec<Vec<(String, u64, f64)>>,
+) -> (Vec<WorkerEnd>, &'static str, f64) {
     let plan = &fleet.plan;
     let mut workers = Vec::new();
     for (i, u) in plan.users.iter().enumerate() {
@@ -366,7 +468,7 @@ fn dispatch(fleet: &Arc<Fleet>, temp: PathBuf, stop_rx: &Receiver<()>) -> (Vec<W
             fleet.running.store(false, Ordering::SeqCst);
             break;
         }
-        let w = Worker::new(fleet.clone(), i, dir);
+        let w = Worker::new(fleet.clone(), i, dir, std::mem::take(&mut leftovers[i]));
         let spawned = std::thread::Builder::new().name(format!("user-{}", u.id)).spawn(move || w.run());
         match spawned {
             Ok(h) => workers.push(h),

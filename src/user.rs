@@ -110,7 +110,9 @@ fn reads_an_object(op: OpType) -> bool {
 }
 
 impl Worker {
-    pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf) -> Worker {
+    /// `leftovers`: objects of earlier runs in this user's bucket, kept on schedule:
+    /// (key, size, simulated expiry). They may or may not exist, so they are never read.
+    pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf, leftovers: Vec<(String, u64, f64)>) -> Worker {
         let plan = &fleet.plan;
         // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
@@ -118,13 +120,17 @@ impl Worker {
         let rng = SmallRng::seed_from_u64(stream);
         let mix = Mix::new(plan, &plan.users[idx]);
         let (done_tx, done_rx) = mpsc::channel();
+        let mut inv = Inventory::default();
+        for (key, size, expires) in leftovers {
+            inv.add(key, size, 0, expires, true);
+        }
         Worker {
             rng,
             aux: SmallRng::seed_from_u64(stream.rotate_left(17) ^ 0xA5A5_A5A5),
             fleet,
             idx,
             mix,
-            inv: Inventory::default(),
+            inv,
             in_flight: 0,
             seq: 0,
             dir,

@@ -1,10 +1,12 @@
-//! End to end against a real S3 server (moto) with a real client: the AWS CLI always,
-//! obsctl too when OBSCTL points at a binary. What is on the server is checked with an
-//! independent client (boto3), never with trafficgen's own word.
+//! End to end against a real S3 server with a real client: the AWS CLI always, obsctl
+//! too when OBSCTL points at a binary. The server is Garage or moto, both checking
+//! credentials (TRAFFICGEN_TEST_SERVER=garage|moto; by default Garage when scripts/local-s3
+//! has installed it, else moto). What is on the server is checked with an independent
+//! client (boto3), never with trafficgen's own word.
 
 mod common;
 
-use common::s3::{self, Moto};
+use common::s3::{self, Server};
 use common::*;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -24,7 +26,7 @@ enum Flavor {
 
 struct Setup {
     _guard: std::sync::MutexGuard<'static, ()>,
-    moto: Moto,
+    server: Server,
     client: PathBuf,
     flavor: Flavor,
 }
@@ -32,13 +34,14 @@ struct Setup {
 /// Starts a server for `test`, or says why the test is skipped.
 fn setup(test: &str, flavor: Flavor) -> Option<Setup> {
     let venv = s3::tools(test)?;
+    let kind = s3::server_kind(test)?;
     let client = match flavor {
         Flavor::Aws => venv.join("bin/aws"),
         Flavor::Obsctl => s3::obsctl(test)?,
     };
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // A server that checks credentials: the profile takes them from the environment.
-    Some(Setup { _guard: guard, moto: Moto::start_auth(&venv), client, flavor })
+    Some(Setup { _guard: guard, server: Server::start(kind, &venv), client, flavor })
 }
 
 impl Setup {
@@ -47,14 +50,14 @@ impl Setup {
             Flavor::Aws => "aws",
             Flavor::Obsctl => "obsctl",
         };
-        let endpoint = self.moto.endpoint();
+        let endpoint = self.server.endpoint();
         let mut all = vec!["--client", flavor, "--endpoint", endpoint.as_str()];
         if !args.contains(&"--command-timeout") {
             all.extend(["--command-timeout", "30s"]);
         }
         all.extend_from_slice(args);
         let mut cmd = sb.cmd_with_client(&self.client, &all);
-        cmd.envs(self.moto.env());
+        cmd.envs(self.server.env());
         // The run's children must find the venv's python for `aws`.
         cmd.env(
             "PATH",
@@ -121,7 +124,7 @@ fn fleet_run(flavor: Flavor) {
     let s = sb.summary();
     assert_eq!(total(&s, "failures"), 0, "{s}");
     assert!(total(&s, "ttl_deletes") > 0, "{s}");
-    let listing = st.moto.listing();
+    let listing = st.server.listing();
     let on_server: usize = listing.values().map(|v| v.len()).sum();
     assert_eq!(on_server as u64, total(&s, "uploads") - total(&s, "ttl_deletes"), "{listing:?}");
     let sim_end = s["sim_end_unix"].as_f64().unwrap();
@@ -182,14 +185,14 @@ fn downloads_match(flavor: Flavor) {
     assert_eq!(total(&s, "failures"), 0, "{s}");
     assert_eq!(s["totals"]["failures_by_class"]["mismatch"], 0);
     // Independently: fetch one object per kind with boto3 and regenerate its bytes.
-    let listing = st.moto.listing();
+    let listing = st.server.listing();
     let dir = tempfile::tempdir().unwrap();
     let mut kinds_seen = Vec::new();
     for (_, bucket, _) in shipped_users().into_iter().take(5) {
         let (key, size) = listing[&bucket].first().unwrap_or_else(|| panic!("{bucket} empty")).clone();
         let got = dir.path().join("got");
         let want = dir.path().join("want");
-        st.moto.download(&bucket, &key, &got);
+        st.server.download(&bucket, &key, &got);
         let regen = std::process::Command::new(bin())
             .args(["synth", want.to_str().unwrap(), "--key", &key, "--size", &size.to_string()])
             .output()
@@ -230,7 +233,7 @@ fn cleanup_empties(flavor: Flavor) {
     assert!(total(&s, "uploads") > 0, "{s}");
     assert_eq!(total(&s, "cleanup_deletes"), total(&s, "uploads"), "{s}");
     assert_eq!(s["live_objects_at_exit"], 0);
-    let listing = st.moto.listing();
+    let listing = st.server.listing();
     for bucket in ["alice-development", "henry-operations", "jack-mobile-apps"] {
         assert_eq!(listing.get(bucket).map(|v| v.len()), Some(0), "{bucket}: {:?}", listing.get(bucket));
     }
@@ -309,7 +312,7 @@ fn smoke_profile_passes(flavor: Flavor) {
     let thresholds = profile.lines().skip_while(|l| *l != "[thresholds]").skip(1).take_while(|l| !l.is_empty()).count();
     assert!(junit.contains(&format!("tests=\"{}\" failures=\"0\"", thresholds + 4)), "{junit}");
     // Independently: the server holds exactly what the summary calls live.
-    let on_server: usize = st.moto.listing().values().map(|v| v.len()).sum();
+    let on_server: usize = st.server.listing().values().map(|v| v.len()).sum();
     assert_eq!(on_server as u64, s["live_objects_at_exit"].as_u64().unwrap());
 }
 
@@ -405,9 +408,9 @@ fn server_outage_and_recovery_aws() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(10));
-    st.moto.kill();
+    st.server.kill();
     std::thread::sleep(Duration::from_secs(10));
-    st.moto.restart();
+    st.server.restart();
     let restarted = started.elapsed().as_secs_f64();
     let out = wait_bounded(child, LIMIT);
     // A run with a fifth of its commands failed is not a pass: the shipped profile's
@@ -435,8 +438,68 @@ fn server_outage_and_recovery_aws() {
     let resumed = timeline.iter().find(|p| p["t_s"].as_f64().unwrap() > restarted && p["ok"].as_u64().unwrap() > 0);
     let resumed = resumed.unwrap_or_else(|| panic!("no success after the restart at {restarted:.1}s: {timeline:?}"));
     assert!(resumed["t_s"].as_f64().unwrap() <= restarted + 15.0, "resumed late: {resumed} (restart {restarted:.1}s)");
-    let listing = st.moto.listing();
+    let listing = st.server.listing();
     for bucket in ["henry-operations", "alice-development", "bob-marketing-assets"] {
         assert!(listing.get(bucket).is_some_and(|v| !v.is_empty()), "{bucket} was not re-created: {listing:?}");
     }
+}
+
+// 8. The server's own counters bear trafficgen out (Garage only: moto has no metrics):
+// one PutObject per upload, one DeleteObject per delete (TTL and --cleanup), one
+// HeadObject per head-object and confirmation, as the server counted them between the
+// run's first reading and its last (after the cleanup).
+#[test]
+fn server_metrics_witness_aws() {
+    let Some(st) = setup("server_metrics_witness", Flavor::Aws) else { return };
+    let Some(url) = st.server.metrics_url() else {
+        eprintln!("SKIP server_metrics_witness: {} serves no S3 request counters (Garage only)", st.server.name());
+        return;
+    };
+    let mut edits = steady("6", "0.0");
+    edits.push(("ttl = \"3h\"".into(), "ttl = \"10m\"".into()));
+    edits.push(("head_object = 0.0 ".into(), "head_object = 0.1 ".into()));
+    edits.push(("confirm_uploads = 0.05".into(), "confirm_uploads = 1.0".into()));
+    edits.push(("confirm_deletes = 0.05".into(), "confirm_deletes = 1.0".into()));
+    let sb = sandbox(edits);
+    // 1 simulated hour at 120x: 30 wall seconds; the 10 min TTL is 5 wall seconds.
+    let out = run_bounded(
+        st.cmd(
+            &sb,
+            &[
+                "--duration",
+                "1h",
+                "--time-scale",
+                "120",
+                "--users",
+                "alice-dev,henry-ops,jack-mobile",
+                "--max-file-size",
+                "64KiB",
+                "--server-metrics",
+                &url,
+                "--seed",
+                "8",
+                "--cleanup",
+            ],
+        ),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = sb.summary();
+    assert_eq!(total(&s, "failures"), 0, "{s}");
+    let apis = &s["server_metrics"]["apis"];
+    assert_eq!(s["server_metrics"]["url"], url.as_str(), "{}", s["server_metrics"]);
+    // --cleanup deletes what is left and every upload is confirmed with head-object, so
+    // all three APIs occur.
+    // Downloads are off: `aws s3 cp` from S3 sends a HeadObject before its GetObject.
+    // HeadBucket (bucket checks outside the run's commands) is not compared.
+    for api in ["PutObject", "DeleteObject", "HeadObject"] {
+        let row = &apis[api];
+        let ours = row["trafficgen"].as_u64().unwrap_or_else(|| panic!("{api}: no trafficgen count in {apis}"));
+        assert!(ours > 0, "{api}: {apis}");
+        assert_eq!(row["server"].as_f64(), Some(ours as f64), "{api}: the server counted otherwise: {apis}");
+        assert_eq!(row["amplification"].as_f64(), Some(1.0), "{api}: {apis}");
+    }
+    // Confirmations of TTL deletes are HeadObjects that find nothing (404); nothing else fails.
+    assert_eq!(apis["PutObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
+    assert_eq!(apis["DeleteObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
 }

@@ -506,9 +506,11 @@ fn check_identity(requests: &[Vec<BTreeMap<String, String>>], r: &Run) {
                 assert!(!op.is_empty(), "{a:?}");
                 with_op += 1;
             }
-            // Bucket checks (at the start, and after a failed upload) work for no one.
+            // Bucket checks at the start work for no one; those that settle a
+            // confirmation work for a user but are no operation of the mix.
             (None, None) => {}
-            _ => panic!("a user without an operation, or the reverse: {a:?}"),
+            (Some(u), None) => assert!(users.contains(u.as_str()), "{a:?}"),
+            (None, Some(_)) => panic!("an operation without a user: {a:?}"),
         }
     }
     assert_eq!(runs.len(), 1, "{runs:?}");

@@ -1,6 +1,7 @@
 //! One file per subcommand; this one dispatches. A run (no subcommand) is `run.rs`.
 
 pub mod check;
+pub mod cleanup;
 pub mod compare;
 pub mod plan;
 pub mod synth;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Plan { .. } => "plan",
                 Command::Synth { .. } => "synth",
                 Command::Compare(_) => "compare",
+                Command::Cleanup { .. } => "cleanup",
             };
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
             eprintln!("error: {} {what} (no subcommand); `{name}` does not take {verb}", given.join(", "));
@@ -45,6 +47,9 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Some(Command::Check) => check::run(&plan),
         Some(Command::Plan { json }) => plan::run(&plan, json),
+        Some(Command::Cleanup { all, state_dir }) => {
+            cleanup::run(&plan, state_dir.unwrap_or_else(crate::state::default_dir), all)
+        }
         Some(Command::Synth { .. } | Command::Compare(_)) => unreachable!("handled above"),
         None => match options::apply_run_args(plan, &cli.run) {
             Ok((plan, opts)) => run::run(plan, opts),
@@ -59,7 +64,7 @@ pub fn dispatch(cli: Cli) -> i32 {
 /// The run options present on a command line.
 fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
     let mut v = Vec::new();
-    let flags: [(&'static str, bool); 23] = [
+    let flags: [(&'static str, bool); 24] = [
         ("--duration", a.duration.is_some()),
         ("--obsctl", a.obsctl.is_some()),
         ("--client", a.client.is_some()),
@@ -72,6 +77,7 @@ fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
         ("--stats-interval", a.stats_interval.is_some()),
         ("--log-file", a.log_file.is_some()),
         ("--temp-dir", a.temp_dir.is_some()),
+        ("--state-dir", a.state_dir.is_some()),
         ("--summary-json", a.summary_json.is_some()),
         ("--junit", a.junit.is_some()),
         ("--ops-log", a.ops_log.is_some()),

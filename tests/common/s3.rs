@@ -1,6 +1,8 @@
-//! A real S3 server (moto, from the repository's virtualenv, started by
-//! scripts/moto-server.py) per test, on a free loopback port, stopped on drop even when
-//! the test fails; plus an independent client (boto3) to see what is really on the server.
+//! A real S3 server per test, on free loopback ports, stopped on drop even when the
+//! test fails: Garage (a real object store, started by scripts/local-s3 with its own
+//! state folder) or moto (from the repository's virtualenv, started by
+//! scripts/moto-server.py); `Server` is either, chosen by TRAFFICGEN_TEST_SERVER. Plus an
+//! independent client (boto3) to see what is really on the server.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -169,26 +171,45 @@ impl Moto {
         self.spawn();
     }
 
-    fn python(&self, script: &str, args: &[&str]) -> String {
-        let out = Command::new(self.venv.join("bin/python"))
-            .arg("-c")
-            .arg(script)
-            .arg(self.endpoint())
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", &self.key.0)
-            .env("AWS_SECRET_ACCESS_KEY", &self.key.1)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("python runs");
-        assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+    /// Every bucket and its objects as (key, size), listed with boto3 (with `access_key()`).
+    pub fn listing(&self) -> Listing {
+        listing(&self.venv, &self.endpoint(), &self.key)
     }
 
-    /// Every bucket and its objects as (key, size), listed with boto3 (with `access_key()`).
-    pub fn listing(&self) -> std::collections::BTreeMap<String, Vec<(String, u64)>> {
-        let json = self.python(
-            r#"
+    /// Downloads one object with boto3 (with `access_key()`).
+    pub fn download(&self, bucket: &str, key: &str, to: &Path) {
+        download(&self.venv, &self.endpoint(), &self.key, bucket, key, to)
+    }
+}
+
+/// Buckets and their objects as (key, size).
+pub type Listing = std::collections::BTreeMap<String, Vec<(String, u64)>>;
+
+/// Runs a boto3 script with the venv's python: argv[1] is the endpoint, the key pair is
+/// in the environment (never on the command line).
+fn boto3(venv: &Path, endpoint: &str, key: &(String, String), script: &str, args: &[&str]) -> String {
+    let out = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(endpoint)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &key.0)
+        .env("AWS_SECRET_ACCESS_KEY", &key.1)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every bucket the pair can see and its objects, listed with boto3.
+fn listing(venv: &Path, endpoint: &str, key: &(String, String)) -> Listing {
+    let json = boto3(
+        venv,
+        endpoint,
+        key,
+        r#"
 import boto3, json, os, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
@@ -201,36 +222,335 @@ for b in s3.list_buckets()["Buckets"]:
     out[b["Name"]] = keys
 print(json.dumps(out))
 "#,
-            &[],
-        );
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        v.as_object()
-            .unwrap()
-            .iter()
-            .map(|(b, keys)| {
-                let keys = keys
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|k| (k[0].as_str().unwrap().to_string(), k[1].as_u64().unwrap()))
-                    .collect();
-                (b.clone(), keys)
-            })
-            .collect()
-    }
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(b, keys)| {
+            let keys = keys
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| (k[0].as_str().unwrap().to_string(), k[1].as_u64().unwrap()))
+                .collect();
+            (b.clone(), keys)
+        })
+        .collect()
+}
 
-    /// Downloads one object with boto3 (with `access_key()`).
-    pub fn download(&self, bucket: &str, key: &str, to: &Path) {
-        self.python(
-            r#"
+/// Downloads one object with boto3.
+fn download(venv: &Path, endpoint: &str, key: &(String, String), bucket: &str, object: &str, to: &Path) {
+    boto3(
+        venv,
+        endpoint,
+        key,
+        r#"
 import boto3, os, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
                   aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"])
 s3.download_file(sys.argv[2], sys.argv[3], sys.argv[4])
 "#,
-            &[bucket, key, to.to_str().unwrap()],
-        );
+        &[bucket, object, to.to_str().unwrap()],
+    );
+}
+
+/// Where scripts/local-s3 installs Garage:
+/// ${TRAFFICGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trafficgen}/garage-2.5.0/bin/garage.
+pub fn garage_binary() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cache = set("TRAFFICGEN_CACHE").unwrap_or_else(|| {
+        set("XDG_CACHE_HOME")
+            .unwrap_or_else(|| set("HOME").unwrap_or_else(|| PathBuf::from("/root")).join(".cache"))
+            .join("trafficgen")
+    });
+    cache.join("garage-2.5.0/bin/garage")
+}
+
+/// A single-node Garage 2.5.0 started by `scripts/local-s3 start --server garage --port N`
+/// with its own state folder (TRAFFICGEN_LOCAL_S3_STATE, a temporary directory): S3 on
+/// N, RPC on N+1, the admin API (/health, /metrics) on N+3, all on 127.0.0.1; layout
+/// applied, region us-east-1, and an imported key pair allowed to create buckets, the
+/// only credentials it accepts. Stopped on drop, its folder deleted.
+pub struct Garage {
+    state: tempfile::TempDir,
+    pub port: u16,
+    venv: PathBuf,
+    key: (String, String),
+    /// The AWS CLI config that makes `aws s3 presign` sign with SigV4.
+    aws_config: String,
+    metrics: String,
+    running: bool,
+}
+
+/// A free port N (at most 65532) whose N+1 and N+3 are free too.
+fn free_garage_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p <= 65532 && [p + 1, p + 3].iter().all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+impl Garage {
+    pub fn start(venv: &Path) -> Garage {
+        let state = tempfile::Builder::new().prefix("tg-garage-").tempdir().unwrap();
+        let mut g = Garage {
+            state,
+            port: 0,
+            venv: venv.to_path_buf(),
+            key: Default::default(),
+            aws_config: String::new(),
+            metrics: String::new(),
+            running: false,
+        };
+        // Another process may take a port between the check and Garage's bind: retry.
+        for attempt in 1..=3 {
+            g.port = free_garage_port();
+            let out = g.local_s3(&["start"]);
+            if out.status.success() {
+                g.running = true;
+                break;
+            }
+            let said = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(attempt < 3 && said.contains("busy"), "{}", g.failure("scripts/local-s3 start", &out));
+        }
+        // The exports scripts/local-s3 prints for this server (the key pair it made).
+        let out = g.local_s3(&["env"]);
+        assert!(out.status.success(), "{}", g.failure("scripts/local-s3 env", &out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("scripts/local-s3 env printed no {name}"))
+                .to_string()
+        };
+        g.key = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"));
+        g.aws_config = var("AWS_CONFIG_FILE");
+        g.metrics = var("TRAFFICGEN_SERVER_METRICS");
+        g
+    }
+
+    fn local_s3(&self, args: &[&str]) -> std::process::Output {
+        Command::new(repo().join("scripts/local-s3"))
+            .args(args)
+            .args(["--server", "garage", "--port", &self.port.to_string()])
+            .env("TRAFFICGEN_LOCAL_S3_STATE", self.state.path())
+            .env("TRAFFICGEN_VENV", &self.venv)
+            .stdin(Stdio::null())
+            .output()
+            .expect("scripts/local-s3 runs")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.state.path().join(format!("garage-{}.log", self.port)));
+        let log = log.unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn failure(&self, what: &str, out: &std::process::Output) -> String {
+        format!(
+            "{what} failed ({}) for Garage on port {}:\n{}{}\nlast lines of Garage's log:\n{}",
+            out.status,
+            self.port,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        )
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The key pair Garage accepts (the only one).
+    pub fn access_key(&self) -> (String, String) {
+        self.key.clone()
+    }
+
+    /// The admin API's Prometheus text (no token needed).
+    pub fn metrics_url(&self) -> String {
+        self.metrics.clone()
+    }
+
+    /// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
+    /// AWS_CONFIG_FILE (SigV4 presigned URLs: Garage refuses the AWS CLI's default SigV2).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
+            ("AWS_ACCESS_KEY_ID".into(), self.key.0.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.key.1.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_CONFIG_FILE".into(), self.aws_config.clone()),
+        ]
+    }
+
+    /// Stops the server (its objects stay on disk until `restart()` wipes them).
+    pub fn kill(&mut self) {
+        if self.running {
+            let out = self.local_s3(&["stop"]);
+            assert!(out.status.success(), "{}", self.failure("scripts/local-s3 stop", &out));
+            self.running = false;
+        }
+    }
+
+    /// Stopped, its data wiped, started again empty on the same ports, accepting the
+    /// same key pair (re-imported into the new node).
+    pub fn restart(&mut self) {
+        self.kill();
+        let out = self.local_s3(&["stop", "--wipe"]);
+        assert!(out.status.success(), "{}", self.failure("scripts/local-s3 stop --wipe", &out));
+        let out = self.local_s3(&["start"]);
+        assert!(out.status.success(), "{}", self.failure("scripts/local-s3 start", &out));
+        self.running = true;
+    }
+
+    /// Every bucket the key pair can see and its objects, listed with boto3.
+    pub fn listing(&self) -> Listing {
+        listing(&self.venv, &self.endpoint(), &self.key)
+    }
+
+    /// Downloads one object with boto3.
+    pub fn download(&self, bucket: &str, key: &str, to: &Path) {
+        download(&self.venv, &self.endpoint(), &self.key, bucket, key, to)
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("Garage on port {}, last lines of its log:\n{}", self.port, self.log_tail());
+        }
+        if self.running {
+            let _ = self.local_s3(&["stop"]);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Garage,
+    Moto,
+}
+
+/// The server the end-to-end tests run against: TRAFFICGEN_TEST_SERVER=garage|moto,
+/// by default Garage when it is installed, else moto (with a note). None, with a skip
+/// line, when Garage is asked for and missing; with TRAFFICGEN_REQUIRE_S3 set that is a
+/// failure instead.
+pub fn server_kind(test: &str) -> Option<Kind> {
+    let garage = garage_binary();
+    let install = "scripts/local-s3 install --server garage (10-15 minutes the first time)";
+    match std::env::var("TRAFFICGEN_TEST_SERVER").unwrap_or_default().as_str() {
+        "moto" => Some(Kind::Moto),
+        "garage" if garage.exists() => Some(Kind::Garage),
+        "garage" if std::env::var_os("TRAFFICGEN_REQUIRE_S3").is_some() => {
+            panic!(
+                "{test}: TRAFFICGEN_TEST_SERVER=garage but Garage is not installed at {}; run {install}",
+                garage.display()
+            )
+        }
+        "garage" => {
+            eprintln!(
+                "SKIP {test}: TRAFFICGEN_TEST_SERVER=garage but no Garage at {}; to install it: {install}",
+                garage.display()
+            );
+            None
+        }
+        "" if garage.exists() => Some(Kind::Garage),
+        "" => {
+            eprintln!(
+                "NOTE {test}: runs on moto: Garage is not installed at {}; to install it: {install}",
+                garage.display()
+            );
+            Some(Kind::Moto)
+        }
+        other => panic!("{test}: TRAFFICGEN_TEST_SERVER={other:?}: it is garage or moto"),
+    }
+}
+
+/// Garage or moto (with credentials checked), behind one surface.
+pub enum Server {
+    Garage(Garage),
+    Moto(Moto),
+}
+
+impl Server {
+    pub fn start(kind: Kind, venv: &Path) -> Server {
+        match kind {
+            Kind::Garage => Server::Garage(Garage::start(venv)),
+            Kind::Moto => Server::Moto(Moto::start_auth(venv)),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Server::Garage(_) => "garage",
+            Server::Moto(_) => "moto",
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        match self {
+            Server::Garage(g) => g.endpoint(),
+            Server::Moto(m) => m.endpoint(),
+        }
+    }
+
+    pub fn access_key(&self) -> (String, String) {
+        match self {
+            Server::Garage(g) => g.access_key(),
+            Server::Moto(m) => m.access_key(),
+        }
+    }
+
+    /// What a child needs to reach the server (see `Garage::env`, `Moto::env`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Server::Garage(g) => g.env(),
+            Server::Moto(m) => m.env(),
+        }
+    }
+
+    /// The server's own Prometheus metrics, when it has them (Garage).
+    pub fn metrics_url(&self) -> Option<String> {
+        match self {
+            Server::Garage(g) => Some(g.metrics_url()),
+            Server::Moto(_) => None,
+        }
+    }
+
+    /// The server stops answering.
+    pub fn kill(&mut self) {
+        match self {
+            Server::Garage(g) => g.kill(),
+            Server::Moto(m) => m.kill(),
+        }
+    }
+
+    /// Back on the same port, empty, with the same key pair.
+    pub fn restart(&mut self) {
+        match self {
+            Server::Garage(g) => g.restart(),
+            Server::Moto(m) => m.restart(),
+        }
+    }
+
+    pub fn listing(&self) -> Listing {
+        match self {
+            Server::Garage(g) => g.listing(),
+            Server::Moto(m) => m.listing(),
+        }
+    }
+
+    pub fn download(&self, bucket: &str, key: &str, to: &Path) {
+        match self {
+            Server::Garage(g) => g.download(bucket, key, to),
+            Server::Moto(m) => m.download(bucket, key, to),
+        }
     }
 }
 
