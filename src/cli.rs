@@ -76,6 +76,9 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
     Compare(CompareArgs),
+    /// (internal) Kills the clients of a trafficgen that died
+    #[command(hide = true)]
+    Watchdog,
     /// Delete every object earlier runs may have left (from the state dir's journal)
     Cleanup {
         /// Also every object in the profile's buckets whose key has trafficgen's naming

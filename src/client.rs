@@ -119,9 +119,40 @@ pub struct Children {
     pids: Mutex<HashMap<u32, bool>>,
     /// Set once the run is past its grace period: nothing new may start.
     refuse: AtomicBool,
+    /// The watchdog's stdin: `+PID` / `-PID` lines (see `watchdog`).
+    watchdog: Mutex<Option<std::process::ChildStdin>>,
 }
 
 impl Children {
+    /// Starts the watchdog: a small process of our own, in its own process group, told
+    /// of every child. When trafficgen dies, even by `kill -9`, the kernel closes the
+    /// pipe; the watchdog reads its end and kills every child's process group, so no
+    /// client outlives trafficgen. (A parent-death signal per child would need a
+    /// `pre_exec` hook, which makes every spawn a full fork: a fifth of the dispatch
+    /// rate, measured.)
+    pub fn start_watchdog(&self) -> Result<(), String> {
+        use std::os::unix::process::CommandExt as _;
+        let exe = std::env::current_exe().map_err(|e| format!("the watchdog: {e}"))?;
+        let mut child = std::process::Command::new(exe)
+            .arg("watchdog")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("the watchdog: {e}"))?;
+        *self.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = child.stdin.take();
+        // Reaped by nobody on purpose: it must outlive us to do its job.
+        std::mem::forget(child);
+        Ok(())
+    }
+
+    fn watch(&self, pid: u32, start: bool) {
+        use std::io::Write as _;
+        if let Some(w) = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = writeln!(w, "{}{pid}", if start { '+' } else { '-' });
+        }
+    }
     /// Kills every running child's process group and refuses new ones until
     /// `accept_new`.
     pub fn kill_all(&self) {
@@ -145,6 +176,27 @@ impl Children {
     fn refusing(&self) -> bool {
         self.refuse.load(Ordering::SeqCst)
     }
+}
+
+/// `trafficgen watchdog` (internal): reads `+PID`/`-PID` lines until its stdin closes,
+/// then kills the process group of every child still listed.
+pub fn watchdog() -> i32 {
+    use std::io::BufRead as _;
+    let mut live = std::collections::HashSet::new();
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let (sign, pid) = line.split_at(1.min(line.len()));
+        if let Ok(pid) = pid.parse::<u32>() {
+            if sign == "+" {
+                live.insert(pid);
+            } else {
+                live.remove(&pid);
+            }
+        }
+    }
+    for pid in live {
+        kill_group(pid);
+    }
+    0
 }
 
 fn kill_group(pid: u32) {
@@ -388,15 +440,6 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // SAFETY: prctl is async-signal-safe. The child dies with SIGKILL when the thread
-        // that spawned it (a runtime worker, alive for the whole run) goes away, so no
-        // client outlives a trafficgen that was killed with -9.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         cmd.envs(self.telemetry_env(id, tag));
         if wrong_credentials {
             cmd.env("AWS_ACCESS_KEY_ID", WRONG_ACCESS_KEY_ID)
@@ -414,6 +457,7 @@ impl Client {
         let pid = child.id().unwrap_or(0);
         {
             let mut pids = self.children.pids.lock().unwrap_or_else(|e| e.into_inner());
+            self.children.watch(pid, true);
             // Checked under the lock so a concurrent kill_all cannot miss this child.
             let refused = self.children.refusing();
             pids.insert(pid, refused);
@@ -434,6 +478,7 @@ impl Client {
             }
         };
         let killed = self.children.pids.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid).unwrap_or(false);
+        self.children.watch(pid, false);
 
         // A grandchild that left the group could hold the pipes open: don't wait for it.
         let grab = |h: tokio::task::JoinHandle<Vec<u8>>| async move {

@@ -105,13 +105,17 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     } else {
         None
     };
-    let client = Arc::new(Client::new(&plan.client, plan.command_timeout).with_telemetry(Telemetry {
+    let client = Client::new(&plan.client, plan.command_timeout).with_telemetry(Telemetry {
         run_id: format!("{run_id:08x}"),
         identity: plan.telemetry.identity,
         users: plan.users.iter().map(|u| u.id.clone()).collect(),
         receiver: receiver.as_ref().map(|r| r.endpoint()),
         ledger: Default::default(),
-    }));
+    });
+    if let Err(e) = client.children.start_watchdog() {
+        warn!("{e}: clients may outlive trafficgen if it is killed");
+    }
+    let client = Arc::new(client);
     let ints =
         Arc::new(Interrupts { client: client.clone(), temp_root: Mutex::new(None), running: AtomicBool::new(false) });
     let (stop_tx, stop_rx) = mpsc::channel::<()>();

@@ -23,6 +23,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Synth { .. } => "synth",
                 Command::Compare(_) => "compare",
                 Command::Cleanup { .. } => "cleanup",
+                Command::Watchdog => "watchdog",
             };
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
             eprintln!("error: {} {what} (no subcommand); `{name}` does not take {verb}", given.join(", "));
@@ -35,6 +36,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             return synth::run(path, size, ext, *seed, key.as_deref());
         }
         Some(Command::Compare(args)) => return compare::run(args),
+        Some(Command::Watchdog) => return crate::client::watchdog(),
         _ => {}
     }
     let plan = match options::load(&cli) {
@@ -50,7 +52,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Some(Command::Cleanup { all, state_dir }) => {
             cleanup::run(&plan, state_dir.unwrap_or_else(crate::state::default_dir), all)
         }
-        Some(Command::Synth { .. } | Command::Compare(_)) => unreachable!("handled above"),
+        Some(Command::Synth { .. } | Command::Compare(_) | Command::Watchdog) => unreachable!("handled above"),
         None => match options::apply_run_args(plan, &cli.run) {
             Ok((plan, opts)) => run::run(plan, opts),
             Err(e) => {
