@@ -308,9 +308,31 @@ fn smoke_profile_passes(flavor: Flavor) {
     for op in ["upload", "download", "delete", "ls", "head_object", "du", "presign", "sync", "mb", "rb"] {
         assert!(s["ops"][op]["ok"].as_u64().unwrap() > 0, "{op} never succeeded: {}", s["ops"]);
     }
+    // One case per threshold of the profile and per integrity class (trafficgen may add
+    // its own thresholds for a flavor), none failed.
     let junit = std::fs::read_to_string(sb.path("j.xml")).unwrap();
-    let thresholds = profile.lines().skip_while(|l| *l != "[thresholds]").skip(1).take_while(|l| !l.is_empty()).count();
-    assert!(junit.contains(&format!("tests=\"{}\" failures=\"0\"", thresholds + 4)), "{junit}");
+    let thresholds: Vec<String> = profile
+        .lines()
+        .skip_while(|l| *l != "[thresholds]")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let (name, expr) = l.split_once('=').unwrap();
+            let expr = expr.split('#').next().unwrap();
+            format!("{}{}", name.trim().trim_matches('"'), expr.trim().trim_matches('"'))
+        })
+        .collect();
+    let cases = junit.matches("<testcase ").count();
+    assert!(cases >= thresholds.len() + 4, "{cases} cases for {} thresholds: {junit}", thresholds.len());
+    assert!(junit.contains(&format!("tests=\"{cases}\" failures=\"0\"")), "{junit}");
+    let escaped = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    for case in thresholds
+        .iter()
+        .map(|t| escaped(t))
+        .chain(["mismatch", "phantom_delete", "phantom_upload", "unexpected_success"].map(|c| format!("integrity.{c}")))
+    {
+        assert!(junit.contains(&format!("<testcase name=\"{case}\"")), "no JUnit case {case}: {junit}");
+    }
     // Independently: the server holds exactly what the summary calls live.
     let on_server: usize = st.server.listing().values().map(|v| v.len()).sum();
     assert_eq!(on_server as u64, s["live_objects_at_exit"].as_u64().unwrap());
