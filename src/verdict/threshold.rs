@@ -6,6 +6,8 @@
 
 use std::sync::LazyLock;
 
+use crate::events::OpType;
+
 /// What a metric's numbers mean, so a limit can be read (`1%`, `8s`, `3`) and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,38 +70,17 @@ pub struct Threshold {
     pub unit: Unit,
 }
 
-/// Every operation the catalogue knows latencies, counts and failure rates for.
-pub const OPS: &[&str] = &[
-    "upload",
-    "download",
-    "delete",
-    "ls",
-    "head_object",
-    "du",
-    "presign",
-    "sync",
-    "mb",
-    "rb",
-    "confirm_upload",
-    "confirm_delete",
-    "missing_key_download",
-    "missing_bucket_upload",
-    "missing_bucket_delete",
-    "missing_local_upload",
-    "missing_key_head",
-    "wrong_credentials",
-];
+/// Every operation the catalogue knows latencies, counts and failure rates for: the
+/// command kinds of `events.rs`, so the two lists can never drift apart.
+fn ops() -> impl Iterator<Item = &'static str> {
+    OpType::ALL.into_iter().map(OpType::name)
+}
 
 /// Deliberate failures the run provokes; `expected_failures.KIND` counts those that failed
 /// as they should.
-pub const EXPECTED_FAILURE_KINDS: &[&str] = &[
-    "missing_key_download",
-    "missing_bucket_upload",
-    "missing_bucket_delete",
-    "missing_local_upload",
-    "missing_key_head",
-    "wrong_credentials",
-];
+fn expected_failure_kinds() -> impl Iterator<Item = &'static str> {
+    OpType::EXPECTED_FAILURES.into_iter().map(OpType::name)
+}
 
 const RATIOS: &[&str] = &[
     "failure_rate",
@@ -156,7 +137,7 @@ pub fn unit_of(name: &str) -> Option<Unit> {
         return Some(Unit::Count);
     }
     let (head, tail) = name.split_once('.')?;
-    if OPS.contains(&head) {
+    if OpType::from_name(head).is_some() {
         if tail == "failure_rate" {
             return Some(Unit::Ratio);
         }
@@ -169,7 +150,7 @@ pub fn unit_of(name: &str) -> Option<Unit> {
     }
     match head {
         "start_lag" if START_LAG.contains(&tail) => Some(Unit::Millis),
-        "expected_failures" if EXPECTED_FAILURE_KINDS.contains(&tail) => Some(Unit::Count),
+        "expected_failures" if OpType::from_name(tail).is_some_and(OpType::is_expected_failure) => Some(Unit::Count),
         _ => None,
     }
 }
@@ -180,8 +161,8 @@ fn catalogue() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
         let mut names: Vec<String> = RATIOS.iter().chain(COUNTS).map(|s| s.to_string()).collect();
         names.extend(START_LAG.iter().map(|s| format!("start_lag.{s}")));
-        names.extend(EXPECTED_FAILURE_KINDS.iter().map(|k| format!("expected_failures.{k}")));
-        for op in OPS {
+        names.extend(expected_failure_kinds().map(|k| format!("expected_failures.{k}")));
+        for op in ops() {
             let stats = OP_LATENCIES.iter().chain(OP_COUNTS).chain(&["failure_rate"]);
             names.extend(stats.map(|s| format!("{op}.{s}")));
         }
@@ -527,7 +508,7 @@ mod tests {
         }
         let per_op = OP_LATENCIES.len() + OP_COUNTS.len() + 1;
         let expected =
-            RATIOS.len() + COUNTS.len() + START_LAG.len() + EXPECTED_FAILURE_KINDS.len() + OPS.len() * per_op;
+            RATIOS.len() + COUNTS.len() + START_LAG.len() + expected_failure_kinds().count() + ops().count() * per_op;
         assert_eq!(catalogue().len(), expected);
         for name in ["", "upload", "upload.", "upload.p42", "start_lag.mean", "expected_failures.upload", "x.count"] {
             assert_eq!(unit_of(name), None, "{name}");
