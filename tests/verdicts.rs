@@ -7,47 +7,12 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn smoke_profile() -> String {
     std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap()
-}
-
-/// A plain HTTP server over the fake store, so presigned URLs can be fetched.
-struct Http {
-    child: Child,
-    port: u16,
-}
-
-impl Http {
-    fn serve(dir: &std::path::Path) -> Http {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server starts");
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "http.server did not answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Http { child, port }
-    }
-}
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The smoke profile at 10x its rate (each rare kind comes once in ~50 slots a user) for `secs` wall seconds against the fake, with
