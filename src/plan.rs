@@ -163,6 +163,9 @@ pub struct Band {
 #[derive(Debug, Clone)]
 pub struct UserPlan {
     pub id: String,
+    /// The profile's user this one was built from: its id, or for a replica
+    /// (`users[].replicas`) the id without the `-NNN` suffix. Tables group by it.
+    pub persona: String,
     pub role: String,
     pub bucket: String,
     pub peak: PeakWindow,

@@ -763,7 +763,16 @@ impl Cx<'_> {
                     ),
                 ));
             }
-            users.push(UserPlan { id, role: u.role.clone(), bucket, peak, activity, kind_weights, subfolders });
+            users.push(UserPlan {
+                persona: id.clone(),
+                id,
+                role: u.role.clone(),
+                bucket,
+                peak,
+                activity,
+                kind_weights,
+                subfolders,
+            });
         }
 
         Ok(Plan {
