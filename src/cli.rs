@@ -38,9 +38,19 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 1.0, value_name = "F")]
     pub rate_scale: f64,
 
-    /// Run only these users (comma-separated ids)
+    /// Run only these users (comma-separated ids; a persona's id selects all its replicas)
     #[arg(long, global = true, value_delimiter = ',', value_name = "IDS")]
     pub users: Option<Vec<String>>,
+
+    /// Run shard I of N (I from 0): a deterministic share of the users, or of every user's
+    /// rate when N exceeds the users (plan and run) [default: $JOB_COMPLETION_INDEX of
+    /// $TRAFFICGEN_SHARDS when both are set]
+    #[arg(long, global = true, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Show each replica on its own row in tables and `plan` (default: one row per persona)
+    #[arg(long, global = true)]
+    pub expand_replicas: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -76,6 +86,22 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
     Compare(CompareArgs),
+    /// Merge the summaries of shard processes (--shard) into one, with exactly merged latency
+    /// distributions, and judge the profile's thresholds on it (exit 3 when one fails)
+    Merge {
+        /// Summaries written by `--summary-json`, one per shard
+        #[arg(value_name = "SUMMARY", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Write the merged summary as JSON
+        #[arg(long = "summary-json", value_name = "PATH")]
+        summary_json: Option<PathBuf>,
+        /// Write the merged verdict as JUnit XML
+        #[arg(long = "junit", value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Extra pass/fail rule (repeatable; adds to the profile's [thresholds])
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+    },
     /// (internal) Kills the clients of a trafficgen that died
     #[command(hide = true)]
     Watchdog,

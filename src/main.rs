@@ -24,6 +24,7 @@ mod run;
 mod schedule;
 mod secrets;
 mod server_metrics;
+mod shard;
 mod signal;
 mod state;
 mod stats;

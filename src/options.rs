@@ -7,7 +7,7 @@ use crate::clock::{self, TimeMap};
 use crate::export::Exports;
 use crate::plan::Plan;
 use crate::verdict::threshold;
-use crate::{profile, units};
+use crate::{profile, shard, units};
 
 /// The profile with the options every subcommand shares.
 pub fn load(cli: &Cli) -> Result<Plan, String> {
@@ -16,6 +16,7 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
         return Err(format!("--rate-scale {}: must be a positive number", cli.rate_scale));
     }
     plan.rates.scale = cli.rate_scale;
+    plan.expand_replicas = cli.expand_replicas;
     // The profile keeps each user under the maximum; the scale must not lift it over.
     for u in &plan.users {
         let busiest = (0..24).map(|h| plan.user_rate(u, h)).fold(0.0, f64::max);
@@ -29,15 +30,24 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
         }
     }
     if let Some(ids) = &cli.users {
-        let known: Vec<&str> = plan.users.iter().map(|u| u.id.as_str()).collect();
-        if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
+        let known = |id: &str| plan.users.iter().any(|u| u.id == id || u.persona == id);
+        if let Some(bad) = ids.iter().find(|id| !known(id)) {
+            let mut personas: Vec<&str> = plan.users.iter().map(|u| u.persona.as_str()).collect();
+            personas.dedup();
             return Err(format!(
                 "--users: no user {bad:?} in {} (known: {})",
                 cli.profiles.display(),
-                known.join(", ")
+                personas.join(", ")
             ));
         }
-        plan.users.retain(|u| ids.contains(&u.id));
+        plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
+    }
+    let shard = match &cli.shard {
+        Some(text) => Some(shard::parse(text)?),
+        None => shard::from_env(|k| std::env::var(k).ok())?,
+    };
+    if let Some((index, count)) = shard {
+        shard::apply(&mut plan, index, count);
     }
     Ok(plan)
 }

@@ -35,6 +35,10 @@ pub struct Plan {
     pub kinds: Vec<Kind>,
     pub words: BTreeMap<String, Vec<String>>,
     pub users: Vec<UserPlan>,
+    /// `--shard I/N`: this instance's part of the profile.
+    pub shard: Option<crate::shard::Shard>,
+    /// Tables show each replica on its own row (`--expand-replicas`), not one per persona.
+    pub expand_replicas: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -82,6 +86,8 @@ pub struct Rates {
     pub extras: Vec<(OpType, f64)>,
     /// `--rate-scale`: multiplies every target.
     pub scale: f64,
+    /// This shard's share of every user's rate (1 unless shards split rates).
+    pub shard_share: f64,
     pub arrivals: Arrivals,
 }
 
@@ -173,6 +179,10 @@ pub struct UserPlan {
     /// Indexed like `Plan::kinds`; zero for kinds the user never writes.
     pub kind_weights: Vec<f64>,
     pub subfolders: Vec<Template>,
+    /// This user's place in the whole profile (replicas expanded): its random streams
+    /// derive from it, so a shard running a subset of the users runs them exactly as the
+    /// whole profile would.
+    pub stream: usize,
 }
 
 /// A parsed subfolder template such as `projects/{project}/src`.
@@ -220,21 +230,44 @@ impl Plan {
             base_ops_per_min: r.base_ops_per_min,
             peak_multiplier: r.peak_multiplier,
             offpeak_multiplier: r.offpeak_multiplier,
-            scale: r.scale,
+            scale: r.scale * r.shard_share,
         };
         schedule::target_ops_per_min(model, user.activity, user.peak, hour)
     }
 
     pub fn hourly_table(&self) -> HourlyTable {
+        let groups = self.columns();
         let hours = (0..24)
             .map(|hour| {
                 let users: BTreeMap<String, f64> =
                     self.users.iter().map(|u| (u.id.clone(), round2(self.user_rate(u, hour)))).collect();
+                let personas: BTreeMap<String, f64> = if groups.iter().all(|(_, m)| m.len() == 1) {
+                    BTreeMap::new()
+                } else {
+                    let mut p: BTreeMap<String, f64> = BTreeMap::new();
+                    for u in &self.users {
+                        *p.entry(u.persona.clone()).or_default() += self.user_rate(u, hour);
+                    }
+                    p.into_iter().map(|(k, v)| (k, round2(v))).collect()
+                };
                 let total = round2(self.users.iter().map(|u| self.user_rate(u, hour)).sum());
-                HourRow { hour, users, total }
+                HourRow { hour, users, personas, total }
             })
             .collect();
-        HourlyTable { hours }
+        HourlyTable { hours, shard: self.shard }
+    }
+
+    /// The table's columns: one per persona (its replicas summed), or one per user with
+    /// `--expand-replicas`. Each with the indices of its users.
+    fn columns(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, u) in self.users.iter().enumerate() {
+            match out.last_mut() {
+                Some((name, members)) if !self.expand_replicas && *name == u.persona => members.push(i),
+                _ => out.push((if self.expand_replicas { u.id.clone() } else { u.persona.clone() }, vec![i])),
+            }
+        }
+        out
     }
 }
 
@@ -246,36 +279,104 @@ fn round2(x: f64) -> f64 {
 #[derive(Debug, Serialize)]
 pub struct HourlyTable {
     pub hours: Vec<HourRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct HourRow {
     pub hour: u32,
     pub users: BTreeMap<String, f64>,
+    /// Per persona, replicas summed (only when the profile has replicas).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub personas: BTreeMap<String, f64>,
     pub total: f64,
+}
+
+/// Eighths of a character cell, for bars and sparklines.
+const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// One character per hour, scaled to `max`.
+fn sparkline(values: &[f64], max: f64) -> String {
+    values
+        .iter()
+        .map(
+            |v| if max <= 0.0 || *v <= 0.0 { BLOCKS[1] } else { BLOCKS[((v / max * 8.0).ceil() as usize).clamp(1, 8)] },
+        )
+        .collect()
+}
+
+/// The fleet's target per hour as a bar chart `height` rows tall, two columns per hour.
+fn day_chart(totals: &[f64], height: usize) -> String {
+    let max = totals.iter().copied().fold(0.0, f64::max);
+    let mut out = String::new();
+    for row in (0..height).rev() {
+        let label = if row == height - 1 {
+            format!("{max:>8.1} ")
+        } else if row == 0 {
+            format!("{:>8} ", 0)
+        } else {
+            " ".repeat(9)
+        };
+        out.push_str(&label);
+        out.push('│');
+        for v in totals {
+            let eighths = if max > 0.0 { (v / max * (height * 8) as f64).round() as usize } else { 0 };
+            let cell = eighths.saturating_sub(row * 8).min(8);
+            let c = BLOCKS[cell];
+            out.push(c);
+            out.push(c);
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("{:>9}└{}\n", "", "─".repeat(totals.len() * 2)));
+    out.push_str(&format!("{:>10}00    03    06    09    12    15    18    21  UTC\n", ""));
+    out
 }
 
 impl HourlyTable {
     pub fn render(&self, plan: &Plan) -> String {
+        let cols = plan.columns();
         let mut out = String::new();
+        if let Some(s) = self.shard {
+            out.push_str(&format!("shard {} of {} (counted from 0): ", s.index, s.count));
+            out.push_str(match s.split {
+                crate::shard::Split::Users => "its share of the users, each at its full rate\n",
+                crate::shard::Split::Rate => "every user at 1/N of its rate\n",
+            });
+        }
         out.push_str("target operations per wall-clock minute, by UTC hour (* = peak)\n");
         out.push_str("hour ");
-        for u in &plan.users {
-            let short = u.id.split('-').next().unwrap_or(&u.id);
-            out.push_str(&format!("{short:>9}"));
+        for (name, members) in &cols {
+            let short = name.split('-').next().unwrap_or(name);
+            let head = if members.len() > 1 { format!("{short}x{}", members.len()) } else { short.to_string() };
+            out.push_str(&format!("{head:>9}"));
         }
         out.push_str(&format!("{:>9}\n", "TOTAL"));
         for row in &self.hours {
             out.push_str(&format!("{:02}   ", row.hour));
-            for u in &plan.users {
-                let mark = if u.peak.contains(row.hour) { '*' } else { ' ' };
-                out.push_str(&format!("{:>8.1}{mark}", row.users[&u.id]));
+            for (_, members) in &cols {
+                let first = &plan.users[members[0]];
+                let mark = if first.peak.contains(row.hour) { '*' } else { ' ' };
+                let v: f64 = members.iter().map(|&i| row.users[&plan.users[i].id]).sum();
+                out.push_str(&format!("{v:>8.1}{mark}"));
             }
             out.push_str(&format!("{:>9.1}\n", row.total));
         }
-        let min = self.hours.iter().map(|h| h.total).fold(f64::INFINITY, f64::min);
-        let max = self.hours.iter().map(|h| h.total).fold(0.0, f64::max);
-        out.push_str(&format!("fleet total: {min:.1} to {max:.1} ops/min\n"));
+        let totals: Vec<f64> = self.hours.iter().map(|h| h.total).collect();
+        let min = totals.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = totals.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!("fleet total: {min:.1} to {max:.1} ops/min\n\n"));
+        out.push_str("fleet target ops/min over the day\n");
+        out.push_str(&day_chart(&totals, 6));
+        out.push_str("\nper persona, 00-23 UTC (each scaled to its own peak)\n");
+        let width = cols.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(8);
+        for (name, members) in &cols {
+            let values: Vec<f64> =
+                self.hours.iter().map(|h| members.iter().map(|&i| h.users[&plan.users[i].id]).sum()).collect();
+            let peak = values.iter().copied().fold(0.0, f64::max);
+            out.push_str(&format!("{name:<width$} {} peak {peak:.1}\n", sparkline(&values, peak)));
+        }
         out
     }
 }

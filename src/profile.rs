@@ -205,6 +205,8 @@ struct UserSection {
     activity: Spanned<f64>,
     kinds: BTreeMap<String, Spanned<f64>>,
     subfolders: Vec<Spanned<String>>,
+    /// Independent users built from this one (`alice-dev-001` …); default 1.
+    replicas: Option<Spanned<i64>>,
     /// The old generator's UTC offset; informative only (peak hours are already UTC).
     #[allow(dead_code)]
     tz: Option<f64>,
@@ -687,6 +689,7 @@ impl Cx<'_> {
             return Err(self.err(0..0, "users", "at least one [[users]] entry is needed"));
         }
         let mut users: Vec<UserPlan> = Vec::new();
+        let mut total_users = 0usize;
         for (i, us) in f.users.iter().enumerate() {
             let u = us.get_ref();
             let field = |name: &str| format!("users[{i}].{name}");
@@ -701,16 +704,42 @@ impl Cx<'_> {
             if users.iter().any(|p| p.id == id) {
                 return Err(self.err(u.id.span(), field("id"), format!("{id:?} appears twice")));
             }
-            let bucket = u.bucket.get_ref().clone();
+            let replicas = match &u.replicas {
+                None => 1,
+                Some(r) => {
+                    let n = *r.get_ref();
+                    if !(1..=MAX_REPLICAS as i64).contains(&n) {
+                        return Err(self.err(
+                            r.span(),
+                            field("replicas"),
+                            format!("{n}: between 1 and {MAX_REPLICAS}"),
+                        ));
+                    }
+                    n as usize
+                }
+            };
+            total_users += replicas;
+            if total_users > MAX_USERS {
+                let span = u.replicas.as_ref().map_or(u.id.span(), |r| r.span());
+                return Err(self.err(
+                    span,
+                    field("replicas"),
+                    format!("the profile would have {total_users} users; at most {MAX_USERS}"),
+                ));
+            }
+            let bucket_text = u.bucket.get_ref().clone();
+            // `{replica}` gives each replica a bucket of its own; without it they share one.
+            let bucket = bucket_text.replace("{replica}", &replica_suffix(1, replicas));
             if let Err(m) = check_bucket(&bucket) {
                 return Err(self.err(u.bucket.span(), field("bucket"), m));
             }
             if let Some(other) = users.iter().find(|p| p.bucket == bucket) {
-                // Two users in one bucket would delete each other's objects at cleanup.
+                // Two personas in one bucket would delete each other's objects at cleanup;
+                // a persona's replicas share theirs on purpose (their keys carry their ids).
                 return Err(self.err(
                     u.bucket.span(),
                     field("bucket"),
-                    format!("{bucket:?} is already {}'s bucket", other.id),
+                    format!("{bucket:?} is already {}'s bucket", other.persona),
                 ));
             }
             let peak = PeakWindow::parse(u.peak_hours.get_ref())
@@ -742,7 +771,9 @@ impl Cx<'_> {
                     parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
                 // The longest key this template can make: a synced file's key repeats the
                 // name part (`{sub}/{id}_sync_{millis}_{seq}/{id}_{kind}_{seq}_{i}{ext}`).
-                let name = id.len() + 1 + kind_max + 1 + 13 + 1 + 20 + ext_max + 3;
+                let id_len =
+                    if replicas > 1 { id.len() + 1 + replica_suffix(replicas, replicas).len() } else { id.len() };
+                let name = id_len + 1 + kind_max + 1 + 13 + 1 + 20 + ext_max + 3;
                 let longest = template_max_len(&tpl, &words) + 1 + 2 * name;
                 if longest > MAX_KEY_BYTES {
                     return Err(self.err(
@@ -763,16 +794,42 @@ impl Cx<'_> {
                     ),
                 ));
             }
-            users.push(UserPlan {
-                persona: id.clone(),
-                id,
-                role: u.role.clone(),
-                bucket,
-                peak,
-                activity,
-                kind_weights,
-                subfolders,
-            });
+            if replicas > 1 && id.len() + 1 + replica_suffix(replicas, replicas).len() > 64 {
+                return Err(self.err(
+                    u.id.span(),
+                    field("id"),
+                    format!("{id:?} with a replica suffix is longer than 64 chars"),
+                ));
+            }
+            for r in 1..=replicas {
+                let (rid, rbucket) = if replicas == 1 {
+                    (id.clone(), bucket.clone())
+                } else {
+                    let sfx = replica_suffix(r, replicas);
+                    (format!("{id}-{sfx}"), bucket_text.replace("{replica}", &sfx))
+                };
+                if let Some(other) = users.iter().find(|p| p.id == rid) {
+                    return Err(self.err(
+                        u.id.span(),
+                        field("id"),
+                        format!("replica {rid:?} has the id of {}'s user", other.persona),
+                    ));
+                }
+                if r > 1 {
+                    check_bucket(&rbucket).map_err(|m| self.err(u.bucket.span(), field("bucket"), m))?;
+                }
+                users.push(UserPlan {
+                    persona: id.clone(),
+                    id: rid,
+                    role: u.role.clone(),
+                    bucket: rbucket,
+                    peak,
+                    activity,
+                    kind_weights: kind_weights.clone(),
+                    subfolders: subfolders.clone(),
+                    stream: users.len(),
+                });
+            }
         }
 
         Ok(Plan {
@@ -794,6 +851,7 @@ impl Cx<'_> {
                 expected_failures,
                 extras,
                 scale: 1.0,
+                shard_share: 1.0,
                 arrivals,
             },
             limits: Limits {
@@ -811,6 +869,8 @@ impl Cx<'_> {
             kinds,
             words,
             users,
+            shard: None,
+            expand_replicas: false,
         })
     }
 }
@@ -854,6 +914,16 @@ pub const MIN_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// S3's limit on a key's length, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
+
+/// Replicas of one persona, and users in a profile: one machine runs a thread per user.
+pub const MAX_REPLICAS: usize = 10_000;
+pub const MAX_USERS: usize = 10_000;
+
+/// `007` of `alice-dev-007`: at least three digits, more when there are more replicas.
+fn replica_suffix(r: usize, of: usize) -> String {
+    let width = of.to_string().len().max(3);
+    format!("{r:0width$}")
+}
 
 /// A user's target may not exceed this many operations per wall minute: far above what
 /// one machine can start (about 60,000 a minute in all with a no-op client), and low

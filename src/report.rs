@@ -105,12 +105,30 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
             human_bytes(c.bytes_down)
         );
     };
-    for (i, c) in stats.users.iter().enumerate() {
-        let target = target_ops(plan, map, i, from, to);
-        let started = c.started - prev.get(i).map_or(0, |p| p.started);
-        total_target += target;
-        total_started += started;
-        row(&mut out, &plan.users[i].id, target, started, c);
+    // Replicas fold into one row per persona unless `--expand-replicas`.
+    for g in persona_groups(plan) {
+        let rows: Vec<Vec<usize>> = if plan.expand_replicas || g.users.len() == 1 {
+            g.users.iter().map(|&i| vec![i]).collect()
+        } else {
+            vec![g.users.clone()]
+        };
+        for members in rows {
+            let mut c = Counters::default();
+            let (mut target, mut started) = (0.0, 0);
+            for &i in &members {
+                c.add(&stats.users[i]);
+                target += target_ops(plan, map, i, from, to);
+                started += stats.users[i].started - prev.get(i).map_or(0, |p| p.started);
+            }
+            total_target += target;
+            total_started += started;
+            let name = if members.len() == 1 {
+                plan.users[members[0]].id.clone()
+            } else {
+                format!("{} x{}", g.name, members.len())
+            };
+            row(&mut out, &name, target, started, &c);
+        }
     }
     let t = stats.totals();
     row(&mut out, "TOTAL", total_target, total_started, &t);
@@ -258,10 +276,24 @@ pub struct Summary {
     pub timeline: Vec<TimelinePoint>,
     pub totals: UserSummary,
     pub users: BTreeMap<String, UserSummary>,
+    /// Per persona (its replicas summed), when the profile has replicas.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub personas: BTreeMap<String, UserSummary>,
+    /// `--shard I/N`: this instance's part (absent when unsharded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+    /// The shard summaries a `merge` combined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// Every latency distribution as recorded buckets, so `merge` adds them exactly.
+    pub histograms: crate::stats::Histograms,
 }
 
 #[derive(Debug, Serialize)]
 pub struct UserSummary {
+    /// The profile user this one was built from (itself, unless it is a replica).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
     pub target_ops: f64,
     pub achieved_ops: u64,
     #[serde(flatten)]
@@ -292,6 +324,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         users.insert(
             u.id.clone(),
             UserSummary {
+                persona: Some(u.persona.clone()),
                 target_ops: round1(target),
                 achieved_ops: c.started,
                 counters: c.clone(),
@@ -364,7 +397,12 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         server_metrics: None,
         verdict: None,
         timeline: stats.timeline.clone(),
+        personas: personas(f.plan, &users, stats),
+        shard: f.plan.shard,
+        merged_from: Vec::new(),
+        histograms: stats.histograms(),
         totals: UserSummary {
+            persona: None,
             target_ops: round1(target),
             achieved_ops: t.started,
             in_flight: t.in_flight(),
@@ -373,6 +411,53 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         },
         users,
     }
+}
+
+/// Replicas summed under their persona; empty when no persona has replicas.
+fn personas(plan: &Plan, users: &BTreeMap<String, UserSummary>, stats: &Stats) -> BTreeMap<String, UserSummary> {
+    if plan.users.iter().all(|u| u.persona == u.id) {
+        return BTreeMap::new();
+    }
+    let mut out: BTreeMap<String, UserSummary> = BTreeMap::new();
+    for p in persona_groups(plan) {
+        let mut c = Counters::default();
+        let mut target = 0.0;
+        for &i in &p.users {
+            c.add(&stats.users[i]);
+            target += users[&plan.users[i].id].target_ops;
+        }
+        let members: Vec<_> = p.users.iter().map(|&i| (&plan.users[i], &stats.users[i])).collect();
+        let fidelity = fidelity::measure(plan, &members, &c);
+        out.insert(
+            p.name.clone(),
+            UserSummary {
+                persona: None,
+                target_ops: round1(target),
+                achieved_ops: c.started,
+                in_flight: c.in_flight(),
+                counters: c,
+                fidelity,
+            },
+        );
+    }
+    out
+}
+
+/// A persona and the indices of its users (its replicas), in profile order.
+pub struct PersonaGroup {
+    pub name: String,
+    pub users: Vec<usize>,
+}
+
+pub fn persona_groups(plan: &Plan) -> Vec<PersonaGroup> {
+    let mut out: Vec<PersonaGroup> = Vec::new();
+    for (i, u) in plan.users.iter().enumerate() {
+        match out.last_mut() {
+            Some(g) if g.name == u.persona => g.users.push(i),
+            _ => out.push(PersonaGroup { name: u.persona.clone(), users: vec![i] }),
+        }
+    }
+    out
 }
 
 fn round1(x: f64) -> f64 {

@@ -232,7 +232,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         events: events_tx,
         gate: Gate::new(plan.limits.max_in_flight, plan.limits.upload_memory_budget),
         running: AtomicBool::new(true),
-        seed: opts.seed,
+        seed: crate::shard::seed(opts.seed, plan.shard),
         missing_bucket: format!("trafficgen-missing-{run_id:08x}"),
         scratch_prefix: format!("trafficgen-scratch-{run_id:08x}"),
         journal,

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::events::{Confirmation, DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall, SizeClass};
 
 /// Successful and failed commands of one kind. `ok` includes expected failures that
 /// failed as they should.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpCount {
     pub ok: u64,
     pub failed: u64,
@@ -19,7 +19,7 @@ pub struct OpCount {
 
 /// One user's (or the fleet's) counts. Successful operations only in
 /// uploads/downloads/deletes; every failure in `failures`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub uploads: u64,
     pub downloads: u64,
@@ -29,15 +29,20 @@ pub struct Counters {
     /// Expected failures (every kind) that failed as they should.
     pub error_probes: u64,
     pub failures: u64,
+    #[serde(deserialize_with = "static_keys")]
     pub failures_by_class: BTreeMap<&'static str, u64>,
+    #[serde(deserialize_with = "static_keys")]
     pub failures_by_op: BTreeMap<&'static str, u64>,
     /// The client's word contradicted by the server: phantom uploads and deletes, byte
     /// mismatches, expected failures that succeeded. Also counted in `failures`.
     pub integrity_failures: u64,
+    #[serde(deserialize_with = "static_keys")]
     pub integrity: BTreeMap<&'static str, u64>,
     /// Per expected-failure kind: failed as it should.
+    #[serde(deserialize_with = "static_keys")]
     pub expected_failures: BTreeMap<&'static str, u64>,
     /// Per expected-failure kind: succeeded although it must fail (a client defect).
+    #[serde(deserialize_with = "static_keys")]
     pub unexpected_success: BTreeMap<&'static str, u64>,
     /// Uploads (and deletes) that head-object confirmed.
     pub confirmed_uploads: u64,
@@ -49,23 +54,26 @@ pub struct Counters {
     pub files_created: u64,
     pub large_files: u64,
     pub shortfall: u64,
+    #[serde(deserialize_with = "static_keys")]
     pub shortfall_by_reason: BTreeMap<&'static str, u64>,
     /// Read slots (download, head-object, presign) that found no object and uploaded
     /// instead; the read is made up later.
     pub no_object: u64,
     /// Scheduled operations started (deletes and confirmations are not scheduled).
     pub started: u64,
+    #[serde(deserialize_with = "static_keys")]
     pub started_by_op: BTreeMap<&'static str, u64>,
     pub started_deletes: u64,
     pub finished: u64,
     /// Every command that ended, by kind (confirmations and cleanup included).
+    #[serde(deserialize_with = "static_keys")]
     pub ops: BTreeMap<&'static str, OpCount>,
     /// Objects this run uploaded and has not deleted.
     pub live_objects: u64,
     pub bucket_reensures: u64,
     /// Uploads started, by kind index and by band index within the kind (the profile's
     /// mix is judged against these).
-    #[serde(skip)]
+    #[serde(default)]
     pub upload_draws: Vec<Vec<u64>>,
 }
 
@@ -74,7 +82,7 @@ impl Counters {
         (self.started + self.started_deletes).saturating_sub(self.finished)
     }
 
-    fn add(&mut self, o: &Counters) {
+    pub fn add(&mut self, o: &Counters) {
         self.uploads += o.uploads;
         self.downloads += o.downloads;
         self.deletes += o.deletes;
@@ -384,6 +392,87 @@ impl Stats {
     /// How late operations started against their scheduled slot.
     pub fn start_lag(&self) -> Latency {
         summarize(&self.lag)
+    }
+}
+
+/// Reads a map whose keys are names from a fixed vocabulary (operations, failure
+/// classes …) back into `&'static str` keys. Only `merge` reads summaries, once per key
+/// and file, so the few leaked strings are bounded.
+fn static_keys<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<&'static str, V>, D::Error> {
+    let m = BTreeMap::<String, V>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (intern(k), v)).collect())
+}
+
+fn intern(s: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(s.as_str()) {
+        return n;
+    }
+    let n: &'static str = Box::leak(s.into_boxed_str());
+    names.insert(n);
+    n
+}
+
+/// A histogram as `[value_us, count]` pairs of its recorded buckets: exact to re-record
+/// (each value is its bucket's own), so `merge` adds distributions, not percentiles.
+pub type Buckets = Vec<(u64, u64)>;
+
+fn buckets(h: &Histogram<u64>) -> Buckets {
+    h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+}
+
+fn add_buckets(h: &mut Histogram<u64>, b: &Buckets) {
+    for (v, n) in b {
+        // Values out of range cannot come from a summary this program wrote; clamp anyway.
+        let _ = h.record_n((*v).clamp(1, 3_600_000_000), *n);
+    }
+}
+
+/// Every latency distribution of a run, for `merge`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Histograms {
+    pub latency: BTreeMap<String, Buckets>,
+    pub by_size: BTreeMap<String, BTreeMap<String, Buckets>>,
+    pub start_lag: Buckets,
+}
+
+impl Stats {
+    pub fn histograms(&self) -> Histograms {
+        let mut out = Histograms { start_lag: buckets(&self.lag), ..Default::default() };
+        for op in OpType::ALL {
+            let h = &self.latency[op.index()];
+            if !h.is_empty() {
+                out.latency.insert(op.name().to_string(), buckets(h));
+            }
+            for class in SizeClass::ALL {
+                let h = &self.by_size[op.index()][class as usize];
+                if !h.is_empty() {
+                    out.by_size.entry(op.name().to_string()).or_default().insert(class.name().to_string(), buckets(h));
+                }
+            }
+        }
+        out
+    }
+
+    /// Adds another run's distributions to this one's (names it does not know are skipped).
+    pub fn add_histograms(&mut self, h: &Histograms) {
+        for (op, b) in &h.latency {
+            if let Some(op) = OpType::from_name(op) {
+                add_buckets(&mut self.latency[op.index()], b);
+            }
+        }
+        for (op, classes) in &h.by_size {
+            let Some(op) = OpType::from_name(op) else { continue };
+            for (class, b) in classes {
+                if let Some(c) = SizeClass::ALL.iter().find(|c| c.name() == class) {
+                    add_buckets(&mut self.by_size[op.index()][*c as usize], b);
+                }
+            }
+        }
+        add_buckets(&mut self.lag, &h.start_lag);
     }
 }
 

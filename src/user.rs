@@ -84,6 +84,8 @@ pub struct Worker {
     inv: Inventory,
     in_flight: u32,
     seq: u64,
+    /// 1, or N when N shards split this user's rate (see `shard::key_sequence`).
+    seq_step: u64,
     dir: PathBuf,
     /// Emptied local files free for reuse, by extension ("" for downloads).
     spare: HashMap<String, Vec<PathBuf>>,
@@ -116,9 +118,10 @@ impl Worker {
         let plan = &fleet.plan;
         // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
-        let stream = fleet.seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let stream = fleet.seed ^ (plan.users[idx].stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let rng = SmallRng::seed_from_u64(stream);
         let mix = Mix::new(plan, &plan.users[idx]);
+        let (seq, seq_step) = crate::shard::key_sequence(plan.shard);
         let (done_tx, done_rx) = mpsc::channel();
         let mut inv = Inventory::default();
         for (key, size, expires) in leftovers {
@@ -132,7 +135,8 @@ impl Worker {
             mix,
             inv,
             in_flight: 0,
-            seq: 0,
+            seq,
+            seq_step,
             dir,
             spare: HashMap::new(),
             done_tx,
@@ -226,7 +230,7 @@ impl Worker {
         let plan = self.fleet.plan.clone();
         // Drawn before the caps are looked at, so a shortfall does not shift later slots.
         let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
-        self.seq += 1;
+        self.seq += self.seq_step;
         if self.fleet.host.saturated() {
             return self.shortfall(Shortfall::Host);
         }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cleanup;
 pub mod compare;
+pub mod merge;
 pub mod plan;
 pub mod synth;
 
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Synth { .. } => "synth",
                 Command::Compare(_) => "compare",
                 Command::Cleanup { .. } => "cleanup",
+                Command::Merge { .. } => "merge",
                 Command::Watchdog => "watchdog",
             };
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
@@ -52,6 +54,15 @@ pub fn dispatch(cli: Cli) -> i32 {
         Some(Command::Cleanup { all, state_dir }) => {
             cleanup::run(&plan, state_dir.unwrap_or_else(crate::state::default_dir), all)
         }
+        Some(Command::Merge { files, summary_json, junit, thresholds }) => merge::run(
+            plan,
+            merge::MergeArgs {
+                files: &files,
+                summary_json: summary_json.as_deref(),
+                junit: junit.as_deref(),
+                thresholds: &thresholds,
+            },
+        ),
         Some(Command::Synth { .. } | Command::Compare(_) | Command::Watchdog) => unreachable!("handled above"),
         None => match options::apply_run_args(plan, &cli.run) {
             Ok((plan, opts)) => run::run(plan, opts),

@@ -62,7 +62,7 @@ impl Exports {
 }
 
 /// Write then rename, so a reader never sees half a file.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
     std::fs::write(&tmp, text)?;

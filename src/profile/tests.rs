@@ -339,3 +339,38 @@ fn mix_expected_failures_verify_and_thresholds_are_checked() {
     let e = with("[expected_failures]\nmissing_key_download = 0").unwrap_err();
     assert_eq!(e.field, "expected_failures");
 }
+
+#[test]
+fn replicas_expand_into_independent_users_of_one_persona() {
+    let text = SHIPPED.replacen("id = \"alice-dev\"\n", "id = \"alice-dev\"\nreplicas = 12\n", 1);
+    let p = parse(Path::new("profiles.toml"), &text).unwrap();
+    assert_eq!(p.users.len(), 21);
+    let alices: Vec<&UserPlan> = p.users.iter().filter(|u| u.persona == "alice-dev").collect();
+    let ids: Vec<&str> = alices.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids.first(), Some(&"alice-dev-001"));
+    assert_eq!(ids.last(), Some(&"alice-dev-012"));
+    // One bucket for the persona; keys carry each replica's id, so they never collide.
+    assert!(alices.iter().all(|u| u.bucket == "alice-development"));
+    // Each user its own random streams, numbered across the whole profile.
+    let streams: Vec<usize> = p.users.iter().map(|u| u.stream).collect();
+    assert_eq!(streams, (0..21).collect::<Vec<_>>());
+
+    let own = text.replacen("bucket = \"alice-development\"", "bucket = \"alice-dev-{replica}\"", 1);
+    let p = parse(Path::new("profiles.toml"), &own).unwrap();
+    assert_eq!(p.users[0].bucket, "alice-dev-001");
+    assert_eq!(p.users[11].bucket, "alice-dev-012");
+}
+
+#[test]
+fn bad_replica_counts_are_located() {
+    for (value, says) in [("0", "between 1 and 10000"), ("10001", "between 1 and 10000"), ("\"many\"", "replicas")] {
+        let text = SHIPPED.replacen("id = \"alice-dev\"\n", &format!("id = \"alice-dev\"\nreplicas = {value}\n"), 1);
+        let e = parse(Path::new("profiles.toml"), &text).unwrap_err();
+        assert!(e.to_string().contains(says), "{value}: {e}");
+        assert_eq!(e.at.map(|(l, _)| l), Some(line_of("id = \"alice-dev\"") + 1), "{value}: {e}");
+    }
+    // Ten personas of 1,001 replicas: over the fleet's maximum, named at the last one.
+    let text = SHIPPED.replace("role = ", "replicas = 1001\nrole = ");
+    let e = parse(Path::new("profiles.toml"), &text).unwrap_err();
+    assert!(e.to_string().contains("at most 10000"), "{e}");
+}

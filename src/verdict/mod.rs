@@ -84,7 +84,13 @@ pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
 
 /// Evaluates the thresholds and the integrity classes of a finished run.
 pub fn judge(s: &Summary, thresholds: &[Threshold]) -> Verdict {
-    let outcomes = threshold::evaluate(thresholds, |name| lookup(s, name));
+    judge_by(s, thresholds, |name| lookup(s, name))
+}
+
+/// `judge` with the thresholds' values read through `value` (a merge reads a few of them
+/// from the shards' summaries); integrity always from `s`.
+pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> Option<f64>) -> Verdict {
+    let outcomes = threshold::evaluate(thresholds, value);
     let mut reasons = Vec::new();
     for o in outcomes.iter().filter(|o| !o.passed) {
         let value = o.value.map_or("not measured".to_string(), |v| threshold::show(v, o.unit));
