@@ -217,4 +217,8 @@ pub struct RunArgs {
     /// Console shows warnings and reports only (the log file keeps every operation)
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// No live status on a terminal: print the periodic tables and every operation instead
+    #[arg(long)]
+    pub no_live: bool,
 }

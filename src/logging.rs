@@ -45,7 +45,9 @@ pub fn timestamp(t: SystemTime) -> String {
 /// Keeps the background log writers alive; dropping it flushes them.
 pub struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
 
-pub fn init(log_file: &Path, quiet: bool) -> Result<LogGuards, String> {
+/// With `live`, the console shows warnings and the final report above the live status;
+/// every line still goes to the file.
+pub fn init(log_file: &Path, quiet: bool, live: Option<&crate::live::Live>) -> Result<LogGuards, String> {
     let dir = match log_file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => ".".into(),
@@ -61,10 +63,19 @@ pub fn init(log_file: &Path, quiet: bool) -> Result<LogGuards, String> {
         .build(&dir)
         .map_err(|e| format!("log file {}: {e}", log_file.display()))?;
     let (file, file_guard) = tracing_appender::non_blocking(appender);
-    let (console, console_guard) = tracing_appender::non_blocking(std::io::stderr());
-    // --quiet keeps warnings and the statistics tables (target "report") on the console.
+    let (console, console_guard) = match live {
+        Some(l) => tracing_appender::non_blocking(l.writer()),
+        None => tracing_appender::non_blocking(std::io::stderr()),
+    };
+    let live = live.is_some();
+    // --quiet keeps warnings, the periodic tables (target "stats") and the final report
+    // (target "report") on the console; the live status replaces the periodic tables.
     let console_filter = filter_fn(move |m| {
-        *m.level() <= Level::INFO && (!quiet || m.target() == "report" || *m.level() <= Level::WARN)
+        let level = *m.level();
+        if live {
+            return level <= Level::WARN || m.target() == "report";
+        }
+        level <= Level::INFO && (!quiet || m.target() == "report" || m.target() == "stats" || level <= Level::WARN)
     });
     let subscriber = tracing_subscriber::registry()
         .with(tfmt::layer().event_format(SeedFormat).with_writer(file).with_ansi(false).with_filter(LevelFilter::INFO))

@@ -13,6 +13,7 @@ mod fidelity;
 mod fleet;
 mod host;
 mod inventory;
+mod live;
 mod logging;
 mod monitor;
 mod ops;

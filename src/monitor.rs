@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::events::Event;
 use crate::export::opslog::OpsLog;
+use crate::live::{Live, TICK, Window};
 use crate::plan::Plan;
 use crate::report;
 use crate::stats::{Counters, Stats};
@@ -25,6 +26,7 @@ pub fn spawn(
     rx: Receiver<Event>,
     mut ops_log: Option<OpsLog>,
     extra: Option<Box<dyn Fn() -> String + Send>>,
+    live: Option<(Live, f64)>,
 ) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
@@ -34,8 +36,18 @@ pub fn spawn(
             let mut prev: Vec<Counters> = Vec::new();
             let mut last = 0.0;
             let every = interval.as_secs_f64();
+            let mut window = Window::default();
+            let mut next_tick = 0.0;
             loop {
-                let wait = (last + every - clock.elapsed()).max(0.0);
+                let mut wait = (last + every - clock.elapsed()).max(0.0);
+                if let Some((live, dispatch_s)) = &live {
+                    let now = clock.elapsed();
+                    if now >= next_tick {
+                        live.show(crate::live::render(&plan, &clock.map, &stats, &mut window, now, *dispatch_s));
+                        next_tick = now + TICK.as_secs_f64();
+                    }
+                    wait = wait.min(next_tick - now).max(0.0);
+                }
                 match rx.recv_timeout(Duration::from_secs_f64(wait)) {
                     Ok(ev) => {
                         log_event(&plan, &ev);
@@ -44,6 +56,7 @@ pub fn spawn(
                         }
                         stats.apply(&ev);
                     }
+                    Err(RecvTimeoutError::Timeout) if clock.elapsed() < last + every => {}
                     Err(RecvTimeoutError::Timeout) => {
                         let now = clock.elapsed();
                         let t = report::table(
@@ -56,8 +69,8 @@ pub fn spawn(
                             &format!("statistics ({client})"),
                         );
                         match &extra {
-                            Some(line) => info!(target: "report", "{t}\n{}", line()),
-                            None => info!(target: "report", "{t}"),
+                            Some(line) => info!(target: "stats", "{t}\n{}", line()),
+                            None => info!(target: "stats", "{t}"),
                         }
                         prev = stats.users.clone();
                         if let Some(log) = ops_log.as_mut() {
@@ -71,6 +84,9 @@ pub fn spawn(
                             log.flush();
                         }
                         stats.mark(clock.elapsed());
+                        if let Some((live, _)) = &live {
+                            live.finish();
+                        }
                         break;
                     }
                 }

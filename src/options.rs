@@ -66,6 +66,8 @@ pub struct RunOpts {
     pub exports: Exports,
     pub cleanup: bool,
     pub quiet: bool,
+    /// Show the live status when stderr is a terminal.
+    pub live: bool,
 }
 
 pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String> {
@@ -179,6 +181,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         exports: Exports { summary_json: a.summary_json.clone(), junit: a.junit.clone(), ops_log: a.ops_log.clone() },
         cleanup: a.cleanup,
         quiet: a.quiet,
+        live: !a.no_live,
     };
     Ok((plan, opts))
 }

@@ -66,7 +66,8 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let _logs = match logging::init(&plan.log_file, opts.quiet) {
+    let live = crate::live::Live::start(opts.live);
+    let _logs = match logging::init(&plan.log_file, opts.quiet, live.as_ref()) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");
@@ -219,6 +220,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         events_rx,
         ops_log,
         telemetry_line,
+        live.map(|l| (l, plan.duration.as_secs_f64() / opts.map.scale)),
     );
     let host = Arc::new(crate::host::Host::default());
     if plan.limits.host_guard {

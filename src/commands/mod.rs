@@ -77,7 +77,7 @@ pub fn dispatch(cli: Cli) -> i32 {
 /// The run options present on a command line.
 fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
     let mut v = Vec::new();
-    let flags: [(&'static str, bool); 24] = [
+    let flags: [(&'static str, bool); 25] = [
         ("--duration", a.duration.is_some()),
         ("--obsctl", a.obsctl.is_some()),
         ("--client", a.client.is_some()),
@@ -102,6 +102,7 @@ fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
         ("--command-timeout", a.command_timeout.is_some()),
         ("--max-file-size", a.max_file_size.is_some()),
         ("--quiet", a.quiet),
+        ("--no-live", a.no_live),
     ];
     for (name, on) in flags {
         if on {

@@ -1,0 +1,58 @@
+//! The live status: redrawn on a terminal (checked under a pseudo-terminal), absent in a
+//! pipe, where the periodic tables are the output.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const ARGS: &[&str] = &["--duration", "4s", "--stats-interval", "2s", "--rate-scale", "3"];
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn the_live_status_shows_on_a_terminal_and_stays_off_in_a_pipe() {
+    let sb = Sandbox::new(&[]);
+    // In a pipe (as every test runs): the periodic tables, no live block.
+    let out = run_bounded(sb.cmd(ARGS), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let piped = stderr(&out);
+    assert!(piped.contains("statistics ("), "no periodic table in a pipe: {piped}");
+    assert!(!piped.contains("rates over the last"), "a live block in a pipe: {piped}");
+    assert!(!piped.contains('\u{1b}'), "terminal escapes in a pipe");
+
+    // Under a pseudo-terminal (util-linux `script`): the block is redrawn in place.
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIP: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    }
+    let cmd = sb.cmd(ARGS);
+    let mut line = vec![shell_quote(&bin().display().to_string())];
+    line.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
+    let mut tty = Command::new("script");
+    tty.current_dir(sb.dir.path())
+        .args(["-qfec", &line.join(" "), "/dev/null"])
+        .env("FAKE_S3_DIR", sb.path("store"))
+        .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_bounded(tty, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let screen = stdout(&out);
+    let blocks = screen.matches("rates over the last").count();
+    assert!(blocks >= 3, "the block should be redrawn about once a second, seen {blocks} times: {screen}");
+    for persona in ["alice-dev", "jack-mobile", "TOTAL", "target/m", "shortfall:"] {
+        assert!(screen.contains(persona), "{persona} missing from the live block");
+    }
+    // Redrawn in place (cursor moves up), and the periodic tables are left to the log.
+    assert!(screen.contains("\u{1b}["), "no cursor movement: not redrawn in place");
+    assert!(!screen.contains("statistics ("), "periodic tables under the live block");
+    assert!(screen.contains("verdict: PASSED"), "the final report must still show");
+    assert!(sb.log().contains("statistics ("), "the log file keeps the periodic tables");
+}
