@@ -39,21 +39,26 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     let mut total = deleted.len();
     eprintln!("cleanup: deleted {} of them, {failed} failed", deleted.len());
     if all {
-        for u in &plan.users {
-            let marker = format!("{}_", u.id);
+        // Replicas share a bucket: list each once; keys carry their user's id.
+        let mut buckets: Vec<&str> = plan.users.iter().map(|u| u.bucket.as_str()).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        for bucket in buckets {
+            let markers: Vec<String> =
+                plan.users.iter().filter(|u| u.bucket == bucket).map(|u| format!("{}_", u.id)).collect();
             let mut removed = 0;
             for _ in 0..MAX_ROUNDS {
-                let exec = rt.block_on(client.run(Action::List { bucket: &u.bucket, prefix: "" }));
+                let exec = rt.block_on(client.run(Action::List { bucket, prefix: "" }));
                 if exec.outcome != Outcome::Ok {
-                    eprintln!("cleanup: cannot list {}: {}", u.bucket, crate::ops::describe(&exec));
+                    eprintln!("cleanup: cannot list {}: {}", bucket, crate::ops::describe(&exec));
                     failed += 1;
                     break;
                 }
                 let keys: Vec<String> = exec
                     .stdout
                     .lines()
-                    .filter_map(|l| listed_key(plan.client.flavor, &u.bucket, l))
-                    .filter(|k| k.rsplit('/').any(|seg| seg.starts_with(&marker)))
+                    .filter_map(|l| listed_key(plan.client.flavor, bucket, l))
+                    .filter(|k| k.rsplit('/').any(|seg| markers.iter().any(|m| seg.starts_with(m.as_str()))))
                     .collect();
                 if keys.is_empty() {
                     break;
@@ -62,7 +67,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
                     .iter()
                     .map(|k| Entry {
                         run: String::new(),
-                        bucket: u.bucket.clone(),
+                        bucket: bucket.to_string(),
                         key: k.clone(),
                         size: 0,
                         expires_unix: 0.0,
@@ -76,7 +81,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
                 }
             }
             if removed > 0 {
-                eprintln!("cleanup: {}: deleted {removed} objects with trafficgen's naming", u.bucket);
+                eprintln!("cleanup: {}: deleted {removed} objects with trafficgen's naming", bucket);
             }
             total += removed;
         }
