@@ -347,10 +347,16 @@ impl HourlyTable {
         }
         out.push_str("target operations per wall-clock minute, by UTC hour (* = peak)\n");
         out.push_str("hour ");
-        for (name, members) in &cols {
-            let short = name.split('-').next().unwrap_or(name);
-            let head = if members.len() > 1 { format!("{short}x{}", members.len()) } else { short.to_string() };
-            out.push_str(&format!("{head:>9}"));
+        let heads: Vec<String> = cols
+            .iter()
+            .map(|(name, members)| {
+                let short = name.split('-').next().unwrap_or(name);
+                if members.len() > 1 { format!("{short}x{}", members.len()) } else { short.to_string() }
+            })
+            .collect();
+        let w = heads.iter().map(|h| h.len() + 1).max().unwrap_or(0).max(9);
+        for head in &heads {
+            out.push_str(&format!("{head:>w$}"));
         }
         out.push_str(&format!("{:>9}\n", "TOTAL"));
         for row in &self.hours {
@@ -359,7 +365,7 @@ impl HourlyTable {
                 let first = &plan.users[members[0]];
                 let mark = if first.peak.contains(row.hour) { '*' } else { ' ' };
                 let v: f64 = members.iter().map(|&i| row.users[&plan.users[i].id]).sum();
-                out.push_str(&format!("{v:>8.1}{mark}"));
+                out.push_str(&format!("{v:>width$.1}{mark}", width = w - 1));
             }
             out.push_str(&format!("{:>9.1}\n", row.total));
         }

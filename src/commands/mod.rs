@@ -32,6 +32,14 @@ pub fn dispatch(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     }
+    // A report piped into `head` ends quietly, as `ls | head` does (a run keeps Rust's
+    // default: its sockets and pipes must not kill it).
+    if cli.command.as_ref().is_some_and(|c| !matches!(c, Command::Watchdog | Command::Cleanup { .. })) {
+        // SAFETY: restoring a signal's default disposition, before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // These need no profile.
     match &cli.command {
         Some(Command::Synth { path, size, ext, seed, key }) => {
