@@ -3,6 +3,7 @@ kustomization, checks every manifest against the Kubernetes schemas in strict mo
 checks that the Job really makes N distinct shards. See scripts/deploy/validate."""
 
 import argparse
+import difflib
 import glob
 import json
 import os
@@ -163,7 +164,10 @@ def check_job(job, config_maps):
                 cm = (volume[0].get("configMap") or {}).get("name") if volume else None
                 text = config_maps.get(cm, {}).get(profile_path[len(mount):])
                 if text is not None:
-                    grace = tomllib.loads(text).get("run", {}).get("grace_period")
+                    try:
+                        grace = tomllib.loads(text).get("run", {}).get("grace_period")
+                    except tomllib.TOMLDecodeError as e:
+                        problem(f"{name}: the profile {profile_path} is not TOML: {e}")
     termination = pod.get("terminationGracePeriodSeconds", 30)
     g = seconds(grace) if grace else None
     if g is not None and termination < g + 30:
@@ -195,6 +199,12 @@ def main():
         print("validate: kubectl not found: rendered by kustomize_render.py alone")
     elif theirs and canonical(theirs) != canonical(rendered):
         problem("kustomize_render.py and kubectl kustomize render different manifests")
+        ours_text = json.dumps([json.loads(d) for d in canonical(rendered)], indent=1, sort_keys=True)
+        theirs_text = json.dumps([json.loads(d) for d in canonical(theirs)], indent=1, sort_keys=True)
+        diff = difflib.unified_diff(theirs_text.splitlines(), ours_text.splitlines(), "kubectl", "kustomize_render.py",
+                                    lineterm="", n=2)
+        for line in list(diff)[:40]:
+            print(f"  {line}", file=sys.stderr)
     elif theirs:
         print("validate: ok kubectl kustomize renders the same manifests")
 
