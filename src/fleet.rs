@@ -30,6 +30,8 @@ pub struct Fleet {
     /// The crash-safe record of every object this run may store.
     pub journal: crate::state::Journal,
     pub run_id: String,
+    /// Wakes each worker when the run stops (see `wake_all`).
+    pub wakers: std::sync::Mutex<Vec<Box<dyn Fn() + Send>>>,
 }
 
 impl Fleet {
@@ -51,6 +53,18 @@ impl Fleet {
 impl Fleet {
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn on_stop(&self, wake: Box<dyn Fn() + Send>) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(wake);
+    }
+
+    /// Stops starting operations and wakes every worker to notice at once.
+    pub fn stop(&self) {
+        self.running.store(false, Ordering::SeqCst);
+        for wake in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            wake();
+        }
     }
 
     pub fn send(&self, ev: Event) {

@@ -240,6 +240,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         journal,
         run_id: format!("{run_id:08x}"),
         host: host.clone(),
+        wakers: Default::default(),
     });
     ints.running.store(true, Ordering::SeqCst);
 
@@ -475,7 +476,7 @@ fn dispatch(
         let dir = temp.join(&u.id);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             error!("cannot create {}: {e}", dir.display());
-            fleet.running.store(false, Ordering::SeqCst);
+            fleet.stop();
             break;
         }
         let w = Worker::new(fleet.clone(), i, dir, std::mem::take(&mut leftovers[i]));
@@ -484,7 +485,7 @@ fn dispatch(
             Ok(h) => workers.push(h),
             Err(e) => {
                 error!("cannot start the thread for {}: {e}", u.id);
-                fleet.running.store(false, Ordering::SeqCst);
+                fleet.stop();
             }
         }
     }
@@ -495,7 +496,7 @@ fn dispatch(
         Ok(()) => "signal",
         Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => "duration",
     };
-    fleet.running.store(false, Ordering::SeqCst);
+    fleet.stop();
     let dispatch_s = fleet.clock.elapsed();
 
     // Drain: in-flight commands may finish; then whatever is left is killed.

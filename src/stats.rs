@@ -179,15 +179,45 @@ pub struct Stats {
     pub users: Vec<Counters>,
     pub timeline: Vec<TimelinePoint>,
     marks: (u64, u64, u64, u64),
-    latency: Vec<Histogram<u64>>,
+    latency: Vec<Hist>,
     /// By operation and obsctl size class, for the commands that move an object.
-    by_size: Vec<[Histogram<u64>; 4]>,
-    lag: Histogram<u64>,
+    by_size: Vec<[Hist; 4]>,
+    lag: Hist,
 }
 
 /// Microseconds, 1 µs to 1 hour, 3 significant digits.
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
+}
+
+/// A histogram allocated at its first sample: one of `histogram()` takes about 270 KB,
+/// and most operation and size-class pairs never see one (91 eager ones were 25 MB).
+#[derive(Default, Clone)]
+pub struct Hist(Option<Box<Histogram<u64>>>);
+
+impl Hist {
+    pub fn record(&mut self, v: u64) {
+        let _ = self.0.get_or_insert_with(|| Box::new(histogram())).record(v);
+    }
+
+    fn record_n(&mut self, v: u64, n: u64) {
+        let _ = self.0.get_or_insert_with(|| Box::new(histogram())).record_n(v, n);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|h| h.is_empty())
+    }
+
+    pub fn latency(&self) -> Latency {
+        match &self.0 {
+            Some(h) => summarize(h),
+            None => summarize(&Histogram::new(1).expect("a trivial histogram")),
+        }
+    }
+
+    fn buckets(&self) -> Buckets {
+        self.0.as_ref().map_or_else(Vec::new, |h| buckets(h))
+    }
 }
 
 fn micros(d: Duration) -> u64 {
@@ -242,9 +272,9 @@ impl Stats {
             users: vec![Counters::zeroed(bands); users],
             timeline: Vec::new(),
             marks: (0, 0, 0, 0),
-            latency: OpType::ALL.iter().map(|_| histogram()).collect(),
-            by_size: OpType::ALL.iter().map(|_| std::array::from_fn(|_| histogram())).collect(),
-            lag: histogram(),
+            latency: OpType::ALL.iter().map(|_| Hist::default()).collect(),
+            by_size: OpType::ALL.iter().map(|_| Default::default()).collect(),
+            lag: Hist::default(),
         }
     }
 
@@ -256,7 +286,7 @@ impl Stats {
                     Some(lag) => {
                         c.started += 1;
                         *c.started_by_op.entry(op.name()).or_default() += 1;
-                        let _ = self.lag.record(micros(*lag));
+                        self.lag.record(micros(*lag));
                     }
                     None => c.started_deletes += 1,
                 }
@@ -303,9 +333,9 @@ impl Stats {
         match r.result {
             Ok(()) => {
                 count.ok += 1;
-                let _ = self.latency[r.op.index()].record(micros(r.duration));
+                self.latency[r.op.index()].record(micros(r.duration));
                 if sized(r.op) && r.bytes > 0 {
-                    let _ = self.by_size[r.op.index()][SizeClass::of(r.bytes) as usize].record(micros(r.duration));
+                    self.by_size[r.op.index()][SizeClass::of(r.bytes) as usize].record(micros(r.duration));
                 }
                 match r.op {
                     OpType::Upload => {
@@ -381,17 +411,17 @@ impl Stats {
     }
 
     pub fn latency(&self, op: OpType) -> Latency {
-        summarize(&self.latency[op.index()])
+        self.latency[op.index()].latency()
     }
 
     /// Latency of `op` for objects of one obsctl size class.
     pub fn latency_by_size(&self, op: OpType, class: SizeClass) -> Latency {
-        summarize(&self.by_size[op.index()][class as usize])
+        self.by_size[op.index()][class as usize].latency()
     }
 
     /// How late operations started against their scheduled slot.
     pub fn start_lag(&self) -> Latency {
-        summarize(&self.lag)
+        self.lag.latency()
     }
 }
 
@@ -424,10 +454,10 @@ fn buckets(h: &Histogram<u64>) -> Buckets {
     h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
 }
 
-fn add_buckets(h: &mut Histogram<u64>, b: &Buckets) {
+fn add_buckets(h: &mut Hist, b: &Buckets) {
     for (v, n) in b {
         // Values out of range cannot come from a summary this program wrote; clamp anyway.
-        let _ = h.record_n((*v).clamp(1, 3_600_000_000), *n);
+        h.record_n((*v).clamp(1, 3_600_000_000), *n);
     }
 }
 
@@ -441,16 +471,16 @@ pub struct Histograms {
 
 impl Stats {
     pub fn histograms(&self) -> Histograms {
-        let mut out = Histograms { start_lag: buckets(&self.lag), ..Default::default() };
+        let mut out = Histograms { start_lag: self.lag.buckets(), ..Default::default() };
         for op in OpType::ALL {
             let h = &self.latency[op.index()];
             if !h.is_empty() {
-                out.latency.insert(op.name().to_string(), buckets(h));
+                out.latency.insert(op.name().to_string(), h.buckets());
             }
             for class in SizeClass::ALL {
                 let h = &self.by_size[op.index()][class as usize];
                 if !h.is_empty() {
-                    out.by_size.entry(op.name().to_string()).or_default().insert(class.name().to_string(), buckets(h));
+                    out.by_size.entry(op.name().to_string()).or_default().insert(class.name().to_string(), h.buckets());
                 }
             }
         }
