@@ -507,8 +507,13 @@ impl Plan {
                 k.extensions.len()
             );
         }
-        let _ = writeln!(o, "{:<16} {:<22} {:<22} {:>6} {:>8}  kinds", "user", "role", "bucket", "peak", "activity");
-        for u in &self.users {
+        let w =
+            self.columns().iter().map(|(n, m)| n.len() + if m.len() > 1 { 6 } else { 0 }).max().unwrap_or(0).max(16);
+        let _ = writeln!(o, "{:<w$} {:<22} {:<22} {:>6} {:>8}  kinds", "user", "role", "bucket", "peak", "activity");
+        // One row per column of the plan table: a persona's replicas share their row.
+        for (name, members) in self.columns() {
+            let u = &self.users[members[0]];
+            let name = if members.len() > 1 { format!("{name} x{}", members.len()) } else { name };
             let total: f64 = u.kind_weights.iter().sum();
             let mut ks: Vec<(f64, &str)> = u
                 .kind_weights
@@ -521,8 +526,8 @@ impl Plan {
             let kinds: Vec<String> = ks.iter().map(|(w, n)| format!("{n} {:.0}%", w / total * 100.0)).collect();
             let _ = writeln!(
                 o,
-                "{:<16} {:<22} {:<22} {:>6} {:>8.1}  {}",
-                u.id,
+                "{:<w$} {:<22} {:<22} {:>6} {:>8.1}  {}",
+                name,
                 u.role,
                 u.bucket,
                 u.peak.label(),

@@ -80,9 +80,16 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
     let mut out = String::new();
     let sim = civil(map.sim_at(to));
     let _ = writeln!(out, "{title}: {:.0}s elapsed, simulated {} {} UTC", to, sim.date(), sim.hhmm());
+    // Wide enough for `frank-research x100`.
+    let w = persona_groups(plan)
+        .iter()
+        .map(|g| g.name.len() + if g.users.len() > 1 { 6 } else { 0 })
+        .max()
+        .unwrap_or(0)
+        .max(16);
     let _ = writeln!(
         out,
-        "{:<16}{:>9}{:>9}{:>8}{:>8}{:>8}{:>7}{:>7}{:>7}{:>7}{:>11}{:>11}",
+        "{:<w$}{:>9}{:>9}{:>8}{:>8}{:>8}{:>7}{:>7}{:>7}{:>7}{:>11}{:>11}",
         "user", "target/m", "actual/m", "up", "down", "del", "fail", "short", "live", "busy", "sent", "received"
     );
     let mut total_target = 0.0;
@@ -90,7 +97,7 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
     let row = |out: &mut String, name: &str, target: f64, started: u64, c: &Counters| {
         let _ = writeln!(
             out,
-            "{:<16}{:>9.1}{:>9.1}{:>8}{:>8}{:>8}{:>7}{:>7}{:>7}{:>7}{:>11}{:>11}",
+            "{:<w$}{:>9.1}{:>9.1}{:>8}{:>8}{:>8}{:>7}{:>7}{:>7}{:>7}{:>11}{:>11}",
             name,
             target / minutes,
             started as f64 / minutes,
