@@ -525,3 +525,79 @@ fn server_metrics_witness_aws() {
     assert_eq!(apis["PutObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
     assert_eq!(apis["DeleteObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
 }
+
+// Shards of one profile against one server: 4 processes (3 replicas of one persona
+// sharing its bucket, and one other user) never make the same key, each cleans up its
+// own objects, and the merged summary is their sum.
+#[test]
+fn shards_and_replicas_against_one_server_aws() {
+    let Some(st) = setup("shards_and_replicas_against_one_server", Flavor::Aws) else { return };
+    let mut edits = steady("4", "0.2");
+    edits.push(("id = \"alice-dev\"\n".into(), "id = \"alice-dev\"\nreplicas = 3\n".into()));
+    let sandboxes: Vec<Sandbox> = (0..4).map(|_| sandbox(edits.clone())).collect();
+    let children: Vec<_> = sandboxes
+        .iter()
+        .enumerate()
+        .map(|(i, sb)| {
+            let shard = format!("{i}/4");
+            let args = [
+                "--users",
+                "alice-dev,henry-ops",
+                "--shard",
+                &shard,
+                "--duration",
+                "20s",
+                "--max-file-size",
+                "64KiB",
+                "--seed",
+                "5",
+                "--ops-log",
+                "ops.jsonl",
+                "--cleanup",
+            ];
+            st.cmd(sb, &args).spawn().unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = wait_bounded(c, LIMIT);
+        assert!(out.status.success(), "shard {i}: {}", stderr(&out));
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    let mut users = Vec::new();
+    for sb in &sandboxes {
+        let s = sb.summary();
+        assert_eq!(s["live_objects_at_exit"], 0, "{s}");
+        users.extend(s["users"].as_object().unwrap().keys().cloned());
+        let log = std::fs::read_to_string(sb.path("ops.jsonl")).unwrap();
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["op"] == "upload" && v["outcome"] == "ok" {
+                let key = v["key"].as_str().unwrap().to_string();
+                assert!(keys.insert(key.clone()), "two shards uploaded {key}");
+            }
+        }
+    }
+    users.sort();
+    assert_eq!(users, ["alice-dev-001", "alice-dev-002", "alice-dev-003", "henry-ops"]);
+    assert!(keys.iter().any(|k| k.contains("/alice-dev-002_")), "replica keys carry their ids: {keys:?}");
+    let listing = st.server.listing();
+    for bucket in ["alice-development", "henry-operations"] {
+        assert_eq!(listing.get(bucket).map(|v| v.len()), Some(0), "{bucket}: {:?}", listing.get(bucket));
+    }
+    // Merged: the fleet's uploads are the shards' uploads.
+    let files: Vec<String> = sandboxes.iter().map(|sb| sb.path("summary.json").display().to_string()).collect();
+    let mut args = vec!["merge", "--users", "alice-dev,henry-ops"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--summary-json", "merged.json"]);
+    let out = run_bounded(sandboxes[0].cmd(&args), Duration::from_secs(30));
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", stderr(&out));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sandboxes[0].path("merged.json")).unwrap()).unwrap();
+    let sum: u64 = sandboxes.iter().map(|sb| total(&sb.summary(), "uploads")).sum();
+    assert_eq!(total(&m, "uploads"), sum);
+    assert_eq!(keys.len() as u64, sum);
+    assert_eq!(
+        m["personas"]["alice-dev"]["uploads"].as_u64().unwrap() + m["users"]["henry-ops"]["uploads"].as_u64().unwrap(),
+        sum
+    );
+}
