@@ -96,7 +96,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR")]
     pub duration: Option<humantime::Duration>,
 
-    /// Client binary [default: the profile's obsctl.binary, else `obsctl` on PATH]
+    /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
     #[arg(long, value_name = "PATH")]
     pub obsctl: Option<PathBuf>,
 
