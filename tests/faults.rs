@@ -287,6 +287,41 @@ fn a_second_ctrl_c_aborts_at_once_with_130() {
 }
 
 #[test]
+fn one_ctrl_c_before_traffic_starts_aborts_with_130() {
+    // The client's `--version` (the first preflight step) hangs: no traffic yet, so
+    // there is nothing to stop gently or to summarize.
+    let marker = "1000.7272";
+    let sb = Sandbox::new(&[]);
+    let client = sb.path("slow-version-client");
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" --version \"*) sleep {marker} ;; esac\nexec {} \"$@\"\n",
+        fake_obsctl().display()
+    );
+    std::fs::write(&client, script).unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&client).status().unwrap();
+    let child = sb.cmd_with_client(&client, &["--duration", "1h"]).spawn().unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while processes_with(marker).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the version check never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(pid, libc::SIGINT);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    // The summary file was created empty when the output paths were checked: no
+    // summary claims a run that never started.
+    let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap_or_default();
+    assert!(summary.is_empty(), "{summary}");
+    let start = Instant::now();
+    while !processes_with(marker).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", processes_with(marker));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_client_that_burns_cpu_is_admitted_less_and_the_host_is_named() {
     // Every call spends ~0.3 s of CPU; 10 users offering 6/s need ~2 cores of client
     // CPU alone on a 2-core machine: the host saturates and trafficgen holds back.

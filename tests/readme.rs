@@ -1,6 +1,7 @@
-//! README's option tables and `--help` say the same thing: every long flag of
-//! `trafficgen --help` and of each subcommand's `--help` has its row and every row its
-//! flag, and where one states a default the other states the same one.
+//! What README shows of the binary is what the binary does: its option tables and
+//! `--help` (every long flag of `trafficgen --help` and of each subcommand's `--help`
+//! has its row and every row its flag, and where one states a default the other states
+//! the same one), and its validation example.
 
 mod common;
 
@@ -153,4 +154,24 @@ fn readme_option_tables_match_help() {
         }
     }
     assert!(problems.is_empty(), "README and --help disagree:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn readme_validation_example_is_what_check_prints() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().map(str::trim).collect();
+    let at = lines.iter().position(|l| l.starts_with("$ sed 's/\"carol-analytics\"/")).expect("the example");
+    let (from, to) = (r#""carol-analytics""#, r#""Carol_Analytics""#);
+    assert!(lines[at].contains(&format!("s/{from}/{to}/")), "{}", lines[at]);
+    assert_eq!(lines[at + 1], "$ trafficgen --profiles broken.toml check; echo \"exit $?\"");
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(common::repo().join("profiles.toml")).unwrap();
+    std::fs::write(dir.path().join("broken.toml"), shipped.replace(from, to)).unwrap();
+    let out = std::process::Command::new(common::bin())
+        .current_dir(dir.path())
+        .args(["--profiles", "broken.toml", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(common::stderr(&out).trim_end(), lines[at + 2]);
+    assert_eq!(format!("exit {}", out.status.code().unwrap()), lines[at + 3]);
 }
