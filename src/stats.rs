@@ -313,6 +313,10 @@ impl Stats {
                     OpType::Sync => {
                         c.bytes_up += r.bytes;
                         c.live_objects += r.stored;
+                        if r.stored == 0 {
+                            // The listing after it failed: its files may be there.
+                            c.maybe_live_objects += crate::user::SYNC_FILES as u64;
+                        }
                     }
                     OpType::Download => {
                         c.downloads += 1;
@@ -488,10 +492,13 @@ mod tests {
         s.apply(&rec(0, OpType::Upload, Err(FailClass::Failed)));
         s.apply(&rec(0, OpType::Sync, Err(FailClass::Cancelled)));
         assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 6));
+        // A sync whose listing failed confirmed nothing: its files may be there too.
+        s.apply(&rec(0, OpType::Sync, Ok(())));
+        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 9));
         let Event::Finished(mut del) = rec(0, OpType::Delete, Ok(())) else { unreachable!() };
         del.was_live = false;
         s.apply(&Event::Finished(del));
-        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 5));
+        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 8));
     }
 
     #[test]
