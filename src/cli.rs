@@ -16,15 +16,15 @@ use crate::plan::{Arrivals, Flavor};
         Ten users (profiles.toml) each run on their own thread, write synthetic files of \
         realistic kinds and sizes, and run `obsctl cp` (upload/download) and `obsctl rm` \
         (TTL expiry) open-loop at their target rates, passing the profile's telemetry \
-        environment to every child. Ctrl+C stops cleanly (twice: at once, exit 130).",
+        environment to every child. Ctrl+C stops cleanly (twice, or once before traffic starts: at once, exit 130).",
     after_help = "Examples:\n  \
         trafficgen --profiles profiles.toml\n  \
         trafficgen check\n  \
         trafficgen plan --json\n  \
         trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n\n\
-        Exit codes: 0 done and the verdict passed (also after one Ctrl+C), 1 run failed (e.g. a bucket \
+        Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
-        was contradicted (integrity), 130 interrupted twice."
+        was contradicted (integrity), 130 interrupted twice, or once before traffic started."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -122,7 +122,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR")]
     pub duration: Option<humantime::Duration>,
 
-    /// Client binary [default: the profile's obsctl.binary, else `obsctl` on PATH]
+    /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
     #[arg(long, value_name = "PATH")]
     pub obsctl: Option<PathBuf>,
 

@@ -1,12 +1,13 @@
 //! Admission control: is this machine, not the server, now the bottleneck? A sampler
 //! thread reads the kernel's counters every 200 ms; while the host is saturated (CPU
-//! busy and more runnable tasks than cores, memory nearly gone, or file descriptors
-//! nearly used up) new slots are not started and count as shortfall `host`. Results of
-//! such a stretch measure the load generator, not the server: the run says so.
+//! busy and more runnable tasks than cores, command latency ballooning while work in
+//! flight piles up on a busy CPU, memory nearly gone, or file descriptors nearly used
+//! up) new slots are not started and count as shortfall `host`. Results of such a
+//! stretch measure the load generator, not the server: the run says so.
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -21,11 +22,24 @@ const BUSY_ON: f64 = 0.95;
 const BUSY_OFF: f64 = 0.85;
 const MEMORY_FLOOR: f64 = 0.05;
 const FD_CEILING: f64 = 0.9;
+/// Latency: saturated when the window's mean command latency is this many times the
+/// run's best window while in flight grew by `PILE_UP` (and at least `MIN_IN_FLIGHT`)
+/// and the CPU is at least `LATENCY_BUSY` busy; admitted again below `LATENCY_OFF`
+/// times the best window. A slow server also makes latency and in flight grow, but
+/// leaves this machine idle: the CPU condition keeps that from being blamed on it.
+const LATENCY_ON: f64 = 3.0;
+const LATENCY_OFF: f64 = 2.0;
+const PILE_UP: f64 = 1.5;
+const MIN_IN_FLIGHT: f64 = 4.0;
+const LATENCY_BUSY: f64 = 0.75;
+/// Commands a window needs before its mean latency counts.
+const MIN_COMMANDS: u64 = 10;
 
 /// Why the host was saturated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Cpu,
+    Latency,
     Memory,
     Fds,
 }
@@ -34,6 +48,7 @@ impl Reason {
     pub fn name(self) -> &'static str {
         match self {
             Reason::Cpu => "cpu",
+            Reason::Latency => "latency",
             Reason::Memory => "memory",
             Reason::Fds => "file_descriptors",
         }
@@ -56,6 +71,36 @@ pub struct Host {
     saturated: AtomicBool,
     stop: AtomicBool,
     report: Mutex<HostReport>,
+    /// Commands running now, and the commands ended so far with their summed latency.
+    in_flight: AtomicU64,
+    ended: AtomicU64,
+    latency_us: AtomicU64,
+}
+
+/// What the latency judgement looks at, over one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// The lowest window mean of the run so far, and this window's, in ms.
+    pub best_ms: f64,
+    pub recent_ms: f64,
+    /// Commands in flight at the start and at the end of the window.
+    pub in_flight_then: f64,
+    pub in_flight_now: f64,
+}
+
+/// Command latency has ballooned while work piled up on a busy CPU (or, once
+/// saturated, has not come back down).
+pub fn latency_saturated(l: &Latency, busy: f64, was: bool) -> bool {
+    if !(l.best_ms > 0.0 && busy >= LATENCY_BUSY) {
+        return false;
+    }
+    if was {
+        // New slots are held back, so in flight no longer grows: latency alone decides.
+        return l.recent_ms >= LATENCY_OFF * l.best_ms;
+    }
+    l.recent_ms >= LATENCY_ON * l.best_ms
+        && l.in_flight_now >= MIN_IN_FLIGHT
+        && l.in_flight_now >= PILE_UP * l.in_flight_then.max(1.0)
 }
 
 #[derive(Clone, Copy, Default)]
@@ -101,7 +146,15 @@ fn fd_share() -> Option<f64> {
 }
 
 /// The decision for one tick, from pure numbers (testable without a machine).
-pub fn judge(busy: f64, runnable: f64, cores: f64, mem_share: f64, fds: f64, was: bool) -> Option<Reason> {
+pub fn judge(
+    busy: f64,
+    runnable: f64,
+    cores: f64,
+    mem_share: f64,
+    fds: f64,
+    latency: Option<&Latency>,
+    was: bool,
+) -> Option<Reason> {
     if mem_share < MEMORY_FLOOR {
         return Some(Reason::Memory);
     }
@@ -109,7 +162,10 @@ pub fn judge(busy: f64, runnable: f64, cores: f64, mem_share: f64, fds: f64, was
         return Some(Reason::Fds);
     }
     let threshold = if was { BUSY_OFF } else { BUSY_ON };
-    (busy >= threshold && runnable > cores).then_some(Reason::Cpu)
+    if busy >= threshold && runnable > cores {
+        return Some(Reason::Cpu);
+    }
+    latency.is_some_and(|l| latency_saturated(l, busy, was)).then_some(Reason::Latency)
 }
 
 impl Host {
@@ -125,12 +181,35 @@ impl Host {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// A command of the run starts.
+    pub fn command_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A command of the run ended after `took`.
+    pub fn command_ended(&self, took: Duration) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.latency_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.ended.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (in flight, commands ended, their summed latency in µs) now.
+    fn commands(&self) -> (u64, u64, u64) {
+        (
+            self.in_flight.load(Ordering::Relaxed),
+            self.ended.load(Ordering::Relaxed),
+            self.latency_us.load(Ordering::Relaxed),
+        )
+    }
+
     /// Starts the sampler thread.
     pub fn watch(self: &Arc<Self>) {
         let me = self.clone();
         let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
         let _ = std::thread::Builder::new().name("host".into()).spawn(move || {
             let mut samples: std::collections::VecDeque<(Cpu, u64)> = std::collections::VecDeque::new();
+            let mut commands: std::collections::VecDeque<(u64, u64, u64)> = std::collections::VecDeque::new();
+            let mut best_ms = f64::INFINITY;
             let per_window = (WINDOW as f64 / TICK.as_secs_f64()) as usize;
             let mut last = Instant::now();
             while !me.stop.load(Ordering::Relaxed) {
@@ -140,6 +219,19 @@ impl Host {
                 if samples.len() > per_window {
                     samples.pop_front();
                 }
+                commands.push_back(me.commands());
+                if commands.len() > per_window {
+                    commands.pop_front();
+                }
+                let latency = {
+                    let (then, now) = (commands[0], commands[commands.len() - 1]);
+                    let ended = now.1 - then.1;
+                    (ended >= MIN_COMMANDS).then(|| {
+                        let recent_ms = (now.2 - then.2) as f64 / ended as f64 / 1000.0;
+                        best_ms = best_ms.min(recent_ms);
+                        Latency { best_ms, recent_ms, in_flight_then: then.0 as f64, in_flight_now: now.0 as f64 }
+                    })
+                };
                 let (first, newest) = (samples.front().copied().unwrap_or(s), s);
                 let total = newest.0.total.saturating_sub(first.0.total).max(1) as f64;
                 let busy = newest.0.busy.saturating_sub(first.0.busy) as f64 / total;
@@ -148,7 +240,8 @@ impl Host {
                 let verdict = if samples.len() < 3 {
                     None
                 } else {
-                    judge(busy, runnable, cores, memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0), was)
+                    let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
+                    judge(busy, runnable, cores, mem, fds, latency.as_ref(), was)
                 };
                 let dt = last.elapsed().as_secs_f64();
                 last = Instant::now();
@@ -157,8 +250,15 @@ impl Host {
                     r.saturated_s += dt;
                     *r.by_reason.entry(reason.name()).or_default() += dt;
                     if !was {
+                        let commands = match (reason, &latency) {
+                            (Reason::Latency, Some(l)) => format!(
+                                ", commands take {:.0} ms against {:.0} ms at best with {:.0} in flight (from {:.0})",
+                                l.recent_ms, l.best_ms, l.in_flight_now, l.in_flight_then
+                            ),
+                            _ => String::new(),
+                        };
                         let text = format!(
-                            "this machine is saturated ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores): new slots are held back as shortfall `host`, and results from now on measure this machine, not the server",
+                            "this machine is saturated ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores{commands}): new slots are held back as shortfall `host`, and results from now on measure this machine, not the server",
                             reason.name(),
                             busy * 100.0
                         );
@@ -178,11 +278,36 @@ mod tests {
 
     #[test]
     fn saturation_needs_a_busy_cpu_and_a_queue_and_releases_with_hysteresis() {
-        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, false), Some(Reason::Cpu));
-        assert_eq!(judge(0.99, 1.5, 2.0, 0.5, 0.1, false), None, "busy but no queue: the work fits");
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, false), None, "below the bar to start holding back");
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, true), Some(Reason::Cpu), "above the bar to stop");
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, false), Some(Reason::Memory));
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, false), Some(Reason::Fds));
+        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, None, false), Some(Reason::Cpu));
+        assert_eq!(judge(0.99, 1.5, 2.0, 0.5, 0.1, None, false), None, "busy but no queue: the work fits");
+        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, false), None, "below the bar to start holding back");
+        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, true), Some(Reason::Cpu), "above the bar to stop");
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, None, false), Some(Reason::Memory));
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, None, false), Some(Reason::Fds));
+    }
+
+    #[test]
+    fn ballooning_latency_with_work_piling_up_on_a_busy_cpu_holds_back() {
+        let l = |recent_ms: f64, then: f64, now: f64| Latency {
+            best_ms: 400.0,
+            recent_ms,
+            in_flight_then: then,
+            in_flight_now: now,
+        };
+        // The AWS CLI on 2 cores: 0.4 s calls became 2 s while in flight went 8 → 40.
+        let piling = l(2000.0, 8.0, 40.0);
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&piling), false), Some(Reason::Latency));
+        // The same numbers with this machine idle: the server is slow, which is what a
+        // run must measure, not hide.
+        assert_eq!(judge(0.30, 0.5, 2.0, 0.5, 0.1, Some(&piling), false), None);
+        // Slow but not piling up (in flight steady), or piling up at normal latency.
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(2000.0, 30.0, 32.0)), false), None);
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(500.0, 8.0, 40.0)), false), None);
+        // A handful of commands is not a pile.
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(2000.0, 1.0, 3.0)), false), None);
+        // Once held back, in flight stops growing: latency alone decides, with hysteresis.
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), Some(Reason::Latency));
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(700.0, 40.0, 20.0)), true), None);
+        assert_eq!(judge(0.50, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), None);
     }
 }

@@ -50,7 +50,9 @@ fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64
 /// Runs one command and records it.
 async fn run(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, action: Action<'_>) -> (OpRecord, Exec) {
     let at = fleet.clock.elapsed();
+    fleet.host.command_started();
     let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op) }).await;
+    fleet.host.command_ended(exec.duration);
     (record(fleet, user, op, key, bytes, at, &exec), exec)
 }
 

@@ -149,10 +149,12 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         ("--duration", plan.duration),
         ("--stats-interval", plan.stats_interval),
         ("--command-timeout", plan.command_timeout),
+        ("--grace-period", plan.grace_period),
     ] {
-        if d.is_zero() {
+        if d.is_zero() && name != "--grace-period" {
             return Err(format!("{name}: must be longer than zero"));
         }
+        crate::profile::check_max_duration(d).map_err(|m| format!("{name}: {m}"))?;
     }
     if plan.stats_interval < crate::profile::MIN_STATS_INTERVAL {
         return Err("--stats-interval: must be at least 1s".into());

@@ -251,10 +251,11 @@ pub fn load(path: &Path) -> Result<Plan, ProfileError> {
         // Point at the first byte that is not UTF-8.
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let text = String::from_utf8_lossy(good);
+        let cx = Cx { path, text: &text };
         ProfileError {
             path: path.to_path_buf(),
             at: Some(line_col(&text, text.len())),
-            field: String::new(),
+            field: cx.field_at(text.len()),
             message: "the profile is not UTF-8 text (TOML must be UTF-8)".into(),
         }
     })?;
@@ -294,45 +295,63 @@ impl Cx<'_> {
                 err.at = err.at.or(Some((1, 1)));
                 return err;
             }
-            return self.err(0..0, "", message);
-        };
-        let (line_no, col) = line_col(self.text, span.start);
-        let lines: Vec<&str> = self.text.lines().collect();
-        let line = lines.get(line_no.saturating_sub(1)).copied().unwrap_or("");
-        // The table a line belongs to: the nearest header at or above it, with its index
-        // for arrays of tables (`[[users]]` → users[2]).
-        let table_of = |upto: usize| -> Option<String> {
-            let above = &lines[..upto.min(lines.len())];
-            let (i, h) = above.iter().enumerate().rev().find(|(_, l)| l.trim().starts_with('['))?;
-            let h = h.trim();
-            if h.starts_with("[[") {
-                let name = h.trim_matches(|c| c == '[' || c == ']').trim();
-                let n = above[..i].iter().filter(|l| l.trim() == h).count();
-                Some(format!("{name}[{n}]"))
-            } else {
-                Some(h.trim_matches(|c| c == '[' || c == ']').trim().to_string())
-            }
+            return self.err(0..1, TOP_LEVEL, message);
         };
         if let Some(name) = missing {
             // serde points at the table that lacks the key: its header line.
-            let table = table_of(line_no).unwrap_or_default();
+            let lines: Vec<&str> = self.text.lines().collect();
+            let (line_no, _) = line_col(self.text, span.start);
+            let table = table_of(&lines, line_no).unwrap_or_else(|| TOP_LEVEL.into());
             return self.err(span, table, format!("the required key `{name}` is missing"));
         }
-        let header = table_of(line_no.saturating_sub(1));
+        self.err(span.clone(), self.field_at(span.start), message)
+    }
+
+    /// The dotted name of what is written at `offset`: a table header names itself,
+    /// otherwise the key on that line under the nearest header above.
+    fn field_at(&self, offset: usize) -> String {
+        let (line_no, col) = line_col(self.text, offset);
+        let lines: Vec<&str> = self.text.lines().collect();
+        let line = lines.get(line_no.saturating_sub(1)).copied().unwrap_or("");
+        if line.trim_start().starts_with('[') {
+            return table_of(&lines, line_no).unwrap_or_else(|| TOP_LEVEL.into());
+        }
+        let header = table_of(&lines, line_no.saturating_sub(1));
         // The key the span belongs to: the last `key =` before it on its line (inline
-        // tables hold several).
+        // tables hold several), or the key the span starts at (an unknown key).
         let before: String = line.chars().take(col.saturating_sub(1)).collect();
-        let key = before
-            .rsplit_once('=')
-            .map(|(k, _)| k.rsplit(['{', ',']).next().unwrap_or(k).trim().trim_matches('"').to_string())
-            .filter(|k| !k.is_empty() && !k.starts_with('['));
-        let field = match (header, key) {
+        let bare = |k: &str| {
+            let k = k.trim().trim_matches('"');
+            let ok = !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
+            ok.then(|| k.to_string())
+        };
+        let key =
+            before.rsplit(['{', ',']).next().and_then(|k| k.split_once('=')).and_then(|(k, _)| bare(k)).or_else(|| {
+                let rest: String = line.chars().skip(col.saturating_sub(1)).collect();
+                rest.split_once('=').filter(|_| before.trim().is_empty()).and_then(|(k, _)| bare(k))
+            });
+        match (header, key) {
             (Some(h), Some(k)) => format!("{h}.{k}"),
             (Some(h), None) => h,
             (None, Some(k)) => k,
-            (None, None) => String::new(),
-        };
-        self.err(span, field, message)
+            (None, None) => TOP_LEVEL.into(),
+        }
+    }
+
+    /// Where a top-level table is defined (its header or `name =` line), else the end
+    /// of the file: for checks that need the table as a whole.
+    fn table_span(&self, name: &str) -> Range<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim_start();
+            let key = t.strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
+            if key || t.starts_with(&format!("[{name}]")) || t.starts_with(&format!("[[{name}]]")) {
+                let start = offset + line.len() - t.len();
+                return start..start + t.trim_end().len().max(1);
+            }
+            offset += line.len();
+        }
+        self.text.len()..self.text.len().max(1)
     }
 
     fn duration(&self, v: &Spanned<String>, field: &str) -> Result<std::time::Duration, ProfileError> {
@@ -340,6 +359,7 @@ impl Cx<'_> {
         if d.is_zero() {
             return Err(self.err(v.span(), field, "must be longer than zero"));
         }
+        check_max_duration(d).map_err(|m| self.err(v.span(), field, m))?;
         Ok(d)
     }
 
@@ -551,7 +571,9 @@ impl Cx<'_> {
             telemetry.verify = t.verify.unwrap_or(false);
             telemetry.identity = t.identity.unwrap_or(true);
             if let Some(w) = &t.wait {
-                telemetry.wait = parse_duration(w.get_ref()).map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
+                telemetry.wait = parse_duration(w.get_ref())
+                    .and_then(|d| check_max_duration(d).map(|()| d))
+                    .map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
             }
             let families: Vec<&str> = crate::telemetry::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
             for (version, metrics) in &t.allow {
@@ -651,7 +673,7 @@ impl Cx<'_> {
             kinds.push(Kind { name: name.clone(), extensions, bands });
         }
         if kinds.is_empty() {
-            return Err(self.err(0..0, "kinds", "at least one file kind is needed"));
+            return Err(self.err(self.table_span("kinds"), "kinds", "at least one file kind is needed"));
         }
 
         let mut words = BTreeMap::new();
@@ -686,7 +708,7 @@ impl Cx<'_> {
         }
 
         if f.users.is_empty() {
-            return Err(self.err(0..0, "users", "at least one [[users]] entry is needed"));
+            return Err(self.err(self.table_span("users"), "users", "at least one [[users]] entry is needed"));
         }
         let mut users: Vec<UserPlan> = Vec::new();
         let mut total_users = 0usize;
@@ -908,6 +930,36 @@ pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
     Ok(out)
 }
 
+/// Every duration, in the profile or on the command line, is at most the longest run
+/// (366 days): far beyond it the clock's arithmetic overflows (a grace period of
+/// "500000000000y" once crashed a run at its end).
+pub fn check_max_duration(d: std::time::Duration) -> Result<(), String> {
+    if d > crate::options::MAX_DURATION {
+        return Err(format!("at most {}d", crate::options::MAX_DURATION.as_secs() / 86_400));
+    }
+    Ok(())
+}
+
+/// The field name of what is not inside any table.
+const TOP_LEVEL: &str = "(top level)";
+
+/// The table a line belongs to: the nearest header among the first `upto` lines, with
+/// its index for arrays of tables (`[[users]]` → users[2]).
+fn table_of(lines: &[&str], upto: usize) -> Option<String> {
+    let above = &lines[..upto.min(lines.len())];
+    // The name ends at the header's first ']' (a comment may follow); a header cut
+    // short before its name names nothing.
+    let name_of = |h: &str| h.trim().trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string();
+    let (i, h) = above.iter().enumerate().rev().find(|(_, l)| l.trim().starts_with('[') && !name_of(l).is_empty())?;
+    let (h, name) = (h.trim(), name_of(h));
+    if h.starts_with("[[") {
+        let n = above[..i].iter().filter(|l| l.trim() == h).count();
+        Some(format!("{name}[{n}]"))
+    } else {
+        Some(name)
+    }
+}
+
 /// The shortest statistics interval (flag and profile alike): tables more often than
 /// this are noise, and 1ns once printed 60,000 tables in 3 s.
 pub const MIN_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -1034,5 +1086,9 @@ pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Resu
     Ok(Template { text: text.to_string(), parts })
 }
 
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod mutate;
 #[cfg(test)]
 mod tests;

@@ -211,7 +211,15 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
             }
         }
     }
-    let _ = write!(out, "files created {} ({} large), in flight {}", t.files_created, t.large_files, t.in_flight());
+    let _ = write!(
+        out,
+        "files created {} ({} large), in flight {}, live objects {}, maybe live {}",
+        t.files_created,
+        t.large_files,
+        t.in_flight(),
+        t.live_objects,
+        t.maybe_live_objects
+    );
     out
 }
 
@@ -257,6 +265,10 @@ pub struct Summary {
     pub target_ops_per_min: f64,
     pub achieved_ops_per_min: f64,
     pub live_objects_at_exit: u64,
+    /// Objects that may exist: uploads killed after they may have stored their object
+    /// (at the command timeout or the end of the grace period), and the like. They are
+    /// in the journal, deleted at expiry, by `--cleanup`, or by the next run.
+    pub maybe_live_objects_at_exit: u64,
     /// Failed commands / all commands that ended.
     pub failure_rate: f64,
     /// Every command that ended, by kind.
@@ -390,6 +402,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         target_ops_per_min: round1(target / minutes),
         achieved_ops_per_min: round1(t.started as f64 / minutes),
         live_objects_at_exit: t.live_objects,
+        maybe_live_objects_at_exit: t.maybe_live_objects,
         failure_rate: if attempted == 0 { 0.0 } else { t.failures as f64 / attempted as f64 },
         ops: t.ops.clone(),
         latency_ms,

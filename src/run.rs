@@ -141,14 +141,24 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         },
         None => None,
     };
-    let journal = match state.journal() {
-        Ok(j) => j,
-        Err(e) => {
+    let open_journal = || {
+        state.journal().map_err(|e| {
             error!("cannot open the journal in {}: {e}", state.dir.display());
-            return EXIT_RUN_FAILED;
-        }
+            EXIT_RUN_FAILED
+        })
+    };
+    let journal = match open_journal() {
+        Ok(j) => j,
+        Err(code) => return code,
     };
     let leftovers = leftovers(&rt, &plan, &opts, &client, &state, &journal);
+    // The leftovers' compaction replaced the journal file: this run appends to the new
+    // one (appends to the old one were lost, and a kill -9 then leaked this run's objects).
+    drop(journal);
+    let journal = match open_journal() {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
     let temp = {
         let base = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let stale = crate::state::remove_stale_temp_dirs(&base);

@@ -99,6 +99,7 @@ impl State {
     }
 
     /// Rewrites the journal with just `live` (atomically), so it does not grow forever.
+    /// A `Journal` opened before appends to the file replaced: open one after.
     pub fn compact(&self, live: &[Entry]) -> std::io::Result<()> {
         let tmp = self.dir.join("objects.jsonl.partial");
         let mut f = File::create(&tmp)?;

@@ -70,6 +70,10 @@ pub struct Counters {
     pub ops: BTreeMap<&'static str, OpCount>,
     /// Objects this run uploaded and has not deleted.
     pub live_objects: u64,
+    /// Objects that may exist: uploads killed (at the timeout or the end of the grace
+    /// period) after they may have stored their object, uploads the server disowned,
+    /// and the files of a failed sync; not yet deleted.
+    pub maybe_live_objects: u64,
     pub bucket_reensures: u64,
     /// Uploads started, by kind index and by band index within the kind (the profile's
     /// mix is judged against these).
@@ -122,6 +126,7 @@ impl Counters {
         self.started_deletes += o.started_deletes;
         self.finished += o.finished;
         self.live_objects += o.live_objects;
+        self.maybe_live_objects += o.maybe_live_objects;
         self.bucket_reensures += o.bucket_reensures;
         if self.upload_draws.len() < o.upload_draws.len() {
             self.upload_draws.resize(o.upload_draws.len(), Vec::new());
@@ -346,6 +351,10 @@ impl Stats {
                     OpType::Sync => {
                         c.bytes_up += r.bytes;
                         c.live_objects += r.stored;
+                        if r.stored == 0 {
+                            // The listing after it failed: its files may be there.
+                            c.maybe_live_objects += crate::user::SYNC_FILES as u64;
+                        }
                     }
                     OpType::Download => {
                         c.downloads += 1;
@@ -359,6 +368,8 @@ impl Stats {
                         }
                         if r.was_live {
                             c.live_objects = c.live_objects.saturating_sub(1);
+                        } else {
+                            c.maybe_live_objects = c.maybe_live_objects.saturating_sub(1);
                         }
                     }
                     op if op.is_expected_failure() => {
@@ -371,6 +382,14 @@ impl Stats {
             Err(class) => {
                 count.failed += 1;
                 c.failures += 1;
+                // What the worker keeps as uncertain (and deletes in due course).
+                match (r.op, class) {
+                    (OpType::Upload, FailClass::TimedOut | FailClass::Cancelled | FailClass::PhantomUpload) => {
+                        c.maybe_live_objects += 1;
+                    }
+                    (OpType::Sync, _) => c.maybe_live_objects += crate::user::SYNC_FILES as u64,
+                    _ => {}
+                }
                 *c.failures_by_class.entry(class.name()).or_default() += 1;
                 *c.failures_by_op.entry(r.op.name()).or_default() += 1;
                 if class.is_integrity() {
@@ -580,6 +599,25 @@ mod tests {
         assert_eq!(l.count, 2);
         assert!((l.p50_ms - 2500.0).abs() < 5.0, "{l:?}");
         assert_eq!(s.latency_by_size(OpType::Upload, SizeClass::Small).count, 2);
+    }
+
+    #[test]
+    fn uploads_that_may_have_stored_their_object_are_maybe_live_until_deleted() {
+        let mut s = Stats::new(1, &[1]);
+        s.apply(&rec(0, OpType::Upload, Err(FailClass::Cancelled)));
+        s.apply(&rec(0, OpType::Upload, Err(FailClass::TimedOut)));
+        s.apply(&rec(0, OpType::Upload, Err(FailClass::PhantomUpload)));
+        // A plain failure stored nothing, and a failed sync's three files may be there.
+        s.apply(&rec(0, OpType::Upload, Err(FailClass::Failed)));
+        s.apply(&rec(0, OpType::Sync, Err(FailClass::Cancelled)));
+        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 6));
+        // A sync whose listing failed confirmed nothing: its files may be there too.
+        s.apply(&rec(0, OpType::Sync, Ok(())));
+        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 9));
+        let Event::Finished(mut del) = rec(0, OpType::Delete, Ok(())) else { unreachable!() };
+        del.was_live = false;
+        s.apply(&Event::Finished(del));
+        assert_eq!((s.totals().live_objects, s.totals().maybe_live_objects), (0, 8));
     }
 
     #[test]

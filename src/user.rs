@@ -389,9 +389,10 @@ impl Worker {
         self.started(OpType::Sync, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
             let (recs, stored) = ops::sync(&fleet, idx, &dir, &prefix, &files).await;
-            let ok = recs[0].result.is_ok();
-            // A sync that did not succeed may still have stored files: track them all
-            // as uncertain so they are deleted in due course.
+            // A sync that did not succeed, or whose listing failed (nothing confirmed),
+            // may still have stored files: track them all as uncertain so they are
+            // deleted in due course.
+            let ok = recs[0].result.is_ok() && !stored.is_empty();
             let stored =
                 if ok { stored } else { files.iter().map(|f| (format!("{prefix}{}", f.name), f.size)).collect() };
             (recs, Done::Sync { stored, kind, ok })

@@ -287,6 +287,95 @@ fn a_second_ctrl_c_aborts_at_once_with_130() {
 }
 
 #[test]
+fn one_ctrl_c_before_traffic_starts_aborts_with_130() {
+    // The client's `--version` (the first preflight step) hangs: no traffic yet, so
+    // there is nothing to stop gently or to summarize.
+    let marker = "1000.7272";
+    let sb = Sandbox::new(&[]);
+    let client = sb.path("slow-version-client");
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" --version \"*) sleep {marker} ;; esac\nexec {} \"$@\"\n",
+        fake_obsctl().display()
+    );
+    std::fs::write(&client, script).unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&client).status().unwrap();
+    let child = sb.cmd_with_client(&client, &["--duration", "1h"]).spawn().unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while processes_with(marker).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the version check never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(pid, libc::SIGINT);
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    // The summary file was created empty when the output paths were checked: no
+    // summary claims a run that never started.
+    let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap_or_default();
+    assert!(summary.is_empty(), "{summary}");
+    let start = Instant::now();
+    while !processes_with(marker).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", processes_with(marker));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (bucket/key, deleted) of every object in the state dir's journal.
+fn journal(sb: &Sandbox) -> std::collections::BTreeMap<String, bool> {
+    let text = std::fs::read_to_string(sb.path("state/objects.jsonl")).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (e, deleted) = if v["put"].is_object() { (&v["put"], false) } else { (&v["del"], true) };
+        out.insert(format!("{}/{}", e["bucket"].as_str().unwrap(), e["key"].as_str().unwrap()), deleted);
+    }
+    out
+}
+
+#[test]
+fn uploads_killed_at_the_end_are_maybe_live_journaled_and_cleaned_up() {
+    // Every upload stores its object, then hangs: the end of the grace period kills
+    // them all, and each may have stored its object (here, each did).
+    let marker = "1000.8383";
+    for cleanup in [false, true] {
+        let sb = Sandbox::new(&[]);
+        let mut args = vec!["--duration", "2m", "--time-scale", "60", "--rate-scale", "0.5"];
+        args.extend(["--max-file-size", "16KiB", "--grace-period", "1s", "--seed", "11"]);
+        if cleanup {
+            args.push("--cleanup");
+        }
+        let mut cmd = sb.cmd(&args);
+        cmd.env("FAKE_OBSCTL_HANG_AFTER_UPLOAD", "1").env("FAKE_OBSCTL_HANG", marker);
+        let out = run_bounded(cmd, LIMIT);
+        let s = sb.summary();
+        assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", stderr(&out));
+        assert_eq!(s["integrity_failures"], 0, "{}", s["verdict"]);
+        assert!(s["totals"]["failures_by_class"]["cancelled"].as_u64().unwrap() > 0, "{s}");
+        assert!(processes_with(marker).is_empty(), "{:?}", processes_with(marker));
+        assert_eq!(s["live_objects_at_exit"], 0, "no upload finished");
+        let journal = journal(&sb);
+        if !cleanup {
+            let stored = sb.objects();
+            assert!(!stored.is_empty(), "the killed uploads stored objects");
+            assert_eq!(s["maybe_live_objects_at_exit"], stored.len(), "{s}");
+            assert_eq!(s["totals"]["maybe_live_objects"], stored.len());
+            // Each is in the journal and not marked deleted, so a later run or
+            // `trafficgen cleanup` finds it.
+            for o in &stored {
+                assert_eq!(journal.get(o), Some(&false), "{o} journaled and live");
+            }
+            assert!(stderr(&out).contains(&format!("maybe live {}", stored.len())), "{}", stderr(&out));
+        } else {
+            assert!(sb.objects().is_empty(), "--cleanup deletes maybe-live objects: {:?}", sb.objects());
+            assert_eq!(s["maybe_live_objects_at_exit"], 0, "{s}");
+            assert!(s["ops"]["delete"]["ok"].as_u64().unwrap() > 0, "{s}");
+            assert!(journal.values().all(|deleted| *deleted), "{journal:?}");
+        }
+    }
+}
+
+#[test]
 fn a_client_that_burns_cpu_is_admitted_less_and_the_host_is_named() {
     // Every call spends ~0.3 s of CPU; 10 users offering 6/s need ~2 cores of client
     // CPU alone on a 2-core machine: the host saturates and trafficgen holds back.

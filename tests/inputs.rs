@@ -29,6 +29,13 @@ fn rates_time_scales_and_durations_beyond_the_maxima_are_refused() {
     assert_eq!(code, Some(2), "{err}");
     let (code, err) = refused(&[], &["--duration", "100000h"]);
     assert_eq!(code, Some(2), "{err}");
+    // Every other duration too: a grace period this long crashed the run at its end.
+    let (code, err) = refused(&[], &["--duration", "1s", "--grace-period", "500000000000y"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--grace-period") && err.contains("at most 366d"), "{err}");
+    let (code, err) = refused(&[("grace_period = \"30s\"", "grace_period = \"500000000000y\"")], &["check"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("run.grace_period") && err.contains("at most 366d"), "{err}");
     // `plan` never prints inf or null.
     let sb = Sandbox::new(&[]);
     let out = run_bounded(sb.cmd(&["plan", "--json"]), LIMIT);

@@ -54,6 +54,7 @@ pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
         "downloads" => count(t.downloads),
         "deletes" => count(t.deletes),
         "live_objects_at_exit" => count(s.live_objects_at_exit),
+        "maybe_live_objects_at_exit" => count(s.maybe_live_objects_at_exit),
         "expected_failures.unexpected_success" => Some(sum(&t.unexpected_success)),
         "telemetry_mismatches" => s.telemetry.as_ref().map(|r| r.mismatches as f64),
         "telemetry.lost_exports" => s.telemetry.as_ref().map(|r| r.lost_exports as f64),

@@ -110,6 +110,7 @@ const COUNTS: &[&str] = &[
     "downloads",
     "deletes",
     "live_objects_at_exit",
+    "maybe_live_objects_at_exit",
     "telemetry_mismatches",
     "telemetry.lost_exports",
     "telemetry.out_of_contract",
