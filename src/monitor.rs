@@ -31,6 +31,7 @@ pub fn spawn(
         .spawn(move || {
             let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
             let mut stats = Stats::new(plan.users.len(), &bands);
+            stats.set_personas(&plan.users.iter().map(|u| u.persona.clone()).collect::<Vec<_>>());
             let mut prev: Vec<Counters> = Vec::new();
             let mut last = 0.0;
             let every = interval.as_secs_f64();
@@ -63,14 +64,15 @@ pub fn spawn(
                         if let Some(log) = ops_log.as_mut() {
                             log.flush();
                         }
-                        stats.mark(now);
+                        stats.mark(now, clock.map.sim_at(now));
                         last = now;
                     }
                     Err(RecvTimeoutError::Disconnected) => {
                         if let Some(log) = ops_log.as_mut() {
                             log.flush();
                         }
-                        stats.mark(clock.elapsed());
+                        let now = clock.elapsed();
+                        stats.mark(now, clock.map.sim_at(now));
                         break;
                     }
                 }

@@ -363,7 +363,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         telemetry: None,
         server_metrics: None,
         verdict: None,
-        timeline: stats.timeline.clone(),
+        timeline: timeline(f.plan, &f.map, f.dispatch_s, &stats.timeline),
         totals: UserSummary {
             target_ops: round1(target),
             achieved_ops: t.started,
@@ -373,6 +373,36 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         },
         users,
     }
+}
+
+/// The stats thread's timeline with the plan's targets filled in: what each persona
+/// (and the fleet) was asked for in each interval, up to the end of dispatch.
+fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, points: &[TimelinePoint]) -> Vec<TimelinePoint> {
+    let mut out = Vec::with_capacity(points.len());
+    let mut from = 0.0_f64;
+    for p in points {
+        let mut p = p.clone();
+        let (a, b) = (from.min(dispatch_s), p.end_s.min(dispatch_s));
+        let mut total = 0.0;
+        for (i, u) in plan.users.iter().enumerate() {
+            let t = target_ops(plan, map, i, a, b);
+            total += t;
+            if let Some(pp) = p.personas.get_mut(&u.persona) {
+                pp.target += t;
+            }
+        }
+        for pp in p.personas.values_mut() {
+            pp.target = round3(pp.target);
+        }
+        p.target = round3(total);
+        from = p.end_s;
+        out.push(p);
+    }
+    out
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn round1(x: f64) -> f64 {
