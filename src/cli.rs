@@ -76,6 +76,15 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
     Compare(CompareArgs),
+    /// Make the HTML report of a finished run from its summary (--summary-json)
+    Report {
+        /// The run's summary
+        #[arg(value_name = "SUMMARY.json")]
+        summary: PathBuf,
+        /// Where to write the HTML report
+        #[arg(long, required = true, value_name = "PATH")]
+        html: PathBuf,
+    },
     /// (internal) Kills the clients of a trafficgen that died
     #[command(hide = true)]
     Watchdog,
@@ -148,6 +157,10 @@ pub struct RunArgs {
     /// Write the final summary as JSON
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report: charts over simulated time, mix, latency, verdict
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 
     /// Write the verdict as JUnit XML (one test case per threshold and integrity class)
     #[arg(long, value_name = "PATH")]
