@@ -983,3 +983,178 @@ fn server_metrics(out: &mut String, s: &Value) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn point(t: f64, sim: f64, failed: u64, persona: &str) -> Value {
+        json!({
+            "t_s": t, "interval_s": 60.0, "sim_unix": sim, "started": 12, "ok": 10, "failed": failed,
+            "shortfall": 1, "target": 11.5, "scheduled": 10,
+            "personas": {"alice-dev": {"target": 6.0, "scheduled": 5}, persona: {"target": 5.5, "scheduled": 5}},
+            "failures_by_class": if failed > 0 { json!({"timed_out": failed}) } else { json!({}) },
+            "shortfall_by_reason": {"global_cap": 1},
+            "latency_ms": {"upload": {"count": 8, "p50_ms": 40.0, "p95_ms": 90.0, "p99_ms": 120.0},
+                           "download": {"count": 2, "p50_ms": 20.0, "p95_ms": 25.0, "p99_ms": 30.0}}
+        })
+    }
+
+    /// A small summary with every section the page draws or tabulates.
+    fn summary(persona: &str, threshold: &str) -> Value {
+        let start = 1_795_845_600.0; // 2026-11-28 06:00 UTC
+        json!({
+            "trafficgen_version": "0.1.0", "seed": 7,
+            "client": {"flavor": "obsctl", "binary": "obsctl", "version": "obsctl 0.3.0"},
+            "duration_s": 180.0, "dispatch_s": 180.0, "time_scale": 60.0, "rate_scale": 1.0,
+            "sim_start": "2026-11-28T06:00:00Z", "sim_end": "2026-11-28T09:00:00Z", "sim_start_unix": start,
+            "stopped_by": "duration", "target_ops": 34.5, "achieved_ops": 30, "target_ops_per_min": 11.5,
+            "achieved_ops_per_min": 10.0, "failure_rate": 0.02, "live_objects_at_exit": 4,
+            "ops": {"upload": {"ok": 24, "failed": 1}, "download": {"ok": 6, "failed": 0}},
+            "latency_ms": {
+                "upload": {"count": 24, "min_ms": 10.0, "mean_ms": 50.0, "p50_ms": 40.0, "p90_ms": 80.0,
+                           "p95_ms": 90.0, "p99_ms": 120.0, "max_ms": 130.0},
+                "download": {"count": 6, "min_ms": 5.0, "mean_ms": 20.0, "p50_ms": 20.0, "p90_ms": 24.0,
+                             "p95_ms": 25.0, "p99_ms": 30.0, "max_ms": 31.0},
+                "ls": {"count": 0}
+            },
+            "fidelity": {
+                "operations": 30, "download_share": {"target": 0.2, "achieved": 0.2},
+                "error_share": {"target": 0.02, "achieved": null},
+                "extras": {"ls": {"target": 0.04, "achieved": 0.0}},
+                "kinds": {"code": {"target": 0.6, "achieved": 0.5}, "media": {"target": 0.4, "achieved": 0.5}},
+                "size_bands": {"code": [{"target": 0.9, "achieved": 1.0}, {"target": 0.1, "achieved": 0.0}]},
+                "download_share_error": 0.0, "kind_share_error": 0.1, "no_object": 0
+            },
+            "verdict": {
+                "passed": false, "exit_code": 3,
+                "thresholds": [{"threshold": threshold, "metric": "failure_rate", "value": 0.02, "limit": 0.01,
+                                "unit": "ratio", "passed": false}],
+                "integrity": {"mismatch": 0, "phantom_upload": 0},
+                "reasons": ["threshold failed: failure_rate<1%"]
+            },
+            "telemetry": {
+                "client": "obsctl 0.3.0", "children_ended": 30, "children_reported": 30, "mismatches": 1,
+                "families": {"obsctl_operations_total": {"expected": 30.0, "reported": 29.0, "diff": -1.0,
+                                                          "verdict": "MISMATCH"}},
+                "out_of_contract": []
+            },
+            "server_metrics": {"url": "http://127.0.0.1:3903/metrics", "commands": 31,
+                               "apis": {"PutObject": {"server": 25.0, "server_errors": 0.0, "trafficgen": 25,
+                                                      "amplification": 1.0, "per_command": 0.8}}},
+            "timeline": [point(60.0, start + 3600.0, 0, persona), point(120.0, start + 7200.0, 2, persona),
+                         point(180.0, start + 10_800.0, 0, persona)]
+        })
+    }
+
+    /// (id, body) of every chart figure.
+    fn figures(page: &str) -> Vec<(String, String)> {
+        page.split("<figure class=\"chart\" id=\"")
+            .skip(1)
+            .map(|rest| {
+                let (id, body) = rest.split_once('"').unwrap();
+                (id.to_string(), body.split("</figure>").next().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// A drawn series: a line of at least two points in a series width, or a bar.
+    fn has_data(svg: &str) -> bool {
+        let line = svg.split("<polyline").skip(1).any(|p| {
+            let tag = p.split('>').next().unwrap();
+            let points = tag.split("points=\"").nth(1).map_or(0, |s| s.split('"').next().unwrap().split(' ').count());
+            tag.contains("stroke-width=\"2\"") && points >= 3
+        });
+        line || svg.contains("<rect") && svg.contains("fill=\"#1F77B4\"")
+    }
+
+    #[test]
+    fn every_chart_is_drawn_from_a_small_summary() {
+        let page = render(&summary("bob-marketing", "failure_rate<1%")).unwrap();
+        let ids: Vec<String> = figures(&page).into_iter().map(|(id, _)| id).collect();
+        for want in [
+            "throughput-fleet",
+            "throughput-persona-0-alice-dev",
+            "throughput-persona-1-bob-marketing",
+            "latency-0-download",
+            "latency-1-upload",
+            "failures",
+            "shortfall",
+            "mix-operations",
+            "mix-kinds",
+            "mix-size-bands",
+        ] {
+            assert!(ids.iter().any(|id| id == want), "{want} not in {ids:?}");
+        }
+        assert_eq!(ids.len(), 10, "{ids:?}");
+        for (id, body) in figures(&page) {
+            assert!(body.contains("<svg") && body.contains("<figcaption>"), "{id}");
+            assert!(has_data(&body), "{id} draws no series");
+        }
+        // The failure class and the shortfall reason have lines of their own.
+        let (_, failures) = figures(&page).into_iter().find(|(id, _)| id == "failures").unwrap();
+        assert!(failures.contains("\ntimed_out\n"), "{failures}");
+        // Tables: verdict, integrity, latency, telemetry, server metrics; ticks on the hour.
+        for text in ["FAILED (exit code 3)", "obsctl_operations_total", "MISMATCH", "PutObject", "\n07:00\n", "p99"] {
+            assert!(page.contains(text), "{text}");
+        }
+        // Nothing is fetched and nothing runs.
+        assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
+        assert!(!page.contains("url(") && !page.contains("@import"));
+    }
+
+    #[test]
+    fn text_from_the_summary_is_escaped() {
+        let page = render(&summary("<img src=x onerror=alert(1)>", "failure_rate<1% & \"x\"")).unwrap();
+        assert!(!page.contains("<img"), "raw markup from a persona name");
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(page.contains("failure_rate&lt;1% &amp; &quot;x&quot;"));
+        // Element ids take only safe characters.
+        assert!(page.contains("id=\"throughput-persona-0-_img_src_x_onerror_alert_1__\""), "{page}");
+    }
+
+    #[test]
+    fn missing_sections_say_no_data() {
+        let page = render(&json!({"ops": {}, "timeline": []})).unwrap();
+        assert!(figures(&page).is_empty());
+        for what in ["verdict: no data", "timeline: no data", "fidelity: no data", "latency: no data"] {
+            assert!(page.contains(what), "{what}");
+        }
+        assert!(!page.contains("Telemetry reconciliation") && !page.contains("Server metrics"));
+        assert!(page.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn an_older_timeline_still_draws_what_it_has() {
+        // Before targets and simulated time were in the points: started ops over time.
+        let s = json!({
+            "ops": {}, "sim_start_unix": 1_795_845_600.0, "time_scale": 60.0,
+            "timeline": [{"t_s": 60.0, "started": 5, "ok": 5, "failed": 0, "shortfall": 0},
+                         {"t_s": 120.0, "started": 7, "ok": 6, "failed": 1, "shortfall": 0}]
+        });
+        let page = render(&s).unwrap();
+        let ids: Vec<String> = figures(&page).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["throughput-fleet", "failures", "shortfall"]);
+        assert!(page.contains("\nachieved\n") && !page.contains("\ntarget\n"), "no target line without targets");
+    }
+
+    #[test]
+    fn the_short_last_interval_joins_the_one_before() {
+        let mut s = summary("bob", "x");
+        let mut last = point(181.0, 1_795_845_600.0 + 10_860.0, 1, "bob");
+        last["interval_s"] = json!(1.0);
+        s["timeline"].as_array_mut().unwrap().push(last);
+        let tl = Timeline::read(&s);
+        assert_eq!(tl.points.len(), 3);
+        let p = &tl.points[2];
+        assert_eq!((p.interval, p.achieved, p.failed), (61.0, 20.0, 1.0));
+        assert_eq!(p.personas["bob"], (11.0, 10.0));
+    }
+
+    #[test]
+    fn what_is_not_a_summary_is_refused() {
+        assert!(render(&json!([1, 2])).is_err());
+        assert!(render(&json!({"name": "x"})).unwrap_err().contains("not a trafficgen summary"));
+    }
+}
