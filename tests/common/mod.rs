@@ -104,7 +104,7 @@ impl Sandbox {
             .arg("--profiles")
             .arg(self.path("profiles.toml"));
         // A subcommand takes no run options (trafficgen refuses them there).
-        if !args.first().is_some_and(|a| ["check", "plan", "synth", "compare", "cleanup"].contains(a)) {
+        if !args.first().is_some_and(|a| ["check", "plan", "synth", "compare", "cleanup", "report"].contains(a)) {
             c.arg("--obsctl")
                 .arg(client)
                 .arg("--log-file")
