@@ -39,7 +39,7 @@ h3{font-size:1.05em;margin:1em 0 .4em}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:.9em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}
-table.facts td{text-align:left}
+table.facts td,table.telemetry td:last-child{text-align:left}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.muted{color:#777}
 .nodata{color:#777;font-style:italic}
 figure.chart{margin:.6em 0 1.2em;display:inline-block;vertical-align:top}
@@ -240,10 +240,7 @@ fn overview(out: &mut String, s: &Value) {
     if let Some(h) = s.get("host")
         && let Some(w) = text(h, "warning")
     {
-        add(
-            "HOST LIMITED",
-            format!("{w} ({} s saturated; results measure this machine too)", num(h, "saturated_s").unwrap_or(0.0)),
-        );
+        add("HOST LIMITED", format!("{w} ({} s saturated)", fmt(num(h, "saturated_s").unwrap_or(0.0), 1)));
     }
     table(out, "facts", &[], &rows);
 }
@@ -324,6 +321,11 @@ struct Point {
     sim: f64,
     /// Wall seconds the interval covers.
     interval: f64,
+    /// Of those, the seconds during which operations were scheduled (none after the
+    /// end of dispatch: the drain and cleanup ask for nothing), and the simulated time
+    /// at the end of that part: where the throughput charts put the point.
+    dispatch: f64,
+    dispatch_sim: f64,
     target: Option<f64>,
     achieved: f64,
     personas: BTreeMap<String, (f64, f64)>,
@@ -350,6 +352,10 @@ impl Point {
         };
         self.sim = o.sim;
         self.interval += o.interval;
+        if o.dispatch > 0.0 {
+            self.dispatch += o.dispatch;
+            self.dispatch_sim = o.dispatch_sim;
+        }
         self.target = match (self.target, o.target) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
@@ -375,6 +381,7 @@ impl Timeline {
     fn read(s: &Value) -> Timeline {
         let start = num(s, "sim_start_unix");
         let scale = num(s, "time_scale").unwrap_or(1.0);
+        let dispatch_end = num(s, "dispatch_s").unwrap_or(f64::INFINITY);
         let mut points = Vec::new();
         let mut prev_t = 0.0;
         let mut has_targets = false;
@@ -403,9 +410,12 @@ impl Timeline {
             });
             let target = num(p, "target");
             has_targets |= target.is_some();
+            let dispatch = (t.min(dispatch_end) - (t - interval)).clamp(0.0, interval);
             points.push(Point {
                 sim,
                 interval,
+                dispatch,
+                dispatch_sim: sim - (t - t.min(dispatch_end)) * scale,
                 target,
                 achieved: num(p, "scheduled").or(num(p, "started")).unwrap_or(0.0),
                 personas,
@@ -434,6 +444,15 @@ impl Timeline {
     /// A per-minute series of one quantity.
     fn rate(&self, f: impl Fn(&Point) -> Option<f64>) -> Vec<(f64, f64)> {
         self.points.iter().filter_map(|p| Some((p.sim, f(p)? * 60.0 / p.interval))).collect()
+    }
+
+    /// A per-minute series of scheduled operations: over the time they were scheduled.
+    fn scheduled_rate(&self, f: impl Fn(&Point) -> Option<f64>) -> Vec<(f64, f64)> {
+        self.points
+            .iter()
+            .filter(|p| p.dispatch > 0.0)
+            .filter_map(|p| Some((p.dispatch_sim, f(p)? * 60.0 / p.dispatch)))
+            .collect()
     }
 }
 
@@ -634,9 +653,9 @@ fn throughput(out: &mut String, tl: &Timeline) -> Result<(), String> {
     let range = tl.span();
     let mut lines = Vec::new();
     if tl.has_targets {
-        lines.push(Line { name: "target".into(), color: TARGET, points: tl.rate(|p| p.target) });
+        lines.push(Line { name: "target".into(), color: TARGET, points: tl.scheduled_rate(|p| p.target) });
     }
-    lines.push(Line { name: "achieved".into(), color: ACHIEVED, points: tl.rate(|p| Some(p.achieved)) });
+    lines.push(Line { name: "achieved".into(), color: ACHIEVED, points: tl.scheduled_rate(|p| Some(p.achieved)) });
     let svg = line_chart(WIDE, range, "operations / min", &lines)?;
     figure(
         out,
@@ -681,9 +700,17 @@ fn throughput(out: &mut String, tl: &Timeline) -> Result<(), String> {
         let get = |p: &Point| p.personas.get(*name).copied();
         let mut lines = Vec::new();
         if tl.has_targets {
-            lines.push(Line { name: "target".into(), color: TARGET, points: tl.rate(|p| get(p).map(|v| v.0)) });
+            lines.push(Line {
+                name: "target".into(),
+                color: TARGET,
+                points: tl.scheduled_rate(|p| get(p).map(|v| v.0)),
+            });
         }
-        lines.push(Line { name: "achieved".into(), color: ACHIEVED, points: tl.rate(|p| get(p).map(|v| v.1)) });
+        lines.push(Line {
+            name: "achieved".into(),
+            color: ACHIEVED,
+            points: tl.scheduled_rate(|p| get(p).map(|v| v.1)),
+        });
         let svg = line_chart(SMALL, range, "operations / min", &lines)?;
         figure(
             out,
