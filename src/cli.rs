@@ -21,7 +21,8 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen --profiles profiles.toml\n  \
         trafficgen check\n  \
         trafficgen plan --json\n  \
-        trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n\n\
+        trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n  \
+        trafficgen report s.json --html report.html\n\n\
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
         was contradicted (integrity), 130 interrupted twice."
