@@ -1180,6 +1180,23 @@ mod tests {
     }
 
     #[test]
+    fn many_personas_chart_the_busiest_and_table_them_all() {
+        let mut s = summary("bob", "x");
+        for p in s["timeline"].as_array_mut().unwrap() {
+            for i in 0..30 {
+                p["personas"][format!("p{i:02}")] = json!({"target": f64::from(i), "scheduled": i});
+            }
+        }
+        let page = render(&s).unwrap();
+        let charts = figures(&page).into_iter().filter(|(id, _)| id.starts_with("throughput-persona-")).count();
+        assert_eq!(charts, MAX_PERSONA_CHARTS);
+        assert!(page.contains("Charts for the 24 busiest of 32 personas"));
+        // The quietest (p00 to p07) are in the table only.
+        assert!(page.contains("<td>p00</td>") && !page.contains("throughput-persona-0-p00"));
+        assert!(page.contains("id=\"throughput-persona-23-p29\""), "the busiest are drawn");
+    }
+
+    #[test]
     fn what_is_not_a_summary_is_refused() {
         assert!(render(&json!([1, 2])).is_err());
         assert!(render(&json!({"name": "x"})).unwrap_err().contains("not a trafficgen summary"));

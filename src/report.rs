@@ -12,7 +12,7 @@ use crate::fidelity::{self, Fidelity};
 use crate::ops;
 use crate::plan::Plan;
 use crate::schedule;
-use crate::stats::{Counters, Latency, OpCount, Stats, TimelinePoint};
+use crate::stats::{Counters, Latency, OpCount, PersonaPoint, Stats, TimelinePoint};
 use crate::units::human_bytes;
 use crate::verdict::Verdict;
 
@@ -363,7 +363,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         telemetry: None,
         server_metrics: None,
         verdict: None,
-        timeline: timeline(f.plan, &f.map, f.dispatch_s, &stats.timeline),
+        timeline: timeline(f.plan, &f.map, f.dispatch_s, stats),
         totals: UserSummary {
             target_ops: round1(target),
             achieved_ops: t.started,
@@ -377,24 +377,25 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
 
 /// The stats thread's timeline with the plan's targets filled in: what each persona
 /// (and the fleet) was asked for in each interval, up to the end of dispatch.
-fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, points: &[TimelinePoint]) -> Vec<TimelinePoint> {
-    let mut out = Vec::with_capacity(points.len());
+fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<TimelinePoint> {
+    let names = stats.persona_names();
+    let persona_of = stats.persona_of();
+    let mut out = Vec::with_capacity(stats.timeline.len());
     let mut from = 0.0_f64;
-    for p in points {
+    for p in &stats.timeline {
         let mut p = p.clone();
         let (a, b) = (from.min(dispatch_s), p.end_s.min(dispatch_s));
-        let mut total = 0.0;
-        for (i, u) in plan.users.iter().enumerate() {
-            let t = target_ops(plan, map, i, a, b);
-            total += t;
-            if let Some(pp) = p.personas.get_mut(&u.persona) {
-                pp.target += t;
-            }
+        let mut targets = vec![0.0; names.len()];
+        for (i, persona) in persona_of.iter().enumerate().take(plan.users.len()) {
+            targets[*persona] += target_ops(plan, map, i, a, b);
         }
-        for pp in p.personas.values_mut() {
-            pp.target = round3(pp.target);
-        }
-        p.target = round3(total);
+        p.target = round3(targets.iter().sum());
+        p.personas = names
+            .iter()
+            .zip(&targets)
+            .zip(&p.scheduled_by_persona)
+            .map(|((name, t), n)| (name.clone(), PersonaPoint { target: round3(*t), scheduled: *n }))
+            .collect();
         from = p.end_s;
         out.push(p);
     }

@@ -177,8 +177,13 @@ pub struct TimelinePoint {
     pub target: f64,
     /// Scheduled operations started: what `target` asked for.
     pub scheduled: u64,
-    /// `target` and `scheduled` by persona (the profile user a run user was built from).
+    /// `target` and `scheduled` by persona (the profile user a run user was built from),
+    /// filled in by the summary from `scheduled_by_persona`.
     pub personas: BTreeMap<String, PersonaPoint>,
+    /// Scheduled starts by persona index (`Stats::persona_names`): a day of points of a
+    /// thousand personas stays a few megabytes while the run goes on.
+    #[serde(skip)]
+    pub scheduled_by_persona: Vec<u64>,
     /// Failed commands by class, and slots not started by reason (non-zero only).
     pub failures_by_class: BTreeMap<&'static str, u64>,
     pub shortfall_by_reason: BTreeMap<&'static str, u64>,
@@ -325,6 +330,16 @@ impl Stats {
         self.personas = names;
     }
 
+    /// The personas' names, by persona index.
+    pub fn persona_names(&self) -> &[String] {
+        &self.personas
+    }
+
+    /// Each user's persona index.
+    pub fn persona_of(&self) -> &[usize] {
+        &self.persona_of
+    }
+
     pub fn apply(&mut self, ev: &Event) {
         match ev {
             Event::Started { user, op, lag, upload } => {
@@ -455,10 +470,6 @@ impl Stats {
     /// `sim_unix`. Targets are left at 0: they are the plan's, filled in by the summary.
     pub fn mark(&mut self, t: f64, sim_unix: f64) {
         let i = &mut self.interval;
-        let mut personas = BTreeMap::new();
-        for (name, n) in self.personas.iter().zip(&i.scheduled) {
-            personas.insert(name.clone(), PersonaPoint { target: 0.0, scheduled: *n });
-        }
         let mut latency_ms = BTreeMap::new();
         for (op, h) in OpType::ALL.iter().zip(i.latency.iter_mut()) {
             if !h.is_empty() {
@@ -480,7 +491,8 @@ impl Stats {
             shortfall: i.shortfall,
             target: 0.0,
             scheduled: i.scheduled.iter().sum(),
-            personas,
+            personas: BTreeMap::new(),
+            scheduled_by_persona: i.scheduled.clone(),
             failures_by_class: std::mem::take(&mut i.failures_by_class),
             shortfall_by_reason: std::mem::take(&mut i.shortfall_by_reason),
             latency_ms,
@@ -617,15 +629,16 @@ mod tests {
         let (a, b) = (&s.timeline[0], &s.timeline[1]);
         assert_eq!((a.started, a.scheduled, a.ok, a.failed, a.shortfall), (4, 3, 1, 1, 2));
         assert_eq!((a.t_s, a.interval_s, a.sim_unix), (10.0, 10.0, 1000.0));
-        assert_eq!(a.personas["alice"], PersonaPoint { target: 0.0, scheduled: 2 });
-        assert_eq!(a.personas["bob"].scheduled, 1);
+        assert_eq!(s.persona_names(), ["alice", "bob"]);
+        assert_eq!(s.persona_of(), [0, 0, 1]);
+        assert_eq!(a.scheduled_by_persona, [2, 1]);
         assert_eq!(a.failures_by_class, BTreeMap::from([("timed_out", 1)]));
         assert_eq!(a.shortfall_by_reason, BTreeMap::from([("global_cap", 2)]));
         assert_eq!(a.latency_ms["upload"].count, 1);
         assert!((a.latency_ms["upload"].p99_ms - 2500.0).abs() < 5.0);
         // The next interval starts from zero: plain per-interval counts.
         assert_eq!((b.started, b.scheduled, b.ok, b.failed, b.shortfall), (1, 1, 1, 0, 0));
-        assert_eq!(b.personas["alice"].scheduled, 0);
+        assert_eq!(b.scheduled_by_persona, [0, 1]);
         assert!(b.failures_by_class.is_empty() && b.shortfall_by_reason.is_empty());
         assert_eq!(b.latency_ms.keys().collect::<Vec<_>>(), vec![&"download"]);
         assert_eq!((b.t_s, b.interval_s), (20.0, 10.04));
