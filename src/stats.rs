@@ -180,8 +180,8 @@ pub struct TimelinePoint {
     /// `target` and `scheduled` by persona (the profile user a run user was built from),
     /// filled in by the summary from `scheduled_by_persona`.
     pub personas: BTreeMap<String, PersonaPoint>,
-    /// Scheduled starts by persona index (`Stats::persona_names`): a day of points of a
-    /// thousand personas stays a few megabytes while the run goes on.
+    /// Scheduled starts by persona index (`Stats::persona_names`): 8 bytes a persona a
+    /// point while the run goes on (a day at 60 s of a thousand personas: 11.5 MB).
     #[serde(skip)]
     pub scheduled_by_persona: Vec<u64>,
     /// Failed commands by class, and slots not started by reason (non-zero only).
