@@ -21,7 +21,8 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen --profiles profiles.toml\n  \
         trafficgen check\n  \
         trafficgen plan --json\n  \
-        trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n\n\
+        trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n  \
+        trafficgen report s.json --html report.html\n\n\
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
         was contradicted (integrity), 130 interrupted twice, or once before traffic started."
@@ -102,6 +103,15 @@ pub enum Command {
         #[arg(long = "threshold", value_name = "EXPR")]
         thresholds: Vec<String>,
     },
+    /// Make the HTML report of a finished run from its summary (--summary-json)
+    Report {
+        /// The run's summary
+        #[arg(value_name = "SUMMARY.json")]
+        summary: PathBuf,
+        /// Where to write the HTML report
+        #[arg(long, required = true, value_name = "PATH")]
+        html: PathBuf,
+    },
     /// (internal) Kills the clients of a trafficgen that died
     #[command(hide = true)]
     Watchdog,
@@ -174,6 +184,10 @@ pub struct RunArgs {
     /// Write the final summary as JSON
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report: charts over simulated time, mix, latency, verdict
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 
     /// Write the verdict as JUnit XML (one test case per threshold and integrity class)
     #[arg(long, value_name = "PATH")]

@@ -12,6 +12,7 @@ mod export;
 mod fidelity;
 mod fleet;
 mod host;
+mod html;
 mod inventory;
 mod live;
 mod logging;

@@ -33,6 +33,7 @@ pub fn spawn(
         .spawn(move || {
             let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
             let mut stats = Stats::new(plan.users.len(), &bands);
+            stats.set_personas(&plan.users.iter().map(|u| u.persona.clone()).collect::<Vec<_>>());
             let mut prev: Vec<Counters> = Vec::new();
             let mut last = 0.0;
             let every = interval.as_secs_f64();
@@ -76,14 +77,15 @@ pub fn spawn(
                         if let Some(log) = ops_log.as_mut() {
                             log.flush();
                         }
-                        stats.mark(now);
+                        stats.mark(now, clock.map.sim_at(now));
                         last = now;
                     }
                     Err(RecvTimeoutError::Disconnected) => {
                         if let Some(log) = ops_log.as_mut() {
                             log.flush();
                         }
-                        stats.mark(clock.elapsed());
+                        let now = clock.elapsed();
+                        stats.mark(now, clock.map.sim_at(now));
                         if let Some((live, _)) = &live {
                             live.finish();
                         }

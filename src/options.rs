@@ -180,7 +180,12 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         map: TimeMap { sim_start, scale: a.time_scale },
         temp_dir: a.temp_dir.clone(),
         state_dir: a.state_dir.clone().unwrap_or_else(crate::state::default_dir),
-        exports: Exports { summary_json: a.summary_json.clone(), junit: a.junit.clone(), ops_log: a.ops_log.clone() },
+        exports: Exports {
+            summary_json: a.summary_json.clone(),
+            html: a.html.clone(),
+            junit: a.junit.clone(),
+            ops_log: a.ops_log.clone(),
+        },
         cleanup: a.cleanup,
         quiet: a.quiet,
         live: !a.no_live,

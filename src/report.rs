@@ -12,7 +12,7 @@ use crate::fidelity::{self, Fidelity};
 use crate::ops;
 use crate::plan::Plan;
 use crate::schedule;
-use crate::stats::{Counters, Latency, OpCount, Stats, TimelinePoint};
+use crate::stats::{Counters, Latency, OpCount, PersonaPoint, Stats, TimelinePoint};
 use crate::units::human_bytes;
 use crate::verdict::Verdict;
 
@@ -416,7 +416,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         telemetry: None,
         server_metrics: None,
         verdict: None,
-        timeline: stats.timeline.clone(),
+        timeline: timeline(f.plan, &f.map, f.dispatch_s, stats),
         personas: personas(f.plan, &users, stats),
         shard: f.plan.shard,
         merged_from: Vec::new(),
@@ -463,6 +463,33 @@ fn personas(plan: &Plan, users: &BTreeMap<String, UserSummary>, stats: &Stats) -
     out
 }
 
+/// The stats thread's timeline with the plan's targets filled in: what each persona
+/// (and the fleet) was asked for in each interval, up to the end of dispatch.
+fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<TimelinePoint> {
+    let names = stats.persona_names();
+    let persona_of = stats.persona_of();
+    let mut out = Vec::with_capacity(stats.timeline.len());
+    let mut from = 0.0_f64;
+    for p in &stats.timeline {
+        let mut p = p.clone();
+        let (a, b) = (from.min(dispatch_s), p.end_s.min(dispatch_s));
+        let mut targets = vec![0.0; names.len()];
+        for (i, persona) in persona_of.iter().enumerate().take(plan.users.len()) {
+            targets[*persona] += target_ops(plan, map, i, a, b);
+        }
+        p.target = round3(targets.iter().sum());
+        p.personas = names
+            .iter()
+            .zip(&targets)
+            .zip(&p.scheduled_by_persona)
+            .map(|((name, t), n)| (name.clone(), PersonaPoint { target: round3(*t), scheduled: *n }))
+            .collect();
+        from = p.end_s;
+        out.push(p);
+    }
+    out
+}
+
 /// A persona and the indices of its users (its replicas), in profile order.
 pub struct PersonaGroup {
     pub name: String,
@@ -478,6 +505,10 @@ pub fn persona_groups(plan: &Plan) -> Vec<PersonaGroup> {
         }
     }
     out
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn round1(x: f64) -> f64 {

@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod merge;
 pub mod plan;
+pub mod report;
 pub mod synth;
 
 use crate::cli::{Cli, Command, RunArgs};
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Plan { .. } => "plan",
                 Command::Synth { .. } => "synth",
                 Command::Compare(_) => "compare",
+                Command::Report { .. } => "report",
                 Command::Cleanup { .. } => "cleanup",
                 Command::Merge { .. } => "merge",
                 Command::Watchdog => "watchdog",
@@ -46,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             return synth::run(path, size, ext, *seed, key.as_deref());
         }
         Some(Command::Compare(args)) => return compare::run(args),
+        Some(Command::Report { summary, html }) => return report::run(summary, html),
         Some(Command::Watchdog) => return crate::client::watchdog(),
         _ => {}
     }
@@ -71,7 +74,9 @@ pub fn dispatch(cli: Cli) -> i32 {
                 thresholds: &thresholds,
             },
         ),
-        Some(Command::Synth { .. } | Command::Compare(_) | Command::Watchdog) => unreachable!("handled above"),
+        Some(Command::Synth { .. } | Command::Compare(_) | Command::Report { .. } | Command::Watchdog) => {
+            unreachable!("handled above")
+        }
         None => match options::apply_run_args(plan, &cli.run) {
             Ok((plan, opts)) => run::run(plan, opts),
             Err(e) => {
@@ -85,7 +90,7 @@ pub fn dispatch(cli: Cli) -> i32 {
 /// The run options present on a command line.
 fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
     let mut v = Vec::new();
-    let flags: [(&'static str, bool); 25] = [
+    let flags: [(&'static str, bool); 26] = [
         ("--duration", a.duration.is_some()),
         ("--obsctl", a.obsctl.is_some()),
         ("--client", a.client.is_some()),
@@ -100,6 +105,7 @@ fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
         ("--temp-dir", a.temp_dir.is_some()),
         ("--state-dir", a.state_dir.is_some()),
         ("--summary-json", a.summary_json.is_some()),
+        ("--html", a.html.is_some()),
         ("--junit", a.junit.is_some()),
         ("--ops-log", a.ops_log.is_some()),
         ("--server-metrics", a.server_metrics.is_some()),

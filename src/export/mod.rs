@@ -1,5 +1,5 @@
-//! Everything a run writes besides its log: the summary JSON, the JUnit verdict and the
-//! operations log. Every path is checked (and its file created) before any traffic
+//! Everything a run writes besides its log: the summary JSON, the HTML report, the JUnit
+//! verdict and the operations log. Every path is checked (and its file created) before any traffic
 //! starts, so a bad path fails at once instead of after a long run; at the end each
 //! format is written from the run's plain result data.
 
@@ -14,6 +14,7 @@ use crate::report::Summary;
 #[derive(Debug, Default)]
 pub struct Exports {
     pub summary_json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub ops_log: Option<PathBuf>,
 }
@@ -34,9 +35,12 @@ pub fn prepare(flag: &str, path: &Path) -> Result<(), String> {
 impl Exports {
     /// Creates every output file, or says which one cannot be written.
     pub fn prepare(&self) -> Result<(), String> {
-        for (flag, p) in
-            [("--summary-json", &self.summary_json), ("--junit", &self.junit), ("--ops-log", &self.ops_log)]
-        {
+        for (flag, p) in [
+            ("--summary-json", &self.summary_json),
+            ("--html", &self.html),
+            ("--junit", &self.junit),
+            ("--ops-log", &self.ops_log),
+        ] {
             if let Some(p) = p {
                 prepare(flag, p)?;
             }
@@ -44,12 +48,19 @@ impl Exports {
         Ok(())
     }
 
-    /// Writes the summary and the JUnit file; returns the paths written.
+    /// Writes the summary, the HTML report and the JUnit file; returns the paths written.
     pub fn finish(&self, s: &Summary) -> Result<Vec<PathBuf>, String> {
         let mut written = Vec::new();
         if let Some(p) = &self.summary_json {
             let text = serde_json::to_string_pretty(s).map_err(|e| e.to_string())? + "\n";
             write_atomic(p, &text).map_err(|e| format!("cannot write the summary to {}: {e}", p.display()))?;
+            written.push(p.clone());
+        }
+        if let Some(p) = &self.html {
+            // From the summary's JSON, as `trafficgen report` reads a saved one.
+            let value = serde_json::to_value(s).map_err(|e| e.to_string())?;
+            let page = crate::html::render(&value).map_err(|e| format!("cannot make the HTML report: {e}"))?;
+            write_atomic(p, &page).map_err(|e| format!("cannot write the HTML report to {}: {e}", p.display()))?;
             written.push(p.clone());
         }
         if let Some(p) = &self.junit {

@@ -1,0 +1,32 @@
+//! `trafficgen report SUMMARY.json --html PATH`: the HTML report of a finished run, made
+//! from its saved summary (the same page `--html` writes at the end of a run).
+
+use std::path::Path;
+
+use crate::commands::EXIT_USAGE;
+use crate::export;
+
+/// Exit codes: 0 written, 2 unreadable or invalid summary, or an output path that cannot
+/// be written (message on stderr, naming the file).
+pub fn run(summary: &Path, html: &Path) -> i32 {
+    match write(summary, html) {
+        Ok(()) => {
+            eprintln!("written: {}", html.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn write(summary: &Path, html: &Path) -> Result<(), String> {
+    let shown = summary.display();
+    let text = std::fs::read_to_string(summary).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
+    let page = crate::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
+    export::prepare("--html", html)?;
+    export::write_atomic(html, &page).map_err(|e| format!("--html {}: cannot write it: {e}", html.display()))
+}
