@@ -163,6 +163,11 @@ fn merged_shard_summaries_are_their_sum_and_are_judged_again() {
         .sum();
     assert_eq!(started, shard_started);
     assert_eq!(m["merged_from"].as_array().unwrap().len(), 4);
+    // The merged summary makes a report like a run's does.
+    let out = run_bounded(sb.cmd(&["report", "merged.json", "--html", "merged.html"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(sb.path("merged.html")).unwrap();
+    assert!(html.matches("<figure class=\"chart\"").count() >= 4, "charts missing from the merged report");
     assert!(std::fs::read_to_string(sb.path("merged.xml")).unwrap().contains("<testcase"));
 
     // Judged again on the whole: a threshold only the sum can fail.

@@ -245,7 +245,7 @@ fn check_shards(parts: &[Part]) -> Result<(), String> {
     Ok(())
 }
 
-/// Timelines point by point: counts add; times and latency percentiles (`*_ms`) take the
+/// Timelines point by point: counts add; times, interval lengths and latency percentiles (`*_ms`) take the
 /// largest shard's value (a percentile of a union is not a sum; the worst shard bounds it).
 fn merge_points(timelines: impl Iterator<Item = Value>) -> Value {
     let mut out: Vec<Value> = Vec::new();
@@ -277,7 +277,7 @@ fn add_value(acc: &mut Value, v: &Value, key: &str) {
         }
         (acc @ Value::Number(_), Value::Number(b)) => {
             let (x, y) = (acc.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-            let largest = key == "t_s" || key.starts_with("sim") || key.ends_with("_ms");
+            let largest = key == "t_s" || key == "interval_s" || key.starts_with("sim") || key.ends_with("_ms");
             *acc = match (acc.as_u64(), b.as_u64()) {
                 (Some(p), Some(q)) if !largest => Value::from(p + q),
                 (Some(p), Some(q)) => Value::from(p.max(q)),
