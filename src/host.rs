@@ -34,6 +34,25 @@ const MIN_IN_FLIGHT: f64 = 4.0;
 const LATENCY_BUSY: f64 = 0.75;
 /// Commands a window needs before its mean latency counts.
 const MIN_COMMANDS: u64 = 10;
+/// The in-flight cap rises once per this many ticks while the host keeps up.
+const RAISE_EVERY: u32 = 5;
+
+/// An adaptive cap on commands in flight, like TCP's congestion window: none until the
+/// host first saturates, then halved (at most once per window) while it stays saturated
+/// and raised by an eighth (at least one) a second while it keeps up. A yes/no gate alone let each window's
+/// measurement lag through as a burst: the AWS CLI on 2 cores went to 130 in flight and
+/// 30 s per command before the gate closed, again and again.
+pub fn next_limit(limit: u64, in_flight: u64, saturated: bool, may_cut: bool, raise: bool, cores: u64) -> u64 {
+    if saturated {
+        if may_cut {
+            return (in_flight / 2).max(cores).min(limit);
+        }
+        return limit;
+    }
+    // An eighth more a second: one command at a time at the AWS CLI's 8 or so on 2 cores,
+    // back from a transient cut of obsctl's 60 (mostly its 2.5 s exit sleep) in seconds.
+    if raise && limit != u64::MAX { limit + (limit / 8).max(1) } else { limit }
+}
 
 /// Why the host was saturated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +94,8 @@ pub struct Host {
     in_flight: AtomicU64,
     ended: AtomicU64,
     latency_us: AtomicU64,
+    /// See `next_limit`; 0 until the sampler starts (read as none).
+    limit: AtomicU64,
 }
 
 /// What the latency judgement looks at, over one window.
@@ -173,6 +194,13 @@ impl Host {
         self.saturated.load(Ordering::Relaxed)
     }
 
+    /// Whether a new slot may start: the host is not saturated and the commands in
+    /// flight are under the adaptive cap.
+    pub fn admits(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        !self.saturated() && (limit == 0 || self.in_flight.load(Ordering::Relaxed) < limit)
+    }
+
     pub fn report(&self) -> HostReport {
         self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -212,6 +240,7 @@ impl Host {
             let mut best_ms = f64::INFINITY;
             let per_window = (WINDOW as f64 / TICK.as_secs_f64()) as usize;
             let mut last = Instant::now();
+            let (mut limit, mut last_cut, mut ticks) = (u64::MAX, Instant::now(), 0u32);
             while !me.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(TICK);
                 let Some(s) = read_cpu() else { return };
@@ -243,9 +272,23 @@ impl Host {
                     let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
                     judge(busy, runnable, cores, mem, fds, latency.as_ref(), was)
                 };
+                ticks = ticks.wrapping_add(1);
+                let may_cut = limit == u64::MAX || last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
+                let in_flight = me.in_flight.load(Ordering::Relaxed);
+                let next = next_limit(limit, in_flight, verdict.is_some(), may_cut, ticks % RAISE_EVERY == 0, cores as u64);
+                if next < limit {
+                    last_cut = Instant::now();
+                }
+                limit = next;
+                me.limit.store(limit, Ordering::Relaxed);
                 let dt = last.elapsed().as_secs_f64();
                 last = Instant::now();
                 let mut r = me.report.lock().unwrap_or_else(|e| e.into_inner());
+                if verdict.is_none() && in_flight >= limit {
+                    // Not saturated now, but the cap set while it was holds slots back.
+                    r.saturated_s += dt;
+                    *r.by_reason.entry("in_flight_cap").or_default() += dt;
+                }
                 if let Some(reason) = verdict {
                     r.saturated_s += dt;
                     *r.by_reason.entry(reason.name()).or_default() += dt;
@@ -275,6 +318,23 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_in_flight_cap_halves_while_saturated_and_creeps_back_up() {
+        // No cap until the first saturation; then half of what is in flight.
+        assert_eq!(next_limit(u64::MAX, 130, false, true, true, 2), u64::MAX);
+        assert_eq!(next_limit(u64::MAX, 130, true, true, false, 2), 65);
+        // Held while a cut is recent; halved again a window later; never below the cores.
+        assert_eq!(next_limit(65, 60, true, false, true, 2), 65);
+        assert_eq!(next_limit(65, 60, true, true, false, 2), 30);
+        assert_eq!(next_limit(4, 3, true, true, false, 2), 2);
+        // A cut never raises the cap, even when more is in flight than it allows.
+        assert_eq!(next_limit(10, 40, true, true, false, 2), 10);
+        // Keeping up: an eighth more a second, at least one.
+        assert_eq!(next_limit(6, 3, false, false, true, 2), 7);
+        assert_eq!(next_limit(32, 10, false, false, true, 2), 36);
+        assert_eq!(next_limit(30, 10, false, false, false, 2), 30);
+    }
 
     #[test]
     fn saturation_needs_a_busy_cpu_and_a_queue_and_releases_with_hysteresis() {

@@ -239,7 +239,7 @@ impl Worker {
         // Drawn before the caps are looked at, so a shortfall does not shift later slots.
         let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
         self.seq += self.seq_step;
-        if self.fleet.host.saturated() {
+        if !self.fleet.host.admits() {
             return self.shortfall(Shortfall::Host);
         }
         if self.in_flight >= plan.limits.max_in_flight_per_user {
