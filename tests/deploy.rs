@@ -398,6 +398,7 @@ fn the_units_command_line_runs_and_writes_its_summary_where_the_unit_says() {
     let out = run_command_line(&sb, &exec[1..], &paths, &[]);
     finished(&out, &sb.path("logs/summary.json"));
     assert!(read(&sb.path("logs/junit.xml")).contains("<testsuite"), "junit.xml");
+    assert!(read(&sb.path("logs/report.html")).contains("<figure class=\"chart\""), "report.html");
     assert!(has_log(&sb.path("logs"), "trafficgen"), "no trafficgen*.log in the logs directory");
     // The files are where the unit's directories are.
     assert_eq!(unit_value(&unit, "StateDirectory"), "trafficgen");
