@@ -183,8 +183,9 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     out["host"] = merge_host(&parts);
     if parts.iter().all(|p| p.v.get("telemetry").is_some_and(|t| !t.is_null())) {
         let mut t = Map::new();
+        // Counts, summed over the shards.
         for key in ["mismatches", "lost_exports", "children_ended", "children_reported", "export_requests"] {
-            t.insert(key.into(), telemetry_sum(key).map_or(Value::Null, Value::from));
+            t.insert(key.into(), telemetry_sum(key).map_or(Value::Null, |n| Value::from(n as u64)));
         }
         t.insert("per_shard".into(), parts.iter().map(|p| p.v["telemetry"].clone()).collect());
         out["telemetry"] = Value::Object(t);
