@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::clock::{TimeMap, civil};
 use crate::plan::Plan;
-use crate::report::{persona_groups, target_ops};
+use crate::report::target_ops;
 use crate::stats::Stats;
 use crate::units::human_bytes;
 
@@ -114,7 +114,7 @@ pub fn render(plan: &Plan, map: &TimeMap, stats: &Stats, window: &mut Window, no
     );
     let mut total_target = 0.0;
     let mut total_done = 0u64;
-    for g in persona_groups(plan) {
+    for g in plan.persona_groups() {
         let target: f64 =
             if span > 0.0 { g.users.iter().map(|&i| target_ops(plan, map, i, since, now)).sum() } else { 0.0 };
         let done: u64 = g.users.iter().map(|&i| started[i] - before.get(i).copied().unwrap_or(0)).sum();

@@ -257,18 +257,40 @@ impl Plan {
         HourlyTable { hours, shard: self.shard }
     }
 
-    /// The table's columns: one per persona (its replicas summed), or one per user with
-    /// `--expand-replicas`. Each with the indices of its users.
-    fn columns(&self) -> Vec<(String, Vec<usize>)> {
-        let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    /// Every bucket once, sorted: a persona's replicas share theirs.
+    pub fn buckets(&self) -> Vec<&str> {
+        let mut buckets: Vec<&str> = self.users.iter().map(|u| u.bucket.as_str()).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        buckets
+    }
+
+    /// Each persona and the indices of its users (its replicas), in profile order.
+    pub fn persona_groups(&self) -> Vec<PersonaGroup> {
+        let mut out: Vec<PersonaGroup> = Vec::new();
         for (i, u) in self.users.iter().enumerate() {
             match out.last_mut() {
-                Some((name, members)) if !self.expand_replicas && *name == u.persona => members.push(i),
-                _ => out.push((if self.expand_replicas { u.id.clone() } else { u.persona.clone() }, vec![i])),
+                Some(g) if g.name == u.persona => g.users.push(i),
+                _ => out.push(PersonaGroup { name: u.persona.clone(), users: vec![i] }),
             }
         }
         out
     }
+
+    /// The rows of the tables and the columns of `plan`: one per persona (its replicas
+    /// summed), or one per user with `--expand-replicas`. Each with its users' indices.
+    pub fn columns(&self) -> Vec<(String, Vec<usize>)> {
+        if self.expand_replicas {
+            return self.users.iter().enumerate().map(|(i, u)| (u.id.clone(), vec![i])).collect();
+        }
+        self.persona_groups().into_iter().map(|g| (g.name, g.users)).collect()
+    }
+}
+
+/// A persona and the indices of its users (its replicas), in profile order.
+pub struct PersonaGroup {
+    pub name: String,
+    pub users: Vec<usize>,
 }
 
 fn round2(x: f64) -> f64 {

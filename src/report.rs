@@ -81,7 +81,8 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
     let sim = civil(map.sim_at(to));
     let _ = writeln!(out, "{title}: {:.0}s elapsed, simulated {} {} UTC", to, sim.date(), sim.hhmm());
     // Wide enough for `frank-research x100`.
-    let w = persona_groups(plan)
+    let w = plan
+        .persona_groups()
         .iter()
         .map(|g| g.name.len() + if g.users.len() > 1 { 6 } else { 0 })
         .max()
@@ -113,29 +114,22 @@ pub fn table(plan: &Plan, map: &TimeMap, stats: &Stats, prev: &[Counters], from:
         );
     };
     // Replicas fold into one row per persona unless `--expand-replicas`.
-    for g in persona_groups(plan) {
-        let rows: Vec<Vec<usize>> = if plan.expand_replicas || g.users.len() == 1 {
-            g.users.iter().map(|&i| vec![i]).collect()
-        } else {
-            vec![g.users.clone()]
-        };
-        for members in rows {
-            let mut c = Counters::default();
-            let (mut target, mut started) = (0.0, 0);
-            for &i in &members {
-                c.add(&stats.users[i]);
-                target += target_ops(plan, map, i, from, to);
-                started += stats.users[i].started - prev.get(i).map_or(0, |p| p.started);
-            }
-            total_target += target;
-            total_started += started;
-            let name = if members.len() == 1 {
-                plan.users[members[0]].id.clone()
-            } else {
-                format!("{} x{}", g.name, members.len())
-            };
-            row(&mut out, &name, target, started, &c);
+    for (persona, members) in plan.columns() {
+        let mut c = Counters::default();
+        let (mut target, mut started) = (0.0, 0);
+        for &i in &members {
+            c.add(&stats.users[i]);
+            target += target_ops(plan, map, i, from, to);
+            started += stats.users[i].started - prev.get(i).map_or(0, |p| p.started);
         }
+        total_target += target;
+        total_started += started;
+        let name = if members.len() == 1 {
+            plan.users[members[0]].id.clone()
+        } else {
+            format!("{persona} x{}", members.len())
+        };
+        row(&mut out, &name, target, started, &c);
     }
     let t = stats.totals();
     row(&mut out, "TOTAL", total_target, total_started, &t);
@@ -439,7 +433,7 @@ fn personas(plan: &Plan, users: &BTreeMap<String, UserSummary>, stats: &Stats) -
         return BTreeMap::new();
     }
     let mut out: BTreeMap<String, UserSummary> = BTreeMap::new();
-    for p in persona_groups(plan) {
+    for p in plan.persona_groups() {
         let mut c = Counters::default();
         let mut target = 0.0;
         for &i in &p.users {
@@ -486,23 +480,6 @@ fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<T
             .collect();
         from = p.end_s;
         out.push(p);
-    }
-    out
-}
-
-/// A persona and the indices of its users (its replicas), in profile order.
-pub struct PersonaGroup {
-    pub name: String,
-    pub users: Vec<usize>,
-}
-
-pub fn persona_groups(plan: &Plan) -> Vec<PersonaGroup> {
-    let mut out: Vec<PersonaGroup> = Vec::new();
-    for (i, u) in plan.users.iter().enumerate() {
-        match out.last_mut() {
-            Some(g) if g.name == u.persona => g.users.push(i),
-            _ => out.push(PersonaGroup { name: u.persona.clone(), users: vec![i] }),
-        }
     }
     out
 }

@@ -376,11 +376,7 @@ fn preflight(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, client: 
     let limit = Arc::new(tokio::sync::Semaphore::new(PREFLIGHT_CONCURRENCY));
     let ensured = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        // Replicas share their persona's bucket: check each bucket once.
-        let mut buckets: Vec<&str> = plan.users.iter().map(|u| u.bucket.as_str()).collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        for b in buckets {
+        for b in plan.buckets() {
             let (c, b, limit) = (client.clone(), b.to_string(), limit.clone());
             set.spawn(async move {
                 let _permit = limit.acquire().await;

@@ -281,10 +281,7 @@ impl Hist {
     }
 
     pub fn latency(&self) -> Latency {
-        match &self.0 {
-            Some(h) => summarize(h),
-            None => summarize(&Histogram::new(1).expect("a trivial histogram")),
-        }
+        self.0.as_deref().map_or(Latency::NONE, summarize)
     }
 
     fn buckets(&self) -> Buckets {
@@ -663,19 +660,24 @@ impl Stats {
     }
 }
 
+impl Latency {
+    /// No samples: every field 0.
+    const NONE: Latency = Latency {
+        count: 0,
+        min_ms: 0.0,
+        mean_ms: 0.0,
+        p50_ms: 0.0,
+        p90_ms: 0.0,
+        p95_ms: 0.0,
+        p99_ms: 0.0,
+        max_ms: 0.0,
+    };
+}
+
 fn summarize(h: &Histogram<u64>) -> Latency {
     let ms = |v: u64| (v as f64 / 1000.0 * 100.0).round() / 100.0;
     if h.is_empty() {
-        return Latency {
-            count: 0,
-            min_ms: 0.0,
-            mean_ms: 0.0,
-            p50_ms: 0.0,
-            p90_ms: 0.0,
-            p95_ms: 0.0,
-            p99_ms: 0.0,
-            max_ms: 0.0,
-        };
+        return Latency::NONE;
     }
     Latency {
         count: h.len(),

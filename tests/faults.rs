@@ -6,21 +6,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// 8 simulated hours at 7200x: 4 wall seconds; the 3 h TTL passes after 1.5 s.
-const SHORT: &[&str] = &[
-    "--duration",
-    "8h",
-    "--time-scale",
-    "7200",
-    "--start-at",
-    "06:00",
-    "--rate-scale",
-    "0.5",
-    "--max-file-size",
-    "16KiB",
-    "--seed",
-    "7",
-];
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn short(sb: &Sandbox, extra: &[&str]) -> std::process::Command {

@@ -40,10 +40,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     eprintln!("cleanup: deleted {} of them, {failed} failed", deleted.len());
     if all {
         // Replicas share a bucket: list each once; keys carry their user's id.
-        let mut buckets: Vec<&str> = plan.users.iter().map(|u| u.bucket.as_str()).collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        for bucket in buckets {
+        for bucket in plan.buckets() {
             let markers: Vec<String> =
                 plan.users.iter().filter(|u| u.bucket == bucket).map(|u| format!("{}_", u.id)).collect();
             let mut removed = 0;

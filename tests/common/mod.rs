@@ -55,6 +55,22 @@ pub fn shipped_users() -> Vec<(String, String, Vec<String>)> {
     users
 }
 
+/// 8 simulated hours at 7200x: 4 wall seconds; the 3 h TTL passes after 1.5 s.
+pub const SHORT: &[&str] = &[
+    "--duration",
+    "8h",
+    "--time-scale",
+    "7200",
+    "--start-at",
+    "06:00",
+    "--rate-scale",
+    "0.5",
+    "--max-file-size",
+    "16KiB",
+    "--seed",
+    "7",
+];
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }

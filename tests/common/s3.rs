@@ -50,6 +50,16 @@ pub fn obsctl(test: &str) -> Option<PathBuf> {
 ///   (SigV2 and SigV4) are checked too. Children need `env()` (the four AWS_* variables).
 /// - `start` / `start_open`: any credentials accepted (moto's default), the behaviour the
 ///   end-to-end tests were written against; `env()` still names a usable pair.
+/// What a child needs to reach a server: its endpoint, a key pair and a region.
+fn aws_env(endpoint: String, key: &(String, String)) -> Vec<(String, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL".into(), endpoint),
+        ("AWS_ACCESS_KEY_ID".into(), key.0.clone()),
+        ("AWS_SECRET_ACCESS_KEY".into(), key.1.clone()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+    ]
+}
+
 pub struct Moto {
     child: Option<Child>,
     pub port: u16,
@@ -149,12 +159,7 @@ impl Moto {
 
     /// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION for a child.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
-            ("AWS_ACCESS_KEY_ID".into(), self.key.0.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.key.1.clone()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-        ]
+        aws_env(self.endpoint(), &self.key)
     }
 
     /// Kills the server (all its objects are gone with it).
@@ -380,13 +385,9 @@ impl Garage {
     /// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
     /// AWS_CONFIG_FILE (SigV4 presigned URLs: Garage refuses the AWS CLI's default SigV2).
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
-            ("AWS_ACCESS_KEY_ID".into(), self.key.0.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.key.1.clone()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_CONFIG_FILE".into(), self.aws_config.clone()),
-        ]
+        let mut env = aws_env(self.endpoint(), &self.key);
+        env.push(("AWS_CONFIG_FILE".into(), self.aws_config.clone()));
+        env
     }
 
     /// Stops the server (its objects stay on disk until `restart()` wipes them).
