@@ -219,11 +219,24 @@ pub enum Shortfall {
     Disk,
     /// This machine was saturated (see `host.rs`): the slot was held back.
     Host,
+    /// The slot's start lag passed the bound (trafficgen was stopped or starved): started
+    /// late it would be a burst, not the schedule.
+    Late,
+    /// The state journal could not be written: an upload nobody could clean up after a
+    /// crash is not started.
+    Journal,
 }
 
 impl Shortfall {
-    pub const ALL: [Shortfall; 5] =
-        [Shortfall::UserCap, Shortfall::GlobalCap, Shortfall::Memory, Shortfall::Disk, Shortfall::Host];
+    pub const ALL: [Shortfall; 7] = [
+        Shortfall::UserCap,
+        Shortfall::GlobalCap,
+        Shortfall::Memory,
+        Shortfall::Disk,
+        Shortfall::Host,
+        Shortfall::Late,
+        Shortfall::Journal,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Shortfall::UserCap => "user_cap",
@@ -231,6 +244,8 @@ impl Shortfall {
             Shortfall::Memory => "memory",
             Shortfall::Disk => "disk",
             Shortfall::Host => "host",
+            Shortfall::Late => "late",
+            Shortfall::Journal => "journal",
         }
     }
 }

@@ -96,7 +96,7 @@ pub struct Worker {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
-    short: [u64; 5],
+    short: [u64; Shortfall::ALL.len()],
     /// Reads that found no object and uploaded instead; made up once objects exist, so
     /// the achieved mix still matches the profile.
     owed: Vec<OpType>,
@@ -150,7 +150,7 @@ impl Worker {
             done_tx,
             done_rx,
             failures_in_a_row: 0,
-            short: [0; 5],
+            short: [0; Shortfall::ALL.len()],
             owed: Vec::new(),
             ensuring: false,
             last_ensure: None,

@@ -1,0 +1,1 @@
+//! Adversarial cases: see main.rs.
