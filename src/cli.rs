@@ -37,7 +37,9 @@ pub struct Cli {
     pub profiles: PathBuf,
 
     /// Multiply every user's target rate (plan and run)
-    #[arg(long, global = true, default_value_t = 1.0, value_name = "F")]
+    // A negative value must reach the validation, which says what is wrong with it,
+    // instead of clap's "unexpected argument '-1'".
+    #[arg(long, global = true, default_value_t = 1.0, value_name = "F", allow_negative_numbers = true)]
     pub rate_scale: f64,
 
     /// Run only these users (comma-separated ids; a persona's id selects all its replicas)
@@ -154,7 +156,7 @@ pub struct RunArgs {
     pub seed: Option<u64>,
 
     /// Simulated seconds per wall second (720 runs a day in 2 minutes); rates stay per wall minute
-    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    #[arg(long, default_value_t = 1.0, value_name = "F", allow_negative_numbers = true)]
     pub time_scale: f64,
 
     /// Arrival process [default: the profile's rates.arrivals]
@@ -198,7 +200,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub ops_log: Option<PathBuf>,
 
-    /// The server's Prometheus metrics (Garage: http://127.0.0.1:3903/metrics), read at the
+    /// The server's Prometheus metrics (Garage from scripts/local-s3: http://127.0.0.1:9003/metrics), read at the
     /// start and end to set its request counts beside trafficgen's [default: run.server_metrics]
     #[arg(long, value_name = "URL")]
     pub server_metrics: Option<String>,

@@ -1,7 +1,10 @@
 //! The live status on a terminal: one block redrawn about once a second (simulated time,
 //! per persona target vs achieved ops/min over the last few seconds, in flight, failures,
 //! shortfall by reason, bytes, live objects). Off when stderr is not a terminal (CI, a
-//! service, a pipe): the periodic tables are the output there.
+//! service, a pipe), and on a terminal that names no capabilities (`TERM` unset, empty
+//! or `dumb`, as on many CI runners' pseudo-terminals), where the drawing library draws
+//! nothing and a block that cannot move the cursor would hide the run: the periodic
+//! tables are the output there.
 //!
 //! While it is on, console log lines are written through it (`Live::writer`), so a line
 //! never tears the block; the periodic tables go to the log file only.
@@ -30,9 +33,9 @@ pub struct Live {
 }
 
 impl Live {
-    /// A live status when stderr is a terminal and it was not turned off.
+    /// A live status when stderr is a capable terminal and it was not turned off.
     pub fn start(enabled: bool) -> Option<Live> {
-        if !enabled || !std::io::stderr().is_terminal() {
+        if !enabled || !std::io::stderr().is_terminal() || !capable(std::env::var_os("TERM").as_deref()) {
             return None;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
@@ -53,6 +56,12 @@ impl Live {
     pub fn writer(&self) -> LiveWriter {
         LiveWriter { bar: self.bar.clone() }
     }
+}
+
+/// Whether `TERM` names a terminal that can redraw in place: unset, empty and `dumb`
+/// cannot (indicatif draws nothing there).
+fn capable(term: Option<&std::ffi::OsStr>) -> bool {
+    term.is_some_and(|t| !t.is_empty() && t != "dumb")
 }
 
 pub struct LiveWriter {
@@ -175,6 +184,15 @@ mod tests {
             assert!(t as f64 - since <= WINDOW_S + 1.0, "at {t}: since {since}");
             assert_eq!(before[0], since as u64 * 2);
         }
+    }
+
+    #[test]
+    fn a_terminal_without_capabilities_gets_no_block() {
+        use std::ffi::OsStr;
+        assert!(!capable(None));
+        assert!(!capable(Some(OsStr::new(""))));
+        assert!(!capable(Some(OsStr::new("dumb"))));
+        assert!(capable(Some(OsStr::new("xterm-256color"))));
     }
 
     #[test]

@@ -44,9 +44,9 @@ pub struct Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
-    /// obsctl: `obsctl --endpoint E --region R cp SRC DST`
+    /// obsctl: `obsctl --debug error --endpoint E --region R cp SRC DST`
     Obsctl,
-    /// The AWS CLI: `aws s3 cp SRC DST --endpoint-url E --region R`
+    /// The AWS CLI: `aws s3 cp SRC DST --endpoint-url E --region R --only-show-errors`
     Aws,
 }
 

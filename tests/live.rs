@@ -30,6 +30,31 @@ fn the_live_status_shows_on_a_terminal_and_stays_off_in_a_pipe() {
         println!("SKIP: no `script` (util-linux) to make a pseudo-terminal");
         return;
     }
+    // A terminal that names its capabilities: the block is redrawn in place.
+    let screen = under_script(&sb, Some("xterm-256color"));
+    let blocks = screen.matches("rates over the last").count();
+    assert!(blocks >= 3, "the block should be redrawn about once a second, seen {blocks} times: {screen}");
+    for persona in ["alice-dev", "jack-mobile", "TOTAL", "target/m", "shortfall:"] {
+        assert!(screen.contains(persona), "{persona} missing from the live block");
+    }
+    // Redrawn in place (cursor moves up), and the periodic tables are left to the log.
+    assert!(screen.contains("\u{1b}["), "no cursor movement: not redrawn in place");
+    assert!(!screen.contains("statistics ("), "periodic tables under the live block");
+    assert!(screen.contains("verdict: PASSED"), "the final report must still show");
+    assert!(sb.log().contains("statistics ("), "the log file keeps the periodic tables");
+
+    // A pseudo-terminal without TERM (as on many CI runners) cannot redraw: the periodic
+    // tables are the output, as in a pipe, never a silent run.
+    for term in [None, Some("dumb")] {
+        let screen = under_script(&sb, term);
+        assert!(screen.contains("statistics ("), "TERM={term:?}: no periodic table on the console: {screen}");
+        assert!(!screen.contains("rates over the last"), "TERM={term:?}: a live block that cannot be drawn");
+        assert!(screen.contains("verdict: PASSED"), "TERM={term:?}: the final report must show: {screen}");
+    }
+}
+
+/// The run's console under a pseudo-terminal (util-linux `script`), with `TERM` as given.
+fn under_script(sb: &Sandbox, term: Option<&str>) -> String {
     let cmd = sb.cmd(ARGS);
     let mut line = vec![shell_quote(&bin().display().to_string())];
     line.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
@@ -43,17 +68,11 @@ fn the_live_status_shows_on_a_terminal_and_stays_off_in_a_pipe() {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
+    match term {
+        Some(t) => tty.env("TERM", t),
+        None => tty.env_remove("TERM"),
+    };
     let out = run_bounded(tty, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let screen = stdout(&out);
-    let blocks = screen.matches("rates over the last").count();
-    assert!(blocks >= 3, "the block should be redrawn about once a second, seen {blocks} times: {screen}");
-    for persona in ["alice-dev", "jack-mobile", "TOTAL", "target/m", "shortfall:"] {
-        assert!(screen.contains(persona), "{persona} missing from the live block");
-    }
-    // Redrawn in place (cursor moves up), and the periodic tables are left to the log.
-    assert!(screen.contains("\u{1b}["), "no cursor movement: not redrawn in place");
-    assert!(!screen.contains("statistics ("), "periodic tables under the live block");
-    assert!(screen.contains("verdict: PASSED"), "the final report must still show");
-    assert!(sb.log().contains("statistics ("), "the log file keeps the periodic tables");
+    assert_eq!(out.status.code(), Some(0), "TERM={term:?}: {}", stderr(&out));
+    stdout(&out)
 }
