@@ -209,6 +209,13 @@ impl Exports {
 /// `path` is replaced, never written through. The temp name is unique (pid and random),
 /// so no other file is overwritten on the way.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    // Synced before the rename: after a crash the path holds the old file or the new one.
+    write_atomic_with(path, |f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+}
+
+/// [`write_atomic`] with the content written by `fill` (a large file, streamed; `fill`
+/// syncs it if it must survive a crash).
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<()> {
     let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file path"))?;
     let folder = folder_of(path);
     let mut attempt = 0;
@@ -225,7 +232,7 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).and_then(|()| {
+    let written = fill(&mut f).and_then(|()| {
         drop(f);
         std::fs::rename(&tmp, path)
     });

@@ -140,7 +140,12 @@ fn an_output_that_is_a_link_is_refused_and_its_target_kept() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("symbolic link") && stderr(&out).contains("--ops-log"), "{}", stderr(&out));
     intact();
-    // merge and report too.
+    // synth, merge and report too.
+    link("synth.bin");
+    let out = run_bounded(sb.cmd(&["synth", "synth.bin", "--size", "1KiB"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    intact();
     short_run(&sb, &[]);
     std::fs::rename(sb.path("summary.json"), sb.path("s0.json")).unwrap();
     link("summary.json");
