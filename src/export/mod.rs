@@ -23,9 +23,45 @@ use crate::report::Summary;
 
 /// The largest summary JSON `merge`, `report` and `compare` read. A day of 1,000 users
 /// writes about 8 MB (7.6 KB a user and 2 KB a timeline point, pretty-printed, at the
-/// default 5-minute stats interval); parsing costs up to about 30 times the file's size,
-/// so this keeps a hostile file below about 2 GB of memory.
+/// default 5-minute stats interval).
 pub const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Parsed, a summary as written takes about 8 times its size (15 times written without
+/// spaces); a file shaped to cost more per byte (millions of `{"a":0}`, 87 times) is
+/// refused before it is parsed when its estimate passes this many times its size.
+const MAX_PARSE_FACTOR: u64 = 24;
+
+/// What parsing `bytes` into a `serde_json::Value` allocates, estimated from one pass
+/// over it: every array element or object member takes a 32-byte value (64 counted, for
+/// the growth of vectors and nodes) and every non-empty object a B-tree node of about
+/// 640 bytes. Strings are counted by the file's size itself.
+fn parse_cost(bytes: &[u8]) -> u64 {
+    let (mut cost, mut in_string, mut escaped) = (0u64, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b'[' => cost += 64,
+            b'{' => {
+                cost += 64;
+                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+                if next != Some(&b'}') {
+                    cost += 640;
+                }
+            }
+            _ => {}
+        }
+    }
+    cost
+}
 
 /// The output files of one run.
 #[derive(Debug, Default)]
@@ -154,6 +190,15 @@ pub fn read_summary(path: &Path) -> Result<String, String> {
     f.take(MAX_SUMMARY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if bytes.len() as u64 > MAX_SUMMARY_BYTES {
         return Err(too_big(format!("more than {MAX_SUMMARY_BYTES}")));
+    }
+    let cost = parse_cost(&bytes);
+    if cost > MAX_PARSE_FACTOR * bytes.len() as u64 + (4 << 20) {
+        return Err(format!(
+            "{shown}: not shaped like a trafficgen summary: its {} bytes would take about {} MB to read \
+             (more than {MAX_PARSE_FACTOR} times its size; a summary takes about 8)",
+            bytes.len(),
+            cost / 1_000_000
+        ));
     }
     String::from_utf8(bytes).map_err(|e| format!("cannot read {shown}: not UTF-8 text ({e})"))
 }
@@ -288,6 +333,20 @@ mod tests {
         let err = check_distinct(&[], &[("--summary-json", &a), ("--html", &b)]).unwrap_err();
         assert!(err.contains("--summary-json") && err.contains("--html"), "{err}");
         check_distinct(&[("the summary", &input)], &[("--summary-json", &a)]).unwrap();
+    }
+
+    #[test]
+    fn the_parse_cost_follows_the_shape_not_the_size() {
+        assert_eq!(parse_cost(b"{}"), 64);
+        assert_eq!(parse_cost(b"{ \"a\": [1, 2] }"), 64 + 640 + 64 + 64);
+        // Structure inside strings (escaped quotes too) costs nothing.
+        assert_eq!(parse_cost(br#"{"k": "{[,\"{,"}"#), 64 + 640);
+        let dir = tempfile::tempdir().unwrap();
+        let dense = dir.path().join("dense.json");
+        let body = vec!["{\"a\":0}"; 100_000].join(",");
+        std::fs::write(&dense, format!("{{\"ops\":{{}},\"x\":[{body}]}}")).unwrap();
+        let err = read_summary(&dense).unwrap_err();
+        assert!(err.contains("dense.json") && err.contains("not shaped like"), "{err}");
     }
 
     #[test]

@@ -181,6 +181,19 @@ fn summaries_over_the_size_limit_are_refused_at_once_by_merge_report_and_compare
         assert!(start.elapsed() < Duration::from_secs(10), "{args:?} took {:?}", start.elapsed());
         assert!(!sb.path("r.html").exists());
     }
+    // Within the size, a file shaped to cost far more memory per byte than a summary
+    // (once: 56 MB of {"a":0} took 4.9 GB) is refused before it is parsed.
+    let body = vec!["{\"a\":0}"; 400_000].join(",");
+    std::fs::write(sb.path("dense.json"), format!("{{\"ops\":{{}},\"latency_ms\":{{}},\"users\":[{body}]}}")).unwrap();
+    for args in [
+        &["merge", "dense.json"][..],
+        &["report", "dense.json", "--html", "r.html"],
+        &["compare", "dense.json", "ok.json"],
+    ] {
+        let out = run_bounded(sb.cmd(args), LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("dense.json: not shaped like a trafficgen summary"), "{}", stderr(&out));
+    }
 }
 
 #[test]
