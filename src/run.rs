@@ -289,10 +289,15 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     report(&plan, &opts, clock, &stats, version, &client_label, end)
 }
 
-/// No output is the profile or the client binary (a path with a folder; a bare name is
-/// looked up on PATH), and no two outputs are one file.
+/// No output is the profile, the client binary (a path with a folder; a bare name is
+/// looked up on PATH) or a file of the state dir, and no two outputs are one file.
 fn check_outputs(plan: &Plan, opts: &RunOpts) -> Result<(), String> {
-    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("the profile", plan.source.as_path())];
+    let (journal, lock) = (opts.state_dir.join("objects.jsonl"), opts.state_dir.join("lock"));
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
+        ("the profile", plan.source.as_path()),
+        ("the state dir's journal", &journal),
+        ("the state dir's lock", &lock),
+    ];
     if plan.client.binary.components().count() > 1 {
         inputs.push(("the client", plan.client.binary.as_path()));
     }

@@ -71,10 +71,13 @@ fn merge_and_report_refuse_to_write_over_their_input_and_leave_it_whole() {
         assert_eq!(bytes(&sb.path("s0.json")), before, "{args:?} changed s0.json");
         assert_eq!(bytes(&sb.path("profiles.toml")), profile, "{args:?} changed the profile");
     }
-    // A run's outputs: never the profile, never two outputs in one file.
-    for (extra, named) in
-        [(&["--html", "profiles.toml"][..], "the profile"), (&["--junit", "summary.json"][..], "--summary-json")]
-    {
+    // A run's outputs: never the profile or the state dir's journal, never two outputs
+    // in one file.
+    for (extra, named) in [
+        (&["--html", "profiles.toml"][..], "the profile"),
+        (&["--junit", "summary.json"][..], "--summary-json"),
+        (&["--junit", "state/objects.jsonl"][..], "the state dir's journal"),
+    ] {
         let mut args = vec!["--duration", "1m"];
         args.extend_from_slice(extra);
         let out = run_bounded(sb.cmd(&args), LIMIT);
