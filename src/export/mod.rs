@@ -137,8 +137,8 @@ pub fn check_distinct(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Re
         for (what, input) in inputs {
             if std::fs::metadata(input).is_ok_and(|m| (m.dev(), m.ino()) == stdout) {
                 return Err(format!(
-                    "standard output goes to {what} {}, which the shell emptied before trafficgen \
-                     started; redirect it to another file",
+                    "standard output goes to {what} {}, a file trafficgen reads (a `>` redirection \
+                     has emptied it already); redirect it to another file",
                     input.display()
                 ));
             }
