@@ -123,7 +123,8 @@ pub enum Command {
         /// Also every object in the profile's buckets whose key has trafficgen's naming
         #[arg(long)]
         all: bool,
-        /// State directory [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
+        /// State directory (with --shard I/N, the default's folder shard-I-of-N, as a run's)
+        /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -175,7 +176,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 
-    /// Crash-safe journal of this run's objects, and its lock (one run per dir)
+    /// Crash-safe journal of this run's objects, and its lock (one run per dir); with --shard
+    /// I/N, the default's folder shard-I-of-N, so shards side by side each have their own
     /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,

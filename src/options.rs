@@ -179,7 +179,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         seed_was_random,
         map: TimeMap { sim_start, scale: a.time_scale },
         temp_dir: a.temp_dir.clone(),
-        state_dir: a.state_dir.clone().unwrap_or_else(crate::state::default_dir),
+        state_dir: a.state_dir.clone().unwrap_or_else(|| shard::default_state_dir(plan.shard)),
         exports: Exports {
             summary_json: a.summary_json.clone(),
             html: a.html.clone(),

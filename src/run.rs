@@ -53,8 +53,9 @@ fn raise_nofile() -> u64 {
 }
 
 pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
-    // Outputs first: a path that cannot be written fails before anything starts.
-    if let Err(e) = opts.exports.prepare() {
+    // Outputs first: a path that cannot be written, or that is an input, fails before
+    // anything starts (and before any file is created or emptied).
+    if let Err(e) = opts.exports.prepare().and_then(|()| check_outputs(&plan, &opts)) {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
@@ -286,6 +287,21 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     rt.shutdown_timeout(Duration::from_secs(2));
     let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report() };
     report(&plan, &opts, clock, &stats, version, &client_label, end)
+}
+
+/// No output is the profile, the client binary (a path with a folder; a bare name is
+/// looked up on PATH) or a file of the state dir, and no two outputs are one file.
+fn check_outputs(plan: &Plan, opts: &RunOpts) -> Result<(), String> {
+    let (journal, lock) = (opts.state_dir.join("objects.jsonl"), opts.state_dir.join("lock"));
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
+        ("the profile", plan.source.as_path()),
+        ("the state dir's journal", &journal),
+        ("the state dir's lock", &lock),
+    ];
+    if plan.client.binary.components().count() > 1 {
+        inputs.push(("the client", plan.client.binary.as_path()));
+    }
+    crate::export::check_distinct(&inputs, &opts.exports.paths())
 }
 
 /// How the run went, beyond the counters.

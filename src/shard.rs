@@ -116,6 +116,17 @@ pub fn key_sequence(shard: Option<Shard>) -> (u64, u64) {
     }
 }
 
+/// The default state dir: the shared default, and with a shard its own folder in it,
+/// `shard-I-of-N`, so shards side by side on one machine (each with its own lock and
+/// journal) all start; `cleanup --shard I/N` finds the same folder.
+pub fn default_state_dir(shard: Option<Shard>) -> std::path::PathBuf {
+    let base = crate::state::default_dir();
+    match shard {
+        Some(s) => base.join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => base,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,8 +171,11 @@ pub fn remove_stale_temp_dirs(base: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(base) else { return 0 };
     let mut n = 0;
     for e in rd.flatten() {
+        // Only the exact shape of the dirs a run makes (`trafficgen-` and six random
+        // letters or digits), and a real folder, never a link: the temp dir may be the
+        // user's, holding a `trafficgen-notes` of theirs.
         let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("trafficgen-") {
+        if !is_run_temp_dir_name(&name) || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let Ok(pid) = std::fs::read_to_string(e.path().join("owner.pid")) else { continue };
@@ -187,9 +190,36 @@ pub fn remove_stale_temp_dirs(base: &Path) -> usize {
     n
 }
 
+/// `trafficgen-XXXXXX`, as `tempfile::Builder::new().prefix("trafficgen-")` names them.
+fn is_run_temp_dir_name(name: &str) -> bool {
+    name.strip_prefix("trafficgen-").is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dirs_named_as_a_run_names_them_are_stale_temp_dirs() {
+        assert!(is_run_temp_dir_name("trafficgen-a1B2c3"));
+        for other in
+            ["trafficgen-notes", "trafficgen-", "trafficgen-a1B2c3d", "trafficgen-a1_2c3", "xtrafficgen-a1B2c3"]
+        {
+            assert!(!is_run_temp_dir_name(other), "{other}");
+        }
+        let base = tempfile::tempdir().unwrap();
+        for name in ["trafficgen-notes", "trafficgen-Ab12Cd"] {
+            std::fs::create_dir(base.path().join(name)).unwrap();
+            // A pid that no longer runs: the first child's, reaped.
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            std::fs::write(base.path().join(name).join("owner.pid"), pid.to_string()).unwrap();
+        }
+        assert_eq!(remove_stale_temp_dirs(base.path()), 1);
+        assert!(base.path().join("trafficgen-notes/owner.pid").exists());
+        assert!(!base.path().join("trafficgen-Ab12Cd").exists());
+    }
 
     fn entry(key: &str) -> Entry {
         Entry { run: "r".into(), bucket: "b".into(), key: key.into(), size: 1, expires_unix: 10.0 }

@@ -295,8 +295,8 @@ fn one_ctrl_c_before_traffic_starts_aborts_with_130() {
     let out = wait_bounded(child, LIMIT);
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    // The summary file was created empty when the output paths were checked: no
-    // summary claims a run that never started.
+    // The output paths were checked, not created: no summary claims a run that never
+    // started.
     let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap_or_default();
     assert!(summary.is_empty(), "{summary}");
     let start = Instant::now();

@@ -39,6 +39,11 @@ pub fn run(args: &CompareArgs) -> i32 {
             return 2;
         }
     };
+    // `compare A B > A` has emptied A before compare started: say so, not "invalid JSON".
+    if let Err(e) = crate::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[]) {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let (base, new) = match (load(&args.base), load(&args.new)) {
         (Ok(base), Ok(new)) => (base, new),
         (Err(e), _) | (_, Err(e)) => {
@@ -94,7 +99,7 @@ impl Limit {
 /// Reads a summary and checks it looks like one, naming the file in every error.
 fn load(path: &Path) -> Result<Value, String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let text = crate::export::read_summary(path)?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
     let has = |key: &str| v.get(key).is_some_and(Value::is_object);
     if !v.is_object() || !(has("latency_ms") || has("ops")) {

@@ -32,6 +32,22 @@ pub fn run(plan: Plan, a: MergeArgs) -> i32 {
     }
 }
 
+/// The outputs can be written, and none is an input (a summary merged, the profile):
+/// `merge --summary-json s0.json s0.json s1.json` once emptied s0.json before reading it.
+/// Nothing is created or emptied here.
+fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), String> {
+    let outputs: Vec<(&str, &Path)> = [("--summary-json", a.summary_json), ("--junit", a.junit)]
+        .into_iter()
+        .filter_map(|(f, p)| Some((f, p?)))
+        .collect();
+    for (flag, p) in &outputs {
+        crate::export::prepare(flag, p)?;
+    }
+    let mut inputs: Vec<(&str, &Path)> = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
+    inputs.push(("the profile", plan.source.as_path()));
+    crate::export::check_distinct(&inputs, &outputs)
+}
+
 /// One shard's summary, read.
 struct Part {
     file: String,
@@ -51,14 +67,10 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     if plan.shard.is_some() {
         return Err("merge takes the whole profile; drop --shard (and JOB_COMPLETION_INDEX)".into());
     }
-    for (flag, p) in [("--summary-json", a.summary_json), ("--junit", a.junit)] {
-        if let Some(p) = p {
-            crate::export::prepare(flag, p)?;
-        }
-    }
+    check_outputs(&plan, a)?;
     let mut parts = Vec::new();
     for f in a.files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read it: {e}", f.display()))?;
+        let text = crate::export::read_summary(f)?;
         let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not a summary JSON: {e}", f.display()))?;
         if v.get("histograms").is_none() || v.get("users").is_none() {
             return Err(format!(

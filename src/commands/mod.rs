@@ -63,7 +63,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Some(Command::Check) => check::run(&plan),
         Some(Command::Plan { json }) => plan::run(&plan, json),
         Some(Command::Cleanup { all, state_dir }) => {
-            cleanup::run(&plan, state_dir.unwrap_or_else(crate::state::default_dir), all)
+            cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::shard::default_state_dir(plan.shard)), all)
         }
         Some(Command::Merge { files, summary_json, junit, thresholds }) => merge::run(
             plan,

@@ -23,10 +23,13 @@ pub fn run(summary: &Path, html: &Path) -> i32 {
 
 fn write(summary: &Path, html: &Path) -> Result<(), String> {
     let shown = summary.display();
-    let text = std::fs::read_to_string(summary).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    // The page is never written over the summary it is made from; nothing is created or
+    // emptied before the summary is read and the page made.
+    export::prepare("--html", html)?;
+    export::check_distinct(&[("the summary", summary)], &[("--html", html)])?;
+    let text = export::read_summary(summary)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
     let page = crate::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
-    export::prepare("--html", html)?;
     export::write_atomic(html, &page).map_err(|e| format!("--html {}: cannot write it: {e}", html.display()))
 }

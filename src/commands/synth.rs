@@ -19,8 +19,15 @@ pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> 
             return EXIT_USAGE;
         }
     };
+    // As every output: a link or a folder at PATH is refused, and the file is written
+    // beside it and renamed, so a failed write (a full disk) leaves an earlier file whole.
+    if let Err(e) = crate::export::prepare("synth", path) {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
     let started = Instant::now();
-    match synth::write_file(path, ext, size, seed) {
+    let written = crate::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed));
+    match written {
         Ok(()) => {
             let secs = started.elapsed().as_secs_f64();
             eprintln!(

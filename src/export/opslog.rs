@@ -36,8 +36,19 @@ pub struct OpsLog {
 }
 
 impl OpsLog {
+    /// Opens (and empties) the log: called once the run is about to start, never at the
+    /// check of the paths, so a run refused before leaves an earlier log whole. The log
+    /// streams (it can be followed during the run), so it is written in place, not renamed
+    /// at the end; a symbolic link at the path is refused, never followed.
     pub fn create(path: &Path) -> std::io::Result<OpsLog> {
-        Ok(OpsLog { out: BufWriter::with_capacity(256 * 1024, File::create(path)?) })
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        Ok(OpsLog { out: BufWriter::with_capacity(256 * 1024, file) })
     }
 
     pub fn write(&mut self, plan: &Plan, map: &TimeMap, r: &OpRecord) {
