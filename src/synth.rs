@@ -131,9 +131,14 @@ pub fn seed_for_key(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-/// The extension that decides a key's format (`.tar.gz` counts as one).
+/// The extension that decides a key's format (`.tar.gz` counts as one). In a key
+/// trafficgen made, it is what follows the key's mark (see `keytag`), so a key without
+/// an extension has none rather than the mark.
 pub fn ext_of(key: &str) -> &str {
     let name = key.rsplit('/').next().unwrap_or(key);
+    if let Some(r) = crate::keytag::find(name) {
+        return &name[r.end..];
+    }
     if name.ends_with(".tar.gz") {
         return &name[name.len() - 7..];
     }

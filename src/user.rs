@@ -370,18 +370,16 @@ impl Worker {
         let plan = self.fleet.plan.clone();
         let f = &draw.file;
         let kind_name = &plan.kinds[f.kind].name;
-        // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}/`.
+        // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}.tg{hash}/`.
         let prefix = format!("{}/", self.new_key(draw, "sync", "", at));
         let user = &plan.users[self.idx].id;
         let files: Vec<ops::SyncFile> = (0..SYNC_FILES)
             .map(|i| {
                 // Sizes differ per file but derive from the slot's draw alone.
                 let size = (f.size.min(SYNC_MAX_FILE) / (i as u64 + 1)).max(1);
-                ops::SyncFile {
-                    name: format!("{user}_{kind_name}_{}_{i}{}", self.seq, f.ext),
-                    ext: f.ext.clone(),
-                    size,
-                }
+                // Each file's key carries trafficgen's mark, like an upload's.
+                let key = crate::keytag::tag(&format!("{prefix}{user}_{kind_name}_{}_{i}", self.seq), &f.ext);
+                ops::SyncFile { name: key[prefix.len()..].to_string(), ext: f.ext.clone(), size }
             })
             .collect();
         let dir = self.dir.join(format!("sync-{}", self.seq));
