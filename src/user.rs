@@ -245,6 +245,13 @@ impl Worker {
         if self.in_flight >= plan.limits.max_in_flight_per_user {
             return self.shortfall(Shortfall::UserCap);
         }
+        // Uploads and syncs store objects: with the journal failed, none may start
+        // (nothing could find them after a crash).
+        let stores = matches!(draw.op, None | Some(OpType::Sync))
+            || (draw.op.is_some_and(reads_an_object) && self.inv.live() == 0);
+        if stores && self.fleet.journal.failed() {
+            return self.shortfall(Shortfall::Journal);
+        }
         let Some(permit) = self.fleet.gate.try_slot() else {
             return self.shortfall(Shortfall::GlobalCap);
         };
