@@ -93,6 +93,12 @@ fn sweep(
             plan.users.iter().filter(|u| u.bucket == bucket).map(|u| format!("{}_", u.id)).collect();
         for round in 0..MAX_ROUNDS {
             let exec = rt.block_on(client.list_all(bucket, "", LISTING_LIMIT));
+            // A bucket the server says does not exist holds nothing of ours (the AWS CLI
+            // names the error; obsctl's bare `service error` could be anything).
+            if exec.stderr_line.as_deref().is_some_and(|l| l.contains("(NoSuchBucket)")) {
+                eprintln!("cleanup: {bucket}: no such bucket, nothing to delete");
+                break;
+            }
             if exec.outcome != Outcome::Ok {
                 eprintln!("cleanup: cannot list {bucket}: {}", crate::ops::describe(&exec));
                 failed += 1;
