@@ -475,6 +475,18 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_fails_the_put_with_the_error() {
+        let d = tempfile::tempdir().unwrap();
+        let s = State::open(d.path()).unwrap();
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", s.journal_path()).unwrap();
+        let j = s.journal().unwrap();
+        let e = put(&j, "a").unwrap_err();
+        assert!(e.contains("No space left on device") && e.contains("objects.jsonl"), "{e}");
+        assert!(j.failed());
+    }
+
+    #[test]
     fn a_removed_state_dir_is_noticed_while_idle_and_its_path_stays_locked() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("state");

@@ -360,6 +360,14 @@ fn text_line<R: Rng>(body: Body, rng: &mut R, out: &mut String) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_extension_of_a_marked_key_is_what_follows_the_mark() {
+        assert_eq!(ext_of(&crate::keytag::tag("a/u_k_1_2", ".tar.gz")), ".tar.gz");
+        assert_eq!(ext_of(&crate::keytag::tag("a/u_k_1_2", ".rs")), ".rs");
+        assert_eq!(ext_of(&crate::keytag::tag("a.b/u_k_1_2", "")), "");
+        assert_eq!(ext_of("a/notes.txt"), ".txt");
+    }
+
     fn content(ext: &str, size: u64, seed: u64) -> Vec<u8> {
         let mut v = Vec::new();
         write_content(&mut v, ext, size, seed).unwrap();
