@@ -118,7 +118,8 @@ pub enum Command {
     Watchdog,
     /// Delete every object earlier runs may have left (from the state dir's journal)
     Cleanup {
-        /// Also every object in the profile's buckets whose key has trafficgen's naming
+        /// Also every object in the profile's buckets whose key carries trafficgen's mark
+        /// (listed first; all in DIR/cleanup-all.txt)
         #[arg(long)]
         all: bool,
         /// State directory [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
