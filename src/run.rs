@@ -416,6 +416,7 @@ fn leftovers(
     for w in &read.warnings {
         warn!("{w}");
     }
+    let complete = read.complete;
     let live = read.live;
     let mut per_user: Vec<Vec<(String, u64, f64)>> = vec![Vec::new(); plan.users.len()];
     if live.is_empty() {
@@ -438,7 +439,9 @@ fn leftovers(
     still.extend(due.into_iter().filter(|e| !deleted.contains(&(e.bucket.clone(), e.key.clone()))));
     // The delete marks are written before the file is replaced, never into the old one.
     journal.flush();
-    if let Err(e) = state.compact(&still) {
+    if !complete {
+        warn!("the journal in {} was not read to its end: it is kept as it is", state.dir.display());
+    } else if let Err(e) = state.compact(&still) {
         warn!("could not compact the journal in {}: {e}", state.dir.display());
     }
     let failed = due_count - deleted.len();

@@ -60,6 +60,9 @@ pub struct State {
 pub struct Journaled {
     pub live: Vec<Entry>,
     pub warnings: Vec<String>,
+    /// False when the journal could not be read to its end: `live` may then miss
+    /// objects, and the journal must not be compacted from it.
+    pub complete: bool,
 }
 
 /// The (device, inode) a path names now, or why it names nothing.
@@ -133,6 +136,7 @@ impl State {
     }
 
     /// Objects put and not deleted, in journal order.
+    #[cfg(test)]
     pub fn live(&self) -> Vec<Entry> {
         self.read().live
     }
@@ -142,12 +146,20 @@ impl State {
     /// bad line must not hide the objects after it. Only a last line without its newline
     /// is skipped quietly: a crash cut it short, and its upload never started.
     pub fn read(&self) -> Journaled {
-        let mut out = Journaled { live: Vec::new(), warnings: Vec::new() };
+        let mut out = Journaled { live: Vec::new(), warnings: Vec::new(), complete: true };
         let f = match File::open(self.journal_path()) {
+            // A device or a pipe in its place could be read forever.
+            Ok(f) if f.metadata().is_ok_and(|m| !m.is_file()) => {
+                out.warnings
+                    .push(format!("the journal {} is not a regular file: not read", self.journal_path().display()));
+                out.complete = false;
+                return out;
+            }
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
             Err(e) => {
                 out.warnings.push(format!("cannot read the journal {}: {e}", self.journal_path().display()));
+                out.complete = false;
                 return out;
             }
         };
@@ -162,6 +174,7 @@ impl State {
                 Err(e) => {
                     out.warnings
                         .push(format!("journal {}: reading stopped at line {n}: {e}", self.journal_path().display()));
+                    out.complete = false;
                     break;
                 }
             }
@@ -484,6 +497,9 @@ mod tests {
         let e = put(&j, "a").unwrap_err();
         assert!(e.contains("No space left on device") && e.contains("objects.jsonl"), "{e}");
         assert!(j.failed());
+        // Read back, a device is refused at once rather than read forever.
+        let r = s.read();
+        assert!(!r.complete && r.warnings[0].contains("not a regular file"), "{:?}", r.warnings);
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     let live = read.live;
     eprintln!("cleanup: {} objects in the journal of {}", live.len(), state.dir.display());
     let deleted = crate::run::delete_entries(&rt, &client, &journal, &live);
-    let mut failed = live.len() - deleted.len();
+    // A journal not read to its end may name more objects: not a clean exit.
+    let mut failed = live.len() - deleted.len() + usize::from(!read.complete);
     let mut total = deleted.len();
     eprintln!("cleanup: deleted {} of them, {failed} failed", deleted.len());
     if all {
@@ -59,7 +60,10 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     // The last delete marks are written before the journal is compacted.
     journal.flush();
     drop(journal);
-    if let Err(e) = state.compact(&state.live()) {
+    let now = state.read();
+    if !now.complete {
+        eprintln!("warning: the journal in {} was not read to its end: it is kept as it is", state.dir.display());
+    } else if let Err(e) = state.compact(&now.live) {
         eprintln!("warning: could not compact the journal in {}: {e}", state.dir.display());
     }
     eprintln!("cleanup: {total} deleted, {failed} failed");
