@@ -120,7 +120,8 @@ pub enum Command {
     Watchdog,
     /// Delete every object earlier runs may have left (from the state dir's journal)
     Cleanup {
-        /// Also every object in the profile's buckets whose key has trafficgen's naming
+        /// Also every object in the profile's buckets whose key carries trafficgen's mark
+        /// (listed first; all in DIR/cleanup-all.txt)
         #[arg(long)]
         all: bool,
         /// State directory (with --shard I/N, the default's folder shard-I-of-N, as a run's)

@@ -27,6 +27,9 @@ use crate::telemetry::contract::{ChildFact, Cmd};
 /// output are read from stdout, so it keeps more.
 const STDOUT_LIMIT: usize = 64 * 1024;
 const STDERR_LIMIT: usize = 8 * 1024;
+/// A whole-bucket listing read as a whole (`Client::list_all`): 64 MiB is some 400,000
+/// keys of 150 bytes. Still bounded; a longer listing is reported as cut short.
+pub const LISTING_LIMIT: usize = 64 * 1024 * 1024;
 
 /// What to ask the client to do.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +113,9 @@ pub struct Exec {
     pub stderr_line: Option<String>,
     /// The beginning of stdout, raw (presigned URLs, listings): redact before showing.
     pub stdout: String,
+    /// False when stdout was longer than the capture kept: `stdout` is then only its
+    /// beginning, and a listing in it is not the whole bucket.
+    pub stdout_complete: bool,
 }
 
 /// Children now running (pid = process group id), so shutdown can kill them.
@@ -392,6 +398,14 @@ impl Client {
         self.run_with(action, Tag::default()).await
     }
 
+    /// A listing of a whole bucket (or prefix) read with a capture of `limit` bytes
+    /// rather than the usual 64 KiB, for `cleanup --all`. Check `stdout_complete`.
+    pub async fn list_all(&self, bucket: &str, prefix: &str, limit: usize) -> Exec {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}-{n}", self.telemetry.run_id);
+        self.spawn_and_wait(Action::List { bucket, prefix }, false, &id, Tag::default(), limit).await
+    }
+
     /// Runs an action for a user and an operation. The wrong-credentials expected
     /// failure's child alone gets credentials no server accepts.
     pub async fn run_with(&self, action: Action<'_>, tag: Tag) -> Exec {
@@ -400,7 +414,7 @@ impl Client {
         let id = format!("{}-{n}", self.telemetry.run_id);
         let ledger = self.telemetry.receiver.is_some();
         let before = if ledger { sizes_before(action) } else { (0, Vec::new()) };
-        let exec = self.spawn_and_wait(action, wrong_credentials, &id, tag).await;
+        let exec = self.spawn_and_wait(action, wrong_credentials, &id, tag, STDOUT_LIMIT).await;
         if ledger && !matches!(action, Action::Version) {
             let mut bytes = before.0;
             if let (Action::Download { local, .. }, Outcome::Ok) = (action, &exec.outcome) {
@@ -425,11 +439,24 @@ impl Client {
         exec
     }
 
-    async fn spawn_and_wait(&self, action: Action<'_>, wrong_credentials: bool, id: &str, tag: Tag) -> Exec {
+    async fn spawn_and_wait(
+        &self,
+        action: Action<'_>,
+        wrong_credentials: bool,
+        id: &str,
+        tag: Tag,
+        stdout_limit: usize,
+    ) -> Exec {
         let started = Instant::now();
-        let done = |outcome, stderr_line, stdout| Exec { outcome, duration: started.elapsed(), stderr_line, stdout };
+        let done = |outcome, stderr_line, (stdout, stdout_complete)| Exec {
+            outcome,
+            duration: started.elapsed(),
+            stderr_line,
+            stdout,
+            stdout_complete,
+        };
         if self.children.refusing() {
-            return done(Outcome::Cancelled, None, String::new());
+            return done(Outcome::Cancelled, None, (String::new(), true));
         }
         let mut cmd = Command::new(&self.binary);
         cmd.args(self.argv(action))
@@ -451,7 +478,7 @@ impl Client {
             Ok(c) => c,
             Err(e) => {
                 let msg = format!("cannot start {}: {e}", self.binary.display());
-                return done(Outcome::SpawnError(msg.clone()), Some(msg), String::new());
+                return done(Outcome::SpawnError(msg.clone()), Some(msg), (String::new(), true));
             }
         };
         let pid = child.id().unwrap_or(0);
@@ -465,7 +492,7 @@ impl Client {
                 kill_group(pid);
             }
         }
-        let out = tokio::spawn(capture(child.stdout.take(), STDOUT_LIMIT));
+        let out = tokio::spawn(capture(child.stdout.take(), stdout_limit));
         let err = tokio::spawn(capture(child.stderr.take(), STDERR_LIMIT));
 
         let mut timed_out = false;
@@ -481,16 +508,17 @@ impl Client {
         self.children.watch(pid, false);
 
         // A grandchild that left the group could hold the pipes open: don't wait for it.
-        let grab = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
+        // (text, complete): a stream not read to its end, or longer than kept, is not complete.
+        let grab = |h: tokio::task::JoinHandle<(Vec<u8>, bool)>| async move {
             match tokio::time::timeout(Duration::from_secs(1), h).await {
-                Ok(Ok(v)) => String::from_utf8_lossy(&v).into_owned(),
-                _ => String::new(),
+                Ok(Ok((v, complete))) => (String::from_utf8_lossy(&v).into_owned(), complete),
+                _ => (String::new(), false),
             }
         };
         // Kept as the client wrote it: presigned URLs carry the access key id, and a
         // redacted URL would not work. Whoever shows stdout redacts it first.
         let stdout = grab(out).await;
-        let stderr = self.redact(&grab(err).await);
+        let stderr = self.redact(&grab(err).await.0);
         let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(strip_ansi);
 
         let outcome = match status {
@@ -543,21 +571,28 @@ fn sizes_before(action: Action) -> (u64, Vec<u64>) {
     }
 }
 
-/// Reads a stream to its end, keeping the first `limit` bytes.
-async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, limit: usize) -> Vec<u8> {
-    let Some(mut r) = stream else { return Vec::new() };
+/// Reads a stream to its end, keeping the first `limit` bytes; also whether that was
+/// all of it (false after a read error or when bytes were dropped).
+async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, limit: usize) -> (Vec<u8>, bool) {
+    let Some(mut r) = stream else { return (Vec::new(), true) };
     let mut kept = Vec::new();
+    let mut complete = true;
     let mut buf = [0u8; 4096];
     loop {
         match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(_) => {
+                complete = false;
+                break;
+            }
             Ok(n) => {
                 let room = limit.saturating_sub(kept.len());
+                complete &= n <= room;
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
     }
-    kept
+    (kept, complete)
 }
 
 /// obsctl colours its log lines; keep reports plain.

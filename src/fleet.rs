@@ -36,8 +36,9 @@ pub struct Fleet {
 
 impl Fleet {
     /// Records an object before its upload starts (fsynced), with its TTL on the wall
-    /// clock, so a later run can delete it on time even after a crash.
-    pub async fn journal_put(&self, user: usize, key: &str, size: u64) {
+    /// clock, so a later run can delete it on time even after a crash. An error means
+    /// the journal failed: the upload must not start.
+    pub async fn journal_put(&self, user: usize, key: &str, size: u64) -> Result<(), String> {
         let ttl = self.plan.lifecycle.ttl_for(size).as_secs_f64() / self.clock.map.scale;
         let e = crate::state::Entry {
             run: self.run_id.clone(),
@@ -46,7 +47,7 @@ impl Fleet {
             size,
             expires_unix: crate::clock::unix_now() + ttl,
         };
-        self.journal.put(e).await;
+        self.journal.put(e).await
     }
 }
 

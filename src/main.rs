@@ -14,6 +14,7 @@ mod fleet;
 mod host;
 mod html;
 mod inventory;
+mod keytag;
 mod live;
 mod logging;
 mod monitor;

@@ -71,8 +71,13 @@ pub async fn upload(
     let b = bucket(fleet, user);
     let at = fleet.clock.elapsed();
     let mut out = Vec::new();
-    fleet.journal_put(user, key, file.size).await;
-    let mut rec = match write_local(local, &file.ext, file.size, synth::seed_for_key(key)).await {
+    let journaled = fleet.journal_put(user, key, file.size).await.map_err(not_journaled);
+    let mut rec = match async {
+        journaled?;
+        write_local(local, &file.ext, file.size, synth::seed_for_key(key)).await
+    }
+    .await
+    {
         Ok(()) => {
             let (mut r, _) =
                 run(fleet, user, OpType::Upload, key, file.size, Action::Upload { local, bucket: b, key }).await;
@@ -300,7 +305,11 @@ pub async fn sync(
     let mut stored = Vec::new();
     let mut records = Vec::new();
     for f in files {
-        fleet.journal_put(user, &format!("{prefix}{}", f.name), f.size).await;
+        if written.is_ok() {
+            if let Err(e) = fleet.journal_put(user, &format!("{prefix}{}", f.name), f.size).await {
+                written = Err(not_journaled(e));
+            }
+        }
     }
     let mut rec = match written {
         Err(e) => local_failure(fleet, user, OpType::Sync, prefix, at, e),
@@ -478,6 +487,11 @@ pub fn describe(exec: &Exec) -> String {
         Some(l) => format!("{what}: {l}"),
         None => what,
     }
+}
+
+/// Why an upload did not start when the journal could not record it.
+fn not_journaled(error: String) -> String {
+    format!("not started: the state journal cannot record it ({error})")
 }
 
 fn local_failure(fleet: &Fleet, user: usize, op: OpType, key: &str, at: f64, error: String) -> OpRecord {

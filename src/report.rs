@@ -279,6 +279,10 @@ pub struct Summary {
     /// Whether this machine was the bottleneck: while saturated, slots were held back
     /// (shortfall `host`) and results measure the load generator too.
     pub host: crate::host::HostReport,
+    /// The state journal's first failure (a write or fsync error, the journal replaced,
+    /// the state dir removed), or null. From then on no upload started (shortfall
+    /// `journal`), and the verdict fails.
+    pub journal_error: Option<String>,
     /// obsctl's telemetry reconciled against what ran (`--verify-telemetry`).
     pub telemetry: Option<crate::telemetry::Report>,
     /// The server's own request counts beside trafficgen's (`--server-metrics`).
@@ -407,6 +411,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         expected_failures,
         fidelity: fleet_fidelity.clone(),
         host: Default::default(),
+        journal_error: None,
         telemetry: None,
         server_metrics: None,
         verdict: None,

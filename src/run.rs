@@ -267,6 +267,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     }
     ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take();
 
+    let journal_error = fleet.journal.error();
     drop(fleet);
     host.stop();
     let stats = stats_thread.join().expect("the stats thread does not panic");
@@ -285,7 +286,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report() };
+    let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report(), journal_error };
     report(&plan, &opts, clock, &stats, version, &client_label, end)
 }
 
@@ -311,6 +312,8 @@ struct RunEnd {
     witness: ServerWitness,
     telemetry: Option<telemetry::Report>,
     host: crate::host::HostReport,
+    /// The state journal's first failure: uploads stopped there.
+    journal_error: Option<String>,
 }
 
 /// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
@@ -425,7 +428,12 @@ fn leftovers(
     state: &State,
     journal: &Journal,
 ) -> Vec<Vec<(String, u64, f64)>> {
-    let live = state.live();
+    let read = state.read();
+    for w in &read.warnings {
+        warn!("{w}");
+    }
+    let complete = read.complete;
+    let live = read.live;
     let mut per_user: Vec<Vec<(String, u64, f64)>> = vec![Vec::new(); plan.users.len()];
     if live.is_empty() {
         return per_user;
@@ -445,7 +453,11 @@ fn leftovers(
     }
     let mut still: Vec<Entry> = keep;
     still.extend(due.into_iter().filter(|e| !deleted.contains(&(e.bucket.clone(), e.key.clone()))));
-    if let Err(e) = state.compact(&still) {
+    // The delete marks are written before the file is replaced, never into the old one.
+    journal.flush();
+    if !complete {
+        warn!("the journal in {} was not read to its end: it is kept as it is", state.dir.display());
+    } else if let Err(e) = state.compact(&still) {
         warn!("could not compact the journal in {}: {e}", state.dir.display());
     }
     let failed = due_count - deleted.len();
@@ -590,7 +602,7 @@ fn report(
     client_label: &str,
     end: RunEnd,
 ) -> i32 {
-    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host } = end;
+    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host, journal_error } = end;
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
     let mut summary = report::summary(
@@ -637,6 +649,13 @@ fn report(
         );
     }
     summary.host = host;
+    if let Some(e) = &journal_error {
+        warn!(
+            target: "report",
+            "STATE JOURNAL FAILED: {e}. Uploads stopped there (shortfall `journal`); objects stored before it are in the journal"
+        );
+    }
+    summary.journal_error = journal_error;
     let v = verdict::judge(&summary, &plan.thresholds);
     if v.passed {
         info!(target: "report", "{}", verdict::render(&v));

@@ -131,9 +131,14 @@ pub fn seed_for_key(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-/// The extension that decides a key's format (`.tar.gz` counts as one).
+/// The extension that decides a key's format (`.tar.gz` counts as one). In a key
+/// trafficgen made, it is what follows the key's mark (see `keytag`), so a key without
+/// an extension has none rather than the mark.
 pub fn ext_of(key: &str) -> &str {
     let name = key.rsplit('/').next().unwrap_or(key);
+    if let Some(r) = crate::keytag::find(name) {
+        return &name[r.end..];
+    }
     if name.ends_with(".tar.gz") {
         return &name[name.len() - 7..];
     }
@@ -354,6 +359,14 @@ fn text_line<R: Rng>(body: Body, rng: &mut R, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_extension_of_a_marked_key_is_what_follows_the_mark() {
+        assert_eq!(ext_of(&crate::keytag::tag("a/u_k_1_2", ".tar.gz")), ".tar.gz");
+        assert_eq!(ext_of(&crate::keytag::tag("a/u_k_1_2", ".rs")), ".rs");
+        assert_eq!(ext_of(&crate::keytag::tag("a.b/u_k_1_2", "")), "");
+        assert_eq!(ext_of("a/notes.txt"), ".txt");
+    }
 
     fn content(ext: &str, size: u64, seed: u64) -> Vec<u8> {
         let mut v = Vec::new();

@@ -245,6 +245,13 @@ impl Worker {
         if self.in_flight >= plan.limits.max_in_flight_per_user {
             return self.shortfall(Shortfall::UserCap);
         }
+        // Uploads and syncs store objects: with the journal failed, none may start
+        // (nothing could find them after a crash).
+        let stores = matches!(draw.op, None | Some(OpType::Sync))
+            || (draw.op.is_some_and(reads_an_object) && self.inv.live() == 0);
+        if stores && self.fleet.journal.failed() {
+            return self.shortfall(Shortfall::Journal);
+        }
         let Some(permit) = self.fleet.gate.try_slot() else {
             return self.shortfall(Shortfall::GlobalCap);
         };
@@ -370,18 +377,16 @@ impl Worker {
         let plan = self.fleet.plan.clone();
         let f = &draw.file;
         let kind_name = &plan.kinds[f.kind].name;
-        // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}/`.
+        // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}.tg{hash}/`.
         let prefix = format!("{}/", self.new_key(draw, "sync", "", at));
         let user = &plan.users[self.idx].id;
         let files: Vec<ops::SyncFile> = (0..SYNC_FILES)
             .map(|i| {
                 // Sizes differ per file but derive from the slot's draw alone.
                 let size = (f.size.min(SYNC_MAX_FILE) / (i as u64 + 1)).max(1);
-                ops::SyncFile {
-                    name: format!("{user}_{kind_name}_{}_{i}{}", self.seq, f.ext),
-                    ext: f.ext.clone(),
-                    size,
-                }
+                // Each file's key carries trafficgen's mark, like an upload's.
+                let key = crate::keytag::tag(&format!("{prefix}{user}_{kind_name}_{}_{i}", self.seq), &f.ext);
+                ops::SyncFile { name: key[prefix.len()..].to_string(), ext: f.ext.clone(), size }
             })
             .collect();
         let dir = self.dir.join(format!("sync-{}", self.seq));

@@ -147,10 +147,11 @@ pub fn fill_template<R: Rng>(tpl: &Template, plan: &Plan, sim_now: f64, rng: &mu
     out
 }
 
-/// `{subfolder}/{user}_{kind}_{millis}_{seq}{ext}`. `seq` is the user's own counter, so
-/// keys stay unique at any rate (the old generator's per-second keys overwrote each other).
+/// `{subfolder}/{user}_{kind}_{millis}_{seq}.tg{hash}{ext}`. `seq` is the user's own
+/// counter, so keys stay unique at any rate (the old generator's per-second keys overwrote
+/// each other); the `.tg` mark lets `cleanup --all` tell the key from a user's (`keytag`).
 pub fn object_key(subfolder: &str, user: &str, kind: &str, millis: u64, seq: u64, ext: &str) -> String {
-    format!("{subfolder}/{user}_{kind}_{millis}_{seq}{ext}")
+    crate::keytag::tag(&format!("{subfolder}/{user}_{kind}_{millis}_{seq}"), ext)
 }
 
 #[cfg(test)]

@@ -135,6 +135,12 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     };
     let mut summary = report::summary(facts, &stats);
     summary.merged_from = parts.iter().map(|p| p.file.clone()).collect();
+    // A shard whose journal failed fails the fleet: its uploads stopped there.
+    let journal_errors: Vec<String> = parts
+        .iter()
+        .filter_map(|p| p.v.get("journal_error").and_then(Value::as_str).map(|e| format!("{}: {e}", p.file)))
+        .collect();
+    summary.journal_error = (!journal_errors.is_empty()).then(|| journal_errors.join("; "));
 
     // The thresholds the shards were judged by (their command lines included), else the
     // profile's; then any given here.

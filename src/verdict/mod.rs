@@ -104,6 +104,11 @@ pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> O
             reasons.push(format!("integrity: {n} {class}"));
         }
     }
+    // Objects this run stored after the journal failed could be left with nothing to
+    // find them: never a silent pass.
+    if let Some(e) = &s.journal_error {
+        reasons.push(format!("state journal failed: {e}"));
+    }
     let passed = reasons.is_empty();
     Verdict {
         passed,
@@ -125,6 +130,9 @@ pub fn render(v: &Verdict) -> String {
     }
     for (class, n) in &v.integrity {
         let _ = writeln!(out, "  {} integrity.{class:<34} {n}", if *n == 0 { "ok  " } else { "FAIL" });
+    }
+    for r in v.reasons.iter().filter(|r| r.starts_with("state journal")) {
+        let _ = writeln!(out, "  FAIL {r}");
     }
     out.trim_end().to_string()
 }
