@@ -622,7 +622,7 @@ fn report(
     }
     summary.host = host;
     let v = verdict::judge(&summary, &plan.thresholds);
-    if v.passed {
+    if v.result == verdict::Judgement::Pass {
         info!(target: "report", "{}", verdict::render(&v));
     } else {
         warn!(target: "report", "{}", verdict::render(&v));
