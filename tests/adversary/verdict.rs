@@ -67,3 +67,58 @@ fn the_html_report_shows_an_inconclusive_verdict() {
     assert!(page.contains("INCONCLUSIVE (exit code 4)"), "the verdict section says so");
     assert!(!page.contains(">PASSED"), "never a pass");
 }
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+#[test]
+fn slots_missed_while_stopped_are_late_shortfall_not_a_burst() {
+    let sb = Sandbox::new(&[]);
+    // henry-ops, 24/7 at 240 ops/min: a slot every 0.25 s, so the late bound is 1 s.
+    let mut cmd = sb.cmd(&[
+        "--duration",
+        "24s",
+        "--users",
+        "henry-ops",
+        "--max-file-size",
+        "4KiB",
+        "--seed",
+        "5",
+        "--ops-log",
+        "ops.jsonl",
+    ]);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(4));
+    signal(pid, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(15));
+    signal(pid, libc::SIGCONT);
+    let out = wait_bounded(child, LIMIT);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", stderr(&out));
+    let s = sb.summary();
+    let late = s["totals"]["shortfall_by_reason"]["late"].as_u64().unwrap();
+    // 15 s stopped at 4 slots a second: about 60 slots missed.
+    assert!(late >= 30, "the missed slots are shortfall late: {}", s["totals"]["shortfall_by_reason"]);
+    let achieved = s["achieved_ops"].as_f64().unwrap() / s["target_ops"].as_f64().unwrap();
+    assert!(achieved < 0.8, "a run stopped for 15 of 24 s did not keep its schedule: achieved {achieved}");
+    // No burst: the scheduled operations started in the second after SIGCONT (the first
+    // start after the gap) are a few, far below the missed count.
+    let mut starts: Vec<(f64, String, u64)> = std::fs::read_to_string(sb.path("ops.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| !["delete", "confirm_upload", "confirm_delete", "rb"].contains(&v["op"].as_str().unwrap()))
+        .map(|v| (v["t_s"].as_f64().unwrap(), v["user"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap()))
+        .collect();
+    starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    starts.dedup_by(|a, b| a.1 == b.1 && a.2 == b.2);
+    let gap = starts.windows(2).position(|w| w[1].0 - w[0].0 > 10.0).expect("no start while stopped");
+    let resumed = starts[gap + 1].0;
+    let burst = starts.iter().filter(|s| s.0 >= resumed && s.0 < resumed + 1.0).count() as u64;
+    assert!(burst * 5 <= late, "{burst} started in the second after SIGCONT, {late} were missed");
+    assert!(sb.log().contains("late"), "the table names the reason");
+}
