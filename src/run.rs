@@ -294,7 +294,8 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report() };
+    let end =
+        RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report(), run_id: format!("{run_id:08x}") };
     report(&plan, &opts, clock, &stats, version, &client_label, end)
 }
 
@@ -305,6 +306,7 @@ struct RunEnd {
     witness: ServerWitness,
     telemetry: Option<telemetry::Report>,
     host: crate::host::HostReport,
+    run_id: String,
 }
 
 /// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
@@ -636,12 +638,13 @@ fn report(
     client_label: &str,
     end: RunEnd,
 ) -> i32 {
-    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host } = end;
+    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host, run_id } = end;
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
     let mut summary = report::summary(
         RunFacts {
             plan,
+            run_id: Some(run_id),
             map: clock.map,
             seed: opts.seed,
             client: ClientInfo {

@@ -122,3 +122,117 @@ fn slots_missed_while_stopped_are_late_shortfall_not_a_burst() {
     assert!(burst * 5 <= late, "{burst} started in the second after SIGCONT, {late} were missed");
     assert!(sb.log().contains("late"), "the table names the reason");
 }
+
+/// One run of the fake client writing `name`, with its own state dir; `extra` adds
+/// options (`--shard`, `--users`).
+fn run_to(sb: &Sandbox, name: &str, extra: &[&str]) -> serde_json::Value {
+    let mut c = std::process::Command::new(bin());
+    c.current_dir(sb.dir.path())
+        .env("FAKE_S3_DIR", sb.path("store"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .arg("--profiles")
+        .arg(sb.path("profiles.toml"))
+        .arg("--obsctl")
+        .arg(fake_obsctl())
+        .args(["--duration", "3s", "--start-at", "12:00", "--max-file-size", "4KiB", "-q"])
+        .args(extra)
+        .arg("--log-file")
+        .arg(sb.path(&format!("{name}.log")))
+        .arg("--temp-dir")
+        .arg(sb.path("temp"))
+        .arg("--state-dir")
+        .arg(sb.path(&format!("state-{name}")))
+        .arg("--summary-json")
+        .arg(sb.path(name))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Defaults the case does not set itself.
+    for (flag, value) in [("--seed", "7"), ("--rate-scale", "0.5")] {
+        if !extra.contains(&flag) {
+            c.args([flag, value]);
+        }
+    }
+    let out = run_bounded(c, LIMIT);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{name}: {}", stderr(&out));
+    serde_json::from_str(&std::fs::read_to_string(sb.path(name)).unwrap()).unwrap()
+}
+
+fn merge(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["merge"];
+    all.extend_from_slice(args);
+    run_bounded(sb.cmd(&all), Duration::from_secs(30))
+}
+
+#[test]
+fn merge_refuses_summaries_it_cannot_trust() {
+    let sb = Sandbox::new(&[("achieved_ratio = \">=0.8\"", "")]);
+    let whole = run_to(&sb, "whole.json", &[]);
+    assert!(whole["profile_digest"].as_str().unwrap().starts_with("sha256:"), "{}", whole["profile_digest"]);
+    assert!(whole["selection"]["users"].is_null(), "{}", whole["selection"]);
+    assert!(whole["run_id"].is_string());
+
+    // The same whole run twice: 16 uploads must not become 32.
+    let out = merge(&sb, &["whole.json", "whole.json", "--summary-json", "m.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("whole.json"), "{}", stderr(&out));
+    assert!(!sb.path("m.json").exists() || std::fs::read_to_string(sb.path("m.json")).unwrap().is_empty());
+    // Two whole runs of the profile are two runs, not one.
+    run_to(&sb, "whole2.json", &["--seed", "8"]);
+    let out = merge(&sb, &["whole.json", "whole2.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("not shards"), "{}", stderr(&out));
+
+    // Shards of another profile (one comment apart) are refused, naming the file.
+    let other = Sandbox::new(&[("achieved_ratio = \">=0.8\"", "# another profile")]);
+    run_to(&other, "s1.json", &["--shard", "1/2"]);
+    run_to(&sb, "s0.json", &["--shard", "0/2"]);
+    std::fs::copy(other.path("s1.json"), sb.path("s1.json")).unwrap();
+    let out = merge(&sb, &["s0.json", "s1.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("s1.json ran another profile"), "{}", stderr(&out));
+
+    // Shards of one run with different selections are refused.
+    run_to(&sb, "s1.json", &["--shard", "1/2", "--rate-scale", "0.4"]);
+    let out = merge(&sb, &["s0.json", "s1.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("different selections"), "{}", stderr(&out));
+
+    // The right shards merge.
+    run_to(&sb, "s1.json", &["--shard", "1/2"]);
+    let out = merge(&sb, &["s0.json", "s1.json"]);
+    assert!(matches!(out.status.code(), Some(0 | 3 | 4)), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn merge_judges_a_users_run_against_its_users_not_the_whole_profile() {
+    let sb = Sandbox::new(&[]);
+    let s = run_to(&sb, "henry.json", &["--users", "henry-ops"]);
+    assert_eq!(s["selection"]["users"], serde_json::json!(["henry-ops"]));
+    let out = merge(&sb, &["henry.json", "--summary-json", "m.json"]);
+    assert!(matches!(out.status.code(), Some(0 | 3 | 4)), "{}{}", stdout(&out), stderr(&out));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("m.json")).unwrap()).unwrap();
+    let (run, merged) = (s["target_ops"].as_f64().unwrap(), m["target_ops"].as_f64().unwrap());
+    assert!((merged - run).abs() <= 0.1 * run + 0.5, "target {merged} vs the run's {run}");
+    assert_eq!(m["users"].as_object().unwrap().len(), 1, "{}", m["users"]);
+}
+
+#[test]
+fn merge_refuses_counters_whose_sum_overflows() {
+    let sb = Sandbox::new(&[]);
+    let mut s0 = run_to(&sb, "s0.json", &["--shard", "0/2"]);
+    let mut s1 = run_to(&sb, "s1.json", &["--shard", "1/2"]);
+    // One user's failures near the top of u64 on one shard, one more on the other: the
+    // fleet's sum wraps to 0 unless checked.
+    let first = |s: &serde_json::Value| s["users"].as_object().unwrap().keys().next().unwrap().clone();
+    let (u0, u1) = (first(&s0), first(&s1));
+    s0["users"][&u0]["failures"] = serde_json::json!(u64::MAX);
+    s1["users"][&u1]["failures"] = serde_json::json!(1u64);
+    std::fs::write(sb.path("s0.json"), s0.to_string()).unwrap();
+    std::fs::write(sb.path("s1.json"), s1.to_string()).unwrap();
+    let out = merge(&sb, &["s0.json", "s1.json", "--threshold", "failures==0"]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("failures") && stderr(&out).contains("does not fit"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("PASSED"), "{}", stdout(&out));
+}
