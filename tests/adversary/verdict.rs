@@ -40,6 +40,13 @@ fn a_run_with_no_command_is_inconclusive_not_a_pass() {
         "{junit}"
     );
     assert!(junit.contains("failures=\"0\""), "{junit}");
+    // merge and compare follow the same rule.
+    let out = run_bounded(sb.cmd(&["merge", "summary.json"]), LIMIT);
+    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("verdict: INCONCLUSIVE (exit 4)"), "{}", stdout(&out));
+    let out = run_bounded(sb.cmd(&["compare", "summary.json", "summary.json", "--max-regression", "20%"]), LIMIT);
+    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("INCONCLUSIVE"), "{}", stdout(&out));
 }
 
 #[test]
