@@ -439,3 +439,60 @@ fn merge_host(parts: &[Part]) -> Value {
         "warning": if warnings.is_empty() { Value::Null } else { Value::from(warnings.join("; ")) },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn part(file: &str, v: Value) -> Part {
+        Part { file: file.to_string(), v }
+    }
+
+    fn plan() -> Plan {
+        crate::profile::parse(Path::new("profiles.toml"), include_str!("../../profiles.toml")).unwrap()
+    }
+
+    fn run(plan: &Plan, id: &str, shards: Option<u32>, users: Option<Vec<&str>>) -> Value {
+        json!({
+            "run_id": id,
+            "profile_digest": plan.profile_digest,
+            "selection": {"users": users, "shards": shards, "rate_scale": 1.0, "time_scale": 1.0, "max_file_size": null},
+        })
+    }
+
+    #[test]
+    fn only_shards_of_one_run_of_the_given_profile_once() {
+        let p = plan();
+        let ok = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "2", Some(2), None))];
+        assert_eq!(check_origin(&ok, &p).unwrap().shards, Some(2));
+        let twice = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "1", Some(2), None))];
+        assert!(check_origin(&twice, &p).unwrap_err().contains("the same run"));
+        let whole = [part("a", run(&p, "1", None, None)), part("b", run(&p, "2", None, None))];
+        assert!(check_origin(&whole, &p).unwrap_err().contains("not shards"));
+        let alone = [part("a", run(&p, "1", None, Some(vec!["henry-ops"])))];
+        assert_eq!(check_origin(&alone, &p).unwrap().users, Some(vec!["henry-ops".to_string()]));
+        let mut other = run(&p, "2", Some(2), None);
+        other["profile_digest"] = json!("sha256:00");
+        let mixed = [part("a", run(&p, "1", Some(2), None)), part("b", other)];
+        assert!(check_origin(&mixed, &p).unwrap_err().starts_with("b ran another profile"));
+        let users = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "2", Some(2), Some(vec!["x"])))];
+        assert!(check_origin(&users, &p).unwrap_err().contains("different selections"));
+        let old = [part("a", json!({"users": {}}))];
+        assert!(check_origin(&old, &p).unwrap_err().contains("no profile_digest"));
+    }
+
+    #[test]
+    fn sums_that_do_not_fit_are_refused_not_wrapped() {
+        let a = part("a", json!({"users": {"u1": {"failures": u64::MAX, "ops": {"upload": {"ok": 1}}}}}));
+        let b = part("b", json!({"users": {"u2": {"failures": 1}}}));
+        let e = check_sums(&[a, b]).unwrap_err();
+        assert!(e.starts_with("b: totals.failures:") && e.contains("does not fit"), "{e}");
+        let h = |n: u64| part("h", json!({"users": {}, "histograms": {"start_lag": [[10, n], [20, 1]]}}));
+        assert!(check_sums(&[h(u64::MAX - 1), h(0)]).unwrap_err().contains("histograms.start_lag"));
+        assert!(check_sums(&[h(5), h(6)]).is_ok());
+        let mut leaves = Vec::new();
+        whole_numbers(&json!({"a": [1, {"b": 2}], "c": 1.5, "d": "x"}), String::new(), &mut leaves);
+        assert_eq!(leaves, [(".a[0]".to_string(), 1), (".a[1].b".to_string(), 2)]);
+    }
+}
