@@ -297,6 +297,15 @@ fn check_origin(parts: &[Part], plan: &Plan) -> Result<Selection, String> {
             ));
         }
     }
+    // `merge --users` must name what the runs ran, or nothing.
+    if plan.selected_users.is_some() && plan.selected_users != first.users {
+        return Err(format!(
+            "merge --users {} but {} ran {}",
+            plan.selected_users.as_deref().unwrap_or_default().join(","),
+            parts[0].file,
+            first.users.as_ref().map_or("every user".to_string(), |u| format!("--users {}", u.join(",")))
+        ));
+    }
     let mut runs: BTreeMap<&str, &str> = BTreeMap::new();
     for p in parts {
         let Some(id) = p.str("run_id") else {
@@ -478,6 +487,9 @@ mod tests {
         assert!(check_origin(&mixed, &p).unwrap_err().starts_with("b ran another profile"));
         let users = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "2", Some(2), Some(vec!["x"])))];
         assert!(check_origin(&users, &p).unwrap_err().contains("different selections"));
+        let mut henry = plan();
+        henry.selected_users = Some(vec!["henry-ops".into()]);
+        assert!(check_origin(&ok, &henry).unwrap_err().contains("merge --users henry-ops but a ran every user"));
         let old = [part("a", json!({"users": {}}))];
         assert!(check_origin(&old, &p).unwrap_err().contains("no profile_digest"));
     }
