@@ -26,7 +26,8 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen --shard 1/4 --summary-json s1.json   (one of 4 machines; then: trafficgen merge s0.json s1.json s2.json s3.json)\n\n\
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
-        was contradicted (integrity), 130 interrupted twice, or once before traffic started."
+        was contradicted (integrity), 4 inconclusive: nothing failed but something was not measured (a rate over \
+        no commands, a percentile of an empty histogram, a run in which no command ran), 130 interrupted twice, or once before traffic started."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -88,10 +89,10 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
     },
-    /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression
+    /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression, 4 when nothing was compared
     Compare(CompareArgs),
     /// Merge the summaries of shard processes (--shard) into one, with exactly merged latency
-    /// distributions, and judge the profile's thresholds on it (exit 3 when one fails)
+    /// distributions, and judge the profile's thresholds on it (exit 3 when one fails, 4 when one is not measured)
     Merge {
         /// Summaries written by `--summary-json`, one per shard
         #[arg(value_name = "SUMMARY", required = true, num_args = 1..)]

@@ -179,7 +179,9 @@ impl Children {
         self.pids.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    fn refusing(&self) -> bool {
+    /// True once the run is past its grace period (`kill_all`): work outside a child
+    /// process (the presigned GET) stops then too.
+    pub fn refusing(&self) -> bool {
         self.refuse.load(Ordering::SeqCst)
     }
 }

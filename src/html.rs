@@ -40,7 +40,7 @@ table{border-collapse:collapse;margin:.4em 0 1em;font-size:.9em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}
 table.facts td,table.telemetry td:last-child{text-align:left}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.muted{color:#777}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.inconclusive{color:#9a6700;font-weight:600}.muted{color:#777}
 .nodata{color:#777;font-style:italic}
 figure.chart{margin:.6em 0 1.2em;display:inline-block;vertical-align:top}
 figure.chart svg{max-width:100%;height:auto;border:1px solid #eee}
@@ -251,14 +251,17 @@ fn verdict(out: &mut String, s: &Value) {
         nodata(out, "verdict");
         return;
     };
+    // PASS, FAIL or INCONCLUSIVE; a summary from before INCONCLUSIVE has only `passed`.
     let passed = v.get("passed").and_then(Value::as_bool).unwrap_or(false);
-    let _ = writeln!(
-        out,
-        "<p class=\"{}\">{} (exit code {})</p>",
-        if passed { "pass" } else { "fail" },
-        if passed { "PASSED" } else { "FAILED" },
-        text(v, "exit_code").unwrap_or("?".into())
-    );
+    let (class, label) = match v.get("result").and_then(Value::as_str) {
+        Some("INCONCLUSIVE") => ("inconclusive", "INCONCLUSIVE"),
+        Some("PASS") => ("pass", "PASSED"),
+        Some(_) => ("fail", "FAILED"),
+        None if passed => ("pass", "PASSED"),
+        None => ("fail", "FAILED"),
+    };
+    let _ =
+        writeln!(out, "<p class=\"{class}\">{label} (exit code {})</p>", text(v, "exit_code").unwrap_or("?".into()));
     if let Some(reasons) = v.get("reasons").and_then(Value::as_array).filter(|r| !r.is_empty()) {
         out.push_str("<ul>");
         for r in reasons {
@@ -280,15 +283,20 @@ fn verdict(out: &mut String, s: &Value) {
                 (Some(x), _) => fmt(x, 3),
             };
             let ok = t.get("passed").and_then(Value::as_bool).unwrap_or(false);
+            let inconclusive = t.get("status").and_then(Value::as_str) == Some("inconclusive");
+            let (class, label) = match (ok, inconclusive) {
+                (true, _) => ("pass", "ok".to_string()),
+                (false, true) => {
+                    let why = t.get("reason").and_then(Value::as_str).unwrap_or("no sample");
+                    ("inconclusive", format!("INCONCLUSIVE ({})", esc(why)))
+                }
+                (false, false) => ("fail", "FAILED".to_string()),
+            };
             vec![
                 esc(&text(t, "threshold").unwrap_or_default()),
                 esc(&show(num(t, "value"))),
                 esc(&show(num(t, "limit"))),
-                format!(
-                    "<span class=\"{}\">{}</span>",
-                    if ok { "pass" } else { "fail" },
-                    if ok { "ok" } else { "FAILED" }
-                ),
+                format!("<span class=\"{class}\">{label}</span>"),
             ]
         })
         .collect();

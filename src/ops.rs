@@ -229,11 +229,22 @@ pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> 
         // were uploaded is a mismatch.
         let checked = match url {
             None => Err((FailClass::Failed, "presign printed no URL".to_string())),
-            Some(url) => match http_get(url.to_string(), local.to_path_buf()).await {
+            Some(url) => match http_get(fleet, url.to_string(), local.to_path_buf()).await {
                 Ok(()) => verify_bytes(local, obj)
                     .await
                     .map_err(|m| (FailClass::Mismatch, format!("GET of the presigned URL: {m}"))),
-                Err(e) => Err((FailClass::Failed, format!("GET of the presigned URL failed: {e}"))),
+                Err(Get::Cancelled) => Err((
+                    FailClass::Cancelled,
+                    "GET of the presigned URL cut at the end of the grace period".to_string(),
+                )),
+                Err(Get::TimedOut) => Err((
+                    FailClass::TimedOut,
+                    format!(
+                        "GET of the presigned URL cut at the command timeout ({})",
+                        humantime::format_duration(fleet.plan.command_timeout)
+                    ),
+                )),
+                Err(Get::Failed(e)) => Err((FailClass::Failed, format!("GET of the presigned URL failed: {e}"))),
             },
         };
         if let Err((class, msg)) = checked {
@@ -245,22 +256,56 @@ pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> 
     rec
 }
 
-/// Fetches a URL into a file (blocking HTTP on the blocking pool).
-async fn http_get(url: String, to: PathBuf) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(true)
-            .build()
-            .into();
+/// How a presigned GET did not succeed.
+enum Get {
+    /// Still running at the command timeout, as a client command would be killed.
+    TimedOut,
+    /// Still running when the grace period ended (the run kills its children then).
+    Cancelled,
+    Failed(String),
+}
+
+/// How often a GET in progress looks at whether the grace period has ended.
+const GET_POLL: Duration = Duration::from_millis(100);
+
+/// Fetches a URL into a file (blocking HTTP on the blocking pool), bounded like a client
+/// command: by `--command-timeout`, and cut when the run's grace period ends. A fixed
+/// 60 s of its own once kept a run going 65 s past its grace period.
+async fn http_get(fleet: &Fleet, url: String, to: PathBuf) -> Result<(), Get> {
+    let timeout = fleet.plan.command_timeout;
+    let mut get = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(true).build().into();
         let resp = agent.get(&url).call().map_err(|e| e.to_string())?;
         let mut body = resp.into_body().into_reader();
         let mut f = std::fs::File::create(&to).map_err(|e| e.to_string())?;
         std::io::copy(&mut body, &mut f).map_err(|e| e.to_string())?;
         Ok(())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()))
+    });
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        tokio::select! {
+            r = &mut get => {
+                return match r {
+                    Ok(Ok(())) => Ok(()),
+                    // ureq's own timeout fires at the same moment as ours.
+                    Ok(Err(_)) if tokio::time::Instant::now() + GET_POLL >= deadline => Err(Get::TimedOut),
+                    Ok(Err(e)) => Err(Get::Failed(e)),
+                    Err(e) => Err(Get::Failed(e.to_string())),
+                };
+            }
+            _ = tokio::time::sleep(GET_POLL) => {
+                // The blocking thread ends by itself at the timeout; the operation does
+                // not wait for it.
+                if fleet.client.children.refusing() {
+                    return Err(Get::Cancelled);
+                }
+                if tokio::time::Instant::now() >= deadline + GET_POLL {
+                    return Err(Get::TimedOut);
+                }
+            }
+        }
+    }
 }
 
 pub async fn list(fleet: &Fleet, user: usize) -> OpRecord {

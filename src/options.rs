@@ -41,6 +41,10 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
             ));
         }
         plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
+        let mut selected = ids.clone();
+        selected.sort();
+        selected.dedup();
+        plan.selected_users = Some(selected);
     }
     let shard = match &cli.shard {
         Some(text) => Some(shard::parse(text)?),

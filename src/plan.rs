@@ -15,6 +15,11 @@ use crate::verdict::threshold::Threshold;
 pub struct Plan {
     /// The profile file this came from (for messages).
     pub source: PathBuf,
+    /// `sha256:HEX` of the profile file's bytes: which profile a summary was run with, so
+    /// `merge` only combines runs of one profile.
+    pub profile_digest: String,
+    /// `--users` as given (sorted); None = every user of the profile.
+    pub selected_users: Option<Vec<String>>,
     /// How long the run lasts on the simulated clock.
     pub duration: Duration,
     pub command_timeout: Duration,

@@ -239,6 +239,18 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
+/// `sha256:HEX` of a profile's bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// Reads, parses and validates a profile file.
 pub fn load(path: &Path) -> Result<Plan, ProfileError> {
     let bytes = std::fs::read(path).map_err(|e| ProfileError {
@@ -856,6 +868,8 @@ impl Cx<'_> {
 
         Ok(Plan {
             source: self.path.to_path_buf(),
+            profile_digest: digest(self.text.as_bytes()),
+            selected_users: None,
             duration,
             command_timeout,
             grace_period,

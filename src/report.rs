@@ -231,10 +231,28 @@ pub struct ExpectedCount {
     pub unexpected_success: u64,
 }
 
+/// What part of its profile a run ran, so `merge` combines only runs of one selection and
+/// judges them against what they were asked for.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Selection {
+    /// `--users` as given (sorted); null = every user of the profile.
+    pub users: Option<Vec<String>>,
+    /// `--shard`'s N; null when unsharded (the index is in `shard`).
+    pub shards: Option<u32>,
+    pub rate_scale: f64,
+    pub time_scale: f64,
+    pub max_file_size: Option<u64>,
+}
+
 /// The `--summary-json` document. Schema documented in README.md.
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub trafficgen_version: &'static str,
+    /// This run's id (in its scratch bucket names and telemetry identity); a merge has none.
+    pub run_id: Option<String>,
+    /// `sha256:HEX` of the profile file the run read.
+    pub profile_digest: String,
+    pub selection: Selection,
     pub seed: u64,
     pub client: ClientInfo,
     /// Wall seconds from start to the end of the run (including drain and cleanup).
@@ -321,6 +339,7 @@ pub struct UserSummary {
 
 pub struct RunFacts<'a> {
     pub plan: &'a Plan,
+    pub run_id: Option<String>,
     pub map: TimeMap,
     pub seed: u64,
     pub client: ClientInfo,
@@ -383,6 +402,15 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         .collect();
     Summary {
         trafficgen_version: env!("CARGO_PKG_VERSION"),
+        run_id: f.run_id,
+        profile_digest: f.plan.profile_digest.clone(),
+        selection: Selection {
+            users: f.plan.selected_users.clone(),
+            shards: f.plan.shard.map(|s| s.count),
+            rate_scale: f.plan.rates.scale,
+            time_scale: f.map.scale,
+            max_file_size: f.plan.limits.max_file_size,
+        },
         seed: f.seed,
         client: f.client,
         duration_s: round1(f.duration_s),

@@ -255,10 +255,20 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     });
     ints.running.store(true, Ordering::SeqCst);
 
-    let (ends, stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx, leftovers);
-    if opts.cleanup {
+    let (ends, mut stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx, leftovers);
+    if opts.cleanup && stopped_by == "signal" {
+        // Stop when asked: the grace period is spent; the objects are in the journal.
+        let left: usize = ends.iter().map(|e| e.objects.len()).sum();
+        if left > 0 {
+            warn!(
+                "cleanup skipped: the run was stopped by a signal; its {left} objects stay in the journal for the next run or `trafficgen cleanup`"
+            );
+        }
+    } else if opts.cleanup {
         client.children.accept_new();
-        cleanup(&rt, &fleet, ends);
+        if cleanup(&rt, &fleet, ends, &stop_rx) {
+            stopped_by = "signal";
+        }
     }
 
     let temp_path = temp.path().to_path_buf();
@@ -286,7 +296,15 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report(), journal_error };
+    let end = RunEnd {
+        stopped_by,
+        dispatch_s,
+        witness,
+        telemetry,
+        host: host.report(),
+        journal_error,
+        run_id: format!("{run_id:08x}"),
+    };
     report(&plan, &opts, clock, &stats, version, &client_label, end)
 }
 
@@ -314,6 +332,7 @@ struct RunEnd {
     host: crate::host::HostReport,
     /// The state journal's first failure: uploads stopped there.
     journal_error: Option<String>,
+    run_id: String,
 }
 
 /// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
@@ -553,31 +572,47 @@ fn dispatch(
     (ends, stopped_by, dispatch_s)
 }
 
-/// `--cleanup`: deletes every object this run left, as many at once as the global cap
-/// allows and the host admits (all at once, 150 AWS CLI deletes took 37 s each on 2 cores).
-fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd>) {
+/// `--cleanup`: deletes every object this run left, at most the global in-flight cap at
+/// once. Stops when asked: after a signal (before or during it) no new delete starts,
+/// those in flight get at most the grace period and are then killed, and what was not
+/// deleted stays in the journal for the next run or `trafficgen cleanup`. Returns
+/// whether a signal stopped it.
+///
+/// While this machine is saturated, a new delete waits for one of ours to end, never for
+/// the host alone: a per-object wait for admission once made 9 deletes take 283 s, past
+/// any stop timeout, since the sampler judged the machine by others' load.
+fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd>, stop_rx: &Receiver<()>) -> bool {
     let total: usize = ends.iter().map(|e| e.objects.len()).sum();
     if total == 0 {
-        return;
+        return false;
     }
     info!("cleanup: deleting {total} objects left by this run");
-    let limit = Arc::new(tokio::sync::Semaphore::new(fleet.plan.limits.max_in_flight as usize));
-    rt.block_on(async {
+    let cap = (fleet.plan.limits.max_in_flight as usize).max(1);
+    let limit = Arc::new(tokio::sync::Semaphore::new(cap));
+    let grace = fleet.plan.grace_period;
+    let asked = || stop_rx.try_recv().is_ok();
+    let (started, stopped) = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        for end in ends {
+        let mut started = 0usize;
+        let mut stopped = false;
+        'objects: for end in ends {
             for obj in end.objects {
-                let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
-                // One at a time through the host's admission, a few ms apart so each
-                // delete counts as in flight before the next is weighed. Bounded: the
-                // sampler runs until the report and admits again as commands end.
-                for _ in 0..600 {
-                    if fleet.host.admits() {
-                        break;
+                let permit = loop {
+                    if asked() {
+                        stopped = true;
+                        break 'objects;
                     }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                    let idle = limit.available_permits() == cap;
+                    if (idle || fleet.host.admits())
+                        && let Ok(p) = limit.clone().try_acquire_owned()
+                    {
+                        break p;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
                 let fleet = fleet.clone();
                 let user = end.user;
+                started += 1;
                 set.spawn(async move {
                     let _permit = permit;
                     fleet.send(Event::Started { user, op: OpType::Delete, lag: None, upload: None });
@@ -585,11 +620,47 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
                         fleet.send(Event::Finished(Box::new(rec)));
                     }
                 });
+                // A few ms apart, so each delete counts as in flight before the next is weighed.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        set.join_all().await;
+        // The deletes in flight: all of them, unless a stop comes; then the grace period.
+        let mut deadline: Option<tokio::time::Instant> = stopped.then(|| tokio::time::Instant::now() + grace);
+        if stopped {
+            info!(
+                "cleanup stopping (signal): waiting up to {} for {} deletes in flight",
+                humantime::format_duration(grace),
+                cap - limit.available_permits()
+            );
+        }
+        loop {
+            tokio::select! {
+                next = set.join_next() => if next.is_none() { break },
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if deadline.is_none() && asked() {
+                        stopped = true;
+                        deadline = Some(tokio::time::Instant::now() + grace);
+                        info!("cleanup stopping (signal): waiting up to {} for the deletes in flight", humantime::format_duration(grace));
+                    }
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        warn!("grace period over: killing {} deletes still running", fleet.client.children.running());
+                        fleet.client.children.kill_all();
+                        // Killed children end at once; their deletes are recorded as cancelled.
+                        set.join_all().await;
+                        break;
+                    }
+                }
+            }
+        }
+        (started, stopped)
     });
+    if stopped {
+        let left = total - started;
+        warn!(
+            "cleanup stopped by a signal: {left} objects not tried (and any delete killed at the grace period) stay in the journal for the next run or `trafficgen cleanup`"
+        );
+    }
+    stopped
 }
 
 /// The final table, the verdict, the summary and the other exports.
@@ -602,12 +673,13 @@ fn report(
     client_label: &str,
     end: RunEnd,
 ) -> i32 {
-    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host, journal_error } = end;
+    let RunEnd { stopped_by, dispatch_s, witness, telemetry, host, journal_error, run_id } = end;
     let table = report::table(plan, &clock.map, stats, &[], 0.0, dispatch_s, &format!("final ({client_label})"));
     info!(target: "report", "{table}");
     let mut summary = report::summary(
         RunFacts {
             plan,
+            run_id: Some(run_id),
             map: clock.map,
             seed: opts.seed,
             client: ClientInfo {
@@ -657,7 +729,7 @@ fn report(
     }
     summary.journal_error = journal_error;
     let v = verdict::judge(&summary, &plan.thresholds);
-    if v.passed {
+    if v.result == verdict::Judgement::Pass {
         info!(target: "report", "{}", verdict::render(&v));
     } else {
         warn!(target: "report", "{}", verdict::render(&v));

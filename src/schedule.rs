@@ -106,6 +106,31 @@ pub fn next_arrival(map: &TimeMap, rate_per_min: impl Fn(u32) -> f64, from: f64,
     None
 }
 
+/// The floor of the late bound, in wall seconds: a thread wake-up on a busy machine is
+/// late by milliseconds, a stopped or starved process by seconds.
+pub const LATE_FLOOR_S: f64 = 1.0;
+/// The late bound in mean inter-arrival times, so a slow user (one slot a minute) is
+/// not judged late for a gap its own schedule makes look small.
+pub const LATE_GAPS: f64 = 3.0;
+
+/// How late (wall seconds) a slot may start and still be the schedule:
+/// max(1 s, 3 mean inter-arrival times at `rate_per_min`). A slot later than this is
+/// shortfall `late`, never started: after a SIGSTOP, a starved thread or a suspended VM,
+/// starting every missed slot at once would be a burst the profile never asked for, and
+/// would score the run as if it had kept its schedule.
+pub fn late_bound(rate_per_min: f64) -> f64 {
+    if rate_per_min > 0.0 && rate_per_min.is_finite() {
+        LATE_FLOOR_S.max(LATE_GAPS * 60.0 / rate_per_min)
+    } else {
+        LATE_FLOOR_S
+    }
+}
+
+/// Whether the slot due at wall offset `at`, looked at `now`, is too late to start.
+pub fn is_late(at: f64, now: f64, rate_per_min: f64) -> bool {
+    now - at > late_bound(rate_per_min)
+}
+
 /// Expected number of arrivals between two wall offsets: the integral of the target rate.
 pub fn expected_ops(map: &TimeMap, rate_per_min: impl Fn(u32) -> f64, from: f64, to: f64) -> f64 {
     let mut t = from;
@@ -199,6 +224,28 @@ mod tests {
         // 12 s at 1 op/s + 12 s at 10 op/s.
         assert!((n as i64 - 132).abs() <= 1, "{n} arrivals");
         assert!((expected_ops(&map, rate, 0.0, 24.0) - 132.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_slot_is_late_past_a_second_or_three_gaps() {
+        // Fast users: the 1 s floor.
+        assert_eq!(late_bound(600.0), 1.0);
+        assert_eq!(late_bound(180.0), 1.0);
+        // Slower users: three mean gaps (80/min = 0.75 s gaps = 2.25 s).
+        assert!((late_bound(80.0) - 2.25).abs() < 1e-12);
+        assert_eq!(late_bound(6.0), 30.0);
+        // No rate: the floor, never infinite.
+        assert_eq!(late_bound(0.0), 1.0);
+        assert_eq!(late_bound(f64::NAN), 1.0);
+        // On time, a little late, too late.
+        assert!(!is_late(10.0, 10.0, 600.0));
+        assert!(!is_late(10.0, 10.9, 600.0));
+        assert!(!is_late(10.0, 11.0, 600.0), "at the bound is still on schedule");
+        assert!(is_late(10.0, 11.01, 600.0));
+        // 20 s stopped: every slot but the last few seconds' is late.
+        let due: Vec<f64> = (0..200).map(|i| 100.0 + i as f64 * 0.1).collect();
+        let started = due.iter().filter(|at| !is_late(**at, 120.0, 600.0)).count();
+        assert!(started <= 11, "{started} of 200 would start at once");
     }
 
     #[test]

@@ -239,6 +239,12 @@ impl Worker {
         // Drawn before the caps are looked at, so a shortfall does not shift later slots.
         let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
         self.seq += self.seq_step;
+        // Too late to be the schedule (trafficgen was stopped or starved): never started,
+        // so a backlog cannot become a burst.
+        let rate = plan.user_rate(&plan.users[self.idx], self.fleet.clock.map.hour_at(at));
+        if schedule::is_late(at, now, rate) {
+            return self.shortfall(Shortfall::Late);
+        }
         if !self.fleet.host.admits() {
             return self.shortfall(Shortfall::Host);
         }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::verdict::Judgement;
+
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
     /// Summary of the baseline run
@@ -30,7 +32,9 @@ pub struct CompareArgs {
 }
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
-/// 2 unreadable or invalid input or a bad --max-regression (message on stderr).
+/// 4 inconclusive (with --max-regression, no operation ran in both runs: nothing was
+/// compared, which is not a pass), 2 unreadable or invalid input or a bad
+/// --max-regression (message on stderr).
 pub fn run(args: &CompareArgs) -> i32 {
     let limit = match args.max_regression.as_deref().map(Limit::parse).transpose() {
         Ok(limit) => limit,
@@ -64,7 +68,7 @@ pub fn run(args: &CompareArgs) -> i32 {
     } else {
         print!("{}", table(&c, &base, &new));
     }
-    if c.passed { 0 } else { 3 }
+    c.result.exit_code()
 }
 
 /// The regression limit: `20%` allows latencies +20%, throughput −20%, failure rate +20
@@ -199,7 +203,11 @@ struct Comparison {
     ops: Vec<Row>,
     /// How many reasons across all rows (one operation can regress in several ways).
     regressions: usize,
+    /// True only for PASS.
     passed: bool,
+    /// PASS, FAIL (a regression beyond the limit) or INCONCLUSIVE (a limit was given but
+    /// no operation ran in both runs); PASS without a limit (nothing judged).
+    result: Judgement,
     /// Things that make the comparison less meaningful (different seeds, missing fields).
     notes: Vec<String>,
     #[serde(skip)]
@@ -258,13 +266,25 @@ fn compare(base: Run, new: Run, limit: Option<Limit>) -> Comparison {
         }
     }
     let regressions = rows.iter().map(|r| r.reasons.len()).sum();
+    // The same rule as a run's verdict: nothing measured on both sides is not a pass.
+    let compared = rows.iter().any(|r| r.base.ran() && r.new.ran());
+    let result = match (&limit, regressions, compared) {
+        (None, _, _) => Judgement::Pass,
+        (Some(_), 1.., _) => Judgement::Fail,
+        (Some(_), 0, false) => Judgement::Inconclusive,
+        (Some(_), 0, true) => Judgement::Pass,
+    };
+    if result == Judgement::Inconclusive {
+        notes.push("no operation ran in both runs: nothing was compared".to_string());
+    }
     Comparison {
         base: base.name.to_string(),
         new: new.name.to_string(),
         max_regression: limit.as_ref().map(|l| l.fraction),
         ops: rows,
         regressions,
-        passed: regressions == 0,
+        passed: result == Judgement::Pass,
+        result,
         notes,
         limit,
     }
@@ -402,6 +422,9 @@ fn verdict(c: &Comparison) -> String {
     let Some(limit) = &c.limit else {
         return "verdict: not judged; pass --max-regression (e.g. 20%) to fail on regressions".to_string();
     };
+    if c.result == Judgement::Inconclusive {
+        return "verdict: INCONCLUSIVE (exit 4): no operation ran in both runs, so nothing was compared".to_string();
+    }
     if c.regressions == 0 {
         return format!("verdict: no regression beyond {}", limit.text);
     }
@@ -479,6 +502,27 @@ mod tests {
         assert!(unjudged.passed && !row(&unjudged, "upload").regressed);
         assert_eq!(row(&unjudged, "upload").change.p95_pct, Some(100.0));
         assert_eq!(unjudged.max_regression, None);
+    }
+
+    #[test]
+    fn nothing_ran_in_both_runs_is_inconclusive_not_a_pass() {
+        let empty = |v: &str| {
+            let mut s = summary(v, 4000.0, 0, 0);
+            s["latency_ms"]["download"] = latency(0, 0.0, 0.0, 0.0);
+            s["ops"]["download"] = json!({"ok": 0, "failed": 0});
+            s
+        };
+        let c = run_cmp(&empty("a"), &empty("b"), Some("20%"));
+        assert_eq!((c.result, c.result.exit_code(), c.passed), (Judgement::Inconclusive, 4, false));
+        assert!(verdict(&c).contains("INCONCLUSIVE"), "{}", verdict(&c));
+        // A base that ran nothing against a new run: nothing to compare either.
+        let c = run_cmp(&empty("a"), &summary("b", 4000.0, 100, 0), Some("20%"));
+        assert_eq!(c.result, Judgement::Inconclusive);
+        // A new run that ran nothing, against a base that did: every op regressed.
+        let c = run_cmp(&summary("a", 4000.0, 100, 0), &empty("b"), Some("20%"));
+        assert_eq!(c.result, Judgement::Fail);
+        let json = serde_json::to_value(run_cmp(&empty("a"), &empty("b"), Some("20%"))).unwrap();
+        assert_eq!(json["result"], "INCONCLUSIVE");
     }
 
     #[test]

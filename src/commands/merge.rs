@@ -1,7 +1,11 @@
 //! `trafficgen merge S1.json … SN.json`: the summaries of N shard processes (`--shard I/N`)
 //! as one run. Counters are summed per user, latency distributions are re-recorded from
 //! their buckets (exact, never averaged percentiles), and the summary, fidelity and
-//! verdict are rebuilt by the same code a run uses, on the whole profile.
+//! verdict are rebuilt by the same code a run uses, on the profile part the shards ran.
+//!
+//! Inputs are not trusted: every summary must carry the digest of the profile given to
+//! merge and one selection (`--users`, `--shard` N, scales), each run must appear once,
+//! and a sum that does not fit in 64 bits is refused, never wrapped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::clock::TimeMap;
 use crate::commands::{EXIT_RUN_FAILED, EXIT_USAGE};
 use crate::plan::Plan;
-use crate::report::{self, ClientInfo, RunFacts};
+use crate::report::{self, ClientInfo, RunFacts, Selection};
 use crate::stats::{Counters, Histograms, Stats};
 use crate::verdict::{self, threshold};
 
@@ -82,6 +86,14 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         parts.push(Part { file: f.display().to_string(), v });
     }
     check_shards(&parts)?;
+    let selection = check_origin(&parts, &plan)?;
+    check_sums(&parts)?;
+    // Judged against what the runs were asked for: a `--users` run against its users,
+    // not the whole profile.
+    if let Some(ids) = &selection.users {
+        plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
+        plan.selected_users = Some(ids.clone());
+    }
     let first = &parts[0];
     if let Some(scale) = first.num(&["rate_scale"]) {
         plan.rates.scale = scale;
@@ -122,6 +134,7 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     let text = |k: &str| client.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let facts = RunFacts {
         plan: &plan,
+        run_id: None,
         map,
         seed: first.v.get("seed").and_then(Value::as_u64).unwrap_or(0),
         client: ClientInfo {
@@ -264,6 +277,131 @@ fn check_shards(parts: &[Part]) -> Result<(), String> {
     Ok(())
 }
 
+/// Every summary ran the profile given to merge (its digest), with one selection, and
+/// each run appears once; whole (unsharded) runs are not summed with each other: two of
+/// them are two runs of the whole profile, not one. Returns the selection.
+fn check_origin(parts: &[Part], plan: &Plan) -> Result<Selection, String> {
+    for p in parts {
+        let Some(d) = p.str("profile_digest") else {
+            return Err(format!(
+                "{}: no profile_digest (written by an older trafficgen?): cannot tell which profile it ran",
+                p.file
+            ));
+        };
+        if d != plan.profile_digest {
+            return Err(format!(
+                "{} ran another profile than {} ({d}, not {}); merge only summaries of the profile given to merge",
+                p.file,
+                plan.source.display(),
+                plan.profile_digest
+            ));
+        }
+    }
+    let read = |p: &Part| -> Result<Selection, String> {
+        let v = p.v.get("selection").cloned().ok_or_else(|| format!("{}: no selection", p.file))?;
+        serde_json::from_value(v).map_err(|e| format!("{}: selection: {e}", p.file))
+    };
+    let first = read(&parts[0])?;
+    for p in &parts[1..] {
+        let s = read(p)?;
+        if s != first {
+            let show = |s: &Selection| serde_json::to_string(s).unwrap_or_default();
+            return Err(format!(
+                "{} and {} ran different selections ({} vs {}); merge only the shards of one run",
+                parts[0].file,
+                p.file,
+                show(&first),
+                show(&s)
+            ));
+        }
+    }
+    // `merge --users` must name what the runs ran, or nothing.
+    if plan.selected_users.is_some() && plan.selected_users != first.users {
+        return Err(format!(
+            "merge --users {} but {} ran {}",
+            plan.selected_users.as_deref().unwrap_or_default().join(","),
+            parts[0].file,
+            first.users.as_ref().map_or("every user".to_string(), |u| format!("--users {}", u.join(",")))
+        ));
+    }
+    let mut runs: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in parts {
+        let Some(id) = p.str("run_id") else {
+            return Err(format!(
+                "{}: no run_id (a merged summary, or an older trafficgen's): merge takes run summaries",
+                p.file
+            ));
+        };
+        if let Some(other) = runs.insert(id, &p.file) {
+            return Err(format!("{} and {other} are the same run ({id}); give each shard's summary once", p.file));
+        }
+    }
+    if first.shards.is_none() && parts.len() > 1 {
+        let files: Vec<&str> = parts.iter().map(|p| p.file.as_str()).collect();
+        return Err(format!(
+            "{} are whole runs, not shards (--shard I/N): each already ran the whole selection, so their sum is no run; merge the shards of one run",
+            files.join(", ")
+        ));
+    }
+    Ok(first)
+}
+
+/// Every count the merge adds, summed first with checked_add: the users' counters (per
+/// user and for the fleet) and each histogram's total. A sum beyond 64 bits is refused
+/// with the field's name; wrapped to a small number it would pass `failures==0`.
+fn check_sums(parts: &[Part]) -> Result<(), String> {
+    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+    let mut add = |file: &str, path: String, n: u64| -> Result<(), String> {
+        let sum = sums.entry(path.clone()).or_insert(0);
+        *sum = sum.checked_add(n).ok_or_else(|| {
+            format!("{file}: {path}: the sum over the summaries does not fit in 64 bits; refusing rather than wrapping")
+        })?;
+        Ok(())
+    };
+    for p in parts {
+        let users = p.v.get("users").and_then(Value::as_object).into_iter().flatten();
+        for (id, u) in users {
+            let mut leaves = Vec::new();
+            whole_numbers(u, String::new(), &mut leaves);
+            for (path, n) in leaves {
+                add(&p.file, format!("users.{id}{path}"), n)?;
+                add(&p.file, format!("totals{path}"), n)?;
+            }
+        }
+        let mut leaves = Vec::new();
+        whole_numbers(p.v.get("histograms").unwrap_or(&Value::Null), String::new(), &mut leaves);
+        for (path, n) in leaves {
+            // A bucket is [value, count]: its count adds to its histogram's total.
+            if let Some(hist) = path.strip_suffix("[1]").and_then(|h| h.rsplit_once('[')).map(|(h, _)| h) {
+                add(&p.file, format!("histograms{hist}"), n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The whole numbers under `v`, by path (`.ops.upload.ok`, `.start_lag[3][1]`).
+fn whole_numbers(v: &Value, path: String, out: &mut Vec<(String, u64)>) {
+    match v {
+        Value::Number(n) => {
+            if let Some(n) = n.as_u64() {
+                out.push((path, n));
+            }
+        }
+        Value::Object(m) => {
+            for (k, c) in m {
+                whole_numbers(c, format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                whole_numbers(c, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Timelines point by point: counts add; times, interval lengths and latency percentiles (`*_ms`) take the
 /// largest shard's value (a percentile of a union is not a sum; the worst shard bounds it).
 fn merge_points(timelines: impl Iterator<Item = Value>) -> Value {
@@ -327,4 +465,64 @@ fn merge_host(parts: &[Part]) -> Value {
         "by_reason": by_reason,
         "warning": if warnings.is_empty() { Value::Null } else { Value::from(warnings.join("; ")) },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn part(file: &str, v: Value) -> Part {
+        Part { file: file.to_string(), v }
+    }
+
+    fn plan() -> Plan {
+        crate::profile::parse(Path::new("profiles.toml"), include_str!("../../profiles.toml")).unwrap()
+    }
+
+    fn run(plan: &Plan, id: &str, shards: Option<u32>, users: Option<Vec<&str>>) -> Value {
+        json!({
+            "run_id": id,
+            "profile_digest": plan.profile_digest,
+            "selection": {"users": users, "shards": shards, "rate_scale": 1.0, "time_scale": 1.0, "max_file_size": null},
+        })
+    }
+
+    #[test]
+    fn only_shards_of_one_run_of_the_given_profile_once() {
+        let p = plan();
+        let ok = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "2", Some(2), None))];
+        assert_eq!(check_origin(&ok, &p).unwrap().shards, Some(2));
+        let twice = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "1", Some(2), None))];
+        assert!(check_origin(&twice, &p).unwrap_err().contains("the same run"));
+        let whole = [part("a", run(&p, "1", None, None)), part("b", run(&p, "2", None, None))];
+        assert!(check_origin(&whole, &p).unwrap_err().contains("not shards"));
+        let alone = [part("a", run(&p, "1", None, Some(vec!["henry-ops"])))];
+        assert_eq!(check_origin(&alone, &p).unwrap().users, Some(vec!["henry-ops".to_string()]));
+        let mut other = run(&p, "2", Some(2), None);
+        other["profile_digest"] = json!("sha256:00");
+        let mixed = [part("a", run(&p, "1", Some(2), None)), part("b", other)];
+        assert!(check_origin(&mixed, &p).unwrap_err().starts_with("b ran another profile"));
+        let users = [part("a", run(&p, "1", Some(2), None)), part("b", run(&p, "2", Some(2), Some(vec!["x"])))];
+        assert!(check_origin(&users, &p).unwrap_err().contains("different selections"));
+        let mut henry = plan();
+        henry.selected_users = Some(vec!["henry-ops".into()]);
+        assert!(check_origin(&ok, &henry).unwrap_err().contains("merge --users henry-ops but a ran every user"));
+        let old = [part("a", json!({"users": {}}))];
+        assert!(check_origin(&old, &p).unwrap_err().contains("no profile_digest"));
+    }
+
+    #[test]
+    fn sums_that_do_not_fit_are_refused_not_wrapped() {
+        let a = part("a", json!({"users": {"u1": {"failures": u64::MAX, "ops": {"upload": {"ok": 1}}}}}));
+        let b = part("b", json!({"users": {"u2": {"failures": 1}}}));
+        let e = check_sums(&[a, b]).unwrap_err();
+        assert!(e.starts_with("b: totals.failures:") && e.contains("does not fit"), "{e}");
+        let h = |n: u64| part("h", json!({"users": {}, "histograms": {"start_lag": [[10, n], [20, 1]]}}));
+        assert!(check_sums(&[h(u64::MAX - 1), h(0)]).unwrap_err().contains("histograms.start_lag"));
+        assert!(check_sums(&[h(5), h(6)]).is_ok());
+        let mut leaves = Vec::new();
+        whole_numbers(&json!({"a": [1, {"b": 2}], "c": 1.5, "d": "x"}), String::new(), &mut leaves);
+        assert_eq!(leaves, [(".a[0]".to_string(), 1), (".a[1].b".to_string(), 2)]);
+    }
 }

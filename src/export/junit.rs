@@ -11,6 +11,8 @@ pub struct Case {
     pub classname: String,
     /// Why it failed; None when it passed.
     pub failure: Option<String>,
+    /// Why it could not be judged (INCONCLUSIVE: nothing measured); None otherwise.
+    pub skipped: Option<String>,
     /// Shown as the case's output (measured value, counts); empty for none.
     pub detail: String,
 }
@@ -20,6 +22,7 @@ pub struct Case {
 /// not timed steps.
 pub fn render(suite: &str, cases: &[Case], time_s: f64) -> String {
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.failure.is_none() && c.skipped.is_some()).count();
     // A NaN or negative time would make some readers reject the whole file.
     let time = if time_s.is_finite() && time_s > 0.0 { time_s } else { 0.0 };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -30,7 +33,7 @@ pub fn render(suite: &str, cases: &[Case], time_s: f64) -> String {
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">"
+        "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
     );
     for case in cases {
         let _ = write!(
@@ -39,13 +42,15 @@ pub fn render(suite: &str, cases: &[Case], time_s: f64) -> String {
             attr(&case.name),
             attr(&case.classname)
         );
-        if case.failure.is_none() && case.detail.is_empty() {
+        if case.failure.is_none() && case.skipped.is_none() && case.detail.is_empty() {
             out.push_str("/>\n");
             continue;
         }
         out.push_str(">\n");
         if let Some(message) = &case.failure {
             let _ = writeln!(out, "      <failure message=\"{}\">{}</failure>", attr(message), text(message));
+        } else if let Some(message) = &case.skipped {
+            let _ = writeln!(out, "      <skipped message=\"{}\"/>", attr(message));
         }
         if !case.detail.is_empty() {
             let _ = writeln!(out, "      <system-out>{}</system-out>", text(&case.detail));
@@ -102,6 +107,7 @@ mod tests {
             name: name.to_string(),
             classname: "thresholds".to_string(),
             failure: failure.map(str::to_string),
+            skipped: None,
             detail: detail.to_string(),
         }
     }
@@ -192,6 +198,19 @@ mod tests {
     }
 
     #[test]
+    fn an_inconclusive_case_is_skipped_with_its_reason() {
+        let mut c = case("failure_rate<1%", None, "measured not measured");
+        c.skipped = Some("INCONCLUSIVE: failure_rate<1% not measured (no command ran)".into());
+        let doc = render("trafficgen", &[c], 1.0);
+        assert!(doc.contains("skipped=\"1\"") && doc.contains("failures=\"0\""), "{doc}");
+        assert!(
+            doc.contains("<skipped message=\"INCONCLUSIVE: failure_rate&lt;1% not measured (no command ran)\"/>"),
+            "{doc}"
+        );
+        well_formed(&doc);
+    }
+
+    #[test]
     fn an_empty_run_is_still_a_document() {
         let doc = render("trafficgen", &[], 0.0);
         assert!(doc.contains("tests=\"0\" failures=\"0\""));
@@ -206,11 +225,27 @@ pub fn from_summary(s: &crate::report::Summary) -> String {
     if let Some(v) = &s.verdict {
         for o in &v.thresholds {
             let value = o.value.map_or("not measured".to_string(), |x| threshold::show(x, o.unit));
+            let why = o.reason.as_deref().unwrap_or("no sample");
             cases.push(Case {
                 name: o.threshold.clone(),
                 classname: "thresholds".into(),
-                failure: (!o.passed).then(|| format!("{} measured {value}", o.threshold)),
+                failure: (o.status == threshold::Status::Fail).then(|| format!("{} measured {value}", o.threshold)),
+                skipped: (o.status == threshold::Status::Inconclusive)
+                    .then(|| format!("INCONCLUSIVE: {} not measured ({why})", o.threshold)),
                 detail: format!("measured {value}"),
+            });
+        }
+        if v.thresholds.iter().all(|o| o.status != threshold::Status::Inconclusive)
+            && v.result == crate::verdict::Judgement::Inconclusive
+        {
+            // The run as a whole measured nothing: say so where CI looks.
+            let why = v.reasons.iter().find(|r| r.starts_with("nothing measured")).cloned().unwrap_or_default();
+            cases.push(Case {
+                name: "measured".into(),
+                classname: "run".into(),
+                failure: None,
+                skipped: Some(format!("INCONCLUSIVE: {why}")),
+                detail: why,
             });
         }
         for (class, n) in &v.integrity {
@@ -218,6 +253,7 @@ pub fn from_summary(s: &crate::report::Summary) -> String {
                 name: format!("integrity.{class}"),
                 classname: "integrity".into(),
                 failure: (*n > 0).then(|| format!("{n} {class}: the client's word was contradicted by the server")),
+                skipped: None,
                 detail: format!("{n} {class}"),
             });
         }

@@ -1,6 +1,9 @@
 //! The run's verdict: thresholds evaluated on the summary's numbers, plus integrity
 //! (the client's word contradicted by the server), which fails a run whatever the
-//! thresholds say. Decides exit code 3.
+//! thresholds say. Three outcomes: FAIL (exit 3) if anything failed, else INCONCLUSIVE
+//! (exit 4) if something could not be measured (a rate over no commands, a percentile
+//! of an empty histogram, a run in which no command ran), else PASS. Nothing measured
+//! is never a pass.
 
 pub mod threshold;
 
@@ -10,20 +13,75 @@ use serde::Serialize;
 
 use crate::events::{FailClass, OpType};
 use crate::report::Summary;
-use threshold::{Outcome, Threshold};
+use threshold::{Outcome, Status, Threshold};
 
 /// Exit code of a run whose verdict failed.
 pub const EXIT_VERDICT_FAILED: i32 = 3;
+/// Exit code of a run whose verdict is inconclusive: nothing failed, but something the
+/// verdict needs was not measured.
+pub const EXIT_INCONCLUSIVE: i32 = 4;
+
+/// The overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Judgement {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Judgement {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Judgement::Pass => 0,
+            Judgement::Fail => EXIT_VERDICT_FAILED,
+            Judgement::Inconclusive => EXIT_INCONCLUSIVE,
+        }
+    }
+
+    /// FAIL if any part failed, else INCONCLUSIVE if any is, else PASS (also for `merge`
+    /// and `compare`).
+    pub fn combine(parts: impl IntoIterator<Item = Judgement>) -> Judgement {
+        parts.into_iter().fold(Judgement::Pass, |acc, r| match (acc, r) {
+            (Judgement::Fail, _) | (_, Judgement::Fail) => Judgement::Fail,
+            (Judgement::Inconclusive, _) | (_, Judgement::Inconclusive) => Judgement::Inconclusive,
+            _ => Judgement::Pass,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
+    /// PASS, FAIL or INCONCLUSIVE.
+    pub result: Judgement,
+    /// True only for PASS.
     pub passed: bool,
     pub exit_code: i32,
     pub thresholds: Vec<Outcome>,
     /// Integrity failures by class; any of them fails the run.
     pub integrity: BTreeMap<&'static str, u64>,
-    /// One line per reason the run failed, for people.
+    /// One line per reason the run failed or is inconclusive, for people.
     pub reasons: Vec<String>,
+}
+
+/// Why a metric has no value in `s`: what had no sample.
+pub fn unmeasured(s: &Summary, name: &str) -> String {
+    let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
+    let head = name.split_once('.').map_or(name, |(h, _)| h);
+    match name {
+        _ if commands == 0 && (name == "failure_rate" || OpType::from_name(head).is_some()) => {
+            "no command ran".to_string()
+        }
+        "failure_rate" => "no command ran".to_string(),
+        "achieved_ratio" => "the target was 0 operations".to_string(),
+        "shortfall_rate" => "no slot was due".to_string(),
+        _ if head == "telemetry" || name == "telemetry_mismatches" => {
+            "telemetry was not verified (--verify-telemetry)".to_string()
+        }
+        _ if head == "start_lag" => "no scheduled operation started".to_string(),
+        _ if OpType::from_name(head).is_some() => format!("no {head} command ran"),
+        _ => "no sample".to_string(),
+    }
 }
 
 /// A threshold's metric, read from a finished run's summary. None = not measured.
@@ -33,7 +91,11 @@ pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
     let count = |n: u64| Some(n as f64);
     let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>() as f64;
     match name {
-        "failure_rate" => Some(s.failure_rate),
+        // A rate over no commands is no measurement (the summary shows 0).
+        "failure_rate" => {
+            let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
+            (commands > 0).then_some(s.failure_rate)
+        }
         "achieved_ratio" => (s.target_ops > 0.0).then(|| s.achieved_ops as f64 / s.target_ops),
         "shortfall_rate" => {
             let slots = t.started + t.shortfall;
@@ -91,28 +153,58 @@ pub fn judge(s: &Summary, thresholds: &[Threshold]) -> Verdict {
 /// `judge` with the thresholds' values read through `value` (a merge reads a few of them
 /// from the shards' summaries); integrity always from `s`.
 pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> Option<f64>) -> Verdict {
-    let outcomes = threshold::evaluate(thresholds, value);
-    let mut reasons = Vec::new();
-    for o in outcomes.iter().filter(|o| !o.passed) {
-        let value = o.value.map_or("not measured".to_string(), |v| threshold::show(v, o.unit));
-        reasons.push(format!("threshold {} failed: {value}", o.threshold));
-    }
+    let outcomes = threshold::evaluate(thresholds, value, |name| unmeasured(s, name));
     let integrity: BTreeMap<&'static str, u64> =
         FailClass::INTEGRITY.iter().map(|c| (c.name(), s.integrity.get(c.name()).copied().unwrap_or(0))).collect();
-    for (class, n) in &integrity {
-        if *n > 0 {
-            reasons.push(format!("integrity: {n} {class}"));
-        }
-    }
+    let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
+    let mut v = decide(outcomes, integrity, commands);
     // Objects this run stored after the journal failed could be left with nothing to
     // find them: never a silent pass.
     if let Some(e) = &s.journal_error {
-        reasons.push(format!("state journal failed: {e}"));
+        v.reasons.push(format!("state journal failed: {e}"));
+        v.result = Judgement::Fail;
+        v.passed = false;
+        v.exit_code = v.result.exit_code();
     }
-    let passed = reasons.is_empty();
+    v
+}
+
+/// The overall verdict from the thresholds' outcomes, the integrity counts and how many
+/// commands ended: FAIL if a threshold failed or an integrity class counted, else
+/// INCONCLUSIVE if a threshold had no sample or no command ran at all, else PASS.
+pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<&'static str, u64>, commands: u64) -> Verdict {
+    let mut reasons = Vec::new();
+    let mut parts = Vec::new();
+    for o in &outcomes {
+        match o.status {
+            Status::Pass => parts.push(Judgement::Pass),
+            Status::Fail => {
+                let value = o.value.map_or("not measured".to_string(), |v| threshold::show(v, o.unit));
+                reasons.push(format!("threshold {} failed: {value}", o.threshold));
+                parts.push(Judgement::Fail);
+            }
+            Status::Inconclusive => {
+                let why = o.reason.as_deref().unwrap_or("no sample");
+                reasons.push(format!("threshold {} inconclusive: not measured ({why})", o.threshold));
+                parts.push(Judgement::Inconclusive);
+            }
+        }
+    }
+    for (class, n) in &integrity {
+        if *n > 0 {
+            reasons.push(format!("integrity: {n} {class}"));
+            parts.push(Judgement::Fail);
+        }
+    }
+    if commands == 0 {
+        reasons.push("nothing measured: no command ran".to_string());
+        parts.push(Judgement::Inconclusive);
+    }
+    let result = Judgement::combine(parts);
     Verdict {
-        passed,
-        exit_code: if passed { 0 } else { EXIT_VERDICT_FAILED },
+        result,
+        passed: result == Judgement::Pass,
+        exit_code: result.exit_code(),
         thresholds: outcomes,
         integrity,
         reasons,
@@ -123,10 +215,24 @@ pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> O
 pub fn render(v: &Verdict) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "verdict: {}", if v.passed { "PASSED" } else { "FAILED (exit 3)" });
+    let head = match v.result {
+        Judgement::Pass => "PASSED".to_string(),
+        Judgement::Fail => format!("FAILED (exit {EXIT_VERDICT_FAILED})"),
+        Judgement::Inconclusive => format!("INCONCLUSIVE (exit {EXIT_INCONCLUSIVE})"),
+    };
+    let _ = writeln!(out, "verdict: {head}");
     for o in &v.thresholds {
-        let value = o.value.map_or("not measured".to_string(), |x| threshold::show(x, o.unit));
-        let _ = writeln!(out, "  {} {:<44} measured {value}", if o.passed { "ok  " } else { "FAIL" }, o.threshold);
+        let value = match (o.value, &o.reason) {
+            (Some(x), _) => threshold::show(x, o.unit),
+            (None, Some(why)) => format!("nothing ({why})"),
+            (None, None) => "not measured".to_string(),
+        };
+        let mark = match o.status {
+            Status::Pass => "ok  ",
+            Status::Fail => "FAIL",
+            Status::Inconclusive => "N/A ",
+        };
+        let _ = writeln!(out, "  {mark} {:<44} measured {value}", o.threshold);
     }
     for (class, n) in &v.integrity {
         let _ = writeln!(out, "  {} integrity.{class:<34} {n}", if *n == 0 { "ok  " } else { "FAIL" });
@@ -134,5 +240,76 @@ pub fn render(v: &Verdict) -> String {
     for r in v.reasons.iter().filter(|r| r.starts_with("state journal")) {
         let _ = writeln!(out, "  FAIL {r}");
     }
+    if v.result == Judgement::Inconclusive {
+        for r in v.reasons.iter().filter(|r| r.starts_with("nothing measured")) {
+            let _ = writeln!(out, "  {r}");
+        }
+    }
     out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcomes(values: &[(&str, Option<f64>)]) -> Vec<Outcome> {
+        let ts: Vec<Threshold> = values
+            .iter()
+            .map(|(t, _)| threshold::parse(t, threshold::unit_of).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        threshold::evaluate(
+            &ts,
+            |m| values.iter().find(|(t, _)| t.starts_with(m)).and_then(|(_, v)| *v),
+            |_| "no command ran".to_string(),
+        )
+    }
+
+    fn clean() -> BTreeMap<&'static str, u64> {
+        FailClass::INTEGRITY.iter().map(|c| (c.name(), 0)).collect()
+    }
+
+    #[test]
+    fn nothing_measured_is_inconclusive_never_a_pass() {
+        // A rate over no commands: inconclusive, exit 4, with the reason.
+        let v = decide(outcomes(&[("failure_rate<1%", None)]), clean(), 0);
+        assert_eq!((v.result, v.exit_code, v.passed), (Judgement::Inconclusive, 4, false));
+        assert!(v.reasons.iter().any(|r| r.contains("failure_rate<1%") && r.contains("no command ran")), "{v:?}");
+        // No thresholds at all, and no command: still not a pass.
+        let v = decide(Vec::new(), clean(), 0);
+        assert_eq!(v.result, Judgement::Inconclusive);
+        assert!(v.reasons.iter().any(|r| r.contains("nothing measured")));
+        // Counts of zero over no commands do not make it a pass either.
+        let v = decide(outcomes(&[("failures==0", Some(0.0))]), clean(), 0);
+        assert_eq!(v.result, Judgement::Inconclusive);
+    }
+
+    #[test]
+    fn fail_beats_inconclusive_beats_pass() {
+        let v = decide(outcomes(&[("failure_rate<1%", Some(0.0)), ("upload.p95<8s", Some(100.0))]), clean(), 10);
+        assert_eq!((v.result, v.exit_code, v.passed), (Judgement::Pass, 0, true));
+        assert!(v.reasons.is_empty());
+        let v = decide(outcomes(&[("failure_rate<1%", Some(0.0)), ("upload.p95<8s", None)]), clean(), 10);
+        assert_eq!((v.result, v.exit_code), (Judgement::Inconclusive, 4));
+        let v = decide(outcomes(&[("failure_rate<1%", Some(0.5)), ("upload.p95<8s", None)]), clean(), 10);
+        assert_eq!((v.result, v.exit_code), (Judgement::Fail, 3));
+        let mut bad = clean();
+        bad.insert("mismatch", 1);
+        let v = decide(outcomes(&[("upload.p95<8s", None)]), bad, 0);
+        assert_eq!(v.result, Judgement::Fail, "integrity fails whatever else is unknown");
+        assert_eq!(Judgement::combine([] as [Judgement; 0]), Judgement::Pass);
+        assert_eq!(Judgement::combine([Judgement::Inconclusive, Judgement::Pass]), Judgement::Inconclusive);
+        assert_eq!(Judgement::combine([Judgement::Inconclusive, Judgement::Fail]), Judgement::Fail);
+    }
+
+    #[test]
+    fn the_rendering_names_the_outcome_and_the_reason() {
+        let v = decide(outcomes(&[("failure_rate<1%", None)]), clean(), 0);
+        let text = render(&v);
+        assert!(text.starts_with("verdict: INCONCLUSIVE (exit 4)"), "{text}");
+        assert!(text.contains("N/A  failure_rate<1%") && text.contains("no command ran"), "{text}");
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["result"], "INCONCLUSIVE");
+        assert_eq!(json["exit_code"], 4);
+        assert_eq!(json["thresholds"][0]["status"], "inconclusive");
+    }
 }

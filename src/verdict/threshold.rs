@@ -340,6 +340,17 @@ fn read_limit(name: &str, value: &str, unit: Unit) -> Result<(f64, String), Stri
     Ok((limit, format!("{number}{suffix}")))
 }
 
+/// How one threshold came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The metric had no sample (a rate over 0 commands, a percentile of an empty
+    /// histogram, a ratio to a target of 0): nothing measured proves no bound either way.
+    Inconclusive,
+}
+
 /// The result of one threshold against a run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
@@ -350,27 +361,39 @@ pub struct Outcome {
     pub value: Option<f64>,
     pub limit: f64,
     pub unit: Unit,
+    /// True only for `Status::Pass`.
     pub passed: bool,
+    pub status: Status,
+    /// Why the threshold is inconclusive (what had no sample); None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Checks every threshold against `lookup` (metric name → measured value).
 ///
 /// A metric with no value — `lookup` returns None (e.g. the latency of an operation that
-/// never ran) or a value that is not finite — always FAILS, whatever the comparison, and
-/// its Outcome carries `value: None` so the report can say "not measured". Passing it
-/// for `<` or `==0` would be tempting, but nothing measured proves no bound, and a run
-/// that silently stopped doing an operation should not look healthy.
-pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>) -> Vec<Outcome> {
+/// never ran, a failure rate over no commands) or a value that is not finite — is
+/// INCONCLUSIVE, whatever the comparison, with `why(metric)` as its reason and `value:
+/// None` so the report can say "not measured". It never passes: nothing measured proves
+/// no bound, and a run that silently stopped doing an operation must not look healthy.
+pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>, why: impl Fn(&str) -> String) -> Vec<Outcome> {
     ts.iter()
         .map(|t| {
             let value = lookup(&t.metric).filter(|v| v.is_finite());
+            let status = match value {
+                None => Status::Inconclusive,
+                Some(v) if t.cmp.holds(v, t.limit) => Status::Pass,
+                Some(_) => Status::Fail,
+            };
             Outcome {
                 threshold: t.text.clone(),
                 metric: t.metric.clone(),
                 value,
                 limit: t.limit,
                 unit: t.unit,
-                passed: value.is_some_and(|v| t.cmp.holds(v, t.limit)),
+                passed: status == Status::Pass,
+                status,
+                reason: (status == Status::Inconclusive).then(|| why(&t.metric)),
             }
         })
         .collect()
@@ -519,19 +542,28 @@ mod tests {
     #[test]
     fn evaluate_at_the_boundary_and_without_a_value() {
         let ts = [ok("failure_rate<1%"), ok("failure_rate<=1%"), ok("upload.p95>8s"), ok("download.p99<10s")];
-        let out = evaluate(&ts, |m| match m {
-            "failure_rate" => Some(0.01),
-            "upload.p95" => Some(8000.0),
-            _ => None,
-        });
+        let out = evaluate(
+            &ts,
+            |m| match m {
+                "failure_rate" => Some(0.01),
+                "upload.p95" => Some(8000.0),
+                _ => None,
+            },
+            |m| format!("no {m}"),
+        );
+        let status: Vec<Status> = out.iter().map(|o| o.status).collect();
+        assert_eq!(status, [Status::Fail, Status::Pass, Status::Fail, Status::Inconclusive]);
         let passed: Vec<bool> = out.iter().map(|o| o.passed).collect();
         assert_eq!(passed, [false, true, false, false]);
         assert_eq!(out[3].value, None);
+        assert_eq!(out[3].reason.as_deref(), Some("no download.p99"));
+        assert_eq!(out[0].reason, None);
         assert_eq!(out[0].threshold, "failure_rate<1%");
-        let nan = evaluate(&[ok("failures!=3")], |_| Some(f64::NAN));
-        assert!(!nan[0].passed && nan[0].value.is_none());
+        let nan = evaluate(&[ok("failures!=3")], |_| Some(f64::NAN), |_| String::new());
+        assert!(!nan[0].passed && nan[0].value.is_none() && nan[0].status == Status::Inconclusive);
         let json = serde_json::to_value(&out[3]).unwrap();
         assert_eq!(json["unit"], "millis");
+        assert_eq!(json["status"], "inconclusive");
         assert!(json["value"].is_null());
     }
 
