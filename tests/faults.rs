@@ -465,9 +465,28 @@ fn cleanup_deletes_what_a_run_left_and_a_second_run_is_refused_while_one_runs() 
         .arg(sb.path("state"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    // The profile's client is `obsctl`: point PATH at the fake under that name.
+    // With no `obsctl` on PATH, cleanup says why once, deletes nothing and keeps the
+    // journal, instead of "N failed" with no reason.
     let bin_dir = sb.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
+    let before = stored(&sb);
+    let mut missing = std::process::Command::new(bin());
+    missing
+        .current_dir(sb.dir.path())
+        .env("FAKE_S3_DIR", sb.path("store"))
+        .env("PATH", &bin_dir)
+        .arg("--profiles")
+        .arg(sb.path("profiles.toml"))
+        .args(["cleanup", "--state-dir"])
+        .arg(sb.path("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_bounded(missing, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot run `obsctl --version`"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("failed"), "{}", stderr(&out));
+    assert_eq!(stored(&sb), before, "nothing may be deleted");
+    // The profile's client is `obsctl`: point PATH at the fake under that name.
     std::os::unix::fs::symlink(fake_obsctl(), bin_dir.join("obsctl")).unwrap();
     cleanup.env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()));
     let out = run_bounded(cleanup, LIMIT);
