@@ -46,6 +46,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
     let live = read.live;
+    eprintln!("cleanup: {} objects in the journal of {}", live.len(), state.dir.display());
     // A client that does not run would fail every delete with no word of why: say it once,
     // before anything, as a run does.
     if !live.is_empty() || all {
@@ -60,7 +61,6 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
             return EXIT_USAGE;
         }
     }
-    eprintln!("cleanup: {} objects in the journal of {}", live.len(), state.dir.display());
     let deleted = crate::run::delete_entries(&rt, &client, &journal, &live);
     // A journal not read to its end may name more objects: not a clean exit.
     let mut failed = live.len() - deleted.len() + usize::from(!read.complete);
