@@ -32,6 +32,7 @@ mod state;
 mod stats;
 mod synth;
 mod telemetry;
+mod terminal;
 mod units;
 mod user;
 mod verdict;

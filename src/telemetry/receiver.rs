@@ -4,6 +4,12 @@
 //! export request unchanged to the user's own collector when the profile names one.
 //! A slow or dead collector never delays a child: forwards run on their own tasks and
 //! are dropped (and counted) beyond a bound.
+//!
+//! Only a child's own exports count: each request must carry the child's token
+//! (`auth.rs`). One without a genuine token is foreign: counted, a bounded number of its
+//! instance ids remembered for the report, never stored with the children's series,
+//! never forwarded, never reconciled. Memory stays bounded whoever sends: requests are
+//! capped in size, streams per connection in number, and every map here has a cap.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -21,9 +27,23 @@ use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric::Da
 use tonic::{Request, Response, Status};
 use tracing::warn;
 
+use super::auth::{HEADER, Key, parse_headers};
+
 /// Forwards to the user's collector that may wait at once; more are dropped and counted.
 const MAX_FORWARDS_IN_FLIGHT: u64 = 256;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest export request decoded. obsctl's are a few KiB (about 25 series).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Requests one connection may have in progress at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Series kept per child: far above obsctl's, so an export that somehow had more
+/// cannot grow the store without bound (the rest are counted, not kept).
+const MAX_SERIES_PER_CHILD: usize = 1024;
+/// Foreign instance ids remembered (and the number of mislabelled resources kept).
+pub const MAX_FOREIGN_IDS: usize = 1024;
+/// Foreign instance ids shown in the report, each cut to this many characters.
+const FOREIGN_EXAMPLES: usize = 5;
+const MAX_ID_CHARS: usize = 64;
 
 /// One series' latest state for one child.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -50,8 +70,25 @@ pub struct ChildExports {
 
 #[derive(Debug, Default)]
 pub struct Store {
-    /// By `service.instance.id` ("" when an export has none).
+    /// By the instance id the child's token proves.
     pub children: HashMap<String, ChildExports>,
+    /// Resources that a genuine child exported under another instance id (or none):
+    /// by that id ("" for none), at most `MAX_FOREIGN_IDS`; never attributed.
+    pub mislabelled: HashMap<String, ChildExports>,
+    /// Series not kept because a child or the mislabelled map was full.
+    pub dropped_series: u64,
+    /// Exports without a genuine token.
+    pub foreign: Foreign,
+}
+
+/// What is remembered of exports that carried no genuine token.
+#[derive(Debug, Default, Clone)]
+pub struct Foreign {
+    pub requests: u64,
+    /// Distinct instance ids seen, up to `MAX_FOREIGN_IDS` (cut to `MAX_ID_CHARS`).
+    pub ids: std::collections::BTreeSet<String>,
+    /// Whether more distinct ids came than are remembered.
+    pub ids_capped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +106,9 @@ struct Service {
     store: Arc<Mutex<Store>>,
     counters: Arc<Counters>,
     upstream: Option<MetricsServiceClient<tonic::transport::Channel>>,
+    /// The profile's own headers for its collector (ours never among them).
+    upstream_headers: Arc<tonic::metadata::MetadataMap>,
+    key: Key,
 }
 
 fn text(v: &Option<AnyValue>) -> String {
@@ -89,9 +129,39 @@ pub fn attr_key(attrs: &[KeyValue]) -> String {
     kv.join(",")
 }
 
+/// The instance id a resource names ("" for none).
+fn instance_id(rm: &opentelemetry_proto::tonic::metrics::v1::ResourceMetrics) -> String {
+    rm.resource
+        .as_ref()
+        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.instance.id"))
+        .map(|a| text(&a.value))
+        .unwrap_or_default()
+}
+
+impl Foreign {
+    fn absorb(&mut self, req: &ExportMetricsServiceRequest) {
+        self.requests += 1;
+        for rm in &req.resource_metrics {
+            let id: String = crate::terminal::clean_line(&instance_id(rm)).chars().take(MAX_ID_CHARS).collect();
+            if self.ids.len() < MAX_FOREIGN_IDS || self.ids.contains(&id) {
+                self.ids.insert(id);
+            } else {
+                self.ids_capped = true;
+            }
+        }
+    }
+
+    /// A few of the ids, for a person to go looking for the sender.
+    pub fn examples(&self) -> Vec<String> {
+        self.ids.iter().take(FOREIGN_EXAMPLES).cloned().collect()
+    }
+}
+
 impl Store {
-    /// Takes one export request apart into per-child series.
-    pub fn absorb(&mut self, req: &ExportMetricsServiceRequest) {
+    /// Takes one export request of the child `child_id` (proved by its token) apart
+    /// into its series. A resource that names another instance id is kept apart, as
+    /// mislabelled: a child cannot speak for another.
+    pub fn absorb(&mut self, child_id: &str, req: &ExportMetricsServiceRequest) {
         for rm in &req.resource_metrics {
             let resource: BTreeMap<String, String> = rm
                 .resource
@@ -99,15 +169,28 @@ impl Store {
                 .map(|r| r.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect())
                 .unwrap_or_default();
             let id = resource.get("service.instance.id").cloned().unwrap_or_default();
-            let child = self.children.entry(id).or_default();
+            let child = if id == child_id {
+                self.children.entry(id).or_default()
+            } else if self.mislabelled.len() < MAX_FOREIGN_IDS || self.mislabelled.contains_key(&id) {
+                self.mislabelled.entry(id).or_default()
+            } else {
+                self.dropped_series += 1;
+                continue;
+            };
             child.requests += 1;
             child.resource = resource;
+            let dropped = &mut self.dropped_series;
             for sm in &rm.scope_metrics {
                 for m in &sm.metrics {
                     let Some(data) = &m.data else { continue };
                     let mut put = |attrs: &[KeyValue], value: f64, count: u64, time: u64, delta: bool, hist: bool| {
+                        let key = (m.name.clone(), attr_key(attrs));
+                        if child.series.len() >= MAX_SERIES_PER_CHILD && !child.series.contains_key(&key) {
+                            *dropped += 1;
+                            return;
+                        }
                         child.histograms.insert(m.name.clone(), hist);
-                        let e = child.series.entry((m.name.clone(), attr_key(attrs))).or_default();
+                        let e = child.series.entry(key).or_default();
                         if delta {
                             e.value += value;
                             e.count += count;
@@ -163,12 +246,22 @@ impl MetricsService for Service {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let child = request
+            .metadata()
+            .get(HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| self.key.verify(t))
+            .map(str::to_string);
         let req = request.into_inner();
+        let Some(child) = child else {
+            self.store.lock().unwrap_or_else(|e| e.into_inner()).foreign.absorb(&req);
+            return Err(Status::unauthenticated("no valid trafficgen token"));
+        };
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(up) = &self.upstream {
             self.forward(up.clone(), req.clone());
         }
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).absorb(&req);
+        self.store.lock().unwrap_or_else(|e| e.into_inner()).absorb(&child, &req);
         Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
     }
 }
@@ -176,13 +269,16 @@ impl MetricsService for Service {
 impl Service {
     fn forward(&self, mut up: MetricsServiceClient<tonic::transport::Channel>, req: ExportMetricsServiceRequest) {
         let c = self.counters.clone();
+        let headers = self.upstream_headers.clone();
         if c.forwards_in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_FORWARDS_IN_FLIGHT {
             c.forwards_in_flight.fetch_sub(1, Ordering::Relaxed);
             failed(&c, "too many forwards waiting on the collector");
             return;
         }
         tokio::spawn(async move {
-            match tokio::time::timeout(FORWARD_TIMEOUT, up.export(req)).await {
+            let mut request = Request::new(req);
+            *request.metadata_mut() = (*headers).clone();
+            match tokio::time::timeout(FORWARD_TIMEOUT, up.export(request)).await {
                 Ok(Ok(_)) => {
                     c.forwarded.fetch_add(1, Ordering::Relaxed);
                 }
@@ -214,8 +310,9 @@ pub struct Receiver {
 
 impl Receiver {
     /// Binds 127.0.0.1 on a free port and serves on the current runtime. `upstream`:
-    /// the user's collector to forward every request to.
-    pub async fn start(upstream: Option<String>) -> Result<Receiver, String> {
+    /// the user's collector to forward every child's request to, with `headers` (the
+    /// profile's `OTEL_EXPORTER_OTLP_HEADERS`); `key`: the run's token key.
+    pub async fn start(upstream: Option<String>, headers: Option<&str>, key: Key) -> Result<Receiver, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("telemetry receiver: cannot listen on 127.0.0.1: {e}"))?;
@@ -232,11 +329,39 @@ impl Receiver {
             }
             None => None,
         };
-        let svc = Service { store: store.clone(), counters: counters.clone(), upstream: client };
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        for (k, v) in parse_headers(headers.unwrap_or("")) {
+            // A header tonic cannot carry is left out; its value is never printed.
+            match (k.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(), v.parse()) {
+                (Ok(k), Ok(v)) => {
+                    metadata.insert(k, v);
+                }
+                _ => warn!("telemetry: the profile's OTEL_EXPORTER_OTLP_HEADERS entry {k:?} is not a valid header"),
+            }
+        }
+        let svc = Service {
+            store: store.clone(),
+            counters: counters.clone(),
+            upstream: client,
+            upstream_headers: Arc::new(metadata),
+            key,
+        };
+        // Without TCP_NODELAY each short answer waits for the peer's delayed ACK
+        // (about 40 ms): the receiver would absorb a hundred or so requests a second.
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |s| {
+            if let Ok(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            s
+        });
         tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .add_service(MetricsServiceServer::new(svc))
+                .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+                .add_service(
+                    MetricsServiceServer::new(svc)
+                        .max_decoding_message_size(MAX_REQUEST_BYTES)
+                        .max_encoding_message_size(64 * 1024),
+                )
                 .serve_with_incoming(incoming)
                 .await;
             if let Err(e) = served {

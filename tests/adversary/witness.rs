@@ -1,1 +1,280 @@
-//! Adversarial cases: see main.rs.
+//! Rule 2: no unauthenticated witness changes the verdict. A local process that
+//! forges OTLP exports for this run's children, a hostile summary given to `report` or
+//! `compare`, a hostile profile given to `check`, and credentials in a profile's
+//! environment: none of them changes a verdict, runs in a page, reaches a terminal or
+//! shows a secret.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+    number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The venv's python with grpcio and opentelemetry-proto (the fake client's exporter),
+/// or None with a SKIP line (a failure under TRAFFICGEN_REQUIRE_S3).
+fn exporter_python(test: &str) -> Option<PathBuf> {
+    let py = s3::venv().join("bin/python");
+    let mut c = std::process::Command::new(&py);
+    c.args(["-c", "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc"]);
+    if py.exists() && run_bounded(c, Duration::from_secs(30)).status.success() {
+        return Some(py);
+    }
+    assert!(std::env::var_os("TRAFFICGEN_REQUIRE_S3").is_none(), "{test}: no exporter python at {}", py.display());
+    eprintln!("SKIP {test}: no python with grpcio and opentelemetry-proto at {}", py.display());
+    None
+}
+
+/// A verified run of the shipped profile with the honest fake exporter, `wall_s`
+/// seconds of dispatch (8 simulated hours) at `rate` times the profile's rate.
+fn verified_run(sb: &Sandbox, py: &std::path::Path, wall_s: u32, rate: &str) -> Child {
+    let scale = (8 * 3600 / wall_s).to_string();
+    let args = [
+        "--duration",
+        "8h",
+        "--time-scale",
+        &scale,
+        "--start-at",
+        "06:00",
+        "--rate-scale",
+        rate,
+        "--max-file-size",
+        "16KiB",
+        "--seed",
+        "7",
+        "--verify-telemetry",
+        "-q",
+    ];
+    let mut cmd = sb.cmd(&args);
+    cmd.env("FAKE_OTEL_MODE", "honest").env("FAKE_OTEL_PYTHON", py).env("FAKE_OTEL_LOG", sb.path("otel.log"));
+    for v in ["OTEL_ENABLED", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS"] {
+        cmd.env_remove(v);
+    }
+    cmd.spawn().expect("trafficgen starts")
+}
+
+/// `NAME=value` from the env column of the fake client's log line.
+fn env_of<'a>(call: &'a str, name: &str) -> Option<&'a str> {
+    let env = call.split('\t').nth(1)?;
+    env.split(' ').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).filter(|v| !v.is_empty())
+}
+
+/// What a local process can learn of a run: the receiver's endpoint and the run id
+/// (here from the fake client's log; a real attacker reads command lines and scans
+/// loopback ports). Waits, bounded, for the first child that has them.
+fn spy(sb: &Sandbox) -> (String, String) {
+    let start = Instant::now();
+    loop {
+        for c in sb.calls() {
+            let endpoint = env_of(&c, "OTEL_EXPORTER_OTLP_ENDPOINT");
+            let run = env_of(&c, "OTEL_RESOURCE_ATTRIBUTES")
+                .and_then(|a| a.split(',').find_map(|kv| kv.strip_prefix("trafficgen.run=")));
+            if let (Some(e), Some(r)) = (endpoint, run) {
+                return (e.to_string(), r.to_string());
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no child with a receiver endpoint: {:?}", sb.calls());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        ..Default::default()
+    }
+}
+
+/// An export that claims `id` did `n` of everything (counters obsctl reports).
+fn forged(id: &str, run: &str, n: i64) -> ExportMetricsServiceRequest {
+    let counter = |name: &str| Metric {
+        name: name.into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                value: Some(number_data_point::Value::AsInt(n)),
+                time_unix_nano: u64::MAX / 2,
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    // obsctl's counters (its export after an upload has these and three histograms).
+    let metrics = [
+        "operations_total",
+        "uploads_total",
+        "downloads_total",
+        "deletes_total",
+        "lists_total",
+        "sync_operations_total",
+        "bytes_uploaded_total",
+        "bytes_downloaded_total",
+        "files_uploaded_total",
+        "files_downloaded_total",
+        "files_deleted_total",
+        "errors_total",
+        "timeouts_total",
+        "errors_dns_total",
+        "errors_bucket_total",
+        "errors_file_total",
+        "errors_auth_total",
+        "errors_service_total",
+        "files_small_total",
+        "files_medium_total",
+    ]
+    .iter()
+    .map(|m| counter(m))
+    .collect();
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", "obsctl"),
+                    kv("service.instance.id", id),
+                    kv("trafficgen.run", run),
+                    kv("trafficgen.user", "alice-dev"),
+                ],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Sends `reqs` to `endpoint` with `token` (if any) as the trafficgen header, `conc`
+/// at a time; returns how many were answered at all (accepted or refused).
+fn send(endpoint: &str, reqs: Vec<ExportMetricsServiceRequest>, token: Option<&str>, conc: usize) -> usize {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = MetricsServiceClient::connect(endpoint.to_string()).await.expect("the receiver answers");
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(reqs));
+        let mut tasks = Vec::new();
+        for _ in 0..conc {
+            let (mut c, q, token) = (client.clone(), queue.clone(), token.map(String::from));
+            tasks.push(tokio::spawn(async move {
+                let mut answered = 0;
+                loop {
+                    let Some(r) = q.lock().unwrap().pop() else { break };
+                    let mut req = tonic::Request::new(r);
+                    if let Some(t) = &token {
+                        req.metadata_mut().insert("x-trafficgen-token", t.parse().unwrap());
+                    }
+                    match tokio::time::timeout(Duration::from_secs(10), c.export(req)).await {
+                        Ok(Ok(_)) => answered += 1,
+                        Ok(Err(s)) if s.code() == tonic::Code::Unauthenticated => answered += 1,
+                        _ => {}
+                    }
+                }
+                answered
+            }));
+        }
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap();
+        }
+        n
+    })
+}
+
+fn finish(child: Child) -> Output {
+    wait_bounded(child, Duration::from_secs(180))
+}
+
+fn telemetry(sb: &Sandbox) -> Value {
+    let t = sb.summary()["telemetry"].clone();
+    assert!(t.is_object(), "no telemetry in the summary");
+    t
+}
+
+#[test]
+fn forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict() {
+    let test = "forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict";
+    let Some(py) = exporter_python(test) else { return };
+    let sb = Sandbox::new(&[]);
+    let child = verified_run(&sb, &py, 20, "0.1");
+    let (endpoint, run) = spy(&sb);
+    // Every child this run will have, claiming 100 of everything: no token, a made-up
+    // token, and a token of the right shape for another id.
+    let mut reqs: Vec<_> = (1..=200).map(|n| forged(&format!("{run}-{n}"), &run, 100)).collect();
+    let answered = send(&endpoint, reqs.split_off(100), None, 4);
+    let fake = format!("{run}-1.{}", "0".repeat(32));
+    let answered = answered + send(&endpoint, reqs, Some(&fake), 4);
+    assert_eq!(answered, 200, "every forged export was answered");
+    let out = finish(child);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "the forgeries changed the verdict:\n{err}");
+    let t = telemetry(&sb);
+    assert_eq!(t["mismatches"], 0, "{t}");
+    assert_eq!(t["foreign_requests"], 200, "{t}");
+    assert!(t["foreign_instance_ids"].as_u64().unwrap() >= 100, "{t}");
+    let d = &t["families"]["downloads_total"];
+    assert_eq!(d["reported"], d["expected"], "{t}");
+    assert!(err.contains("foreign: 200 export requests without a valid token"), "{err}");
+    assert_eq!(t["export_requests"], t["children_reported"], "only the children's own exports: {t}");
+
+    // Each child had its own token, in its environment only: never in any command
+    // line, the log, the summary or trafficgen's output.
+    let calls = sb.calls();
+    let tokens: Vec<String> = calls
+        .iter()
+        .filter_map(|c| env_of(c, "OTEL_EXPORTER_OTLP_HEADERS"))
+        .filter_map(|h| h.split(',').find_map(|kv| kv.strip_prefix("x-trafficgen-token=")))
+        .map(|t| t.rsplit_once('.').unwrap().1.to_string())
+        .collect();
+    assert!(tokens.len() > 20, "children got no token: {calls:?}");
+    assert_eq!(tokens.iter().collect::<BTreeSet<_>>().len(), tokens.len(), "one token per child");
+    let argv: String = calls.iter().map(|c| c.split('\t').next().unwrap()).collect::<Vec<_>>().join("\n");
+    let shown = [argv, sb.log(), std::fs::read_to_string(sb.path("summary.json")).unwrap(), stdout(&out), err];
+    for mac in &tokens {
+        for (i, text) in shown.iter().enumerate() {
+            assert!(!text.contains(mac.as_str()), "a token in output {i}");
+        }
+    }
+}
+
+/// VmHWM (peak resident set) of a live process, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn thirty_thousand_forged_instance_ids_keep_memory_bounded() {
+    let test = "thirty_thousand_forged_instance_ids_keep_memory_bounded";
+    let Some(py) = exporter_python(test) else { return };
+    let sb = Sandbox::new(&[]);
+    // Long enough for any machine to take 30,000 requests; stopped once they are in.
+    let child = verified_run(&sb, &py, 900, "0.05");
+    let pid = child.id();
+    let (endpoint, run) = spy(&sb);
+    let reqs: Vec<_> = (0..30_000).map(|n| forged(&format!("{run}-forged-{n}"), &run, 1)).collect();
+    let started = Instant::now();
+    let answered = send(&endpoint, reqs, None, 16);
+    eprintln!("sent {answered} in {:.1?}", started.elapsed());
+    let peak = peak_kib(pid);
+    eprintln!("30,000 forged exports in {:.1?}; trafficgen's peak RSS {} MiB", started.elapsed(), peak / 1024);
+    let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let out = finish(child);
+    assert_eq!(answered, 30_000, "the run ended before the forger did: {}", stderr(&out));
+    // Idle it is about 20 MB; remembering every forged id took over 300 MB.
+    assert!(peak < 120 * 1024, "peak RSS {} MiB", peak / 1024);
+    let t = telemetry(&sb);
+    assert_eq!(t["foreign_requests"], 30_000, "{t}");
+    assert_eq!(t["foreign_instance_ids"], 1024, "a fixed cap on the ids remembered: {t}");
+    assert_eq!(t["foreign_ids_capped"], true, "{t}");
+    assert_eq!(t["mismatches"], 0, "{t}");
+}
