@@ -278,3 +278,186 @@ fn thirty_thousand_forged_instance_ids_keep_memory_bounded() {
     assert_eq!(t["foreign_ids_capped"], true, "{t}");
     assert_eq!(t["mismatches"], 0, "{t}");
 }
+
+/// Markup that would run, or break out of an attribute, if written unescaped.
+const MARKUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>x\" onmouseover=\"alert(3)";
+/// Terminal escapes: retitle the window, clear the screen, colour, ring the bell.
+const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{9b}1m\r";
+
+/// Objects whose keys are names from the run (users, kinds, operations, classes…),
+/// not field names.
+const NAMED: &[&str] = &[
+    "ops",
+    "latency_ms",
+    "latency_by_size_ms",
+    "personas",
+    "failures_by_class",
+    "shortfall_by_reason",
+    "integrity",
+    "families",
+    "users",
+    "apis",
+    "extras",
+    "kinds",
+    "size_bands",
+    "by_user",
+];
+
+/// `v` with `payload` added to every string and to every name a summary holds.
+fn poison(v: &Value, payload: &str, named: bool) -> Value {
+    match v {
+        Value::String(s) => Value::String(format!("{s}{payload}")),
+        Value::Array(a) => Value::Array(a.iter().map(|x| poison(x, payload, false)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    let key = if named { format!("{k}{payload}") } else { k.clone() };
+                    (key, poison(x, payload, NAMED.contains(&k.as_str())))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A real summary of a short run with the fake client, some commands failing.
+fn real_summary(sb: &Sandbox) -> Value {
+    let mut cmd = sb.cmd(SHORT);
+    cmd.env("FAKE_OBSCTL_FAIL_PCT", "10");
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    assert!(sb.path("summary.json").exists(), "no summary: {}", stderr(&out));
+    sb.summary()
+}
+
+#[test]
+fn a_hostile_summary_puts_no_markup_in_the_report_and_a_typed_field_must_be_typed() {
+    let sb = Sandbox::new(&[]);
+    let mut s = poison(&real_summary(&sb), MARKUP, false);
+    // Names the run did not have but a summary can hold: the telemetry section too.
+    s["telemetry"] = serde_json::json!({
+        "client": format!("obsctl{MARKUP}"),
+        "families": {format!("uploads_total{MARKUP}"): {"expected": 1, "reported": 1, "diff": 0,
+            "verdict": format!("match{MARKUP}"), "note": MARKUP}},
+        "out_of_contract": [{"metric": MARKUP, "attributes": MARKUP, "total": 1}],
+        "foreign_requests": 1, "foreign_examples": [MARKUP],
+    });
+    s["server_metrics"] = serde_json::json!({"url": MARKUP, "apis": {MARKUP: {"server": 1}}});
+    s["verdict"]["exit_code"] = Value::String(format!("3{MARKUP}"));
+    let input = sb.path("hostile.json");
+    std::fs::write(&input, s.to_string()).unwrap();
+    let page = sb.path("page.html");
+    let report = |input: &std::path::Path| {
+        let mut c = sb.cmd(&["report"]);
+        c.arg(input).arg("--html").arg(&page);
+        run_bounded(c, Duration::from_secs(60))
+    };
+    let out = report(&input);
+    assert_eq!(out.status.code(), Some(2), "an exit code that is no number is refused: {}", stderr(&out));
+    assert!(stderr(&out).contains("exit_code"), "{}", stderr(&out));
+    assert!(!page.exists(), "nothing written for a refused summary");
+
+    s["verdict"]["exit_code"] = Value::from(3);
+    std::fs::write(&input, s.to_string()).unwrap();
+    let out = report(&input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)"), "the hostile text is in the page, escaped");
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "a script element from the summary");
+    assert!(!lower.contains("<img"), "an img element from the summary");
+    assert!(!lower.contains("\" onmouseover=\""), "an attribute broken out of");
+    assert!(lower.contains("exit code 3"), "the exit code, as a number");
+}
+
+#[test]
+fn compare_and_merge_print_no_escape_sequence_from_a_summary() {
+    let sb = Sandbox::new(&[]);
+    let real = real_summary(&sb);
+    let s = poison(&real, ESCAPES, false);
+    let (a, b) = (sb.path("a.json"), sb.path("b.json"));
+    std::fs::write(&a, s.to_string()).unwrap();
+    std::fs::write(&b, s.to_string()).unwrap();
+    let mut c = sb.cmd(&["compare"]);
+    c.arg(&a).arg(&b);
+    let out = run_bounded(c, Duration::from_secs(60));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("red"), "the names are shown: {text:?}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\r'] {
+        assert!(!text.contains(bad), "{bad:?} reached the terminal: {text:?}");
+    }
+    // merge refuses any name or threshold its profile lacks (quoting it escaped); what
+    // it prints of its own is the files' names, here with escapes in them.
+    let m = sb.path("m\u{1b}]0;pwned\u{7}.json");
+    let mut limited = real.clone();
+    limited["host"]["warning"] = Value::String(format!("saturated{ESCAPES}"));
+    std::fs::write(&m, limited.to_string()).unwrap();
+    let mut c = sb.cmd(&["merge"]);
+    c.arg(&m);
+    let out = run_bounded(c, Duration::from_secs(60));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("merged (1 summaries)") && text.contains("HOST LIMITED"), "merge ran: {text:?}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\r'] {
+        assert!(!text.contains(bad), "{bad:?} reached the terminal from merge: {text:?}");
+    }
+}
+
+#[test]
+fn a_clients_escape_sequences_never_reach_the_log() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = sb.cmd(SHORT);
+    cmd.env("FAKE_OBSCTL_MODE", "fail").env("FAKE_OBSCTL_ERROR", "Error: \\033]0;pwned\\007\\033[2Jboom\\rgone");
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let log = sb.log();
+    assert!(log.contains("Error: boomgone"), "the first stderr line, cleaned: {log}");
+    for (name, text) in [("log", &log), ("stderr", &stderr(&out)), ("stdout", &stdout(&out))] {
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "an escape in the {name}");
+    }
+    let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap();
+    assert!(!summary.contains("\\u001b"), "an escape in the summary");
+}
+
+#[test]
+fn check_refuses_names_that_carry_markup_or_escapes() {
+    for (from, to, field) in [
+        ("[kinds.code]", "[kinds.\"co<b>de\"]", "kinds.co<b>de"),
+        ("[kinds.code]", "[kinds.\"code\\u001b[2J\"]", "kinds.code\\u{1b}[2J"),
+        ("role = \"Software Developer\"", "role = \"Dev<script>\"", "users[0].role"),
+        ("role = \"Software Developer\"", "role = \"Dev\\u001b]0;x\\u0007\"", "users[0].role"),
+    ] {
+        let sb = Sandbox::new(&[(from, to)]);
+        let out = run_bounded(sb.cmd(&["check"]), Duration::from_secs(30));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains("profiles.toml:") && err.contains(field), "{to}: located, field named: {err}");
+        assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{to}: an escape reached the terminal");
+    }
+}
+
+#[test]
+fn credentials_in_the_environment_show_nowhere() {
+    let secrets = ["s3cr3t-bearer-4242", "pa55w0rd-9911", "tok-abcdef-7777", "minioadmin123"];
+    let env = "OTEL_SERVICE_NAME = \"obsctl\"\n\
+               OTEL_EXPORTER_OTLP_HEADERS = \"authorization=Bearer%20s3cr3t-bearer-4242,x-team=blue\"\n\
+               COLLECTOR_URL = \"https://ops:pa55w0rd-9911@collector.invalid/\"\n\
+               EXTRA_OPTIONS = \"region=eu,token=tok-abcdef-7777\"\n";
+    let sb = Sandbox::new(&[("OTEL_SERVICE_NAME = \"obsctl\"\n", env)]);
+    let out = run_bounded(sb.cmd(&["check"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(shown.contains("OTEL_EXPORTER_OTLP_HEADERS=***"), "{shown}");
+    for s in secrets {
+        assert!(!shown.contains(s), "check showed {s}: {shown}");
+    }
+    // A run whose failing client prints its secrets and headers on stderr.
+    let mut cmd = sb.cmd(SHORT);
+    cmd.env("FAKE_OBSCTL_MODE", "fail").env("FAKE_OBSCTL_LEAK", "1");
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let log = sb.log();
+    assert!(log.contains("signature mismatch for ***"), "the leaking line is there: {log}");
+    let summary = std::fs::read_to_string(sb.path("summary.json")).unwrap();
+    for (name, text) in [("log", &log), ("summary", &summary), ("stderr", &stderr(&out)), ("stdout", &stdout(&out))] {
+        for s in secrets {
+            assert!(!text.contains(s), "{s} in the {name}");
+        }
+    }
+}
