@@ -203,7 +203,14 @@ fn telemetry(sb: &Sandbox) -> Value {
 fn forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict() {
     let test = "forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict";
     let Some(py) = exporter_python(test) else { return };
-    let sb = Sandbox::new(&[]);
+    // The profile's own collector, with headers of its own for it.
+    let collector = Collector::start(&py, &tempfile::tempdir().unwrap().keep());
+    let endpoint_line = format!(
+        "OTEL_EXPORTER_OTLP_ENDPOINT = \"http://127.0.0.1:{}\"\n\
+         OTEL_EXPORTER_OTLP_HEADERS = \"authorization=Bearer%20collector-s3cret,x-team=blue\"",
+        collector.port
+    );
+    let sb = Sandbox::new(&[("OTEL_EXPORTER_OTLP_ENDPOINT = \"http://127.0.0.1:4317\"", &endpoint_line)]);
     let child = verified_run(&sb, &py, 20, "0.1");
     let (endpoint, run) = spy(&sb);
     // Every child this run will have, claiming 100 of everything: no token, a made-up
@@ -223,7 +230,22 @@ fn forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict() {
     let d = &t["families"]["downloads_total"];
     assert_eq!(d["reported"], d["expected"], "{t}");
     assert!(err.contains("foreign: 200 export requests without a valid token"), "{err}");
-    assert_eq!(t["export_requests"], t["children_reported"], "only the children's own exports: {t}");
+    let ours = t["export_requests"].as_u64().unwrap();
+    assert!(ours <= t["children_ended"].as_u64().unwrap() + t["children_killed"].as_u64().unwrap(), "{t}");
+
+    // The collector got the children's exports with the profile's headers, never our
+    // token, and none of the forgeries.
+    let got = collector.requests();
+    assert!(!got.is_empty() && got.len() as u64 <= ours, "{} forwarded of {ours}", got.len());
+    for r in &got {
+        let h = &r["headers"];
+        assert_eq!(h["authorization"], "Bearer collector-s3cret", "{r}");
+        assert_eq!(h["x-team"], "blue", "{r}");
+        assert!(h.get("x-trafficgen-token").is_none(), "our token went to the collector: {r}");
+        for res in r["resources"].as_array().unwrap() {
+            assert_ne!(res["metrics"]["operations_total"], 100, "a forgery was forwarded: {r}");
+        }
+    }
 
     // Each child had its own token, in its environment only: never in any command
     // line, the log, the summary or trafficgen's output.
@@ -238,10 +260,57 @@ fn forged_exports_for_the_runs_children_are_foreign_and_change_no_verdict() {
     assert_eq!(tokens.iter().collect::<BTreeSet<_>>().len(), tokens.len(), "one token per child");
     let argv: String = calls.iter().map(|c| c.split('\t').next().unwrap()).collect::<Vec<_>>().join("\n");
     let shown = [argv, sb.log(), std::fs::read_to_string(sb.path("summary.json")).unwrap(), stdout(&out), err];
-    for mac in &tokens {
+    for mac in tokens.iter().map(String::as_str).chain(["collector-s3cret"]) {
         for (i, text) in shown.iter().enumerate() {
-            assert!(!text.contains(mac.as_str()), "a token in output {i}");
+            assert!(!text.contains(mac), "a secret in output {i}");
         }
+    }
+}
+
+/// The profile's own collector: tests/tools/otlp_receiver.py, one JSON line per
+/// request (its resources and headers). Killed on drop.
+struct Collector {
+    child: Child,
+    port: u16,
+    requests: PathBuf,
+}
+
+impl Collector {
+    fn start(py: &std::path::Path, dir: &std::path::Path) -> Collector {
+        use std::io::BufRead as _;
+        let requests = dir.join("collector-requests.jsonl");
+        let mut child = std::process::Command::new(py)
+            .arg(repo().join("tests/tools/otlp_receiver.py"))
+            .arg(dir.join("collector-names.txt"))
+            .arg(&requests)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the OTLP receiver starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let mut c = Collector { child, port: 0, requests };
+        c.port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("the receiver's port");
+        c
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.requests).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
