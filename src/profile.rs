@@ -600,6 +600,17 @@ impl Cx<'_> {
             }
             let families: Vec<&str> = crate::telemetry::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
             for (version, metrics) in &t.allow {
+                // Shown by `check` and matched against `--version`: a version's charset.
+                let ok = (1..=64).contains(&version.len())
+                    && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+                if !ok {
+                    let at = metrics.values().next().map_or(self.table_span("telemetry"), |w| w.span());
+                    return Err(self.err(
+                        at,
+                        format!("telemetry.allow.{version}"),
+                        format!("{version:?}: versions use letters, digits, '.', '+', '-' and '_' (1-64 chars)"),
+                    ));
+                }
                 let mut m = BTreeMap::new();
                 for (metric, why) in metrics {
                     if !families.contains(&metric.as_str()) {

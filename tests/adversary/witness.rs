@@ -492,6 +492,11 @@ fn check_refuses_names_that_carry_markup_or_escapes() {
         ("[kinds.code]", "[kinds.\"code\\u001b[2J\"]", "kinds.code\\u{1b}[2J"),
         ("role = \"Software Developer\"", "role = \"Dev<script>\"", "users[0].role"),
         ("role = \"Software Developer\"", "role = \"Dev\\u001b]0;x\\u0007\"", "users[0].role"),
+        (
+            "[thresholds]",
+            "[telemetry.allow.\"0.3\\u001b[2J\"]\nuploads_total = \"x\"\n\n[thresholds]",
+            "telemetry.allow.0.3",
+        ),
     ] {
         let sb = Sandbox::new(&[(from, to)]);
         let out = run_bounded(sb.cmd(&["check"]), Duration::from_secs(30));
@@ -500,6 +505,13 @@ fn check_refuses_names_that_carry_markup_or_escapes() {
         assert!(err.contains("profiles.toml:") && err.contains(field), "{to}: located, field named: {err}");
         assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{to}: an escape reached the terminal");
     }
+    // Free text check shows (an env value) is shown without its escapes.
+    let sb = Sandbox::new(&[("OTEL_SERVICE_NAME = \"obsctl\"", "OTEL_SERVICE_NAME = \"obs\\u001b]0;x\\u0007ctl\"")]);
+    let out = run_bounded(sb.cmd(&["check"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("OTEL_SERVICE_NAME=obsctl"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "an escape reached the terminal");
 }
 
 #[test]
