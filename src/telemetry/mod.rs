@@ -189,7 +189,8 @@ pub fn reconcile(
     let mut strays: BTreeMap<(String, String), f64> = BTreeMap::new();
     // A child's resources under another id are unattributed; so is a child outside
     // the ledger.
-    let mut unattributed: u64 = store.mislabelled.values().map(|c| c.requests).sum();
+    let mut unattributed: u64 =
+        store.mislabelled.values().map(|c| c.requests).sum::<u64>() + store.mislabelled_overflow;
     unattributed +=
         store.children.iter().filter(|(id, _)| !known.contains_key(id.as_str())).map(|(_, c)| c.requests).sum::<u64>();
     for c in store.children.values().chain(store.mislabelled.values()) {

@@ -75,8 +75,11 @@ pub struct Store {
     /// Resources that a genuine child exported under another instance id (or none):
     /// by that id ("" for none), at most `MAX_FOREIGN_IDS`; never attributed.
     pub mislabelled: HashMap<String, ChildExports>,
-    /// Series not kept because a child or the mislabelled map was full.
+    /// Series not kept because a child had too many, and resources not kept because
+    /// the mislabelled map was full.
     pub dropped_series: u64,
+    /// Mislabelled resources not kept (the map was full): still unattributed requests.
+    pub mislabelled_overflow: u64,
     /// Exports without a genuine token.
     pub foreign: Foreign,
 }
@@ -175,6 +178,7 @@ impl Store {
                 self.mislabelled.entry(id).or_default()
             } else {
                 self.dropped_series += 1;
+                self.mislabelled_overflow += 1;
                 continue;
             };
             child.requests += 1;
@@ -378,5 +382,82 @@ impl Receiver {
     /// Instance ids that have exported so far.
     pub fn reported(&self) -> std::collections::HashSet<String> {
         self.store.lock().unwrap_or_else(|e| e.into_inner()).children.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+            ..Default::default()
+        }
+    }
+
+    /// One resource named `id` with `n` counters of value 1.
+    fn export(id: &str, n: usize) -> ExportMetricsServiceRequest {
+        let metrics = (0..n)
+            .map(|i| Metric {
+                name: format!("m{i}"),
+                data: Some(Data::Sum(Sum {
+                    data_points: vec![NumberDataPoint {
+                        value: Some(number_data_point::Value::AsInt(1)),
+                        time_unix_nano: 1,
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                })),
+                ..Default::default()
+            })
+            .collect();
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource { attributes: vec![kv("service.instance.id", id)], ..Default::default() }),
+                scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_child_speaks_only_for_itself_and_every_map_is_capped() {
+        let mut s = Store::default();
+        s.absorb("r-1", &export("r-1", 3));
+        // Child 1 claiming to be child 2: kept apart, never as child 2.
+        s.absorb("r-1", &export("r-2", 3));
+        assert_eq!(s.children.keys().collect::<Vec<_>>(), ["r-1"]);
+        assert_eq!(s.children["r-1"].series.len(), 3);
+        assert_eq!(s.mislabelled["r-2"].requests, 1);
+        // Too many series for one child: the rest are counted, not kept.
+        s.absorb("r-3", &export("r-3", MAX_SERIES_PER_CHILD + 10));
+        assert_eq!(s.children["r-3"].series.len(), MAX_SERIES_PER_CHILD);
+        assert_eq!(s.dropped_series, 10);
+        for i in 0..MAX_FOREIGN_IDS + 5 {
+            s.absorb("r-1", &export(&format!("other-{i}"), 1));
+        }
+        assert_eq!(s.mislabelled.len(), MAX_FOREIGN_IDS);
+        assert_eq!(s.mislabelled_overflow, 6);
+    }
+
+    #[test]
+    fn foreign_exports_are_counted_with_a_bounded_set_of_clean_ids() {
+        let mut f = Foreign::default();
+        f.absorb(&export(&format!("evil\x1b[2J{}", "x".repeat(200)), 1));
+        for i in 0..MAX_FOREIGN_IDS + 100 {
+            f.absorb(&export(&format!("f-{i}"), 1));
+        }
+        assert_eq!(f.requests, MAX_FOREIGN_IDS as u64 + 101);
+        assert_eq!(f.ids.len(), MAX_FOREIGN_IDS);
+        assert!(f.ids_capped);
+        let first = f.ids.iter().find(|i| i.starts_with("evil")).expect("the first id is remembered");
+        assert_eq!(first.chars().count(), MAX_ID_CHARS);
+        assert!(!first.contains('\x1b'));
+        assert_eq!(f.examples().len(), FOREIGN_EXAMPLES);
     }
 }
