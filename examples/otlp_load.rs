@@ -6,6 +6,10 @@
 //!                                                 fast as answered; prints JSON
 //!   otlp_load sink                                a receiver that accepts and drops;
 //!                                                 prints `PORT n` and serves until killed
+//!
+//! `send` attaches `OTEL_EXPORTER_OTLP_HEADERS` (comma-separated `key=value`) as gRPC
+//! metadata, as an OTLP exporter does: trafficgen's receiver counts only requests that
+//! carry a child's token (`x-trafficgen-token`), so a benchmark hands it one child's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,14 +144,31 @@ async fn main() {
             let failed = Arc::new(AtomicU64::new(0));
             let start = Instant::now();
             let end = start + Duration::from_secs_f64(seconds);
+            let headers: Vec<(String, String)> = std::env::var("OTEL_EXPORTER_OTLP_HEADERS")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().replace("%20", " ")))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .collect();
             let mut tasks = Vec::new();
             for w in 0..conc {
+                let headers = headers.clone();
                 let (endpoint, sent, failed) = (endpoint.clone(), sent.clone(), failed.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut c = MetricsServiceClient::connect(endpoint).await.expect("connect");
                     let mut i = w as u64;
                     while Instant::now() < end {
-                        match c.export(request(i)).await {
+                        let mut req = tonic::Request::new(request(i));
+                        for (k, v) in &headers {
+                            if let (Ok(k), Ok(v)) = (
+                                k.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
+                                v.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>(),
+                            ) {
+                                req.metadata_mut().insert(k, v);
+                            }
+                        }
+                        match c.export(req).await {
                             Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
                             Err(_) => failed.fetch_add(1, Ordering::Relaxed),
                         };

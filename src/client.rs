@@ -250,6 +250,9 @@ pub struct Telemetry {
     pub users: Vec<String>,
     /// With verification: every child exports here, and its facts go to the ledger.
     pub receiver: Option<String>,
+    /// With verification: the run's key for each child's receiver token (sent in the
+    /// child's environment, never on its command line).
+    pub key: Option<crate::telemetry::auth::Key>,
     pub ledger: Mutex<Vec<ChildFact>>,
 }
 
@@ -300,8 +303,18 @@ impl Client {
         if let Some(endpoint) = &t.receiver {
             out.push(("OTEL_ENABLED", "true".to_string()));
             out.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()));
+            if let Some(token) = self.token(id) {
+                let theirs = self.env.iter().find(|(k, _)| k == "OTEL_EXPORTER_OTLP_HEADERS").map(|(_, v)| v.as_str());
+                out.push(("OTEL_EXPORTER_OTLP_HEADERS", crate::telemetry::auth::child_headers(theirs, &token)));
+            }
         }
         out
+    }
+
+    /// The receiver token of the child `id` (with verification on).
+    fn token(&self, id: &str) -> Option<String> {
+        let t = &self.telemetry;
+        t.receiver.as_ref().and(t.key.as_ref()).map(|k| k.token(id))
     }
 
     /// The argument vector for an action: the flavor table. obsctl takes its global
@@ -520,7 +533,10 @@ impl Client {
         // Kept as the client wrote it: presigned URLs carry the access key id, and a
         // redacted URL would not work. Whoever shows stdout redacts it first.
         let stdout = grab(out).await;
-        let stderr = self.redact(&grab(err).await.0);
+        let mut stderr = self.redact(&grab(err).await.0);
+        if let Some(token) = self.token(id) {
+            stderr = stderr.replace(&token, "***");
+        }
         let stderr_line = stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(strip_ansi);
 
         let outcome = match status {
@@ -597,26 +613,10 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, limit: usize) -> (Vec<
     (kept, complete)
 }
 
-/// obsctl colours its log lines; keep reports plain.
+/// obsctl colours its log lines, and a client's stderr could hold any escape
+/// sequence: keep reports and logs plain, on one line.
 fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // Skip "ESC [ ... letter".
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::terminal::clean_line(s)
 }
 
 #[cfg(test)]
@@ -734,5 +734,6 @@ mod tests {
     #[test]
     fn ansi_colours_are_stripped() {
         assert_eq!(strip_ansi("\x1b[31mError\x1b[0m: service error"), "Error: service error");
+        assert_eq!(strip_ansi("Error\x1b]0;title\x07: x\ry"), "Error: xy");
     }
 }

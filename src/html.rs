@@ -59,6 +59,13 @@ pub fn render(s: &Value) -> Result<String, String> {
     if !(has("ops") || has("latency_ms") || has("timeline")) {
         return Err("this is not a trafficgen summary (it has no ops, latency_ms or timeline)".into());
     }
+    // Typed, not just escaped: a field that must be a number is refused otherwise.
+    if let Some(code) = s.get("verdict").and_then(|v| v.get("exit_code"))
+        && !code.is_null()
+        && !(code.is_i64() || code.is_u64())
+    {
+        return Err(format!("verdict.exit_code must be an integer, not {}", short(code)));
+    }
     let timeline = Timeline::read(s);
     let mut out = String::with_capacity(256 * 1024);
     let title = format!(
@@ -85,6 +92,12 @@ pub fn render(s: &Value) -> Result<String, String> {
     server_metrics(&mut out, s);
     out.push_str("</body></html>\n");
     Ok(out)
+}
+
+/// A JSON value as a short, plain, one-line text for an error message.
+fn short(v: &Value) -> String {
+    let t: String = v.to_string().chars().take(40).collect();
+    crate::terminal::clean_line(&t)
 }
 
 /// HTML-escapes text (element content and attribute values alike).
@@ -260,8 +273,11 @@ fn verdict(out: &mut String, s: &Value) {
         None if passed => ("pass", "PASSED"),
         None => ("fail", "FAILED"),
     };
-    let _ =
-        writeln!(out, "<p class=\"{class}\">{label} (exit code {})</p>", text(v, "exit_code").unwrap_or("?".into()));
+    let _ = writeln!(
+        out,
+        "<p class=\"{class}\">{label} (exit code {})</p>",
+        v.get("exit_code").and_then(Value::as_i64).map_or("?".into(), |c| c.to_string())
+    );
     if let Some(reasons) = v.get("reasons").and_then(Value::as_array).filter(|r| !r.is_empty()) {
         out.push_str("<ul>");
         for r in reasons {
@@ -924,7 +940,8 @@ fn telemetry(out: &mut String, s: &Value) {
     let _ = writeln!(
         out,
         "<p>{}: {} of {} children that ended reported ({} exports lost, {} children killed); \
-         {} export requests, {} unattributed; {} forwarded ({} failed). <span class=\"{}\">{} families mismatch.</span></p>",
+         {} export requests, {} unattributed; {} forwarded ({} failed); {} foreign requests without a valid token \
+         (ignored{}). <span class=\"{}\">{} families mismatch.</span></p>",
         esc(&text(t, "client").unwrap_or_default()),
         n("children_reported"),
         n("children_ended"),
@@ -934,6 +951,14 @@ fn telemetry(out: &mut String, s: &Value) {
         n("unattributed_requests"),
         n("forwarded"),
         n("forward_failures"),
+        n("foreign_requests"),
+        match t.get("foreign_examples").and_then(Value::as_array).filter(|e| !e.is_empty()) {
+            Some(e) => format!(
+                "; instance ids such as {}",
+                esc(&e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+            ),
+            None => String::new(),
+        },
         if num(t, "mismatches").unwrap_or(0.0) > 0.0 { "fail" } else { "pass" },
         n("mismatches")
     );

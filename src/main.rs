@@ -33,6 +33,7 @@ mod state;
 mod stats;
 mod synth;
 mod telemetry;
+mod terminal;
 mod units;
 mod user;
 mod verdict;

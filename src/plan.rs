@@ -429,14 +429,14 @@ impl Plan {
             "client   {} `{}`, endpoint {}, region {}",
             self.client.flavor.name(),
             self.client.binary.display(),
-            self.client.endpoint.as_deref().unwrap_or("(client default)"),
+            self.client.endpoint.as_deref().map_or("(client default)".into(), crate::secrets::scrub),
             self.client.region
         );
         let env: Vec<String> = self
             .client
             .env
             .iter()
-            .map(|(k, v)| if crate::secrets::is_secret_name(k) { format!("{k}=***") } else { format!("{k}={v}") })
+            .map(|(k, v)| if crate::secrets::is_secret(k, v) { format!("{k}=***") } else { format!("{k}={v}") })
             .collect();
         let _ = writeln!(o, "env      {}", if env.is_empty() { "(none)".into() } else { env.join(" ") });
         let _ = writeln!(
@@ -498,6 +498,7 @@ impl Plan {
             );
         }
         if let Some(url) = &self.server_metrics {
+            let url = crate::secrets::scrub(url);
             let _ = writeln!(o, "server   its own counters from {url}, read at the start and the end");
         }
         let list: Vec<&str> = self.thresholds.iter().map(|t| t.text.as_str()).collect();

@@ -212,6 +212,26 @@ struct UserSection {
     tz: Option<f64>,
 }
 
+/// Kind names end up in object keys, tables, the HTML report and metrics: a
+/// conservative charset, so no markup or terminal escape can ride along.
+const NAME_RULE: &str = "names use letters, digits, '.', '-' and '_' (1-64 chars)";
+
+fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// A role is shown (plan, tables): words, but no markup or control characters.
+fn is_role(s: &str) -> bool {
+    (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_alphanumeric() || " -_.,/()+".contains(c))
+}
+
+/// Control characters shown as escapes (`\u{1b}`), the rest as it is.
+fn visible(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// A profile problem, located in its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileError {
@@ -289,7 +309,10 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ProfileError {
         let at = if span.start == 0 && span.end == 0 { None } else { Some(line_col(self.text, span.start)) };
-        ProfileError { path: self.path.to_path_buf(), at, field: field.into(), message: message.into() }
+        // A field path or message may quote a hostile name: its control characters are
+        // shown escaped, never sent to the terminal as they are.
+        let (field, message) = (visible(&field.into()), visible(&message.into()));
+        ProfileError { path: self.path.to_path_buf(), at, field, message }
     }
 
     /// serde/TOML errors come with a span but without the field's name: take the key
@@ -589,6 +612,17 @@ impl Cx<'_> {
             }
             let families: Vec<&str> = crate::telemetry::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
             for (version, metrics) in &t.allow {
+                // Shown by `check` and matched against `--version`: a version's charset.
+                let ok = (1..=64).contains(&version.len())
+                    && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+                if !ok {
+                    let at = metrics.values().next().map_or(self.table_span("telemetry"), |w| w.span());
+                    return Err(self.err(
+                        at,
+                        format!("telemetry.allow.{version}"),
+                        format!("{version:?}: versions use letters, digits, '.', '+', '-' and '_' (1-64 chars)"),
+                    ));
+                }
                 let mut m = BTreeMap::new();
                 for (metric, why) in metrics {
                     if !families.contains(&metric.as_str()) {
@@ -637,6 +671,9 @@ impl Cx<'_> {
         let mut kinds = Vec::new();
         for (name, ks) in &f.kinds {
             let field = format!("kinds.{name}");
+            if !is_name(name) {
+                return Err(self.err(ks.span(), field, format!("{name:?}: {NAME_RULE}")));
+            }
             let k = ks.get_ref();
             if k.extensions.is_empty() {
                 return Err(self.err(ks.span(), format!("{field}.extensions"), "needs at least one extension"));
@@ -733,6 +770,13 @@ impl Cx<'_> {
                     u.id.span(),
                     field("id"),
                     format!("{id:?}: ids use letters, digits, '-' and '_' (1-64 chars)"),
+                ));
+            }
+            if !is_role(&u.role) {
+                return Err(self.err(
+                    us.span(),
+                    field("role"),
+                    format!("{:?}: a role uses letters, digits, spaces and - _ . , / ( ) + (1-64 chars)", u.role),
                 ));
             }
             if users.iter().any(|p| p.id == id) {

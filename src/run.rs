@@ -93,11 +93,14 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     // Names no one else uses: a run id in the missing and scratch bucket names and in
     // every child's telemetry identity.
     let run_id = rand::random::<u32>();
+    // Only children holding a token made with this key count at the receiver.
+    let key = crate::telemetry::auth::Key::random();
     let receiver = if plan.telemetry.verify {
-        // The profile's own collector keeps receiving everything: every export is
-        // forwarded to it.
-        let upstream = plan.client.env.iter().find(|(k, _)| k == "OTEL_EXPORTER_OTLP_ENDPOINT").map(|(_, v)| v.clone());
-        match rt.block_on(OtlpReceiver::start(upstream)) {
+        // The profile's own collector keeps receiving everything our children export:
+        // every such export is forwarded to it, with the profile's own headers.
+        let env = |name: &str| plan.client.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let (upstream, headers) = (env("OTEL_EXPORTER_OTLP_ENDPOINT"), env("OTEL_EXPORTER_OTLP_HEADERS"));
+        match rt.block_on(OtlpReceiver::start(upstream, headers.as_deref(), key.clone())) {
             Ok(r) => Some(r),
             Err(e) => {
                 error!("{e}");
@@ -112,6 +115,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         identity: plan.telemetry.identity,
         users: plan.users.iter().map(|u| u.id.clone()).collect(),
         receiver: receiver.as_ref().map(|r| r.endpoint()),
+        key: Some(key),
         ledger: Default::default(),
     });
     if let Err(e) = client.children.start_watchdog() {

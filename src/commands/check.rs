@@ -2,7 +2,9 @@
 //! machine it would run on.
 
 pub fn run(plan: &crate::plan::Plan) -> i32 {
-    print!("{}", plan.describe());
+    // Free text of the profile (env values, the endpoint) reaches the terminal without
+    // control characters or escape sequences.
+    print!("{}", crate::terminal::clean(&plan.describe()));
     let tmp = std::env::temp_dir();
     if plan.limits.min_free_disk > 0
         && let Ok(total) = fs4::total_space(&tmp)

@@ -51,7 +51,7 @@ pub fn run(args: &CompareArgs) -> i32 {
     let (base, new) = match (load(&args.base), load(&args.new)) {
         (Ok(base), Ok(new)) => (base, new),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::terminal::clean(&e.to_string()));
             return 2;
         }
     };
@@ -66,7 +66,9 @@ pub fn run(args: &CompareArgs) -> i32 {
             }
         }
     } else {
-        print!("{}", table(&c, &base, &new));
+        // Names and texts in a summary are its author's: no escape sequence of theirs
+        // reaches the terminal.
+        print!("{}", crate::terminal::clean(&table(&c, &base, &new)));
     }
     c.result.exit_code()
 }

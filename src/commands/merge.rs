@@ -30,7 +30,7 @@ pub fn run(plan: Plan, a: MergeArgs) -> i32 {
     match merge(plan, &a) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::terminal::clean(&e.to_string()));
             EXIT_USAGE
         }
     }
@@ -193,9 +193,19 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         _ => verdict::lookup(&summary, name),
     });
 
+    // Whatever the summaries hold, no escape sequence of theirs reaches the terminal.
+    let clean = crate::terminal::clean;
     println!(
         "{}",
-        report::table(&plan, &map, &stats, &[], 0.0, dispatch_s, &format!("merged ({} summaries)", parts.len()))
+        clean(&report::table(
+            &plan,
+            &map,
+            &stats,
+            &[],
+            0.0,
+            dispatch_s,
+            &format!("merged ({} summaries)", parts.len())
+        ))
     );
     let limited: Vec<String> = parts
         .iter()
@@ -203,9 +213,9 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         .map(|p| p.file.clone())
         .collect();
     if !limited.is_empty() {
-        println!("HOST LIMITED: {} (their results measure their machines too)", limited.join(", "));
+        println!("HOST LIMITED: {} (their results measure their machines too)", clean(&limited.join(", ")));
     }
-    println!("{}", verdict::render(&v));
+    println!("{}", clean(&verdict::render(&v)));
     let code = v.exit_code;
     summary.verdict = Some(v);
 
@@ -215,7 +225,9 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     if parts.iter().all(|p| p.v.get("telemetry").is_some_and(|t| !t.is_null())) {
         let mut t = Map::new();
         // Counts, summed over the shards.
-        for key in ["mismatches", "lost_exports", "children_ended", "children_reported", "export_requests"] {
+        for key in
+            ["mismatches", "lost_exports", "children_ended", "children_reported", "export_requests", "foreign_requests"]
+        {
             t.insert(key.into(), telemetry_sum(key).map_or(Value::Null, |n| Value::from(n as u64)));
         }
         t.insert("per_shard".into(), parts.iter().map(|p| p.v["telemetry"].clone()).collect());

@@ -15,7 +15,7 @@ pub fn run(summary: &Path, html: &Path) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::terminal::clean(&e));
             EXIT_USAGE
         }
     }

@@ -2,7 +2,10 @@
 //! own identity (`OTEL_RESOURCE_ATTRIBUTES`); with verification on, an in-process OTLP
 //! receiver collects every child's export, and at the end each metric family is
 //! reconciled against the contract (`contract.rs`): expected, reported, difference.
+//! Only exports that carry a child's token (`auth.rs`) are reconciled; the others are
+//! counted as foreign and reported, never believed.
 
+pub mod auth;
 pub mod contract;
 pub mod receiver;
 
@@ -69,9 +72,21 @@ pub struct Report {
     pub lost_exports: u64,
     /// Children killed (timeout, shutdown) before they could export: not expected.
     pub children_killed: u64,
-    /// Export requests from instance ids no child of this run had (or none at all).
+    /// Export requests of this run's children that named an instance id no child of
+    /// this run had (or none at all).
     pub unattributed_requests: u64,
+    /// Export requests that carried a child's token.
     pub export_requests: u64,
+    /// Export requests without a valid token (another local process): ignored.
+    pub foreign_requests: u64,
+    /// Distinct instance ids those named (at most `receiver::MAX_FOREIGN_IDS` are
+    /// remembered: `foreign_ids_capped` says when more came).
+    pub foreign_instance_ids: u64,
+    pub foreign_ids_capped: bool,
+    /// A few of them (control characters removed, cut short), to find the sender by.
+    pub foreign_examples: Vec<String>,
+    /// Series of this run's children not kept because a per-child cap was reached.
+    pub dropped_series: u64,
     pub forwarded: u64,
     pub forward_failures: u64,
     /// Families that disagree (allowed ones not counted).
@@ -172,11 +187,13 @@ pub fn reconcile(
     }
     let contract_names: Vec<&str> = contract::FAMILIES.iter().map(|(n, _)| *n).collect();
     let mut strays: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let mut unattributed = 0;
-    for (id, c) in &store.children {
-        if !known.contains_key(id.as_str()) {
-            unattributed += c.requests;
-        }
+    // A child's resources under another id are unattributed; so is a child outside
+    // the ledger.
+    let mut unattributed: u64 =
+        store.mislabelled.values().map(|c| c.requests).sum::<u64>() + store.mislabelled_overflow;
+    unattributed +=
+        store.children.iter().filter(|(id, _)| !known.contains_key(id.as_str())).map(|(_, c)| c.requests).sum::<u64>();
+    for c in store.children.values().chain(store.mislabelled.values()) {
         for ((metric, attrs), p) in &c.series {
             if !contract_names.contains(&metric.as_str()) {
                 let v = if c.histograms.get(metric).copied().unwrap_or(false) { p.count as f64 } else { p.value };
@@ -192,6 +209,11 @@ pub fn reconcile(
         children_killed: facts.iter().filter(|f| !f.exited).count() as u64,
         unattributed_requests: unattributed,
         export_requests: counters.0,
+        foreign_requests: store.foreign.requests,
+        foreign_instance_ids: store.foreign.ids.len() as u64,
+        foreign_ids_capped: store.foreign.ids_capped,
+        foreign_examples: store.foreign.examples(),
+        dropped_series: store.dropped_series,
         forwarded: counters.1,
         forward_failures: counters.2,
         mismatches,
@@ -248,6 +270,19 @@ pub fn render(r: &Report) -> String {
         r.forwarded,
         r.forward_failures
     );
+    if r.foreign_requests > 0 {
+        let _ = writeln!(
+            out,
+            "foreign: {} export requests without a valid token from {}{} instance ids (e.g. {}): ignored",
+            r.foreign_requests,
+            r.foreign_instance_ids,
+            if r.foreign_ids_capped { "+" } else { "" },
+            r.foreign_examples.join(", ")
+        );
+    }
+    if r.dropped_series > 0 {
+        let _ = writeln!(out, "{} series over the per-child cap were not kept", r.dropped_series);
+    }
     if !r.out_of_contract.is_empty() {
         let list: Vec<String> = r
             .out_of_contract

@@ -20,6 +20,10 @@ Environment:
                                  unset or empty: nothing is sent
     OTEL_RESOURCE_ATTRIBUTES     k=v,k=v: the resource, plus service.name
     OTEL_SERVICE_NAME            service.name (default obsctl)
+    OTEL_EXPORTER_OTLP_HEADERS   k=v,k=v: gRPC metadata on the export, read as
+                                 OpenTelemetry's Rust exporter (obsctl's) reads it:
+                                 comma-separated, trimmed, split at the first '=',
+                                 values URL-decoded, empty keys or values skipped
     FAKE_OTEL_MODE               honest (default) | double_errors (errors_total +2 per
                                  failure) | never (sends nothing) | overcount_bytes
                                  (bytes_uploaded_total and bytes_downloaded_total doubled)
@@ -169,6 +173,16 @@ def request(attrs, counters, hists, start_ns, now_ns):
     )
 
 
+def headers():
+    out = []
+    for kv in os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", "").split(","):
+        k, sep, v = kv.partition("=")
+        k, v = k.strip().lower(), urllib.parse.unquote(v.strip())
+        if sep and k and v:
+            out.append((k, v))
+    return out
+
+
 def export(endpoint, req):
     import grpc
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
@@ -181,7 +195,7 @@ def export(endpoint, req):
     # Loopback only in tests: never through a proxy the environment may name.
     channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)])
     try:
-        metrics_service_pb2_grpc.MetricsServiceStub(channel).Export(req, timeout=DEADLINE_S)
+        metrics_service_pb2_grpc.MetricsServiceStub(channel).Export(req, timeout=DEADLINE_S, metadata=headers())
     finally:
         channel.close()
 

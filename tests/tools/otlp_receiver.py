@@ -7,10 +7,12 @@ name of every metric it receives to a file, one per line.
 With REQUESTS_FILE, every metrics export request also appends one JSON line there
 (written whole, so its line count is the number of requests received):
 
-    {"resources": [{"attributes": {"service.instance.id": "...", ...},
+    {"headers": {"authorization": "...", ...},
+     "resources": [{"attributes": {"service.instance.id": "...", ...},
                     "metrics": {"operations_total": 1, "file_size_bytes": {"count": 1, "sum": 42.0}}}]}
 
-Sums and gauges give their points' total; histograms their count and sum.
+`headers` are the request's gRPC metadata but the transport's own (user-agent,
+grpc-*, te, content-type). Sums and gauges give their points' total; histograms their count and sum.
 """
 import json
 import sys
@@ -48,7 +50,15 @@ def values(m):
 
 class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     def Export(self, request, context):
-        record = {"resources": []}
+        transport = ("user-agent", "te", "content-type", ":authority")
+        record = {
+            "headers": {
+                k: v
+                for k, v in context.invocation_metadata()
+                if not k.startswith("grpc-") and k not in transport
+            },
+            "resources": [],
+        }
         names = []
         for rm in request.resource_metrics:
             res = {"attributes": {a.key: text(a.value) for a in rm.resource.attributes}, "metrics": {}}
