@@ -141,7 +141,7 @@ fn a_restart_deletes_what_killed_runs_left_once_its_ttl_passes() {
     // enough for the 20 s TTL of everything the killed runs stored to pass.
     let child = start(&sb, &moto, &venv, "0.0005", "30s");
     let out = wait_bounded(child, LIMIT);
-    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", stderr(&out));
+    assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     let s = sb.summary();
     assert_eq!(s["achieved_ops"], 0, "the restart scheduled nothing of its own: {s}");
     assert_eq!(s["integrity_failures"], 0, "{}", s["verdict"]);

@@ -153,7 +153,7 @@ fn client_aws_alone_runs_the_aws_cli() {
         .stderr(std::process::Stdio::piped());
     let out = run_bounded(cmd, LIMIT);
     // (A 2 s run falls short of the shipped achieved_ratio threshold: exit 3 is fine.)
-    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", stderr(&out));
+    assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     assert!(sb.calls().iter().any(|c| c.starts_with("s3 cp ")), "{:?}", sb.calls());
 }
 
@@ -181,7 +181,7 @@ fn the_largest_rate_still_stops_on_time() {
         LIMIT,
     );
     let took = started.elapsed();
-    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", stderr(&out));
+    assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     // 3 s of traffic, at most 1 s of grace, start-up and the summary.
     assert!(took < Duration::from_secs(7), "took {took:?}");
     let s = sb.summary();

@@ -22,7 +22,7 @@ fn run_with_html() -> Sandbox {
     args.extend_from_slice(&["--html", "report.html"]);
     let out = run_bounded(sb.cmd(&args), LIMIT);
     // 0, or 3 from the shipped profile's thresholds on a noisy 4 s run; never integrity.
-    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", stderr(&out));
+    assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     assert_eq!(sb.summary()["integrity_failures"], 0);
     sb
 }
