@@ -71,7 +71,7 @@ fn credentials_in(value: &str) -> Vec<String> {
 }
 
 /// `%XX` decoded (as OTLP header values are); anything else kept as it is.
-fn percent_decode(v: &str) -> String {
+pub fn percent_decode(v: &str) -> String {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

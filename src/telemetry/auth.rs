@@ -111,29 +111,9 @@ pub fn parse_headers(value: &str) -> Vec<(String, String)> {
     value
         .split(',')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), url_decode(v.trim())))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), crate::secrets::percent_decode(v.trim())))
         .filter(|(k, v)| !k.is_empty() && !v.is_empty() && k != HEADER)
         .collect()
-}
-
-fn url_decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A child's `OTEL_EXPORTER_OTLP_HEADERS`: the profile's own headers as written (for
