@@ -355,13 +355,6 @@ fn smoke_profile_passes_obsctl() {
     smoke_profile_passes(Flavor::Obsctl);
 }
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {

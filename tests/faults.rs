@@ -199,14 +199,6 @@ fn crashes_and_garbage_output_are_classified() {
     assert_eq!(total(&s, "failures"), 0, "garbage output with exit 0 is a success: {s}");
 }
 
-#[cfg(unix)]
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 #[test]
 fn sigint_mid_run_finishes_in_flight_work_and_writes_the_summary() {
     let marker = "2.4343";
@@ -304,18 +296,6 @@ fn one_ctrl_c_before_traffic_starts_aborts_with_130() {
         assert!(start.elapsed() < Duration::from_secs(5), "{:?}", processes_with(marker));
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// (bucket/key, deleted) of every object in the state dir's journal.
-fn journal(sb: &Sandbox) -> std::collections::BTreeMap<String, bool> {
-    let text = std::fs::read_to_string(sb.path("state/objects.jsonl")).unwrap_or_default();
-    let mut out = std::collections::BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (e, deleted) = if v["put"].is_object() { (&v["put"], false) } else { (&v["del"], true) };
-        out.insert(format!("{}/{}", e["bucket"].as_str().unwrap(), e["key"].as_str().unwrap()), deleted);
-    }
-    out
 }
 
 #[test]

@@ -7,13 +7,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 /// A client whose commands matching `pattern` (` rm `, ` cp `) hang on a `sleep MARKER`
 /// before doing their work; the rest is the fake.
 fn hanging_client(sb: &Sandbox, pattern: &str, marker: &str) -> std::path::PathBuf {
@@ -25,18 +18,6 @@ fn hanging_client(sb: &Sandbox, pattern: &str, marker: &str) -> std::path::PathB
     std::fs::write(&client, script).unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&client).status().unwrap();
     client
-}
-
-/// The journal: "bucket/key" → deleted.
-fn journal(sb: &Sandbox) -> std::collections::BTreeMap<String, bool> {
-    let text = std::fs::read_to_string(sb.path("state/objects.jsonl")).unwrap_or_default();
-    let mut out = std::collections::BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (e, deleted) = if v["put"].is_object() { (&v["put"], false) } else { (&v["del"], true) };
-        out.insert(format!("{}/{}", e["bucket"].as_str().unwrap(), e["key"].as_str().unwrap()), deleted);
-    }
-    out
 }
 
 #[test]

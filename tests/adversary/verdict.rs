@@ -75,13 +75,6 @@ fn the_html_report_shows_an_inconclusive_verdict() {
     assert!(!page.contains(">PASSED"), "never a pass");
 }
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 #[test]
 fn slots_missed_while_stopped_are_late_shortfall_not_a_burst() {
     let sb = Sandbox::new(&[]);

@@ -275,3 +275,23 @@ impl Drop for Http {
         let _ = self.child.wait();
     }
 }
+
+/// Sends `sig` to a process the test started.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// (bucket/key, deleted) of every object in the sandbox's state journal.
+pub fn journal(sb: &Sandbox) -> std::collections::BTreeMap<String, bool> {
+    let text = std::fs::read_to_string(sb.path("state/objects.jsonl")).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (e, deleted) = if v["put"].is_object() { (&v["put"], false) } else { (&v["del"], true) };
+        out.insert(format!("{}/{}", e["bucket"].as_str().unwrap(), e["key"].as_str().unwrap()), deleted);
+    }
+    out
+}
