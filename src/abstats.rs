@@ -36,6 +36,7 @@ impl Call {
 }
 
 /// The median of a sample (NaN for an empty one).
+#[cfg(test)]
 pub fn median(xs: &[f64]) -> f64 {
     quantile(xs, 0.5)
 }
@@ -121,7 +122,9 @@ fn hl_upper(a: &[f64], b: &[f64]) -> f64 {
     kth_difference(a, b, n / 2 + 1)
 }
 
-/// The Hodges-Lehmann shift B − A: the median of all pairwise differences.
+/// The Hodges-Lehmann shift B − A: the median of all pairwise differences (`shift`
+/// works on sorted copies; this is its plain form, for the tests).
+#[cfg(test)]
 pub fn hodges_lehmann(a: &[f64], b: &[f64]) -> f64 {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort_by(f64::total_cmp);
@@ -193,11 +196,6 @@ pub fn fisher_b_worse(fail_a: u64, n_a: u64, fail_b: u64, n_b: u64) -> f64 {
     let Ok(h) = Hypergeometric::new(total, fails, n_a) else { return 1.0 };
     let low = (n_a + fails).saturating_sub(total);
     (low..=fail_a).map(|x| h.pmf(x)).sum::<f64>().min(1.0)
-}
-
-/// The interquartile range.
-pub fn iqr(xs: &[f64]) -> f64 {
-    quantile(xs, 0.75) - quantile(xs, 0.25)
 }
 
 /// What the bootstrap found for one comparison of latencies.

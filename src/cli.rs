@@ -91,6 +91,9 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression, 4 when nothing was compared
     Compare(CompareArgs),
+    /// Two client builds interleaved per operation in one run: is B slower, noisier or wronger
+    /// than A? (exit 0 PASS, 3 FAIL, 4 INCONCLUSIVE)
+    Ab(Box<crate::commands::ab::AbArgs>),
     /// Merge the summaries of shard processes (--shard) into one, with exactly merged latency
     /// distributions, and judge the profile's thresholds on it (exit 3 when one fails, 4 when one is not measured)
     Merge {
