@@ -457,6 +457,7 @@ impl Client {
                 ok: exec.outcome == Outcome::Ok,
                 bytes,
                 files: before.1,
+                build: self.binary_b.as_ref().map(|_| tag.build),
             };
             self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(fact);
         }

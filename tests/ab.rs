@@ -34,6 +34,7 @@ fn build(sb: &Sandbox, name: &str, env: &[(&str, &str)]) -> PathBuf {
 fn ab(
     secs: u32,
     seed: u64,
+    py: Option<&std::path::Path>,
     a_env: &[(&str, &str)],
     b_env: &[(&str, &str)],
     extra: &[&str],
@@ -42,7 +43,7 @@ fn ab(
         &std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap(),
         &[
             ("ttl = \"40s\"", "ttl = \"2s\""),
-            ("verify = true ", "verify = false "),
+            ("verify = true ", if py.is_some() { "verify = true " } else { "verify = false " }),
             // Downloads as often as uploads: both are judged.
             ("download_share = 0.2", "download_share = 0.4"),
         ],
@@ -65,13 +66,21 @@ fn ab(
         .arg(&a)
         .arg("--b")
         .arg(&b)
-        .args(["--duration", &duration, "--seed", &seed, "--rate-scale", "60", "--stats-interval", "1h", "-q"])
+        // With telemetry every command also starts a python exporter: a slower pace.
+        .args(["--duration", &duration, "--seed", &seed, "--stats-interval", "1h", "-q"])
+        .args(["--rate-scale", if py.is_some() { "10" } else { "60" }])
         .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state"])
         .args(["--summary-json", "ab.json", "--junit", "ab.xml", "--markdown", "ab.md"])
         .args(extra)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+        .env_remove("OTEL_ENABLED")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
+    if let Some(py) = py {
+        cmd.env("FAKE_OTEL_PYTHON", py).env("FAKE_OTEL_MODE", "honest").env("FAKE_OTEL_LOG", sb.path("otel.log"));
+    }
     let out = run_bounded(cmd, LIMIT);
     drop(http);
     (sb, out)
@@ -95,7 +104,8 @@ fn verdict_of(sb: &Sandbox, op: &str) -> String {
 
 #[test]
 fn a_build_whose_cp_is_30_percent_slower_fails_naming_upload_and_download() {
-    let (sb, out) = ab(10, 7, &[("FAKE_OBSCTL_CP_SLEEP", "0.1")], &[("FAKE_OBSCTL_CP_SLEEP", "0.13")], &[]);
+    // Sleeps long against the fake's own few milliseconds, so the 30 % shows through.
+    let (sb, out) = ab(12, 7, None, &[("FAKE_OBSCTL_CP_SLEEP", "0.2")], &[("FAKE_OBSCTL_CP_SLEEP", "0.26")], &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap_or_else(|| panic!("{all}"));
@@ -124,7 +134,7 @@ fn a_build_whose_cp_is_30_percent_slower_fails_naming_upload_and_download() {
 fn identical_builds_never_fail_over_five_seeds() {
     for seed in 1..=5 {
         let env = [("FAKE_OBSCTL_CP_SLEEP", "0.05")];
-        let (_sb, out) = ab(5, seed, &env, &env, &[]);
+        let (_sb, out) = ab(5, seed, None, &env, &env, &[]);
         let all = text(&out);
         assert!(matches!(out.status.code(), Some(0) | Some(4)), "seed {seed}: {all}");
         assert!(!all.contains("ab FAIL"), "seed {seed}: {all}");
@@ -133,7 +143,7 @@ fn identical_builds_never_fail_over_five_seeds() {
 
 #[test]
 fn a_build_that_fails_5_percent_of_deletes_fails() {
-    let (sb, out) = ab(20, 3, &[], &[("FAKE_OBSCTL_RM_FAIL_PCT", "5")], &[]);
+    let (sb, out) = ab(20, 3, None, &[], &[("FAKE_OBSCTL_RM_FAIL_PCT", "5")], &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(verdict_of(&sb, "delete").contains("FAIL"), "{all}");
@@ -143,10 +153,41 @@ fn a_build_that_fails_5_percent_of_deletes_fails() {
 
 #[test]
 fn calibration_prints_the_minimum_detectable_effect() {
-    let (sb, out) = ab(5, 2, &[("FAKE_OBSCTL_CP_SLEEP", "0.05")], &[], &["--calibrate"]);
+    let (sb, out) = ab(5, 2, None, &[("FAKE_OBSCTL_CP_SLEEP", "0.05")], &[], &["--calibrate"]);
     let all = text(&out);
     assert!(matches!(out.status.code(), Some(0) | Some(4)), "{all}");
     assert!(all.contains("minimum detectable effect"), "{all}");
     assert!(all.contains("A against A"), "{all}");
     let _ = sb;
+}
+
+/// The venv's python with the exporter's modules, or None with a SKIP line.
+fn python(test: &str) -> Option<PathBuf> {
+    let py = s3::venv().join("bin/python");
+    let mut c = std::process::Command::new(&py);
+    c.args(["-c", "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if py.exists() && run_bounded(c, Duration::from_secs(30)).status.success() {
+        return Some(py);
+    }
+    assert!(std::env::var_os("TRAFFICGEN_REQUIRE_S3").is_none(), "{test}: {} lacks grpcio", py.display());
+    eprintln!("SKIP {test}: no python with grpcio and opentelemetry-proto at {}", py.display());
+    None
+}
+
+#[test]
+fn a_build_that_stops_exporting_a_family_fails_naming_it() {
+    let Some(py) = python("a_build_that_stops_exporting_a_family_fails_naming_it") else { return };
+    let (sb, out) = ab(8, 4, Some(&py), &[], &[("FAKE_OTEL_DROP", "downloads_total")], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap_or_else(|| panic!("{all}"));
+    assert!(head.contains("telemetry downloads_total"), "{head}");
+    assert!(all.contains("telemetry downloads_total: A match"), "{all}");
+    // No other family differs between the builds.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    let diffs = s["ab"]["telemetry"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
 }

@@ -93,8 +93,54 @@ pub struct AbReport {
     pub binary_a: String,
     pub binary_b: String,
     pub comparisons: Vec<Comparison>,
+    /// With telemetry verification: each family whose verdict differs between A and B.
+    pub telemetry: Vec<TelemetryDiff>,
     /// Warnings: a tolerance below what the run can detect, a host that limited it.
     pub notes: Vec<String>,
+}
+
+/// A telemetry family reconciled for each build's children alone, where A and B differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct TelemetryDiff {
+    pub family: String,
+    pub verdict_a: String,
+    pub verdict_b: String,
+    /// (expected, reported) for A and for B.
+    pub a: (f64, f64),
+    pub b: (f64, f64),
+    /// FAIL when B mismatches, or deviates where A matches; PASS when B matches where A
+    /// does not.
+    pub verdict: Call,
+}
+
+/// Families whose verdict differs between the builds, from the run summary's
+/// `telemetry.builds` (`{"A": {family: {expected, reported, verdict}}, "B": …}`).
+pub fn telemetry_diffs(builds: &serde_json::Value) -> Vec<TelemetryDiff> {
+    let (Some(a), Some(b)) = (builds["A"].as_object(), builds["B"].as_object()) else { return Vec::new() };
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    let get = |m: &serde_json::Map<String, serde_json::Value>, n: &str| {
+        let f = m.get(n).cloned().unwrap_or_default();
+        (
+            f["verdict"].as_str().unwrap_or("absent").to_string(),
+            (f["expected"].as_f64().unwrap_or(0.0), f["reported"].as_f64().unwrap_or(0.0)),
+        )
+    };
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let ((va, ea), (vb, eb)) = (get(a, n), get(b, n));
+            // "n/a": some failure's cause unknown, the family not judged for that build.
+            if va == vb || va == "n/a" || vb == "n/a" {
+                return None;
+            }
+            // B moves off a family A gets right (even to a deviation the profile allows),
+            // or mismatches where A only deviates as allowed: a finding.
+            let verdict = if vb == "MISMATCH" || (va == "match" && vb != "match") { Call::Fail } else { Call::Pass };
+            Some(TelemetryDiff { family: n.clone(), verdict_a: va, verdict_b: vb, a: ea, b: eb, verdict })
+        })
+        .collect()
 }
 
 pub fn run(plan: Plan, args: &AbArgs) -> i32 {
@@ -173,6 +219,12 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
         summary.as_ref().and_then(|s| s.pointer("/host/warning")).and_then(|w| w.as_str()).map(str::to_string);
     let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
     let mut report = analyse(&samples, settings, host_warning.as_deref());
+    if let Some(builds) = summary.as_ref().and_then(|s| s.pointer("/telemetry/builds")) {
+        report.telemetry = telemetry_diffs(builds);
+        if report.telemetry.iter().any(|t| t.verdict == Call::Fail) {
+            report.verdict = Call::Fail;
+        }
+    }
     report.calibrate = args.calibrate;
     report.binary_a = args.a.display().to_string();
     report.binary_b = binary_b.display().to_string();
@@ -309,6 +361,7 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
         binary_a: String::new(),
         binary_b: String::new(),
         comparisons,
+        telemetry: Vec::new(),
         notes,
     }
 }
@@ -418,7 +471,8 @@ const HEAD: [&str; 10] = [
 ];
 
 fn headline(r: &AbReport) -> String {
-    let failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
+    let mut failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
+    failed.extend(r.telemetry.iter().filter(|t| t.verdict == Call::Fail).map(|t| format!("telemetry {}", t.family)));
     let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
     let mut s = format!(
         "ab {}: {what}, tolerance {}, max failure delta {}",
@@ -458,6 +512,7 @@ pub fn table(r: &AbReport) -> String {
     for row in &rows {
         out += &line(row);
     }
+    out += &telemetry_lines(r);
     if r.calibrate {
         out += &calibration(r);
     }
@@ -465,6 +520,26 @@ pub fn table(r: &AbReport) -> String {
         let _ = writeln!(out, "warning: {n}");
     }
     let _ = writeln!(out, "{}", headline(r));
+    out
+}
+
+/// The telemetry families reconciled per build whose verdicts differ.
+fn telemetry_lines(r: &AbReport) -> String {
+    let mut out = String::new();
+    for t in &r.telemetry {
+        let _ = writeln!(
+            out,
+            "telemetry {}: A {} (expected {}, reported {}), B {} (expected {}, reported {}): {}",
+            t.family,
+            t.verdict_a,
+            t.a.0,
+            t.a.1,
+            t.verdict_b,
+            t.b.0,
+            t.b.1,
+            if t.verdict == Call::Fail { "FAIL, B only" } else { "B better" }
+        );
+    }
     out
 }
 
@@ -494,6 +569,10 @@ pub fn markdown(r: &AbReport) -> String {
         }
         out.push_str(&line);
     }
+    let tele = telemetry_lines(r);
+    if !tele.is_empty() {
+        let _ = write!(out, "\n```\n{tele}```\n");
+    }
     if r.calibrate {
         let _ = write!(out, "\n```\n{}```\n", calibration(r));
     }
@@ -520,6 +599,13 @@ fn junit_xml(r: &AbReport) -> String {
                 .map(|x| format!("shift {:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0))
                 .unwrap_or_default(),
         })
+        .chain(r.telemetry.iter().map(|t| Case {
+            name: format!("telemetry {}", t.family),
+            classname: "ab".into(),
+            failure: (t.verdict == Call::Fail).then(|| format!("{} for B, {} for A", t.verdict_b, t.verdict_a)),
+            skipped: None,
+            detail: String::new(),
+        }))
         .collect();
     render("trafficgen ab", &cases, 0.0)
 }
@@ -624,6 +710,24 @@ mod tests {
         let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
         assert_eq!(up.verdict, Call::Fail);
         assert!(up.reason.contains("phantom_upload"), "{}", up.reason);
+    }
+
+    #[test]
+    fn a_family_only_b_gets_wrong_is_a_finding() {
+        let builds = serde_json::json!({
+            "A": {"uploads_total": {"expected": 10.0, "reported": 10.0, "verdict": "match"},
+                  "deletes_total": {"expected": 4.0, "reported": 4.0, "verdict": "match"}},
+            "B": {"uploads_total": {"expected": 11.0, "reported": 0.0, "verdict": "MISMATCH"},
+                  "deletes_total": {"expected": 5.0, "reported": 5.0, "verdict": "match"}},
+        });
+        let d = telemetry_diffs(&builds);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].family, "uploads_total");
+        assert_eq!(d[0].verdict, Call::Fail);
+        let mut r = analyse(&samples(80, 1.0, 0, 2), S, None);
+        r.telemetry = d;
+        assert!(headline(&r).contains("telemetry uploads_total"), "{}", headline(&r));
+        assert!(table(&r).contains("telemetry uploads_total: A match"), "{}", table(&r));
     }
 
     #[test]
