@@ -188,11 +188,11 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
     let summary_json = opts.exports.summary_json.take();
     let junit = opts.exports.junit.take();
     for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
-        if let Some(p) = p {
-            if let Err(e) = crate::export::prepare(flag, p) {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
-            }
+        if let Some(p) = p
+            && let Err(e) = crate::export::prepare(flag, p)
+        {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
         }
     }
     let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
@@ -303,10 +303,10 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
             let integrity = |v: &[&Sample]| {
                 let mut m = BTreeMap::new();
                 for x in v {
-                    if let Err(c) = x.result {
-                        if c.is_integrity() {
-                            *m.entry(c.name()).or_insert(0) += 1;
-                        }
+                    if let Err(c) = x.result
+                        && c.is_integrity()
+                    {
+                        *m.entry(c.name()).or_insert(0) += 1;
                     }
                 }
                 m
@@ -333,15 +333,16 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
     let mut notes = Vec::new();
     for c in &mut comparisons {
         judge(c, s, host_warning.is_some());
-        if let Some(m) = c.min_detectable {
-            if m > s.tolerance && c.shift.as_ref().is_some_and(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES) {
-                notes.push(format!(
-                    "{}: this run detects shifts of {} or more (80 % power); --tolerance {} is below that: run longer or raise --rate-scale",
-                    c.name(),
-                    pct(m),
-                    pct(s.tolerance)
-                ));
-            }
+        if let Some(m) = c.min_detectable
+            && m > s.tolerance
+            && c.shift.as_ref().is_some_and(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES)
+        {
+            notes.push(format!(
+                "{}: this run detects shifts of {} or more (80 % power); --tolerance {} is below that: run longer or raise --rate-scale",
+                c.name(),
+                pct(m),
+                pct(s.tolerance)
+            ));
         }
     }
     if let Some(w) = host_warning {
@@ -612,7 +613,9 @@ fn junit_xml(r: &AbReport) -> String {
 
 /// One build's counts per operation kind: commands, failures by class, latency.
 fn build_summary(samples: &[Sample], build: Build) -> serde_json::Value {
-    let mut ops: BTreeMap<&str, (u64, BTreeMap<&str, u64>, Vec<f64>)> = BTreeMap::new();
+    /// Commands, failures by class, latencies of the successful ones.
+    type Counts<'a> = (u64, BTreeMap<&'a str, u64>, Vec<f64>);
+    let mut ops: BTreeMap<&str, Counts> = BTreeMap::new();
     for x in samples.iter().filter(|x| x.build == build) {
         let e = ops.entry(x.op.name()).or_default();
         e.0 += 1;
