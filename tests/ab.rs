@@ -191,3 +191,26 @@ fn a_build_that_stops_exporting_a_family_fails_naming_it() {
     let diffs = s["ab"]["telemetry"].as_array().unwrap();
     assert_eq!(diffs.len(), 1, "{diffs:?}");
 }
+
+#[test]
+fn bad_ab_options_are_usage_errors_before_any_traffic() {
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(bin());
+        c.current_dir(repo()).arg("ab").args(args);
+        c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let out = run_bounded(c, Duration::from_secs(30));
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--a", "/bin/true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--b"), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--tolerance", "ten"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--tolerance \"ten\""), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--obsctl", "/bin/true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--a and --b"), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--resamples", "5"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--resamples"), "{err}");
+}
