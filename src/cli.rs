@@ -23,6 +23,7 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen plan --json\n  \
         trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n  \
         trafficgen report s.json --html report.html\n  \
+        trafficgen --profiles scripts/ci-smoke.toml ab --a obsctl-old --b obsctl-new --markdown ab.md   (two builds interleaved in one run)\n  \
         trafficgen --shard 1/4 --summary-json s1.json   (one of 4 machines; then: trafficgen merge s0.json s1.json s2.json s3.json)\n\n\
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
