@@ -23,6 +23,7 @@ use crate::plan::{Arrivals, Flavor};
         trafficgen plan --json\n  \
         trafficgen --duration 8h --time-scale 960 --start-at 06:00 --summary-json s.json --cleanup\n  \
         trafficgen report s.json --html report.html\n  \
+        trafficgen --profiles scripts/ci-smoke.toml ab --a obsctl-old --b obsctl-new --markdown ab.md   (two builds interleaved in one run)\n  \
         trafficgen --shard 1/4 --summary-json s1.json   (one of 4 machines; then: trafficgen merge s0.json s1.json s2.json s3.json)\n\n\
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
@@ -91,6 +92,9 @@ pub enum Command {
     },
     /// Compare two run summaries (--summary-json) per operation; exit 3 on a regression, 4 when nothing was compared
     Compare(CompareArgs),
+    /// Two client builds interleaved per operation in one run: is B slower, noisier or wronger
+    /// than A? (exit 0 PASS, 3 FAIL, 4 INCONCLUSIVE)
+    Ab(Box<crate::commands::ab::AbArgs>),
     /// Merge the summaries of shard processes (--shard) into one, with exactly merged latency
     /// distributions, and judge the profile's thresholds on it (exit 3 when one fails, 4 when one is not measured)
     Merge {

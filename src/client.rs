@@ -220,6 +220,8 @@ fn kill_group(pid: u32) {
 pub struct Client {
     pub flavor: Flavor,
     pub binary: PathBuf,
+    /// Under `ab`: build B's binary, for commands tagged B.
+    binary_b: Option<PathBuf>,
     endpoint: Option<String>,
     region: String,
     env: Vec<(String, String)>,
@@ -237,6 +239,8 @@ pub struct Client {
 pub struct Tag {
     pub user: Option<usize>,
     pub op: Option<OpType>,
+    /// Under `ab`: which build runs this command.
+    pub build: crate::ab::Build,
 }
 
 /// How children are told about telemetry.
@@ -262,6 +266,7 @@ impl Client {
         Client {
             flavor: plan.flavor,
             binary: plan.binary.clone(),
+            binary_b: None,
             endpoint: plan.endpoint.clone(),
             region: plan.region.clone(),
             env: plan.env.clone(),
@@ -277,6 +282,20 @@ impl Client {
     pub fn with_telemetry(mut self, t: Telemetry) -> Client {
         self.telemetry = t;
         self
+    }
+
+    /// Under `ab`: commands tagged B run this binary.
+    pub fn with_binary_b(mut self, b: PathBuf) -> Client {
+        self.binary_b = Some(b);
+        self
+    }
+
+    /// The binary a command of this build runs.
+    fn binary_for(&self, build: crate::ab::Build) -> &Path {
+        match (build, &self.binary_b) {
+            (crate::ab::Build::B, Some(b)) => b,
+            _ => &self.binary,
+        }
     }
 
     /// Every child that ran so far (with verification on).
@@ -296,6 +315,9 @@ impl Client {
             }
             if let Some(op) = tag.op {
                 ours.push(("trafficgen.op", op.name().to_string()));
+            }
+            if self.binary_b.is_some() {
+                ours.push(("trafficgen.build", tag.build.name().to_string()));
             }
             let theirs = self.env.iter().find(|(k, _)| k == "OTEL_RESOURCE_ATTRIBUTES").map(|(_, v)| v.as_str());
             out.push(("OTEL_RESOURCE_ATTRIBUTES", crate::telemetry::resource_attributes(theirs, &ours)));
@@ -448,6 +470,7 @@ impl Client {
                 ok: exec.outcome == Outcome::Ok,
                 bytes,
                 files: before.1,
+                build: self.binary_b.as_ref().map(|_| tag.build),
             };
             self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(fact);
         }
@@ -473,7 +496,8 @@ impl Client {
         if self.children.refusing() {
             return done(Outcome::Cancelled, None, (String::new(), true));
         }
-        let mut cmd = Command::new(&self.binary);
+        let binary = self.binary_for(tag.build);
+        let mut cmd = Command::new(binary);
         cmd.args(self.argv(action))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             // With RUST_BACKTRACE set, obsctl prints a long stack trace on every error.
@@ -492,7 +516,7 @@ impl Client {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                let msg = format!("cannot start {}: {e}", self.binary.display());
+                let msg = format!("cannot start {}: {e}", binary.display());
                 return done(Outcome::SpawnError(msg.clone()), Some(msg), (String::new(), true));
             }
         };

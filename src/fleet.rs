@@ -30,6 +30,8 @@ pub struct Fleet {
     /// The crash-safe record of every object this run may store.
     pub journal: crate::state::Journal,
     pub run_id: String,
+    /// Under `ab`: the second build and where each command's sample goes.
+    pub ab: Option<Arc<crate::ab::Split>>,
     /// Wakes each worker when the run stops (see `wake_all`).
     pub wakers: std::sync::Mutex<Vec<Box<dyn Fn() + Send>>>,
 }

@@ -3,6 +3,8 @@
 //! Data flows one way: profile → plan → clock → user workers (schedule, synthesize,
 //! drive the client) → events → stats → reports and verdict.
 
+mod ab;
+mod abstats;
 mod cli;
 mod client;
 mod clock;

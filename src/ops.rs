@@ -51,7 +51,7 @@ fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64
 async fn run(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, action: Action<'_>) -> (OpRecord, Exec) {
     let at = fleet.clock.elapsed();
     fleet.host.command_started();
-    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op) }).await;
+    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::ab::current() }).await;
     fleet.host.command_ended(exec.duration);
     (record(fleet, user, op, key, bytes, at, &exec), exec)
 }
@@ -133,7 +133,7 @@ async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64
 
 /// The bucket is reachable with the run's own credentials.
 async fn bucket_answers(fleet: &Fleet, user: usize, bucket: &str) -> bool {
-    let tag = Tag { user: Some(user), op: None };
+    let tag = Tag { user: Some(user), op: None, build: crate::ab::current() };
     fleet.client.run_with(Action::BucketExists { bucket }, tag).await.outcome == Outcome::Ok
 }
 
@@ -426,7 +426,7 @@ pub async fn expected_failure(fleet: &Fleet, user: usize, op: OpType, key: &str,
         OpType::WrongCredentials => Action::BucketExists { bucket: b },
         other => unreachable!("{} is not an expected failure", other.name()),
     };
-    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op) }).await;
+    let exec = fleet.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::ab::current() }).await;
     let mut rec = record(fleet, user, op, key, bytes, at, &exec);
     rec.result = match exec.outcome {
         Outcome::Failed(_) => Ok(()),

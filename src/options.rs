@@ -72,6 +72,8 @@ pub struct RunOpts {
     pub quiet: bool,
     /// Show the live status when stderr is a terminal.
     pub live: bool,
+    /// Under `ab`: two builds interleaved (see `ab.rs`).
+    pub ab: Option<std::sync::Arc<crate::ab::Split>>,
 }
 
 pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String> {
@@ -193,6 +195,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         cleanup: a.cleanup,
         quiet: a.quiet,
         live: !a.no_live,
+        ab: None,
     };
     Ok((plan, opts))
 }

@@ -118,6 +118,10 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         key: Some(key),
         ledger: Default::default(),
     });
+    let client = match &opts.ab {
+        Some(ab) => client.with_binary_b(ab.binary_b.clone()),
+        None => client,
+    };
     if let Err(e) = client.children.start_watchdog() {
         warn!("{e}: clients may outlive trafficgen if it is killed");
     }
@@ -255,6 +259,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         journal,
         run_id: format!("{run_id:08x}"),
         host: host.clone(),
+        ab: opts.ab.clone(),
         wakers: Default::default(),
     });
     ints.running.store(true, Ordering::SeqCst);
@@ -740,6 +745,9 @@ fn report(
     }
     let code = v.exit_code;
     summary.verdict = Some(v);
+    if let Some(ab) = &opts.ab {
+        *ab.summary.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::to_value(&summary).ok();
+    }
     match opts.exports.finish(&summary) {
         Ok(paths) => {
             for p in paths {

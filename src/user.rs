@@ -102,6 +102,9 @@ pub struct Worker {
     owed: Vec<OpType>,
     ensuring: bool,
     last_ensure: Option<Instant>,
+    /// Under `ab`: the build of the operation being started, and how they are dealt.
+    build: crate::ab::Build,
+    assigner: crate::ab::Assigner,
 }
 
 /// What a worker leaves behind: objects still in the bucket, for `--cleanup`.
@@ -154,6 +157,8 @@ impl Worker {
             owed: Vec::new(),
             ensuring: false,
             last_ensure: None,
+            build: crate::ab::Build::A,
+            assigner: crate::ab::Assigner::default(),
         }
     }
 
@@ -297,10 +302,10 @@ impl Worker {
                 return self.shortfall(Shortfall::Disk);
             }
         }
+        self.started(OpType::Upload, Some(lag), Some(&file));
         let key = self.new_key(&draw, &plan.kinds[file.kind].name, &file.ext, at);
         let local = self.local_path("up", &file.ext);
         let confirm = draw.confirm;
-        self.started(OpType::Upload, Some(lag), Some(&file));
         self.spawn_op(permit, move |fleet, idx| async move {
             let recs = ops::upload(&fleet, idx, &key, &file, &local, confirm).await;
             let result = recs[0].result;
@@ -320,9 +325,13 @@ impl Worker {
         let tx = self.done_tx.clone();
         let idx = self.idx;
         let seq = self.seq;
+        let build = self.build;
         self.fleet.rt.spawn(async move {
-            let (recs, done) = op(fleet.clone(), idx).await;
+            let (recs, done) = crate::ab::scope(build, op(fleet.clone(), idx)).await;
             drop(permit);
+            if let Some(ab) = &fleet.ab {
+                ab.record(build, &recs);
+            }
             for mut rec in recs {
                 rec.seq = seq;
                 fleet.send(Event::Finished(Box::new(rec)));
@@ -346,7 +355,10 @@ impl Worker {
         let user = &plan.users[self.idx];
         let sim = self.fleet.clock.map.sim_at(at);
         let mut fill = SmallRng::seed_from_u64(draw.fill);
-        let sub = workload::fill_template(&user.subfolders[draw.template], plan, sim, &mut fill);
+        let mut sub = workload::fill_template(&user.subfolders[draw.template], plan, sim, &mut fill);
+        if self.fleet.ab.is_some() {
+            sub.insert_str(0, self.build.key_prefix());
+        }
         workload::object_key(&sub, &user.id, kind, (sim * 1000.0) as u64, self.seq, ext)
     }
 
@@ -365,6 +377,7 @@ impl Worker {
     }
 
     fn start_expected(&mut self, permit: Permit, op: OpType, draw: &SlotDraw, at: f64, lag: Duration) {
+        self.started(op, Some(lag), None);
         let key = self.new_key(draw, "missing", ".bin", at);
         // A missing local file must stay missing: give it a name no other file uses.
         let local = match op {
@@ -372,7 +385,6 @@ impl Worker {
             _ => self.local_path("down", ""),
         };
         let reusable = op != OpType::MissingLocalUpload;
-        self.started(op, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
             let rec = ops::expected_failure(&fleet, idx, op, &key, &local).await;
             (vec![rec], Done::Expected { local: reusable.then_some(local) })
@@ -383,6 +395,7 @@ impl Worker {
         let plan = self.fleet.plan.clone();
         let f = &draw.file;
         let kind_name = &plan.kinds[f.kind].name;
+        self.started(OpType::Sync, Some(lag), None);
         // The prefix is a key-shaped folder: `{subfolder}/{user}_sync_{millis}_{seq}.tg{hash}/`.
         let prefix = format!("{}/", self.new_key(draw, "sync", "", at));
         let user = &plan.users[self.idx].id;
@@ -397,7 +410,6 @@ impl Worker {
             .collect();
         let dir = self.dir.join(format!("sync-{}", self.seq));
         let kind = f.kind;
-        self.started(OpType::Sync, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
             let (recs, stored) = ops::sync(&fleet, idx, &dir, &prefix, &files).await;
             // A sync that did not succeed, or whose listing failed (nothing confirmed),
@@ -440,7 +452,12 @@ impl Worker {
         }
     }
 
+    /// Counts an operation as started and, under `ab`, deals it to a build (before its
+    /// key is made: the key carries the build).
     fn started(&mut self, op: OpType, lag: Option<Duration>, file: Option<&FileChoice>) {
+        if let Some(ab) = &self.fleet.ab {
+            self.build = self.assigner.next(ab.seed, self.idx, op);
+        }
         self.in_flight += 1;
         let upload = file.map(|f| (f.kind, f.band));
         self.fleet.send(Event::Started { user: self.idx, op, lag, upload });

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-const SUBCOMMANDS: [&str; 6] = ["check", "plan", "synth", "compare", "cleanup", "merge"];
+const SUBCOMMANDS: [&str; 7] = ["check", "plan", "synth", "compare", "cleanup", "merge", "ab"];
 
 /// `--flag` → its `[default: …]` text ("" when none), from one `--help` output.
 fn help_flags(args: &[&str]) -> BTreeMap<String, String> {

@@ -69,9 +69,13 @@ pub fn run(args: &CompareArgs) -> i32 {
         // Names and texts in a summary are its author's: no escape sequence of theirs
         // reaches the terminal.
         print!("{}", crate::terminal::clean(&table(&c, &base, &new)));
+        println!("{DRIFT_NOTE}");
     }
     c.result.exit_code()
 }
+
+/// Said under every comparison table: two runs differ by more than their builds.
+pub const DRIFT_NOTE: &str = "note: separate runs carry drift (time of day, server state, machine noise); to compare two client builds, interleave them in one run: trafficgen ab --a OLD --b NEW";
 
 /// The regression limit: `20%` allows latencies +20%, throughput −20%, failure rate +20
 /// points.

@@ -1,5 +1,6 @@
 //! One file per subcommand; this one dispatches. A run (no subcommand) is `run.rs`.
 
+pub mod ab;
 pub mod check;
 pub mod cleanup;
 pub mod compare;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Plan { .. } => "plan",
                 Command::Synth { .. } => "synth",
                 Command::Compare(_) => "compare",
+                Command::Ab(_) => "ab",
                 Command::Report { .. } => "report",
                 Command::Cleanup { .. } => "cleanup",
                 Command::Merge { .. } => "merge",
@@ -61,6 +63,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     match cli.command {
         Some(Command::Check) => check::run(&plan),
+        Some(Command::Ab(args)) => ab::run(plan, &args),
         Some(Command::Plan { json }) => plan::run(&plan, json),
         Some(Command::Cleanup { all, state_dir }) => {
             cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::shard::default_state_dir(plan.shard)), all)

@@ -65,6 +65,8 @@ pub struct ChildFact {
     pub bytes: u64,
     /// Files a sync uploaded, with their sizes.
     pub files: Vec<u64>,
+    /// Under `ab`: the build that ran it.
+    pub build: Option<crate::ab::Build>,
 }
 
 /// A family's expected movement: counters use `value`; histograms `count` (and `value`
@@ -181,6 +183,7 @@ mod tests {
 
     fn fact(cmd: Cmd, ok: bool) -> ChildFact {
         ChildFact {
+            build: None,
             id: "r-1".into(),
             user: Some(0),
             cmd,

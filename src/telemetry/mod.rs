@@ -93,6 +93,10 @@ pub struct Report {
     pub mismatches: u64,
     pub families: BTreeMap<String, Family>,
     pub users: BTreeMap<String, BTreeMap<String, Family>>,
+    /// Under `ab`: the families per build ("A", "B"), reconciled apart, so a family that
+    /// one build gets wrong shows whatever the other does.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub builds: BTreeMap<String, BTreeMap<String, Family>>,
     pub out_of_contract: Vec<Stray>,
 }
 
@@ -185,6 +189,16 @@ pub fn reconcile(
         let ck = mine.iter().all(|f| f.ok || f.expected.is_some());
         per_user.insert(name.clone(), families(&expect_sums(&mine), &report_sums(store, &ids), ck, allow));
     }
+    let mut builds = BTreeMap::new();
+    for build in [crate::ab::Build::A, crate::ab::Build::B] {
+        let mine: Vec<&ChildFact> = ended.iter().copied().filter(|f| f.build == Some(build)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = mine.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
+        let ck = mine.iter().all(|f| f.ok || f.expected.is_some());
+        builds.insert(build.name().to_string(), families(&expect_sums(&mine), &report_sums(store, &ids), ck, allow));
+    }
     let contract_names: Vec<&str> = contract::FAMILIES.iter().map(|(n, _)| *n).collect();
     let mut strays: BTreeMap<(String, String), f64> = BTreeMap::new();
     // A child's resources under another id are unattributed; so is a child outside
@@ -219,6 +233,7 @@ pub fn reconcile(
         mismatches,
         families: fams,
         users: per_user,
+        builds,
         out_of_contract: strays
             .into_iter()
             .map(|((metric, attributes), total)| Stray { metric, attributes, total })

@@ -28,6 +28,8 @@ Environment:
                                  failure) | never (sends nothing) | overcount_bytes
                                  (bytes_uploaded_total and bytes_downloaded_total doubled)
                                  | shared_id (service.instance.id is one fixed value)
+    FAKE_OTEL_DROP               a family this build never exports (any mode), e.g.
+                                 uploads_total: a build that lost a metric
 
 Metrics are cumulative: monotonic Sums and Histograms (count and sum; no buckets).
 Never hangs (a 3 s deadline on the RPC) and always exits 0 once its arguments parse:
@@ -220,6 +222,9 @@ def main():
     files = [int(f) for f in a.files.split(",") if f.strip()]
     nbytes = a.bytes if a.bytes is not None else sum(files)
     counters, hists = contract(a.command, a.status == "ok", nbytes, files, a.cause, a.seconds, mode)
+    drop = os.environ.get("FAKE_OTEL_DROP") or ""
+    counters.pop(drop, None)
+    hists.pop(drop, None)
     start_ns = started - int(a.seconds * 1e9)
     try:
         export(endpoint, request(resource_attributes(mode), counters, hists, start_ns, time.time_ns()))

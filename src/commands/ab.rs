@@ -1,0 +1,745 @@
+//! `trafficgen ab`: is client build B slower, noisier or wronger than build A?
+//!
+//! One run of the profile against one server with both binaries interleaved per
+//! operation (`ab.rs` deals them), then per operation kind × size class: medians and
+//! p95, the Hodges-Lehmann shift with its interval, Mann-Whitney p (Holm-corrected),
+//! failure rates with Fisher's test, the IQR ratio, and correctness diffs (integrity
+//! classes, expected failures, that one build shows and the other does not). The
+//! statistics are `abstats.rs`; this file runs, judges and writes the outputs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::ab::{Build, Sample, Split};
+use crate::abstats::{self, Call, Failures, Shift};
+use crate::cli::RunArgs;
+use crate::commands::EXIT_USAGE;
+use crate::events::{FailClass, OpType, SizeClass};
+use crate::plan::Plan;
+use crate::verdict::Judgement;
+
+/// GitHub's limit on a step summary is 1 MiB; the markdown stays well under it.
+const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
+/// Fewer successful commands than this per build: no latency verdict (INCONCLUSIVE).
+const MIN_SAMPLES: usize = 5;
+
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// Build A, the baseline client binary (e.g. the previous release)
+    #[arg(long = "a", value_name = "PATH", required = true)]
+    pub a: PathBuf,
+    /// Build B, the client binary under test [required unless --calibrate]
+    #[arg(long = "b", value_name = "PATH", required_unless_present = "calibrate")]
+    pub b: Option<PathBuf>,
+    /// Largest latency shift of B against A (relative to A's median) that still passes
+    #[arg(long, default_value = "10%", value_name = "PCT")]
+    pub tolerance: String,
+    /// Largest rise of B's failure rate over A's (percentage points) that still passes
+    #[arg(long, default_value = "1%", value_name = "PCT")]
+    pub max_failure_delta: String,
+    /// Run A against A: measure this run's noise and print the minimum detectable effect
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Bootstrap resamples per comparison
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub resamples: usize,
+    /// Write the comparison as GitHub-flavoured markdown (for $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// One comparison: an operation kind and size class, A against B.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub op: &'static str,
+    pub size_class: &'static str,
+    pub shift: Option<Shift>,
+    /// Mann-Whitney p after Holm's correction across every comparison of the run.
+    pub p_holm: f64,
+    pub failures: Failures,
+    /// Integrity classes (phantoms, mismatches, unexpected successes) per build.
+    pub integrity_a: BTreeMap<&'static str, u64>,
+    pub integrity_b: BTreeMap<&'static str, u64>,
+    pub verdict: Call,
+    /// Why, in a few words.
+    pub reason: String,
+    /// For an inconclusive latency: commands per build that would likely settle it.
+    pub settle_at: Option<u64>,
+    /// The smallest shift this comparison detects with 80 % power.
+    pub min_detectable: Option<f64>,
+}
+
+impl Comparison {
+    fn name(&self) -> String {
+        format!("{}/{}", self.op, self.size_class)
+    }
+}
+
+/// The whole comparison, as `--summary-json` writes it (beside both builds' counts
+/// and the run's own summary).
+#[derive(Debug, Serialize)]
+pub struct AbReport {
+    pub verdict: Call,
+    pub calibrate: bool,
+    pub tolerance: f64,
+    pub max_failure_delta: f64,
+    pub binary_a: String,
+    pub binary_b: String,
+    pub comparisons: Vec<Comparison>,
+    /// With telemetry verification: each family whose verdict differs between A and B.
+    pub telemetry: Vec<TelemetryDiff>,
+    /// Warnings: a tolerance below what the run can detect, a host that limited it.
+    pub notes: Vec<String>,
+}
+
+/// A telemetry family reconciled for each build's children alone, where A and B differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct TelemetryDiff {
+    pub family: String,
+    pub verdict_a: String,
+    pub verdict_b: String,
+    /// (expected, reported) for A and for B.
+    pub a: (f64, f64),
+    pub b: (f64, f64),
+    /// FAIL when B mismatches, or deviates where A matches; PASS when B matches where A
+    /// does not.
+    pub verdict: Call,
+}
+
+/// Families whose verdict differs between the builds, from the run summary's
+/// `telemetry.builds` (`{"A": {family: {expected, reported, verdict}}, "B": …}`).
+pub fn telemetry_diffs(builds: &serde_json::Value) -> Vec<TelemetryDiff> {
+    let (Some(a), Some(b)) = (builds["A"].as_object(), builds["B"].as_object()) else { return Vec::new() };
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    let get = |m: &serde_json::Map<String, serde_json::Value>, n: &str| {
+        let f = m.get(n).cloned().unwrap_or_default();
+        (
+            f["verdict"].as_str().unwrap_or("absent").to_string(),
+            (f["expected"].as_f64().unwrap_or(0.0), f["reported"].as_f64().unwrap_or(0.0)),
+        )
+    };
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let ((va, ea), (vb, eb)) = (get(a, n), get(b, n));
+            // "n/a": some failure's cause unknown, the family not judged for that build.
+            if va == vb || va == "n/a" || vb == "n/a" {
+                return None;
+            }
+            // B moves off a family A gets right (even to a deviation the profile allows),
+            // or mismatches where A only deviates as allowed: a finding.
+            let verdict = if vb == "MISMATCH" || (va == "match" && vb != "match") { Call::Fail } else { Call::Pass };
+            Some(TelemetryDiff { family: n.clone(), verdict_a: va, verdict_b: vb, a: ea, b: eb, verdict })
+        })
+        .collect()
+}
+
+pub fn run(plan: Plan, args: &AbArgs) -> i32 {
+    let parse = |flag: &str, text: &str| {
+        let t = text.trim();
+        let n = t.strip_suffix('%').map(str::trim).and_then(|n| n.parse::<f64>().ok());
+        match n {
+            Some(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
+            _ => Err(format!("{flag} {text:?}: give a percentage such as 10%")),
+        }
+    };
+    let (tolerance, max_delta) =
+        match (parse("--tolerance", &args.tolerance), parse("--max-failure-delta", &args.max_failure_delta)) {
+            (Ok(t), Ok(d)) => (t, d),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+    if args.run.obsctl.is_some() {
+        eprintln!("error: --obsctl: `ab` takes its two binaries as --a and --b");
+        return EXIT_USAGE;
+    }
+    if args.resamples < 100 || args.resamples > 100_000 {
+        eprintln!("error: --resamples {}: give 100 to 100000", args.resamples);
+        return EXIT_USAGE;
+    }
+    let binary_b = match (&args.b, args.calibrate) {
+        (_, true) => args.a.clone(),
+        (Some(b), false) => b.clone(),
+        (None, false) => {
+            eprintln!("error: --b is required (or --calibrate to run A against A)");
+            return EXIT_USAGE;
+        }
+    };
+    let (mut plan, mut opts) = match crate::options::apply_run_args(plan, &args.run) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    plan.client.binary = args.a.clone();
+    // Outputs first, as a run checks its own: nothing starts when one cannot be written.
+    let summary_json = opts.exports.summary_json.take();
+    let junit = opts.exports.junit.take();
+    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+        if let Some(p) = p
+            && let Err(e) = crate::export::prepare(flag, p)
+        {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
+    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+        if let Some(p) = p {
+            outputs.push((flag, p.as_path()));
+        }
+    }
+    if let Err(e) = crate::export::check_distinct(&[("--a", &args.a), ("--b", &binary_b)], &outputs) {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
+    // The profile's thresholds judge one build's run; here the comparison decides.
+    plan.thresholds.retain(|t| t.metric == "telemetry_mismatches");
+    let split = Arc::new(Split::new(binary_b.clone(), opts.seed));
+    opts.ab = Some(split.clone());
+    let code = crate::run::run(plan, opts);
+    if !matches!(code, 0 | 3 | 4) {
+        return code;
+    }
+    let samples = split.take_samples();
+    let summary = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let host_warning =
+        summary.as_ref().and_then(|s| s.pointer("/host/warning")).and_then(|w| w.as_str()).map(str::to_string);
+    let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
+    let mut report = analyse(&samples, settings, host_warning.as_deref());
+    if let Some(builds) = summary.as_ref().and_then(|s| s.pointer("/telemetry/builds")) {
+        report.telemetry = telemetry_diffs(builds);
+        if report.telemetry.iter().any(|t| t.verdict == Call::Fail) {
+            report.verdict = Call::Fail;
+        }
+    }
+    report.calibrate = args.calibrate;
+    report.binary_a = args.a.display().to_string();
+    report.binary_b = binary_b.display().to_string();
+    let text = table(&report);
+    print!("{text}");
+    let mut written = Vec::new();
+    if let Some(p) = &args.markdown {
+        let md = markdown(&report);
+        if let Err(e) = crate::export::write_atomic(p, &md) {
+            eprintln!("error: --markdown {}: {e}", p.display());
+            return crate::commands::EXIT_RUN_FAILED;
+        }
+        written.push(p.clone());
+    }
+    if let Some(p) = &junit {
+        if let Err(e) = crate::export::write_atomic(p, &junit_xml(&report)) {
+            eprintln!("error: --junit {}: {e}", p.display());
+            return crate::commands::EXIT_RUN_FAILED;
+        }
+        written.push(p.clone());
+    }
+    if let Some(p) = &summary_json {
+        let doc = serde_json::json!({
+            "ab": &report,
+            "builds": { "A": build_summary(&samples, Build::A), "B": build_summary(&samples, Build::B) },
+            "run": summary,
+        });
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Err(e) = crate::export::write_atomic(p, &text) {
+            eprintln!("error: --summary-json {}: {e}", p.display());
+            return crate::commands::EXIT_RUN_FAILED;
+        }
+        written.push(p.clone());
+    }
+    for p in written {
+        eprintln!("written: {}", p.display());
+    }
+    judgement(report.verdict).exit_code()
+}
+
+fn judgement(c: Call) -> Judgement {
+    match c {
+        Call::Pass => Judgement::Pass,
+        Call::Fail => Judgement::Fail,
+        Call::Inconclusive => Judgement::Inconclusive,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub tolerance: f64,
+    pub max_delta: f64,
+    pub resamples: usize,
+    pub seed: u64,
+}
+
+/// Judges every operation kind × size class that either build ran. Cancelled commands
+/// (cut at the end of the run) count for neither build.
+pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> AbReport {
+    type Key = (OpType, usize);
+    let mut groups: BTreeMap<Key, [Vec<&Sample>; 2]> = BTreeMap::new();
+    for x in samples.iter().filter(|x| x.result != Err(FailClass::Cancelled)) {
+        let class = SizeClass::ALL.iter().position(|c| *c == x.class).unwrap_or(0);
+        groups.entry((x.op, class)).or_default()[(x.build == Build::B) as usize].push(x);
+    }
+    let mut comparisons: Vec<Comparison> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, ((op, class), [a, b]))| {
+            let ok = |v: &[&Sample]| v.iter().filter(|x| x.result.is_ok()).map(|x| x.seconds).collect::<Vec<f64>>();
+            let (la, lb) = (ok(a), ok(b));
+            let shift = (la.len() >= 2 && lb.len() >= 2)
+                .then(|| abstats::shift(&la, &lb, s.resamples, s.seed ^ i as u64))
+                .flatten();
+            let failed = |v: &[&Sample]| v.iter().filter(|x| x.result.is_err()).count() as u64;
+            let integrity = |v: &[&Sample]| {
+                let mut m = BTreeMap::new();
+                for x in v {
+                    if let Err(c) = x.result
+                        && c.is_integrity()
+                    {
+                        *m.entry(c.name()).or_insert(0) += 1;
+                    }
+                }
+                m
+            };
+            Comparison {
+                op: op.name(),
+                size_class: SizeClass::ALL[*class].name(),
+                shift,
+                p_holm: 1.0,
+                failures: Failures::new(failed(a), a.len() as u64, failed(b), b.len() as u64),
+                integrity_a: integrity(a),
+                integrity_b: integrity(b),
+                verdict: Call::Inconclusive,
+                reason: String::new(),
+                settle_at: None,
+                min_detectable: None,
+            }
+        })
+        .collect();
+    let ps: Vec<f64> = comparisons.iter().map(|c| c.shift.as_ref().map_or(1.0, |x| x.p)).collect();
+    for (c, p) in comparisons.iter_mut().zip(abstats::holm(&ps)) {
+        c.p_holm = p;
+    }
+    let mut notes = Vec::new();
+    for c in &mut comparisons {
+        judge(c, s, host_warning.is_some());
+        if let Some(m) = c.min_detectable
+            && m > s.tolerance
+            && c.shift.as_ref().is_some_and(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES)
+        {
+            notes.push(format!(
+                "{}: this run detects shifts of {} or more (80 % power); --tolerance {} is below that: run longer or raise --rate-scale",
+                c.name(),
+                pct(m),
+                pct(s.tolerance)
+            ));
+        }
+    }
+    if let Some(w) = host_warning {
+        notes.push(format!("host limited: {w}; a latency that would pass is INCONCLUSIVE"));
+    }
+    let verdict = match Judgement::combine(comparisons.iter().map(|c| judgement(c.verdict))) {
+        _ if comparisons.is_empty() => Call::Inconclusive,
+        Judgement::Pass => Call::Pass,
+        Judgement::Fail => Call::Fail,
+        Judgement::Inconclusive => Call::Inconclusive,
+    };
+    AbReport {
+        verdict,
+        calibrate: false,
+        tolerance: s.tolerance,
+        max_failure_delta: s.max_delta,
+        binary_a: String::new(),
+        binary_b: String::new(),
+        comparisons,
+        telemetry: Vec::new(),
+        notes,
+    }
+}
+
+/// One comparison's verdict: a correctness diff or a failure excess fails it whatever
+/// the latency says; then the latency interval against the tolerance (a FAIL also
+/// needs Mann-Whitney's Holm-corrected p under 5 %, so many comparisons do not make
+/// a chance FAIL likely).
+fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
+    let only_b: Vec<&str> = c.integrity_b.keys().filter(|k| !c.integrity_a.contains_key(*k)).copied().collect();
+    if !only_b.is_empty() {
+        c.verdict = Call::Fail;
+        c.reason = format!("B only: {}", only_b.join(", "));
+        return;
+    }
+    let f = &c.failures;
+    if f.judge(s.max_delta) == Call::Fail {
+        c.verdict = Call::Fail;
+        c.reason = format!("failures {} → {} (Fisher p {:.3})", pct(f.rate_a()), pct(f.rate_b()), f.p);
+        return;
+    }
+    let Some(x) = c.shift.as_ref().filter(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES) else {
+        c.verdict = Call::Inconclusive;
+        c.reason = format!("fewer than {MIN_SAMPLES} successful commands per build");
+        return;
+    };
+    c.min_detectable = Some(x.min_detectable());
+    c.verdict = match abstats::judge_shift(x, s.tolerance) {
+        Call::Fail if c.p_holm < 0.05 => {
+            c.reason = format!("B slower by {} (interval beyond {})", pct(x.rel), pct(s.tolerance));
+            Call::Fail
+        }
+        Call::Pass if host_limited => {
+            c.reason = "within tolerance, but the host limited the run".into();
+            Call::Inconclusive
+        }
+        Call::Pass => {
+            c.reason = format!("within ±{}", pct(s.tolerance));
+            Call::Pass
+        }
+        _ => {
+            c.settle_at = abstats::settling_size(x, s.tolerance);
+            c.reason = match c.settle_at {
+                Some(n) => format!("interval spans ±{}; some {n} commands per build would settle it", pct(s.tolerance)),
+                None => format!("the shift sits at the tolerance ({})", pct(s.tolerance)),
+            };
+            Call::Inconclusive
+        }
+    };
+}
+
+fn pct(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    let v = x * 100.0;
+    if v.abs() >= 10.0 { format!("{v:.0}%") } else { format!("{v:.1}%") }
+}
+
+fn ms(x: f64) -> String {
+    if x.is_finite() { format!("{:.1}", x * 1000.0) } else { "-".into() }
+}
+
+/// The rows of the table, as cells (shared by the terminal and the markdown).
+fn rows(r: &AbReport) -> Vec<[String; 10]> {
+    r.comparisons
+        .iter()
+        .map(|c| {
+            let (n, p50, p95, shift, iqr) = match &c.shift {
+                Some(x) => (
+                    format!("{}/{}", x.n_a, x.n_b),
+                    format!("{} → {}", ms(x.median_a), ms(x.median_b)),
+                    format!("{} → {}", ms(x.p95_a), ms(x.p95_b)),
+                    format!("{:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0),
+                    format!("{:.2} [{:.2}, {:.2}]", x.iqr_ratio, x.iqr_lo, x.iqr_hi),
+                ),
+                None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
+            };
+            let f = &c.failures;
+            [
+                c.name(),
+                n,
+                p50,
+                p95,
+                shift,
+                if c.shift.is_some() { format!("{:.3}", c.p_holm) } else { "-".into() },
+                format!("{}/{} · {}/{}", f.failed_a, f.total_a, f.failed_b, f.total_b),
+                iqr,
+                c.verdict.name().to_string(),
+                c.reason.clone(),
+            ]
+        })
+        .collect()
+}
+
+const HEAD: [&str; 10] = [
+    "operation/size",
+    "n A/B",
+    "p50 ms A → B",
+    "p95 ms A → B",
+    "shift B−A [95% CI]",
+    "p (Holm)",
+    "failed A · B",
+    "IQR B/A [95% CI]",
+    "verdict",
+    "why",
+];
+
+fn headline(r: &AbReport) -> String {
+    let mut failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
+    failed.extend(r.telemetry.iter().filter(|t| t.verdict == Call::Fail).map(|t| format!("telemetry {}", t.family)));
+    let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
+    let mut s = format!(
+        "ab {}: {what}, tolerance {}, max failure delta {}",
+        r.verdict.name(),
+        pct(r.tolerance),
+        pct(r.max_failure_delta)
+    );
+    if !failed.is_empty() {
+        let _ = write!(s, "; FAIL: {}", failed.join(", "));
+    }
+    s
+}
+
+/// The terminal table.
+pub fn table(r: &AbReport) -> String {
+    let rows = rows(r);
+    let mut width = HEAD.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            // The last column (why) is not padded.
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let _ = write!(s, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = format!("\nA: {}\nB: {}\n", r.binary_a, r.binary_b);
+    out += &line(&HEAD.map(String::from));
+    for row in &rows {
+        out += &line(row);
+    }
+    out += &telemetry_lines(r);
+    if r.calibrate {
+        out += &calibration(r);
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "warning: {n}");
+    }
+    let _ = writeln!(out, "{}", headline(r));
+    out
+}
+
+/// The telemetry families reconciled per build whose verdicts differ.
+fn telemetry_lines(r: &AbReport) -> String {
+    let mut out = String::new();
+    for t in &r.telemetry {
+        let _ = writeln!(
+            out,
+            "telemetry {}: A {} (expected {}, reported {}), B {} (expected {}, reported {}): {}",
+            t.family,
+            t.verdict_a,
+            t.a.0,
+            t.a.1,
+            t.verdict_b,
+            t.b.0,
+            t.b.1,
+            if t.verdict == Call::Fail { "FAIL, B only" } else { "B better" }
+        );
+    }
+    out
+}
+
+/// `--calibrate`: the minimum detectable effect of each comparison.
+fn calibration(r: &AbReport) -> String {
+    let mut out = String::from("minimum detectable effect (80 % power, 5 % level) of this profile and duration:\n");
+    for c in &r.comparisons {
+        if let Some(m) = c.min_detectable {
+            let _ = writeln!(out, "  {:<24} {}", c.name(), pct(m));
+        }
+    }
+    out
+}
+
+/// GitHub-flavoured markdown, for `$GITHUB_STEP_SUMMARY` (cut to stay under 1 MiB).
+pub fn markdown(r: &AbReport) -> String {
+    let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = format!("### trafficgen ab: {}\n\n", esc(&headline(r)));
+    let _ = writeln!(out, "A: `{}`  \nB: `{}`\n", esc(&r.binary_a), esc(&r.binary_b));
+    let _ = writeln!(out, "| {} |", HEAD.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(HEAD.len()));
+    for row in rows(r) {
+        let line = format!("| {} |\n", row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        if out.len() + line.len() > MARKDOWN_LIMIT {
+            out.push_str("\n(cut to stay under the step summary's 1 MiB)\n");
+            return out;
+        }
+        out.push_str(&line);
+    }
+    let tele = telemetry_lines(r);
+    if !tele.is_empty() {
+        let _ = write!(out, "\n```\n{tele}```\n");
+    }
+    if r.calibrate {
+        let _ = write!(out, "\n```\n{}```\n", calibration(r));
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "\n> warning: {}", esc(n));
+    }
+    out
+}
+
+/// JUnit: a case per comparison; INCONCLUSIVE is skipped.
+fn junit_xml(r: &AbReport) -> String {
+    use crate::export::junit::{Case, render};
+    let cases: Vec<Case> = r
+        .comparisons
+        .iter()
+        .map(|c| Case {
+            name: c.name(),
+            classname: "ab".into(),
+            failure: (c.verdict == Call::Fail).then(|| c.reason.clone()),
+            skipped: (c.verdict == Call::Inconclusive).then(|| c.reason.clone()),
+            detail: c
+                .shift
+                .as_ref()
+                .map(|x| format!("shift {:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0))
+                .unwrap_or_default(),
+        })
+        .chain(r.telemetry.iter().map(|t| Case {
+            name: format!("telemetry {}", t.family),
+            classname: "ab".into(),
+            failure: (t.verdict == Call::Fail).then(|| format!("{} for B, {} for A", t.verdict_b, t.verdict_a)),
+            skipped: None,
+            detail: String::new(),
+        }))
+        .collect();
+    render("trafficgen ab", &cases, 0.0)
+}
+
+/// One build's counts per operation kind: commands, failures by class, latency.
+fn build_summary(samples: &[Sample], build: Build) -> serde_json::Value {
+    /// Commands, failures by class, latencies of the successful ones.
+    type Counts<'a> = (u64, BTreeMap<&'a str, u64>, Vec<f64>);
+    let mut ops: BTreeMap<&str, Counts> = BTreeMap::new();
+    for x in samples.iter().filter(|x| x.build == build) {
+        let e = ops.entry(x.op.name()).or_default();
+        e.0 += 1;
+        match x.result {
+            Ok(()) => e.2.push(x.seconds),
+            Err(c) => *e.1.entry(c.name()).or_insert(0) += 1,
+        }
+    }
+    let ops: BTreeMap<&str, serde_json::Value> = ops
+        .into_iter()
+        .map(|(name, (n, fails, lat))| {
+            let q = |p: f64| if lat.is_empty() { None } else { Some(abstats::quantile(&lat, p) * 1000.0) };
+            (
+                name,
+                serde_json::json!({
+                    "commands": n,
+                    "failures": fails,
+                    "p50_ms": q(0.5),
+                    "p95_ms": q(0.95),
+                    "p99_ms": q(0.99),
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "ops": ops })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{RngExt, SeedableRng};
+
+    fn samples(n: usize, factor_b: f64, fail_b: usize, seed: u64) -> Vec<Sample> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        for i in 0..n {
+            for (build, f) in [(Build::A, 1.0), (Build::B, factor_b)] {
+                for op in [OpType::Upload, OpType::Delete] {
+                    let failed = build == Build::B && op == OpType::Delete && i < fail_b;
+                    out.push(Sample {
+                        build,
+                        op,
+                        class: SizeClass::Small,
+                        seconds: 0.05 * f * rng.random_range(0.9..1.1),
+                        result: if failed { Err(FailClass::Failed) } else { Ok(()) },
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    const S: Settings = Settings { tolerance: 0.10, max_delta: 0.01, resamples: 200, seed: 1 };
+
+    #[test]
+    fn a_slower_b_fails_naming_the_operation() {
+        let r = analyse(&samples(80, 1.3, 0, 1), S, None);
+        assert_eq!(r.verdict, Call::Fail);
+        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
+        assert_eq!(up.verdict, Call::Fail, "{}", up.reason);
+        assert!(headline(&r).contains("upload/small"), "{}", headline(&r));
+        let md = markdown(&r);
+        assert!(md.contains("| upload/small |") && md.len() < MARKDOWN_LIMIT);
+        let xml = junit_xml(&r);
+        assert!(xml.contains("<failure message=\"B slower"), "{xml}");
+    }
+
+    #[test]
+    fn identical_builds_pass_and_failures_fail() {
+        let r = analyse(&samples(80, 1.0, 0, 2), S, None);
+        assert_eq!(r.verdict, Call::Pass, "{}", table(&r));
+        let r = analyse(&samples(200, 1.0, 10, 3), S, None);
+        let del = r.comparisons.iter().find(|c| c.op == "delete").unwrap();
+        assert_eq!(del.verdict, Call::Fail);
+        assert!(del.reason.contains("failures"), "{}", del.reason);
+        // A host that limited the run makes a pass inconclusive, never a fail.
+        let r = analyse(&samples(80, 1.0, 0, 2), S, Some("busy"));
+        assert_eq!(r.verdict, Call::Inconclusive);
+        let xml = junit_xml(&r);
+        assert!(xml.contains("<skipped message="), "{xml}");
+    }
+
+    #[test]
+    fn an_integrity_class_only_b_shows_fails() {
+        let mut s = samples(40, 1.0, 0, 4);
+        s.push(Sample {
+            build: Build::B,
+            op: OpType::Upload,
+            class: SizeClass::Small,
+            seconds: 0.05,
+            result: Err(FailClass::PhantomUpload),
+        });
+        let r = analyse(&s, S, None);
+        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
+        assert_eq!(up.verdict, Call::Fail);
+        assert!(up.reason.contains("phantom_upload"), "{}", up.reason);
+    }
+
+    #[test]
+    fn a_family_only_b_gets_wrong_is_a_finding() {
+        let builds = serde_json::json!({
+            "A": {"uploads_total": {"expected": 10.0, "reported": 10.0, "verdict": "match"},
+                  "deletes_total": {"expected": 4.0, "reported": 4.0, "verdict": "match"}},
+            "B": {"uploads_total": {"expected": 11.0, "reported": 0.0, "verdict": "MISMATCH"},
+                  "deletes_total": {"expected": 5.0, "reported": 5.0, "verdict": "match"}},
+        });
+        let d = telemetry_diffs(&builds);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].family, "uploads_total");
+        assert_eq!(d[0].verdict, Call::Fail);
+        let mut r = analyse(&samples(80, 1.0, 0, 2), S, None);
+        r.telemetry = d;
+        assert!(headline(&r).contains("telemetry uploads_total"), "{}", headline(&r));
+        assert!(table(&r).contains("telemetry uploads_total: A match"), "{}", table(&r));
+    }
+
+    #[test]
+    fn too_few_commands_are_inconclusive_and_a_wide_interval_warns() {
+        let r = analyse(&samples(3, 1.0, 0, 5), S, None);
+        assert_eq!(r.verdict, Call::Inconclusive);
+        // 10 noisy commands per build cannot resolve 1 %.
+        let tight = Settings { tolerance: 0.01, ..S };
+        let r = analyse(&samples(10, 1.0, 0, 6), tight, None);
+        assert!(r.notes.iter().any(|n| n.contains("detects shifts of")), "{:?}", r.notes);
+    }
+}

@@ -1,0 +1,216 @@
+//! `trafficgen ab` end to end against the fake client: two builds interleaved in one
+//! run. A build whose `cp` sleeps 30 % longer FAILs naming upload and download; an
+//! identical build never FAILs; a build that fails 5 % of its deletes FAILs. Also the
+//! outputs (markdown, JUnit, summary with both builds) and calibration.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// One `ab` run at a time: they time commands, and two at once on a small machine
+/// would add each other's noise.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A wrapper that sets the fake's environment and runs it: one "build".
+fn build(sb: &Sandbox, name: &str, env: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = sb.path(name);
+    let mut text = String::from("#!/bin/sh\n");
+    for (k, v) in env {
+        text += &format!("export {k}={v}\n");
+    }
+    text += &format!("exec {} \"$@\"\n", fake_obsctl().display());
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The smoke profile (objects live 2 s, so deletes come early; twice the downloads) at 60× its rate for
+/// `secs` wall seconds: `ab` of build A (`a_env`) against build B (`b_env`).
+fn ab(
+    secs: u32,
+    seed: u64,
+    py: Option<&std::path::Path>,
+    a_env: &[(&str, &str)],
+    b_env: &[(&str, &str)],
+    extra: &[&str],
+) -> (Sandbox, std::process::Output) {
+    let profile = edit_profile(
+        &std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap(),
+        &[
+            ("ttl = \"40s\"", "ttl = \"2s\""),
+            ("verify = true ", if py.is_some() { "verify = true " } else { "verify = false " }),
+            // Downloads as often as uploads: both are judged.
+            ("download_share = 0.2", "download_share = 0.4"),
+        ],
+    );
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sb = Sandbox::with_profile(&profile);
+    for bucket in ["alice-development", "henry-operations", "jack-mobile-apps"] {
+        std::fs::create_dir_all(sb.path("store").join(bucket)).unwrap();
+    }
+    let (a, b) = (build(&sb, "build-a", a_env), build(&sb, "build-b", b_env));
+    let http = Http::serve(&sb.path("store"));
+    let (duration, seed) = (format!("{secs}s"), seed.to_string());
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(sb.path(""))
+        .env("FAKE_S3_DIR", sb.path("store"))
+        .env("FAKE_HTTP_PORT", http.port.to_string())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["--profiles", "profiles.toml", "ab", "--a"])
+        .arg(&a)
+        .arg("--b")
+        .arg(&b)
+        // With telemetry every command also starts a python exporter: a slower pace.
+        .args(["--duration", &duration, "--seed", &seed, "--stats-interval", "1h", "-q"])
+        .args(["--rate-scale", if py.is_some() { "10" } else { "60" }])
+        .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state"])
+        .args(["--summary-json", "ab.json", "--junit", "ab.xml", "--markdown", "ab.md"])
+        .args(extra)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+        .env_remove("OTEL_ENABLED")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(py) = py {
+        cmd.env("FAKE_OTEL_PYTHON", py).env("FAKE_OTEL_MODE", "honest").env("FAKE_OTEL_LOG", sb.path("otel.log"));
+    }
+    let out = run_bounded(cmd, LIMIT);
+    drop(http);
+    (sb, out)
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn verdict_of(sb: &Sandbox, op: &str) -> String {
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    s["ab"]["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["op"] == op)
+        .map(|c| c["verdict"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn a_build_whose_cp_is_30_percent_slower_fails_naming_upload_and_download() {
+    // Sleeps long against the fake's own few milliseconds, so the 30 % shows through.
+    let (sb, out) = ab(12, 7, None, &[("FAKE_OBSCTL_CP_SLEEP", "0.2")], &[("FAKE_OBSCTL_CP_SLEEP", "0.26")], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap_or_else(|| panic!("{all}"));
+    assert!(head.contains("upload/small") && head.contains("download/small"), "{head}");
+    assert!(verdict_of(&sb, "upload").contains("FAIL"));
+    // Both builds ran, and each build's objects carry its prefix.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    for b in ["A", "B"] {
+        assert!(s["builds"][b]["ops"]["upload"]["commands"].as_u64().unwrap() > 10, "{b}: {s}");
+    }
+    assert!(s["run"]["ops"].is_object() || s["run"].is_object(), "the run's own summary is kept");
+    for prefix in ["a", "b"] {
+        let found = ["alice-development", "henry-operations", "jack-mobile-apps"]
+            .iter()
+            .any(|bucket| sb.path("store").join(bucket).join(prefix).is_dir());
+        assert!(found, "no object under {prefix}/ in any bucket");
+    }
+    // The outputs: markdown under GitHub's limit with the table, JUnit with failures.
+    let md = std::fs::read_to_string(sb.path("ab.md")).unwrap();
+    assert!(md.len() < 1 << 20 && md.contains("| upload/small |") && md.contains("FAIL"), "{md}");
+    let xml = std::fs::read_to_string(sb.path("ab.xml")).unwrap();
+    assert!(xml.contains("name=\"upload/small\"") && xml.contains("<failure"), "{xml}");
+}
+
+#[test]
+fn identical_builds_never_fail_over_five_seeds() {
+    for seed in 1..=5 {
+        let env = [("FAKE_OBSCTL_CP_SLEEP", "0.05")];
+        let (_sb, out) = ab(5, seed, None, &env, &env, &[]);
+        let all = text(&out);
+        assert!(matches!(out.status.code(), Some(0) | Some(4)), "seed {seed}: {all}");
+        assert!(!all.contains("ab FAIL"), "seed {seed}: {all}");
+    }
+}
+
+#[test]
+fn a_build_that_fails_5_percent_of_deletes_fails() {
+    let (sb, out) = ab(20, 3, None, &[], &[("FAKE_OBSCTL_RM_FAIL_PCT", "5")], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(verdict_of(&sb, "delete").contains("FAIL"), "{all}");
+    let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap();
+    assert!(head.contains("delete/small"), "{head}");
+}
+
+#[test]
+fn calibration_prints_the_minimum_detectable_effect() {
+    let (sb, out) = ab(5, 2, None, &[("FAKE_OBSCTL_CP_SLEEP", "0.05")], &[], &["--calibrate"]);
+    let all = text(&out);
+    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{all}");
+    assert!(all.contains("minimum detectable effect"), "{all}");
+    assert!(all.contains("A against A"), "{all}");
+    let _ = sb;
+}
+
+/// The venv's python with the exporter's modules, or None with a SKIP line.
+fn python(test: &str) -> Option<PathBuf> {
+    let py = s3::venv().join("bin/python");
+    let mut c = std::process::Command::new(&py);
+    c.args(["-c", "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if py.exists() && run_bounded(c, Duration::from_secs(30)).status.success() {
+        return Some(py);
+    }
+    assert!(std::env::var_os("TRAFFICGEN_REQUIRE_S3").is_none(), "{test}: {} lacks grpcio", py.display());
+    eprintln!("SKIP {test}: no python with grpcio and opentelemetry-proto at {}", py.display());
+    None
+}
+
+#[test]
+fn a_build_that_stops_exporting_a_family_fails_naming_it() {
+    let Some(py) = python("a_build_that_stops_exporting_a_family_fails_naming_it") else { return };
+    let (sb, out) = ab(8, 4, Some(&py), &[], &[("FAKE_OTEL_DROP", "downloads_total")], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap_or_else(|| panic!("{all}"));
+    assert!(head.contains("telemetry downloads_total"), "{head}");
+    assert!(all.contains("telemetry downloads_total: A match"), "{all}");
+    // No other family differs between the builds.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    let diffs = s["ab"]["telemetry"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+}
+
+#[test]
+fn bad_ab_options_are_usage_errors_before_any_traffic() {
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(bin());
+        c.current_dir(repo()).arg("ab").args(args);
+        c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let out = run_bounded(c, Duration::from_secs(30));
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--a", "/bin/true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--b"), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--tolerance", "ten"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--tolerance \"ten\""), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--obsctl", "/bin/true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--a and --b"), "{err}");
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--resamples", "5"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--resamples"), "{err}");
+}
