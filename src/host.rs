@@ -119,7 +119,8 @@ pub struct HostReport {
     /// /proc cannot tell.
     pub own_cpu_share: Option<f64>,
     pub other_cpu_share: Option<f64>,
-    /// The other processes that used the most of it (at most `TOP_OTHERS`).
+    /// The other programs that used the most of it (at most `TOP_OTHERS`), by command
+    /// name (processes of one name summed), each with the pid of its busiest process.
     pub others: Vec<OtherProcess>,
     /// Who saturated the machine: "trafficgen", "other", or null when it never was.
     pub party: Option<Party>,
@@ -308,10 +309,18 @@ impl Tally {
         }
         let busy = self.busy as f64;
         let own = self.own as f64 / busy;
-        let mut others: Vec<OtherProcess> = self
-            .others
-            .iter()
-            .map(|(pid, (name, t))| OtherProcess { pid: *pid, name: name.clone(), share: (*t as f64 / busy).min(1.0) })
+        // By name (four busy loops are one `yes 98 %`), with the pid that used the most.
+        let mut by_name: std::collections::HashMap<&str, (u32, u64, u64)> = std::collections::HashMap::new();
+        for (pid, (name, t)) in &self.others {
+            let e = by_name.entry(name.as_str()).or_insert((*pid, 0, 0));
+            e.2 += t;
+            if *t > e.1 || (*t == e.1 && *pid < e.0) {
+                (e.0, e.1) = (*pid, *t);
+            }
+        }
+        let mut others: Vec<OtherProcess> = by_name
+            .into_iter()
+            .map(|(name, (pid, _, t))| OtherProcess { pid, name: name.to_string(), share: (t as f64 / busy).min(1.0) })
             .collect();
         others.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.pid.cmp(&b.pid)));
         others.truncate(TOP_OTHERS);
@@ -514,7 +523,9 @@ impl Host {
                     let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
                     judge(busy, runnable, cores, mem, fds, latency.as_ref(), was)
                 };
-                if ticks % SCAN_EVERY == 0 {
+                // A scan a second, and one early so the party is known by the time the
+                // first judgement (three samples) can hold slots back.
+                if ticks % SCAN_EVERY == 0 || ticks == 2 {
                     let procs = scan_procs();
                     let parts = split(&prev_ticks, &procs, pid);
                     if let Some(&(busy_then, own_then)) = scans.back() {
@@ -678,7 +689,8 @@ mod tests {
         let (own, other, top) = t.shares().unwrap();
         assert_eq!((own, other), (0.2, 0.8));
         let names: Vec<(&str, f64)> = top.iter().map(|o| (o.name.as_str(), o.share)).collect();
-        assert_eq!(names, [("moto_server", 0.61), ("yes", 0.1), ("yes", 0.05)]);
+        assert_eq!(names, [("moto_server", 0.61), ("yes", 0.15), ("cc1", 0.04)]);
+        assert_eq!(top[1].pid, 60, "the busiest of the two");
         let r = HostReport {
             other_busy_s: 14.2,
             own_cpu_share: Some(own),
@@ -691,7 +703,7 @@ mod tests {
             ..Default::default()
         };
         let text = r.describe().unwrap();
-        assert!(text.starts_with("host busy with other work: moto_server 61 %, yes 10 %, yes 5 %"), "{text}");
+        assert!(text.starts_with("host busy with other work: moto_server 61 %, yes 15 %, cc1 4 %"), "{text}");
         assert!(text.contains("CPU 99% busy, 6.0 runnable on 2 cores, 14.2 s saturated"), "{text}");
         assert_eq!(HostReport::default().describe(), None);
         let json = serde_json::to_value(&r).unwrap();
