@@ -566,6 +566,26 @@ mod tests {
     }
 
     #[test]
+    fn the_fleet_is_host_limited_as_its_most_limited_machine_and_names_its_party() {
+        let idle = part("a", json!({"host": {"saturated_s": 0.0, "other_busy_s": 0.0, "party": null}}));
+        let busy = part(
+            "b",
+            json!({"host": {"saturated_s": 0.0, "other_busy_s": 12.5, "party": "other", "own_cpu_share": 0.1,
+                "others": [{"pid": 7, "name": "moto_server", "share": 0.61}], "cpu_busy": 0.99, "runnable": 5.0, "cores": 2.0}}),
+        );
+        let h = fleet_host(&[idle, busy]);
+        assert_eq!((h.other_busy_s, h.party), (12.5, Some(crate::host::Party::Other)));
+        assert!(h.limited());
+        assert!(h.describe().unwrap().starts_with("host busy with other work: moto_server 61 %"), "{h:?}");
+        let merged = merge_host(&[part("b", json!({"host": {"other_busy_s": 3.0, "party": "other"}}))]);
+        assert_eq!(merged["party"], "other");
+        // Older summaries without the fields: held back means trafficgen, else nothing.
+        let old = fleet_host(&[part("a", json!({"host": {"saturated_s": 4.0}}))]);
+        assert_eq!(old.party, Some(crate::host::Party::Trafficgen));
+        assert_eq!(fleet_host(&[part("a", json!({"host": {"saturated_s": 0.0}}))]).party, None);
+    }
+
+    #[test]
     fn sums_that_do_not_fit_are_refused_not_wrapped() {
         let a = part("a", json!({"users": {"u1": {"failures": u64::MAX, "ops": {"upload": {"ok": 1}}}}}));
         let b = part("b", json!({"users": {"u2": {"failures": 1}}}));
