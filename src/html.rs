@@ -1184,6 +1184,32 @@ mod tests {
     }
 
     #[test]
+    fn the_page_names_the_host_party_and_each_thresholds_class() {
+        let s = json!({
+            "ops": {},
+            "timeline": [],
+            "host": {"saturated_s": 0.0, "other_busy_s": 14.2, "party": "other", "own_cpu_share": 0.12,
+                "others": [{"pid": 7, "name": "moto_server", "share": 0.61}],
+                "warning": "this machine is saturated by other work"},
+            "verdict": {"result": "INCONCLUSIVE", "passed": false, "exit_code": 4, "party": "other",
+                "host": "host busy with other work: moto_server 61 %",
+                "thresholds": [{"threshold": "shortfall_rate<5%", "class": "capacity", "value": 0.1667, "limit": 0.05,
+                    "unit": "ratio", "passed": false, "status": "inconclusive", "reason": "host busy with other work"}],
+                "integrity": {}, "reasons": []},
+        });
+        let page = render(&s).unwrap();
+        for text in [
+            "host party",
+            "other work took the CPU (14.2 s): moto_server 61%; trafficgen&#39;s own processes 12%",
+            "<p class=\"inconclusive\">host busy with other work: moto_server 61 %</p>",
+            "<td>capacity</td>",
+            "INCONCLUSIVE (host busy with other work)",
+        ] {
+            assert!(page.contains(text), "{text} not in the page");
+        }
+    }
+
+    #[test]
     fn clock_labels_of_a_short_span_carry_seconds() {
         let t = 1_764_655_200.0; // 2025-12-02 06:00:00 UTC
         assert_eq!(clock_label(t + 5.0, 20.0), "06:00:05");
