@@ -7,12 +7,15 @@
 mod common;
 
 use common::*;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(150);
 
-/// Busy loops, two per core, each ending by itself after `secs` and killed on drop.
+/// Busy loops, two per core, each ending by itself after `secs` (`timeout`, which
+/// outlives this test if it is killed) and killed on drop: each `timeout yes` pair is a
+/// process group of its own, killed whole (killing `timeout` alone would orphan `yes`).
 struct Hog(Vec<Child>);
 
 impl Hog {
@@ -22,6 +25,7 @@ impl Hog {
             .map(|_| {
                 Command::new("timeout")
                     .args([&secs.to_string(), "yes"])
+                    .process_group(0)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -35,7 +39,8 @@ impl Hog {
 impl Drop for Hog {
     fn drop(&mut self) {
         for c in &mut self.0 {
-            let _ = c.kill();
+            // SAFETY: a signal to the process group this test made for the child.
+            unsafe { libc::killpg(c.id() as libc::pid_t, libc::SIGKILL) };
             let _ = c.wait();
         }
     }
