@@ -28,7 +28,9 @@ use crate::plan::{Arrivals, Flavor};
         Exit codes: 0 done and the verdict passed (also after one Ctrl+C once traffic runs), 1 run failed (e.g. a bucket \
         could not be ensured), 2 bad profile, options or client, 3 a threshold failed or the client's word \
         was contradicted (integrity), 4 inconclusive: nothing failed but something was not measured (a rate over \
-        no commands, a percentile of an empty histogram, a run in which no command ran), 130 interrupted twice, or once before traffic started."
+        no commands, a percentile of an empty histogram, a run in which no command ran) or a capacity threshold \
+        could not be judged (this machine was saturated, by trafficgen or by other work, which the verdict names; or \
+        the run was too short to tell a miss from chance), 130 interrupted twice, or once before traffic started."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -219,7 +221,8 @@ pub struct RunArgs {
     pub verify_telemetry: bool,
 
     /// Pass/fail rule, e.g. 'failure_rate<1%' or 'upload.p95<8s' (repeatable; adds to the
-    /// profile's [thresholds]); a failed one makes the run exit 3
+    /// profile's [thresholds]); a failed one makes the run exit 3, a capacity one missed on
+    /// a saturated host or within chance exit 4
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
 

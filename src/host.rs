@@ -74,6 +74,34 @@ impl Reason {
     }
 }
 
+/// Another process's part of the machine's busy CPU while it was saturated.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OtherProcess {
+    pub pid: u32,
+    /// Its command name (`/proc/PID/comm`).
+    pub name: String,
+    /// Its share of the CPU time used on the machine, 0..1.
+    pub share: f64,
+}
+
+/// Who took the CPU: trafficgen's own process tree (itself and the clients it runs), or
+/// other processes (a local S3 server, a neighbour on a CI runner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Party {
+    Trafficgen,
+    Other,
+}
+
+impl Party {
+    pub fn name(self) -> &'static str {
+        match self {
+            Party::Trafficgen => "trafficgen",
+            Party::Other => "other",
+        }
+    }
+}
+
 /// What the summary says about the host.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct HostReport {
@@ -83,6 +111,221 @@ pub struct HostReport {
     pub by_reason: std::collections::BTreeMap<&'static str, f64>,
     /// Set when the host was saturated at any time: the run measured this machine too.
     pub warning: Option<String>,
+    /// Wall seconds the machine was saturated by other processes' work. Slots were not
+    /// held back then (the generator was not the bottleneck), but the run shared the CPU.
+    pub other_busy_s: f64,
+    /// trafficgen's process tree's and the rest's shares of the CPU time used on the
+    /// machine while it was saturated (over the whole run if it never was); None where
+    /// /proc cannot tell.
+    pub own_cpu_share: Option<f64>,
+    pub other_cpu_share: Option<f64>,
+    /// The other programs that used the most of it (at most `TOP_OTHERS`), by command
+    /// name (processes of one name summed), each with the pid of its busiest process.
+    pub others: Vec<OtherProcess>,
+    /// Who saturated the machine: "trafficgen", "other", or null when it never was.
+    pub party: Option<Party>,
+    /// Mean CPU busy share (0..1) and runnable tasks while saturated, and the cores.
+    pub cpu_busy: Option<f64>,
+    pub runnable: Option<f64>,
+    pub cores: f64,
+}
+
+impl HostReport {
+    /// Whether the host limited the run: slots held back, or the machine saturated by
+    /// other work while commands ran.
+    pub fn limited(&self) -> bool {
+        self.saturated_s > 0.0 || self.other_busy_s > 0.0
+    }
+
+    /// The other processes as people read them: `moto_server 61 %, stress 20 %`.
+    pub fn others_text(&self) -> String {
+        let list: Vec<String> = self.others.iter().map(|o| format!("{} {:.0} %", o.name, o.share * 100.0)).collect();
+        list.join(", ")
+    }
+
+    /// One line on how the host limited the run, naming the party: the CPU busy share,
+    /// runnable tasks, seconds saturated, and whose work it was. None when it did not.
+    pub fn describe(&self) -> Option<String> {
+        if !self.limited() {
+            return None;
+        }
+        let cpu = match (self.cpu_busy, self.runnable) {
+            (Some(b), Some(r)) => format!("CPU {:.0}% busy, {r:.1} runnable on {} cores", b * 100.0, self.cores),
+            _ => "CPU saturated".to_string(),
+        };
+        let own =
+            self.own_cpu_share.map(|s| format!(", trafficgen's own processes {:.0} %", s * 100.0)).unwrap_or_default();
+        Some(match self.party {
+            Some(Party::Other) => {
+                let others = if self.others.is_empty() { "unnamed processes".to_string() } else { self.others_text() };
+                format!(
+                    "host busy with other work: {others} of the CPU used ({cpu}, {:.1} s saturated{own})",
+                    self.other_busy_s.max(self.saturated_s)
+                )
+            }
+            _ => format!(
+                "host limited by trafficgen itself: {cpu}, {:.1} s with slots held back{own}",
+                self.saturated_s.max(self.other_busy_s)
+            ),
+        })
+    }
+}
+
+/// The load generator is the bottleneck when its own process tree used at least this
+/// share of the machine's busy CPU; below it, other processes set the pace.
+pub const OWN_MAJORITY: f64 = 0.5;
+/// Other processes named in the report.
+pub const TOP_OTHERS: usize = 3;
+/// Processes read from /proc in one scan, at most (a bounded look on a crowded runner).
+const MAX_PROCS: usize = 8192;
+/// Ticks between two scans of /proc (one a second).
+const SCAN_EVERY: u32 = 5;
+
+/// Who the party is, from the CPU ticks trafficgen's tree and the machine used over the
+/// same stretch: trafficgen when its tree took most of the busy CPU. None without data.
+pub fn party(own_ticks: f64, busy_ticks: f64) -> Option<Party> {
+    if !(busy_ticks > 0.0) {
+        return None;
+    }
+    Some(if own_ticks / busy_ticks >= OWN_MAJORITY { Party::Trafficgen } else { Party::Other })
+}
+
+/// Whether a saturated tick holds new slots back: always for memory and file
+/// descriptors (this process's own limits), and for the CPU or latency only when
+/// trafficgen is the party (or nobody can tell yet). Other work taking the CPU is not
+/// the generator's bottleneck: holding back would only let it set the pace.
+pub fn holds_back(reason: Reason, party: Option<Party>) -> bool {
+    match reason {
+        Reason::Memory | Reason::Fds => true,
+        Reason::Cpu | Reason::Latency => party != Some(Party::Other),
+    }
+}
+
+/// One process as read from `/proc/PID/stat`: CPU in clock ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub name: String,
+    /// utime + stime: its own threads.
+    pub ticks: u64,
+    /// cutime + cstime: its children that ended and were waited for.
+    pub reaped: u64,
+}
+
+/// Parses one `/proc/PID/stat` line. The name is in parentheses and may hold spaces
+/// or parentheses itself, so the fields are read after the last `)`.
+pub fn parse_stat(text: &str) -> Option<Proc> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text[..open].trim().parse().ok()?;
+    let name = text.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    // rest[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
+    let field = |n: usize| -> Option<u64> { rest.get(n - 3)?.parse().ok() };
+    Some(Proc {
+        pid,
+        ppid: u32::try_from(field(4)?).ok()?,
+        name,
+        ticks: field(14)? + field(15)?,
+        reaped: field(16)? + field(17)?,
+    })
+}
+
+/// CPU ticks between two scans: trafficgen's tree (`me` and its descendants, with the
+/// children they reaped, so a client that ended between the scans still counts) and
+/// each other process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Split {
+    /// The tree's cumulative ticks at this scan (for the next delta).
+    pub own_total: u64,
+    /// Ticks per other process since the previous scan: (pid, name, ticks).
+    pub others: Vec<(u32, String, u64)>,
+}
+
+/// Splits a scan into trafficgen's tree and the rest (pure: scans in, ticks out).
+pub fn split(prev: &std::collections::HashMap<u32, u64>, now: &[Proc], me: u32) -> Split {
+    let mut tree = std::collections::HashSet::from([me]);
+    // Descendants, however deep: a bounded fixpoint over the parent links.
+    for _ in 0..64 {
+        let before = tree.len();
+        for p in now {
+            if tree.contains(&p.ppid) {
+                tree.insert(p.pid);
+            }
+        }
+        if tree.len() == before {
+            break;
+        }
+    }
+    let mut out = Split::default();
+    for p in now {
+        if tree.contains(&p.pid) {
+            out.own_total += p.ticks + p.reaped;
+        } else {
+            // A process new since the last scan counts from its start.
+            let delta = p.ticks.saturating_sub(prev.get(&p.pid).copied().unwrap_or(0));
+            if delta > 0 {
+                out.others.push((p.pid, p.name.clone(), delta));
+            }
+        }
+    }
+    out
+}
+
+fn scan_procs() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .take(MAX_PROCS)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|t| parse_stat(&t))
+        .collect()
+}
+
+/// Running sums of the attribution, while saturated and over the whole run.
+#[derive(Default)]
+struct Tally {
+    busy: u64,
+    own: u64,
+    others: std::collections::HashMap<u32, (String, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, busy: u64, own: u64, others: &[(u32, String, u64)]) {
+        self.busy += busy;
+        self.own += own.min(busy);
+        for (pid, name, t) in others {
+            // Bounded: a runner that forks without end cannot grow this past a limit.
+            if self.others.len() < 4096 || self.others.contains_key(pid) {
+                self.others.entry(*pid).or_insert_with(|| (name.clone(), 0)).1 += t;
+            }
+        }
+    }
+
+    fn shares(&self) -> Option<(f64, f64, Vec<OtherProcess>)> {
+        if self.busy == 0 {
+            return None;
+        }
+        let busy = self.busy as f64;
+        let own = self.own as f64 / busy;
+        // By name (four busy loops are one `yes 98 %`), with the pid that used the most.
+        let mut by_name: std::collections::HashMap<&str, (u32, u64, u64)> = std::collections::HashMap::new();
+        for (pid, (name, t)) in &self.others {
+            let e = by_name.entry(name.as_str()).or_insert((*pid, 0, 0));
+            e.2 += t;
+            if *t > e.1 || (*t == e.1 && *pid < e.0) {
+                (e.0, e.1) = (*pid, *t);
+            }
+        }
+        let mut others: Vec<OtherProcess> = by_name
+            .into_iter()
+            .map(|(name, (pid, _, t))| OtherProcess { pid, name: name.to_string(), share: (t as f64 / busy).min(1.0) })
+            .collect();
+        others.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.pid.cmp(&b.pid)));
+        others.truncate(TOP_OTHERS);
+        Some((own, 1.0 - own, others))
+    }
 }
 
 #[derive(Default)]
@@ -241,6 +484,14 @@ impl Host {
             let per_window = (WINDOW as f64 / TICK.as_secs_f64()) as usize;
             let mut last = Instant::now();
             let (mut limit, mut last_cut, mut ticks) = (u64::MAX, Instant::now(), 0u32);
+            // Attribution: a scan of /proc a second; the last few scans' cumulative
+            // (machine busy, trafficgen's tree) ticks give the party of the window.
+            let pid = std::process::id();
+            let mut prev_ticks: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+            let mut scans: std::collections::VecDeque<(u64, u64)> = std::collections::VecDeque::new();
+            let (mut all, mut during) = (Tally::default(), Tally::default());
+            let mut saturated_since_scan = false;
+            let (mut busy_sum, mut runnable_sum, mut saturated_ticks) = (0.0, 0.0, 0u32);
             while !me.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(TICK);
                 let Some(s) = read_cpu() else { return };
@@ -272,6 +523,40 @@ impl Host {
                     let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
                     judge(busy, runnable, cores, mem, fds, latency.as_ref(), was)
                 };
+                // A scan a second, and one early so the party is known by the time the
+                // first judgement (three samples) can hold slots back.
+                if ticks % SCAN_EVERY == 0 || ticks == 2 {
+                    let procs = scan_procs();
+                    let parts = split(&prev_ticks, &procs, pid);
+                    if let Some(&(busy_then, own_then)) = scans.back() {
+                        let (d_busy, d_own) =
+                            (s.0.busy.saturating_sub(busy_then), parts.own_total.saturating_sub(own_then));
+                        all.add(d_busy, d_own, &parts.others);
+                        if saturated_since_scan {
+                            during.add(d_busy, d_own, &parts.others);
+                        }
+                    }
+                    saturated_since_scan = false;
+                    prev_ticks = procs.iter().map(|p| (p.pid, p.ticks)).collect();
+                    scans.push_back((s.0.busy, parts.own_total));
+                    if scans.len() > WINDOW + 1 {
+                        scans.pop_front();
+                    }
+                }
+                // Whose work fills the CPU over the last few seconds (None until two scans).
+                let who = match (scans.front(), scans.back()) {
+                    (Some(a), Some(b)) if scans.len() >= 2 => {
+                        party(b.1.saturating_sub(a.1) as f64, b.0.saturating_sub(a.0) as f64)
+                    }
+                    _ => None,
+                };
+                if verdict.is_some() {
+                    saturated_since_scan = true;
+                    busy_sum += busy;
+                    runnable_sum += runnable;
+                    saturated_ticks += 1;
+                }
+                let (candidate, verdict) = (verdict, verdict.filter(|r| holds_back(*r, who)));
                 ticks = ticks.wrapping_add(1);
                 let may_cut = limit == u64::MAX || last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
                 let in_flight = me.in_flight.load(Ordering::Relaxed);
@@ -284,6 +569,36 @@ impl Host {
                 let dt = last.elapsed().as_secs_f64();
                 last = Instant::now();
                 let mut r = me.report.lock().unwrap_or_else(|e| e.into_inner());
+                r.cores = cores;
+                if let (Some(reason), None) = (candidate, verdict) {
+                    // Saturated by other work: not held back, but the run shares the CPU.
+                    r.other_busy_s += dt;
+                    if r.warning.is_none() {
+                        let text = format!(
+                            "this machine is saturated by other work ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores; trafficgen's own processes use less than half of it): slots are not held back, and capacity thresholds cannot be judged",
+                            reason.name(),
+                            busy * 100.0
+                        );
+                        warn!("{text}");
+                        r.warning = Some(text);
+                    }
+                }
+                if ticks % SCAN_EVERY == 1 {
+                    if let Some((own, other, others)) = during.shares().or_else(|| all.shares()) {
+                        r.own_cpu_share = Some((own * 1000.0).round() / 1000.0);
+                        r.other_cpu_share = Some((other * 1000.0).round() / 1000.0);
+                        r.others = others;
+                    }
+                    if saturated_ticks > 0 {
+                        r.cpu_busy = Some(((busy_sum / saturated_ticks as f64) * 1000.0).round() / 1000.0);
+                        r.runnable = Some(((runnable_sum / saturated_ticks as f64) * 10.0).round() / 10.0);
+                    }
+                }
+                r.party = match (r.saturated_s, r.other_busy_s) {
+                    (held, other) if held == 0.0 && other == 0.0 => None,
+                    (held, other) if other > held => Some(Party::Other),
+                    _ => Some(Party::Trafficgen),
+                };
                 if verdict.is_none() && in_flight >= limit {
                     // Not saturated now, but the cap set while it was holds slots back.
                     r.saturated_s += dt;
@@ -318,6 +633,84 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proc(pid: u32, ppid: u32, name: &str, ticks: u64, reaped: u64) -> Proc {
+        Proc { pid, ppid, name: name.to_string(), ticks, reaped }
+    }
+
+    #[test]
+    fn stat_lines_are_read_past_names_with_spaces_and_parentheses() {
+        let line = "4242 (moto (server) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 700 55 3 4 20 0 5 0 100 0 0";
+        assert_eq!(parse_stat(line), Some(proc(4242, 1, "moto (server) x", 755, 7)));
+        assert_eq!(parse_stat("12 (sh) R 7"), None, "a cut line is no reading");
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn the_tree_is_trafficgen_and_its_descendants_and_the_rest_is_other_work() {
+        // trafficgen (100) runs sh (200) which runs a child (300); moto (50) and a hog (60)
+        // are not ours. Our reaped children count for the tree, not others' (they would
+        // be counted twice).
+        let now = [
+            proc(100, 1, "trafficgen", 500, 40),
+            proc(200, 100, "sh", 30, 5),
+            proc(300, 200, "obsctl", 20, 0),
+            proc(50, 1, "moto_server", 900, 1000),
+            proc(60, 1, "yes", 400, 0),
+        ];
+        let prev = std::collections::HashMap::from([(50, 300), (60, 400), (100, 450)]);
+        let s = split(&prev, &now, 100);
+        assert_eq!(s.own_total, 500 + 40 + 30 + 5 + 20);
+        assert_eq!(s.others, [(50, "moto_server".to_string(), 600)], "the idle hog used nothing since");
+    }
+
+    #[test]
+    fn the_party_is_whoever_took_most_of_the_busy_cpu_and_only_trafficgen_is_held_back() {
+        assert_eq!(party(150.0, 200.0), Some(Party::Trafficgen));
+        assert_eq!(party(100.0, 200.0), Some(Party::Trafficgen), "half is the generator's bottleneck");
+        assert_eq!(party(60.0, 200.0), Some(Party::Other));
+        assert_eq!(party(0.0, 0.0), None, "no busy CPU, no party");
+        // A local server taking the CPU: not held back (it would only set the pace);
+        // the generator itself: held back; unknown yet: held back as before.
+        assert!(!holds_back(Reason::Cpu, Some(Party::Other)));
+        assert!(!holds_back(Reason::Latency, Some(Party::Other)));
+        assert!(holds_back(Reason::Cpu, Some(Party::Trafficgen)));
+        assert!(holds_back(Reason::Cpu, None));
+        assert!(holds_back(Reason::Memory, Some(Party::Other)) && holds_back(Reason::Fds, Some(Party::Other)));
+    }
+
+    #[test]
+    fn the_tally_names_the_top_other_processes_by_share() {
+        let mut t = Tally::default();
+        let others = |v: &[(u32, &str, u64)]| -> Vec<(u32, String, u64)> {
+            v.iter().map(|(p, n, t)| (*p, n.to_string(), *t)).collect()
+        };
+        t.add(200, 40, &others(&[(50, "moto_server", 122), (60, "yes", 20), (61, "yes", 10), (70, "cc1", 8)]));
+        let (own, other, top) = t.shares().unwrap();
+        assert_eq!((own, other), (0.2, 0.8));
+        let names: Vec<(&str, f64)> = top.iter().map(|o| (o.name.as_str(), o.share)).collect();
+        assert_eq!(names, [("moto_server", 0.61), ("yes", 0.15), ("cc1", 0.04)]);
+        assert_eq!(top[1].pid, 60, "the busiest of the two");
+        let r = HostReport {
+            other_busy_s: 14.2,
+            own_cpu_share: Some(own),
+            other_cpu_share: Some(other),
+            others: top,
+            party: Some(Party::Other),
+            cpu_busy: Some(0.99),
+            runnable: Some(6.0),
+            cores: 2.0,
+            ..Default::default()
+        };
+        let text = r.describe().unwrap();
+        assert!(text.starts_with("host busy with other work: moto_server 61 %, yes 15 %, cc1 4 %"), "{text}");
+        assert!(text.contains("CPU 99% busy, 6.0 runnable on 2 cores, 14.2 s saturated"), "{text}");
+        assert_eq!(HostReport::default().describe(), None);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["party"], "other");
+        assert_eq!(json["others"][0]["name"], "moto_server");
+        assert_eq!(Tally::default().shares(), None);
+    }
 
     #[test]
     fn the_in_flight_cap_halves_while_saturated_and_creeps_back_up() {

@@ -255,6 +255,38 @@ fn overview(out: &mut String, s: &Value) {
     {
         add("HOST LIMITED", format!("{w} ({} s saturated)", fmt(num(h, "saturated_s").unwrap_or(0.0), 1)));
     }
+    // Who took the CPU: trafficgen's own processes, or other work (named with its share).
+    if let Some(h) = s.get("host") {
+        let share = |k: &str| num(h, k).map(|x| format!("{}%", fmt(x * 100.0, 0)));
+        let others: Vec<String> = h
+            .get("others")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                format!("{} {}%", text(o, "name").unwrap_or_default(), fmt(num(o, "share").unwrap_or(0.0) * 100.0, 0))
+            })
+            .collect();
+        match text(h, "party").as_deref() {
+            Some("other") => add(
+                "host party",
+                format!(
+                    "other work took the CPU ({} s): {}; trafficgen's own processes {}",
+                    fmt(num(h, "other_busy_s").unwrap_or(0.0), 1),
+                    if others.is_empty() { "unnamed processes".to_string() } else { others.join(", ") },
+                    share("own_cpu_share").unwrap_or("?".into())
+                ),
+            ),
+            Some("trafficgen") => add(
+                "host party",
+                format!(
+                    "trafficgen itself ({} of the CPU used); slots held back",
+                    share("own_cpu_share").unwrap_or("?".into())
+                ),
+            ),
+            _ => {}
+        }
+    }
     table(out, "facts", &[], &rows);
 }
 
@@ -278,6 +310,9 @@ fn verdict(out: &mut String, s: &Value) {
         "<p class=\"{class}\">{label} (exit code {})</p>",
         v.get("exit_code").and_then(Value::as_i64).map_or("?".into(), |c| c.to_string())
     );
+    if let Some(h) = v.get("host").and_then(Value::as_str) {
+        let _ = writeln!(out, "<p class=\"inconclusive\">{}</p>", esc(h));
+    }
     if let Some(reasons) = v.get("reasons").and_then(Value::as_array).filter(|r| !r.is_empty()) {
         out.push_str("<ul>");
         for r in reasons {
@@ -310,6 +345,7 @@ fn verdict(out: &mut String, s: &Value) {
             };
             vec![
                 esc(&text(t, "threshold").unwrap_or_default()),
+                esc(&text(t, "class").unwrap_or_default()),
                 esc(&show(num(t, "value"))),
                 esc(&show(num(t, "limit"))),
                 format!("<span class=\"{class}\">{label}</span>"),
@@ -320,7 +356,7 @@ fn verdict(out: &mut String, s: &Value) {
     if rows.is_empty() {
         nodata(out, "thresholds");
     } else {
-        table(out, "thresholds", &["threshold", "measured", "limit", "result"], &rows);
+        table(out, "thresholds", &["threshold", "class", "measured", "limit", "result"], &rows);
     }
     out.push_str("<h3>Integrity (the client's word checked against the server)</h3>\n");
     match obj(v, "integrity") {
@@ -486,10 +522,18 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
-/// Simulated-clock tick labels: time of day, with the date once the run spans days.
+/// Simulated-clock tick labels: time of day, with the date once the run spans days and
+/// with seconds when it spans less than an hour (a 20 s run at 1x would otherwise label
+/// every tick alike).
 fn clock_label(x: f64, span: f64) -> String {
     let c = civil(x);
-    if span > 86_400.0 { format!("{:02}-{:02} {}", c.month, c.day, c.hhmm()) } else { c.hhmm() }
+    if span > 86_400.0 {
+        format!("{:02}-{:02} {}", c.month, c.day, c.hhmm())
+    } else if span < 3600.0 {
+        format!("{}:{:02}", c.hhmm(), c.second)
+    } else {
+        c.hhmm()
+    }
 }
 
 fn draw_err<E: std::fmt::Debug>(e: E) -> String {
@@ -1162,6 +1206,41 @@ mod tests {
         // Nothing is fetched and nothing runs.
         assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
         assert!(!page.contains("url(") && !page.contains("@import"));
+    }
+
+    #[test]
+    fn the_page_names_the_host_party_and_each_thresholds_class() {
+        let s = json!({
+            "ops": {},
+            "timeline": [],
+            "host": {"saturated_s": 0.0, "other_busy_s": 14.2, "party": "other", "own_cpu_share": 0.12,
+                "others": [{"pid": 7, "name": "moto_server", "share": 0.61}],
+                "warning": "this machine is saturated by other work"},
+            "verdict": {"result": "INCONCLUSIVE", "passed": false, "exit_code": 4, "party": "other",
+                "host": "host busy with other work: moto_server 61 %",
+                "thresholds": [{"threshold": "shortfall_rate<5%", "class": "capacity", "value": 0.1667, "limit": 0.05,
+                    "unit": "ratio", "passed": false, "status": "inconclusive", "reason": "host busy with other work"}],
+                "integrity": {}, "reasons": []},
+        });
+        let page = render(&s).unwrap();
+        for text in [
+            "host party",
+            "other work took the CPU (14.2 s): moto_server 61%; trafficgen&#39;s own processes 12%",
+            "<p class=\"inconclusive\">host busy with other work: moto_server 61 %</p>",
+            "<td>capacity</td>",
+            "INCONCLUSIVE (host busy with other work)",
+        ] {
+            assert!(page.contains(text), "{text} not in the page");
+        }
+    }
+
+    #[test]
+    fn clock_labels_of_a_short_span_carry_seconds() {
+        let t = 1_764_655_200.0; // 2025-12-02 06:00:00 UTC
+        assert_eq!(clock_label(t + 5.0, 20.0), "06:00:05");
+        assert_ne!(clock_label(t, 20.0), clock_label(t + 10.0, 20.0), "a 20 s run's ticks differ");
+        assert_eq!(clock_label(t + 5.0, 14_400.0), "06:00");
+        assert_eq!(clock_label(t, 3.0 * 86_400.0), "12-02 06:00");
     }
 
     #[test]

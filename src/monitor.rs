@@ -1,5 +1,6 @@
 //! The stats thread: the single consumer of events. It logs each finished operation,
-//! keeps the counters, and prints the table every stats interval.
+//! keeps the counters, prints the table every stats interval, and closes a timeline
+//! point every timeline interval (shorter for short runs, see `stats::timeline_interval`).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -22,6 +23,7 @@ pub fn spawn(
     plan: Arc<Plan>,
     clock: Clock,
     interval: Duration,
+    timeline_every: Duration,
     client: String,
     rx: Receiver<Event>,
     mut ops_log: Option<OpsLog>,
@@ -37,10 +39,12 @@ pub fn spawn(
             let mut prev: Vec<Counters> = Vec::new();
             let mut last = 0.0;
             let every = interval.as_secs_f64();
+            let (mark_every, mut last_mark) = (timeline_every.as_secs_f64(), 0.0);
             let mut window = Window::default();
             let mut next_tick = 0.0;
             loop {
-                let mut wait = (last + every - clock.elapsed()).max(0.0);
+                let mut wait = (last + every).min(last_mark + mark_every) - clock.elapsed();
+                wait = wait.max(0.0);
                 if let Some((live, dispatch_s)) = &live {
                     let now = clock.elapsed();
                     if now >= next_tick {
@@ -57,7 +61,13 @@ pub fn spawn(
                         }
                         stats.apply(&ev);
                     }
-                    Err(RecvTimeoutError::Timeout) if clock.elapsed() < last + every => {}
+                    Err(RecvTimeoutError::Timeout) if clock.elapsed() < last + every => {
+                        let now = clock.elapsed();
+                        if now >= last_mark + mark_every {
+                            stats.mark(now, clock.map.sim_at(now));
+                            last_mark = now;
+                        }
+                    }
                     Err(RecvTimeoutError::Timeout) => {
                         let now = clock.elapsed();
                         let t = report::table(
@@ -79,6 +89,7 @@ pub fn spawn(
                         }
                         stats.mark(now, clock.map.sim_at(now));
                         last = now;
+                        last_mark = now;
                     }
                     Err(RecvTimeoutError::Disconnected) => {
                         if let Some(log) = ops_log.as_mut() {

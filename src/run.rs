@@ -235,6 +235,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         plan.clone(),
         clock,
         plan.stats_interval,
+        crate::stats::timeline_interval(plan.duration.div_f64(opts.map.scale.max(1e-9)), plan.stats_interval),
         client_label.clone(),
         events_rx,
         ops_log,
@@ -723,10 +724,12 @@ fn report(
         summary.telemetry = Some(t);
     }
     if let Some(w) = &host.warning {
+        // The party: trafficgen's own processes (slots held back) or other work.
+        let who = host.describe().unwrap_or_default();
         warn!(
             target: "report",
-            "HOST LIMITED for {:.1}s of the run: {w}. Shortfall `host` counts the slots held back.",
-            host.saturated_s
+            "HOST LIMITED for {:.1}s of the run: {who}. {w}. Shortfall `host` counts the slots held back; capacity thresholds it missed are INCONCLUSIVE.",
+            host.saturated_s.max(host.other_busy_s)
         );
     }
     summary.host = host;

@@ -169,6 +169,20 @@ impl Counters {
     }
 }
 
+/// Points a run's timeline gets at least, so a short run's charts are lines, not a dot.
+pub const TIMELINE_POINTS: f64 = 40.0;
+/// The timeline never closes intervals faster than this (each point costs a summary entry).
+const TIMELINE_FLOOR: Duration = Duration::from_millis(250);
+
+/// How often the timeline closes an interval: the stats interval, or less when the run
+/// is too short for `TIMELINE_POINTS` of them (a 20 s run gets one point each 0.5 s,
+/// a 3 min run with 30 s stats one each 4.5 s), never below 0.25 s. `wall` is the run's
+/// planned wall length. The periodic tables keep the stats interval.
+pub fn timeline_interval(wall: Duration, stats_interval: Duration) -> Duration {
+    let fine = wall.div_f64(TIMELINE_POINTS).max(TIMELINE_FLOOR);
+    stats_interval.min(fine)
+}
+
 /// Operations per stats interval, so a run's phases (an outage, a recovery) show, and
 /// the HTML report can draw them. Every count is a plain count for this interval (not
 /// a running total), so the timelines of several processes add up point by point.
@@ -774,6 +788,18 @@ mod tests {
         assert_eq!(t.integrity["phantom_delete"], 1);
         assert_eq!(t.failures, 3);
         assert_eq!(t.error_probes, 1);
+    }
+
+    #[test]
+    fn short_runs_get_a_finer_timeline_than_the_stats_interval() {
+        let s = Duration::from_secs;
+        // A 20 s run with the smoke profile's 30 s stats interval: 40 points of 0.5 s.
+        assert_eq!(timeline_interval(s(20), s(30)), Duration::from_millis(500));
+        assert!(20.0 / timeline_interval(s(20), s(30)).as_secs_f64() >= 30.0);
+        assert_eq!(timeline_interval(s(180), s(30)), Duration::from_millis(4500));
+        // Long runs keep the stats interval; tiny ones stop at the floor.
+        assert_eq!(timeline_interval(s(86_400), s(60)), s(60));
+        assert_eq!(timeline_interval(s(2), s(60)), Duration::from_millis(250));
     }
 
     #[test]

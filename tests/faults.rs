@@ -343,7 +343,8 @@ fn uploads_killed_at_the_end_are_maybe_live_journaled_and_cleaned_up() {
 #[test]
 fn a_client_that_burns_cpu_is_admitted_less_and_the_host_is_named() {
     // Every call spends ~0.3 s of CPU; 10 users offering 6/s need ~2 cores of client
-    // CPU alone on a 2-core machine: the host saturates and trafficgen holds back.
+    // CPU alone on a 2-core machine: the host saturates, and trafficgen holds back when
+    // its own processes take most of the CPU (on an idle machine, they do).
     let sb = Sandbox::new(&[
         ("base_ops_per_min = 40.0", "base_ops_per_min = 18.0"),
         ("peak_multiplier = 2.0", "peak_multiplier = 1.0"),
@@ -357,12 +358,29 @@ fn a_client_that_burns_cpu_is_admitted_less_and_the_host_is_named() {
     cmd.env("FAKE_OBSCTL_BURN", "450000");
     let out = run_bounded(cmd, Duration::from_secs(120));
     let s = sb.summary();
-    let host = s["totals"]["shortfall_by_reason"]["host"].as_u64().unwrap();
-    assert!(host > 0, "no host shortfall: {}", s["host"]);
-    assert!(s["host"]["saturated_s"].as_f64().unwrap() > 0.0, "{}", s["host"]);
-    assert!(s["host"]["warning"].as_str().unwrap().contains("not the server"));
+    let h = &s["host"];
     assert!(stderr(&out).contains("HOST LIMITED"), "{}", stderr(&out));
-    assert_eq!(s["totals"]["failures_by_class"]["timed_out"], 0, "admission kept commands from timing out");
+    assert!(h["own_cpu_share"].as_f64().is_some(), "{h}");
+    match h["party"].as_str() {
+        // Its own clients took the CPU: trafficgen holds back, and says it is the party.
+        Some("trafficgen") => {
+            let host = s["totals"]["shortfall_by_reason"]["host"].as_u64().unwrap();
+            assert!(host > 0, "no host shortfall: {h}");
+            assert!(h["saturated_s"].as_f64().unwrap() > 0.0, "{h}");
+            assert!(h["warning"].as_str().unwrap().contains("not the server"), "{h}");
+            assert!(stderr(&out).contains("host limited by trafficgen itself"), "{}", stderr(&out));
+            assert_eq!(s["totals"]["failures_by_class"]["timed_out"], 0, "admission kept commands from timing out");
+        }
+        // A shared machine whose other work outweighed even this client's (other
+        // builds and tests): named, with its share, and not held back for.
+        Some("other") => {
+            assert!(h["other_cpu_share"].as_f64().unwrap() > 0.5, "{h}");
+            assert!(h["other_busy_s"].as_f64().unwrap() > 0.0, "{h}");
+            assert!(!h["others"].as_array().unwrap().is_empty(), "{h}");
+            assert!(stderr(&out).contains("host busy with other work"), "{}", stderr(&out));
+        }
+        _ => panic!("the host saturated, but no party is named: {h}"),
+    }
 }
 
 /// Objects in the fake store, per bucket directory.

@@ -21,7 +21,8 @@ fn run_with_html() -> Sandbox {
     args.extend_from_slice(SHORT_TIMELINE);
     args.extend_from_slice(&["--html", "report.html"]);
     let out = run_bounded(sb.cmd(&args), LIMIT);
-    // 0, or 3 from the shipped profile's thresholds on a noisy 4 s run; never integrity.
+    // 0, 3 from the shipped profile's thresholds on a noisy 4 s run, or 4 when its
+    // misses are within chance at this size; never integrity.
     assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     assert_eq!(sb.summary()["integrity_failures"], 0);
     sb
@@ -123,7 +124,10 @@ fn a_run_writes_a_self_contained_report_and_the_report_command_makes_the_same_fr
         assert!(body.contains("<svg") && body.contains("<figcaption>"), "{id}");
         assert!(draws_data(body), "{id} draws no series");
     }
-    assert!(page.contains("PASSED") || page.contains("FAILED"), "the verdict is on the page");
+    assert!(
+        page.contains("PASSED") || page.contains("FAILED") || page.contains("INCONCLUSIVE"),
+        "the verdict is on the page"
+    );
 
     // `trafficgen report` on the saved summary: the same page (its charts may differ in
     // the last digit of a coordinate, as the JSON file holds rounded floats).

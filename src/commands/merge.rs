@@ -186,6 +186,8 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
             .collect();
         (vals.len() == parts.len()).then(|| vals.iter().sum::<usize>() as f64)
     };
+    // The fleet was host-limited wherever one of its machines was: the verdict weighs it so.
+    summary.host = fleet_host(&parts);
     let v = verdict::judge_by(&summary, &thresholds, |name| match name {
         "telemetry_mismatches" => telemetry_sum("mismatches"),
         "telemetry.lost_exports" => telemetry_sum("lost_exports"),
@@ -459,6 +461,48 @@ fn add_value(acc: &mut Value, v: &Value, key: &str) {
     }
 }
 
+/// The host as the fleet's verdict weighs it: the longest saturation of any machine, and
+/// its party ("other" if any machine was busy with other work, which no slot held back
+/// explains), with that machine's figures.
+fn fleet_host(parts: &[Part]) -> crate::host::HostReport {
+    use crate::host::{HostReport, OtherProcess, Party};
+    let mut h = HostReport::default();
+    for p in parts {
+        let (held, other) =
+            (p.num(&["host", "saturated_s"]).unwrap_or(0.0), p.num(&["host", "other_busy_s"]).unwrap_or(0.0));
+        if held.max(other) <= h.saturated_s.max(h.other_busy_s) {
+            continue;
+        }
+        h.saturated_s = held;
+        h.other_busy_s = other;
+        h.party = match p.v.pointer("/host/party").and_then(Value::as_str) {
+            Some("other") => Some(Party::Other),
+            Some(_) => Some(Party::Trafficgen),
+            None if held > 0.0 => Some(Party::Trafficgen),
+            None => None,
+        };
+        h.own_cpu_share = p.num(&["host", "own_cpu_share"]);
+        h.other_cpu_share = p.num(&["host", "other_cpu_share"]);
+        h.cpu_busy = p.num(&["host", "cpu_busy"]);
+        h.runnable = p.num(&["host", "runnable"]);
+        h.cores = p.num(&["host", "cores"]).unwrap_or(0.0);
+        h.others =
+            p.v.pointer("/host/others")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|o| {
+                    Some(OtherProcess {
+                        pid: u32::try_from(o.get("pid")?.as_u64()?).ok()?,
+                        name: o.get("name")?.as_str()?.to_string(),
+                        share: o.get("share")?.as_f64()?,
+                    })
+                })
+                .collect();
+    }
+    h
+}
+
 /// The fleet was host-limited wherever one of its machines was.
 fn merge_host(parts: &[Part]) -> Value {
     let saturated = parts.iter().filter_map(|p| p.num(&["host", "saturated_s"])).fold(0.0, f64::max);
@@ -472,8 +516,17 @@ fn merge_host(parts: &[Part]) -> Value {
             add_value(&mut by_reason, r, "");
         }
     }
+    let fleet = fleet_host(parts);
     serde_json::json!({
         "saturated_s": saturated,
+        "other_busy_s": fleet.other_busy_s,
+        "party": fleet.party.map(crate::host::Party::name),
+        "own_cpu_share": fleet.own_cpu_share,
+        "other_cpu_share": fleet.other_cpu_share,
+        "others": fleet.others,
+        "cpu_busy": fleet.cpu_busy,
+        "runnable": fleet.runnable,
+        "cores": fleet.cores,
         "by_reason": by_reason,
         "warning": if warnings.is_empty() { Value::Null } else { Value::from(warnings.join("; ")) },
     })
@@ -522,6 +575,26 @@ mod tests {
         assert!(check_origin(&ok, &henry).unwrap_err().contains("merge --users henry-ops but a ran every user"));
         let old = [part("a", json!({"users": {}}))];
         assert!(check_origin(&old, &p).unwrap_err().contains("no profile_digest"));
+    }
+
+    #[test]
+    fn the_fleet_is_host_limited_as_its_most_limited_machine_and_names_its_party() {
+        let idle = part("a", json!({"host": {"saturated_s": 0.0, "other_busy_s": 0.0, "party": null}}));
+        let busy = part(
+            "b",
+            json!({"host": {"saturated_s": 0.0, "other_busy_s": 12.5, "party": "other", "own_cpu_share": 0.1,
+                "others": [{"pid": 7, "name": "moto_server", "share": 0.61}], "cpu_busy": 0.99, "runnable": 5.0, "cores": 2.0}}),
+        );
+        let h = fleet_host(&[idle, busy]);
+        assert_eq!((h.other_busy_s, h.party), (12.5, Some(crate::host::Party::Other)));
+        assert!(h.limited());
+        assert!(h.describe().unwrap().starts_with("host busy with other work: moto_server 61 %"), "{h:?}");
+        let merged = merge_host(&[part("b", json!({"host": {"other_busy_s": 3.0, "party": "other"}}))]);
+        assert_eq!(merged["party"], "other");
+        // Older summaries without the fields: held back means trafficgen, else nothing.
+        let old = fleet_host(&[part("a", json!({"host": {"saturated_s": 4.0}}))]);
+        assert_eq!(old.party, Some(crate::host::Party::Trafficgen));
+        assert_eq!(fleet_host(&[part("a", json!({"host": {"saturated_s": 0.0}}))]).party, None);
     }
 
     #[test]

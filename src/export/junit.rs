@@ -226,12 +226,17 @@ pub fn from_summary(s: &crate::report::Summary) -> String {
         for o in &v.thresholds {
             let value = o.value.map_or("not measured".to_string(), |x| threshold::show(x, o.unit));
             let why = o.reason.as_deref().unwrap_or("no sample");
+            // Measured but not judged (a limited host, a run too short), or not measured.
+            let unjudged = match o.value {
+                Some(_) => format!("INCONCLUSIVE: {} measured {value}, not judged ({why})", o.threshold),
+                None => format!("INCONCLUSIVE: {} not measured ({why})", o.threshold),
+            };
             cases.push(Case {
                 name: o.threshold.clone(),
-                classname: "thresholds".into(),
+                // thresholds.correctness or thresholds.capacity, so CI views group them.
+                classname: format!("thresholds.{}", o.class.name()),
                 failure: (o.status == threshold::Status::Fail).then(|| format!("{} measured {value}", o.threshold)),
-                skipped: (o.status == threshold::Status::Inconclusive)
-                    .then(|| format!("INCONCLUSIVE: {} not measured ({why})", o.threshold)),
+                skipped: (o.status == threshold::Status::Inconclusive).then_some(unjudged),
                 detail: format!("measured {value}"),
             });
         }

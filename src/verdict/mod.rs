@@ -4,7 +4,14 @@
 //! (exit 4) if something could not be measured (a rate over no commands, a percentile
 //! of an empty histogram, a run in which no command ran), else PASS. Nothing measured
 //! is never a pass.
+//!
+//! Thresholds are of two classes. Correctness (what the client did and said) is judged
+//! the same on any machine. Capacity (how much, how fast) cannot FAIL when the host
+//! limited the run or when the run was too short to tell a miss from chance: such a
+//! miss is INCONCLUSIVE with the reason, so a busy CI runner never reads as an obsctl
+//! defect.
 
+pub mod chance;
 pub mod threshold;
 
 use std::collections::BTreeMap;
@@ -13,7 +20,7 @@ use serde::Serialize;
 
 use crate::events::{FailClass, OpType};
 use crate::report::Summary;
-use threshold::{Outcome, Status, Threshold};
+use threshold::{Class, Outcome, Status, Threshold};
 
 /// Exit code of a run whose verdict failed.
 pub const EXIT_VERDICT_FAILED: i32 = 3;
@@ -62,6 +69,91 @@ pub struct Verdict {
     pub integrity: BTreeMap<&'static str, u64>,
     /// One line per reason the run failed or is inconclusive, for people.
     pub reasons: Vec<String>,
+    /// Who saturated the machine when the host limited the run: "trafficgen" (its own
+    /// processes: slots were held back) or "other" (other work took the CPU); null when
+    /// the host did not limit it.
+    pub party: Option<crate::host::Party>,
+    /// How the host limited the run (CPU busy, runnable, seconds, the party), or null.
+    pub host: Option<String>,
+}
+
+/// How the host limited a run, as the verdict weighs it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostLimit {
+    /// The machine was saturated while commands ran (by trafficgen or by other work).
+    pub limited: bool,
+    /// Slots were held back (shortfall `host`): a command that must run may have been
+    /// one of them.
+    pub held_back: bool,
+    pub party: Option<crate::host::Party>,
+    /// For people: CPU busy %, runnable, seconds saturated, the party.
+    pub why: String,
+}
+
+/// The host's part in a finished run, from its summary.
+pub fn host_limit(s: &Summary) -> HostLimit {
+    let held = s.totals.counters.shortfall_by_reason.get("host").copied().unwrap_or(0);
+    let held_back = s.host.saturated_s > 0.0 || held > 0;
+    let limited = held_back || s.host.limited();
+    let why = s.host.describe().unwrap_or_else(|| format!("{held} slots held back as shortfall `host`"));
+    HostLimit {
+        limited,
+        held_back,
+        party: s.host.party.filter(|_| limited),
+        why: if limited { why } else { String::new() },
+    }
+}
+
+/// What chance weighs a threshold's miss against (see `chance`), from the summary.
+pub fn evidence(s: &Summary, metric: &str) -> chance::Evidence {
+    use chance::Evidence;
+    let t = &s.totals.counters;
+    match metric {
+        "achieved_ratio" => Evidence::Poisson { expected: s.target_ops, observed: s.achieved_ops },
+        "shortfall_rate" => Evidence::Binomial { trials: t.started + t.shortfall, hits: t.shortfall },
+        _ => match metric.split_once('.') {
+            Some(("start_lag", stat)) => {
+                Evidence::Samples { n: s.start_lag_ms.count, needed: chance::samples_needed(stat) }
+            }
+            Some((head, stat))
+                if OpType::from_name(head).is_some() && threshold::class_of(metric) == Class::Capacity =>
+            {
+                let n = s.latency_ms.get(head).map_or(0, |l| l.count);
+                Evidence::Samples { n, needed: chance::samples_needed(stat) }
+            }
+            _ => Evidence::None,
+        },
+    }
+}
+
+/// Takes back the FAILs a run could not judge (pure): a capacity threshold missed on a
+/// limited host, a minimum count missed while the host held slots back, and a capacity
+/// threshold whose miss is within chance at this run's size become INCONCLUSIVE with the
+/// reason. Correctness is judged as always. `outcomes` and `thresholds` are in step.
+pub fn reconsider(
+    mut outcomes: Vec<Outcome>,
+    thresholds: &[Threshold],
+    evidence: impl Fn(&str) -> chance::Evidence,
+    host: &HostLimit,
+) -> Vec<Outcome> {
+    for (o, t) in outcomes.iter_mut().zip(thresholds) {
+        if o.status != Status::Fail {
+            continue;
+        }
+        let why = match o.class {
+            Class::Capacity if host.limited => Some(host.why.clone()),
+            Class::Capacity => chance::beyond_chance(t, evidence(&t.metric)).err(),
+            Class::Correctness if host.held_back && threshold::is_minimum_count(t) => {
+                Some(format!("missed while the host held slots back; {}", host.why))
+            }
+            Class::Correctness => None,
+        };
+        if let Some(why) = why {
+            o.status = Status::Inconclusive;
+            o.reason = Some(why);
+        }
+    }
+    outcomes
 }
 
 /// Why a metric has no value in `s`: what had no sample.
@@ -154,10 +246,16 @@ pub fn judge(s: &Summary, thresholds: &[Threshold]) -> Verdict {
 /// from the shards' summaries); integrity always from `s`.
 pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> Option<f64>) -> Verdict {
     let outcomes = threshold::evaluate(thresholds, value, |name| unmeasured(s, name));
+    let host = host_limit(s);
+    let outcomes = reconsider(outcomes, thresholds, |name| evidence(s, name), &host);
     let integrity: BTreeMap<&'static str, u64> =
         FailClass::INTEGRITY.iter().map(|c| (c.name(), s.integrity.get(c.name()).copied().unwrap_or(0))).collect();
     let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
     let mut v = decide(outcomes, integrity, commands);
+    if host.limited {
+        v.party = host.party;
+        v.host = Some(host.why);
+    }
     // Objects this run stored after the journal failed could be left with nothing to
     // find them: never a silent pass.
     if let Some(e) = &s.journal_error {
@@ -185,7 +283,15 @@ pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<&'static str, u64>, co
             }
             Status::Inconclusive => {
                 let why = o.reason.as_deref().unwrap_or("no sample");
-                reasons.push(format!("threshold {} inconclusive: not measured ({why})", o.threshold));
+                match o.value {
+                    Some(x) => reasons.push(format!(
+                        "threshold {} ({}) inconclusive: measured {}, not judged ({why})",
+                        o.threshold,
+                        o.class.name(),
+                        threshold::show(x, o.unit)
+                    )),
+                    None => reasons.push(format!("threshold {} inconclusive: not measured ({why})", o.threshold)),
+                }
                 parts.push(Judgement::Inconclusive);
             }
         }
@@ -208,6 +314,8 @@ pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<&'static str, u64>, co
         thresholds: outcomes,
         integrity,
         reasons,
+        party: None,
+        host: None,
     }
 }
 
@@ -221,9 +329,13 @@ pub fn render(v: &Verdict) -> String {
         Judgement::Inconclusive => format!("INCONCLUSIVE (exit {EXIT_INCONCLUSIVE})"),
     };
     let _ = writeln!(out, "verdict: {head}");
+    if let Some(h) = &v.host {
+        let _ = writeln!(out, "  {h}");
+    }
     for o in &v.thresholds {
         let value = match (o.value, &o.reason) {
-            (Some(x), _) => threshold::show(x, o.unit),
+            (Some(x), Some(why)) => format!("{}, not judged: {why}", threshold::show(x, o.unit)),
+            (Some(x), None) => threshold::show(x, o.unit),
             (None, Some(why)) => format!("nothing ({why})"),
             (None, None) => "not measured".to_string(),
         };
@@ -232,7 +344,7 @@ pub fn render(v: &Verdict) -> String {
             Status::Fail => "FAIL",
             Status::Inconclusive => "N/A ",
         };
-        let _ = writeln!(out, "  {mark} {:<44} measured {value}", o.threshold);
+        let _ = writeln!(out, "  {mark} {:<44} {:<11} measured {value}", o.threshold, o.class.name());
     }
     for (class, n) in &v.integrity {
         let _ = writeln!(out, "  {} integrity.{class:<34} {n}", if *n == 0 { "ok  " } else { "FAIL" });
@@ -299,6 +411,108 @@ mod tests {
         assert_eq!(Judgement::combine([] as [Judgement; 0]), Judgement::Pass);
         assert_eq!(Judgement::combine([Judgement::Inconclusive, Judgement::Pass]), Judgement::Inconclusive);
         assert_eq!(Judgement::combine([Judgement::Inconclusive, Judgement::Fail]), Judgement::Fail);
+    }
+
+    fn parsed(exprs: &[&str]) -> Vec<Threshold> {
+        exprs.iter().map(|t| threshold::parse(t, threshold::unit_of).unwrap_or_else(|e| panic!("{e}"))).collect()
+    }
+
+    /// Each threshold with a measured value, evaluated, then reconsidered for `host`.
+    fn judged(values: &[(&str, f64)], host: &HostLimit, evidence: chance::Evidence) -> Vec<Outcome> {
+        let ts = parsed(&values.iter().map(|(t, _)| *t).collect::<Vec<_>>());
+        let out = threshold::evaluate(
+            &ts,
+            |m| values.iter().find(|(t, _)| t.starts_with(m)).map(|(_, v)| *v),
+            |_| String::new(),
+        );
+        reconsider(out, &ts, |_| evidence, host)
+    }
+
+    fn busy(held_back: bool) -> HostLimit {
+        HostLimit {
+            limited: true,
+            held_back,
+            party: Some(crate::host::Party::Other),
+            why: "host busy with other work: moto_server 61 %".to_string(),
+        }
+    }
+
+    #[test]
+    fn every_threshold_has_a_class() {
+        use threshold::class_of;
+        for m in ["achieved_ratio", "shortfall_rate", "upload.p95", "download.max", "start_lag.p99", "kind_share_error"]
+        {
+            assert_eq!(class_of(m), Class::Capacity, "{m}");
+        }
+        for m in [
+            "failure_rate",
+            "failures",
+            "integrity_failures",
+            "integrity.mismatch",
+            "expected_failures.unexpected_success",
+            "expected_failures.missing_key_head",
+            "telemetry_mismatches",
+            "telemetry.lost_exports",
+            "telemetry.out_of_contract",
+            "ls.count",
+            "upload.failure_rate",
+            "upload.failures",
+            "confirmed_uploads",
+        ] {
+            assert_eq!(class_of(m), Class::Correctness, "{m}");
+        }
+        let o = &judged(&[("upload.p95<8s", 100.0)], &HostLimit::default(), chance::Evidence::None)[0];
+        assert_eq!(serde_json::to_value(o).unwrap()["class"], "capacity");
+    }
+
+    #[test]
+    fn a_limited_host_makes_capacity_misses_inconclusive_and_judges_correctness_as_always() {
+        let values = [
+            ("shortfall_rate<5%", 0.1667),
+            ("upload.p95<8s", 9000.0),
+            ("failure_rate<1%", 0.05),
+            ("integrity_failures==0", 0.0),
+            ("ls.count>0", 0.0),
+        ];
+        let out = judged(&values, &busy(false), chance::Evidence::None);
+        let status: Vec<Status> = out.iter().map(|o| o.status).collect();
+        assert_eq!(status, [Status::Inconclusive, Status::Inconclusive, Status::Fail, Status::Pass, Status::Fail]);
+        assert!(out[0].reason.as_deref().unwrap().contains("moto_server 61 %"), "{:?}", out[0]);
+        // A command that must run, missed while slots were held back: inconclusive.
+        let out = judged(&values, &busy(true), chance::Evidence::None);
+        assert_eq!(out[4].status, Status::Inconclusive);
+        assert!(out[4].reason.as_deref().unwrap().starts_with("missed while the host held slots back"));
+        assert_eq!(out[2].status, Status::Fail, "a run can be FAIL and host limited");
+        // On an idle host the same misses fail.
+        let out = judged(&values, &HostLimit::default(), chance::Evidence::None);
+        assert!(out.iter().filter(|o| o.metric != "integrity_failures").all(|o| o.status == Status::Fail));
+        // The overall verdict: inconclusive when only capacity missed on a busy host.
+        let v = decide(judged(&values[..2], &busy(false), chance::Evidence::None), clean(), 100);
+        assert_eq!((v.result, v.exit_code), (Judgement::Inconclusive, 4));
+        assert!(v.reasons[0].contains("(capacity) inconclusive: measured 16.67%, not judged"), "{:?}", v.reasons);
+        let text = render(&v);
+        assert!(text.contains("N/A  shortfall_rate<5%") && text.contains("capacity"), "{text}");
+    }
+
+    #[test]
+    fn a_capacity_miss_within_chance_is_inconclusive_and_one_beyond_it_fails() {
+        let idle = HostLimit::default();
+        // A 6 s off-peak run: 17 of 20 expected at >=0.9.
+        let out =
+            judged(&[("achieved_ratio>=0.9", 0.85)], &idle, chance::Evidence::Poisson { expected: 20.0, observed: 17 });
+        assert_eq!(out[0].status, Status::Inconclusive);
+        assert!(out[0].reason.as_deref().unwrap().contains("Poisson noise"));
+        let out = judged(
+            &[("achieved_ratio>=0.9", 0.005)],
+            &idle,
+            chance::Evidence::Poisson { expected: 181.0, observed: 1 },
+        );
+        assert_eq!(out[0].status, Status::Fail);
+        // A p99 over 12 samples cannot fail; correctness has no such leniency.
+        let few = chance::Evidence::Samples { n: 12, needed: 100 };
+        let out = judged(&[("upload.p99<1s", 2000.0), ("failure_rate<1%", 0.08)], &idle, few);
+        assert_eq!(out[0].status, Status::Inconclusive);
+        assert_eq!(out[1].status, Status::Fail);
     }
 
     #[test]

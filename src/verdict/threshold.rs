@@ -20,6 +20,57 @@ pub enum Unit {
     Count,
 }
 
+/// What a threshold judges, which decides whether a busy load generator may excuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// What the client did and said: failures, integrity, expected failures, telemetry,
+    /// objects left, commands that must run. Judged the same on any machine.
+    Correctness,
+    /// How much and how fast: achieved ratio, shortfall, latencies, start lag, the mix's
+    /// fidelity. A saturated host or a run too short to measure it cannot fail these.
+    Capacity,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Correctness => "correctness",
+            Class::Capacity => "capacity",
+        }
+    }
+}
+
+/// The class of a catalogue metric: capacity for rates of the schedule, latencies and
+/// the mix's fidelity; correctness for everything else (counts of what ran and how it
+/// ended).
+pub fn class_of(metric: &str) -> Class {
+    const CAPACITY: &[&str] = &[
+        "achieved_ratio",
+        "shortfall_rate",
+        "shortfall",
+        "download_share_error",
+        "error_share_error",
+        "kind_share_error",
+        "size_band_error",
+    ];
+    if CAPACITY.contains(&metric) {
+        return Class::Capacity;
+    }
+    match metric.split_once('.') {
+        Some(("start_lag", _)) => Class::Capacity,
+        Some((head, tail)) if OpType::from_name(head).is_some() && OP_LATENCIES.contains(&tail) => Class::Capacity,
+        _ => Class::Correctness,
+    }
+}
+
+/// Whether a threshold asks that something happened at least so often (`X.count>0`,
+/// `confirmed_uploads>=1`): a count of what ran, which a host that held slots back can
+/// miss without the client being at fault.
+pub fn is_minimum_count(t: &Threshold) -> bool {
+    t.unit == Unit::Count && matches!(t.cmp, Cmp::Gt | Cmp::Ge) && t.limit >= 0.0
+}
+
 /// The comparison of a threshold: `<` `<=` `>` `>=` `==` `!=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmp {
@@ -361,10 +412,13 @@ pub struct Outcome {
     pub value: Option<f64>,
     pub limit: f64,
     pub unit: Unit,
+    /// Correctness or capacity (see `Class`).
+    pub class: Class,
     /// True only for `Status::Pass`.
     pub passed: bool,
     pub status: Status,
-    /// Why the threshold is inconclusive (what had no sample); None otherwise.
+    /// Why the threshold is inconclusive (what had no sample, the host was limited, the
+    /// run too short to tell a miss from chance); None otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -391,6 +445,7 @@ pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>, why: imp
                 value,
                 limit: t.limit,
                 unit: t.unit,
+                class: class_of(&t.metric),
                 passed: status == Status::Pass,
                 status,
                 reason: (status == Status::Inconclusive).then(|| why(&t.metric)),
