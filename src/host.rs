@@ -273,13 +273,44 @@ pub fn split(prev: &std::collections::HashMap<u32, u64>, now: &[Proc], me: u32) 
     out
 }
 
+/// Whether a command name is a script interpreter (`python3`, `sh`, `node`, …).
+fn is_interpreter(comm: &str) -> bool {
+    const INTERPRETERS: &[&str] = &["python", "node", "java", "ruby", "perl", "sh", "bash", "dash"];
+    INTERPRETERS
+        .iter()
+        .any(|i| comm == *i || comm.strip_prefix(i).is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())))
+}
+
+/// The name a process is known by: its command name, or for an interpreter (`python3
+/// moto_server …`, `sh script`) the file name of the script it runs, so a local server
+/// shows as `moto_server`, not `python3`.
+pub fn display_name(comm: &str, cmdline: &[&str]) -> String {
+    let interpreted = is_interpreter(comm);
+    if interpreted && let Some(script) = cmdline.iter().skip(1).find(|a| !a.starts_with('-')) {
+        let base = script.rsplit('/').next().unwrap_or(script);
+        if !base.is_empty() {
+            return base.chars().take(32).collect();
+        }
+    }
+    comm.to_string()
+}
+
 fn scan_procs() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(Result::ok)
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
         .take(MAX_PROCS)
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|t| parse_stat(&t))
+        .filter_map(|e| {
+            let mut p = parse_stat(&std::fs::read_to_string(e.path().join("stat")).ok()?)?;
+            if p.ticks > 0 && is_interpreter(&p.name) {
+                // An interpreter: its script's name (cmdline read only for these).
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let text = String::from_utf8_lossy(&cmdline);
+                let args: Vec<&str> = text.split('\0').filter(|a| !a.is_empty()).take(8).collect();
+                p.name = display_name(&p.name, &args);
+            }
+            Some(p)
+        })
         .collect()
 }
 
@@ -644,6 +675,17 @@ mod tests {
         assert_eq!(parse_stat(line), Some(proc(4242, 1, "moto (server) x", 755, 7)));
         assert_eq!(parse_stat("12 (sh) R 7"), None, "a cut line is no reading");
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn an_interpreter_is_named_by_the_script_it_runs() {
+        let moto = ["/work/main/.venv/bin/python3", "/work/main/.venv/bin/moto_server", "-p", "9000"];
+        assert_eq!(display_name("python3", &moto), "moto_server");
+        assert_eq!(display_name("python", &["python", "-u", "serve.py"]), "serve.py");
+        assert_eq!(display_name("sh", &["/bin/sh", "/repo/tests/bin/fake-obsctl", "cp"]), "fake-obsctl");
+        assert_eq!(display_name("python3", &["python3"]), "python3", "no script: the interpreter");
+        assert_eq!(display_name("rustc", &["rustc", "main.rs"]), "rustc", "not an interpreter");
+        assert_eq!(display_name("shellcheck", &["shellcheck", "x"]), "shellcheck");
     }
 
     #[test]
