@@ -1,6 +1,7 @@
 //! An OTLP/gRPC metrics receiver inside trafficgen, on a free loopback port, built on
 //! the official generated types (opentelemetry-proto with its tonic server). It keeps
-//! the final value of every series per child (`service.instance.id`), and forwards each
+//! the final value of every series per child (`service.instance.id`) until the ledger
+//! (`ledger.rs`) folds the child into its sums, and forwards each
 //! export request unchanged to the user's own collector when the profile names one.
 //! A slow or dead collector never delays a child: forwards run on their own tasks and
 //! are dropped (and counted) beyond a bound.
@@ -70,7 +71,8 @@ pub struct ChildExports {
 
 #[derive(Debug, Default)]
 pub struct Store {
-    /// By the instance id the child's token proves.
+    /// By the instance id the child's token proves: exports of children the ledger has
+    /// not folded yet (still running, or not followed by it).
     pub children: HashMap<String, ChildExports>,
     /// Resources that a genuine child exported under another instance id (or none):
     /// by that id ("" for none), at most `MAX_FOREIGN_IDS`; never attributed.
