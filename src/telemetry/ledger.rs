@@ -246,10 +246,8 @@ impl Store {
             Some(false) => {}
             Some(true) => {
                 let exports = self.children.remove(id);
-                if let Some(r) = self.ledger.records.remove(id) {
-                    if let Some(fact) = r.fact {
-                        self.ledger.fold(&fact, r.window, exports.as_ref());
-                    }
+                if let Some(Record { window, fact: Some(fact) }) = self.ledger.records.remove(id) {
+                    self.ledger.fold(&fact, window, exports.as_ref());
                 }
                 self.ledger.close(id);
             }
