@@ -939,14 +939,17 @@ fn telemetry(out: &mut String, s: &Value) {
     let n = |k: &str| num(t, k).map_or("?".into(), |x| fmt(x, 0));
     let _ = writeln!(
         out,
-        "<p>{}: {} of {} children that ended reported ({} exports lost, {} children killed); \
+        "<p>{}: {} of {} children that ended reported ({} exports lost, {} late, {} children killed; \
+         at most {} child records alive at once); \
          {} export requests, {} unattributed; {} forwarded ({} failed); {} foreign requests without a valid token \
          (ignored{}). <span class=\"{}\">{} families mismatch.</span></p>",
         esc(&text(t, "client").unwrap_or_default()),
         n("children_reported"),
         n("children_ended"),
         n("lost_exports"),
+        n("late_exports"),
         n("children_killed"),
+        n("peak_live_children"),
         n("export_requests"),
         n("unattributed_requests"),
         n("forwarded"),

@@ -312,11 +312,13 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "children: {} ended, {} reported, {} exports lost, {} killed before exporting; {} export requests ({} unattributed), {} forwarded, {} forward failures",
+        "children: {} ended, {} reported, {} exports lost ({} late), {} killed before exporting, at most {} records alive; {} export requests ({} unattributed), {} forwarded, {} forward failures",
         r.children_ended,
         r.children_reported,
         r.lost_exports,
+        r.late_exports,
         r.children_killed,
+        r.peak_live_children,
         r.export_requests,
         r.unattributed_requests,
         r.forwarded,
