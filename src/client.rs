@@ -257,7 +257,9 @@ pub struct Telemetry {
     /// With verification: the run's key for each child's receiver token (sent in the
     /// child's environment, never on its command line).
     pub key: Option<crate::telemetry::auth::Key>,
-    pub ledger: Mutex<Vec<ChildFact>>,
+    /// With verification: the receiver's store, whose ledger follows each child from
+    /// its start to its reconciliation (`telemetry::ledger`).
+    pub ledger: Option<std::sync::Arc<Mutex<crate::telemetry::receiver::Store>>>,
 }
 
 impl Client {
@@ -296,11 +298,6 @@ impl Client {
             (crate::ab::Build::B, Some(b)) => b,
             _ => &self.binary,
         }
-    }
-
-    /// Every child that ran so far (with verification on).
-    pub fn child_facts(&self) -> Vec<ChildFact> {
-        self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The environment a child gets on top of the profile's: its identity and, with
@@ -449,10 +446,14 @@ impl Client {
         let wrong_credentials = tag.op == Some(OpType::WrongCredentials);
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{}-{n}", self.telemetry.run_id);
-        let ledger = self.telemetry.receiver.is_some();
-        let before = if ledger { sizes_before(action) } else { (0, Vec::new()) };
+        let ledger = self.telemetry.ledger.as_ref().filter(|_| !matches!(action, Action::Version));
+        let before = if ledger.is_some() { sizes_before(action) } else { (0, Vec::new()) };
+        if let Some(l) = ledger {
+            // Before it can export: its export finds its record.
+            l.lock().unwrap_or_else(|e| e.into_inner()).child_started(&id);
+        }
         let exec = self.spawn_and_wait(action, wrong_credentials, &id, tag, STDOUT_LIMIT).await;
-        if ledger && !matches!(action, Action::Version) {
+        if let Some(l) = ledger {
             let mut bytes = before.0;
             if let (Action::Download { local, .. }, Outcome::Ok) = (action, &exec.outcome) {
                 bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
@@ -472,7 +473,7 @@ impl Client {
                 files: before.1,
                 build: self.binary_b.as_ref().map(|_| tag.build),
             };
-            self.telemetry.ledger.lock().unwrap_or_else(|e| e.into_inner()).push(fact);
+            l.lock().unwrap_or_else(|e| e.into_inner()).child_ended(fact, Instant::now());
         }
         exec
     }

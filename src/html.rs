@@ -983,14 +983,17 @@ fn telemetry(out: &mut String, s: &Value) {
     let n = |k: &str| num(t, k).map_or("?".into(), |x| fmt(x, 0));
     let _ = writeln!(
         out,
-        "<p>{}: {} of {} children that ended reported ({} exports lost, {} children killed); \
+        "<p>{}: {} of {} children that ended reported ({} exports lost, {} late, {} children killed; \
+         at most {} child records alive at once); \
          {} export requests, {} unattributed; {} forwarded ({} failed); {} foreign requests without a valid token \
          (ignored{}). <span class=\"{}\">{} families mismatch.</span></p>",
         esc(&text(t, "client").unwrap_or_default()),
         n("children_reported"),
         n("children_ended"),
         n("lost_exports"),
+        n("late_exports"),
         n("children_killed"),
+        n("peak_live_children"),
         n("export_requests"),
         n("unattributed_requests"),
         n("forwarded"),
@@ -1033,6 +1036,7 @@ fn telemetry(out: &mut String, s: &Value) {
     } else {
         table(out, "telemetry", &["family", "expected", "reported", "diff", "server", "verdict", "note"], &rows);
     }
+    windows(out, t);
     let strays: Vec<Vec<String>> = t
         .get("out_of_contract")
         .and_then(Value::as_array)
@@ -1050,6 +1054,63 @@ fn telemetry(out: &mut String, s: &Value) {
         out.push_str("<h3>Series outside the contract</h3>\n");
         table(out, "strays", &["metric", "attributes", "total"], &strays);
     }
+}
+
+/// The reconciliation by simulated hour: one row per hour, one column per family that
+/// moved in any hour, each cell `reported / expected`, mismatching cells marked. Shows
+/// when the client's numbers drifted, which a whole-run total cannot.
+fn windows(out: &mut String, t: &Value) {
+    let Some(ws) = t.get("windows").and_then(Value::as_array).filter(|w| !w.is_empty()) else { return };
+    let mut names: Vec<&str> = Vec::new();
+    for w in ws {
+        for k in obj(w, "families").into_iter().flatten().map(|(k, _)| k.as_str()) {
+            if !names.contains(&k) {
+                names.push(k);
+            }
+        }
+    }
+    // In the contract's table order.
+    names.sort_by_key(|n| crate::telemetry::contract::FAMILIES.iter().position(|(f, _)| f == n));
+    let rows: Vec<Vec<String>> = ws
+        .iter()
+        .map(|w| {
+            let c = crate::clock::civil(num(w, "start_unix").unwrap_or(0.0));
+            let n = |k: &str| num(w, k).map_or("?".into(), |x| fmt(x, 0));
+            let mut row = vec![
+                format!("{} {}", c.date(), c.hhmm()),
+                n("children_ended"),
+                n("lost_exports"),
+                format!(
+                    "<span class=\"{}\">{}</span>",
+                    if num(w, "mismatches").unwrap_or(0.0) > 0.0 { "fail" } else { "pass" },
+                    n("mismatches")
+                ),
+            ];
+            for name in &names {
+                row.push(match w.get("families").and_then(|f| f.get(*name)) {
+                    Some(f) => {
+                        let v = text(f, "verdict").unwrap_or_default();
+                        let cell = format!(
+                            "{} / {}",
+                            num(f, "reported").map_or("-".into(), |x| fmt(x, 2)),
+                            num(f, "expected").map_or("-".into(), |x| fmt(x, 2))
+                        );
+                        match v.as_str() {
+                            "MISMATCH" => format!("<span class=\"fail\" title=\"MISMATCH\">{cell} ✗</span>"),
+                            "match" => cell,
+                            _ => format!("<span class=\"muted\" title=\"{}\">{cell}</span>", esc(&v)),
+                        }
+                    }
+                    None => String::new(),
+                });
+            }
+            row
+        })
+        .collect();
+    out.push_str("<h3>By simulated hour (reported / expected)</h3>\n");
+    let mut head = vec!["hour (UTC)", "ended", "lost", "mismatches"];
+    head.extend(names.iter().copied());
+    table(out, "windows", &head, &rows);
 }
 
 fn server_metrics(out: &mut String, s: &Value) {
@@ -1241,6 +1302,27 @@ mod tests {
         assert_ne!(clock_label(t, 20.0), clock_label(t + 10.0, 20.0), "a 20 s run's ticks differ");
         assert_eq!(clock_label(t + 5.0, 14_400.0), "06:00");
         assert_eq!(clock_label(t, 3.0 * 86_400.0), "12-02 06:00");
+    }
+
+    #[test]
+    fn the_hourly_windows_mark_the_hour_that_drifted() {
+        let mut s = summary("bob-marketing", "failure_rate<1%");
+        s["telemetry"]["windows"] = json!([
+            {"start_unix": 1_767_258_000, "children_ended": 10, "children_reported": 10, "lost_exports": 0,
+             "mismatches": 0, "families": {"uploads_total": {"expected": 10.0, "reported": 10.0, "diff": 0.0,
+                                                             "verdict": "match"}}},
+            {"start_unix": 1_767_261_600, "children_ended": 20, "children_reported": 20, "lost_exports": 0,
+             "mismatches": 1, "families": {"uploads_total": {"expected": 20.0, "reported": 19.0, "diff": -1.0,
+                                                             "verdict": "MISMATCH"}}}
+        ]);
+        let page = render(&s).unwrap();
+        let at = page.find("<table class=\"windows\">").expect("a windows table");
+        let t = &page[at..at + page[at..].find("</table>").unwrap()];
+        assert!(t.contains("<th>uploads_total</th>"), "{t}");
+        let rows: Vec<&str> = t.split("<tr>").skip(2).collect();
+        assert_eq!(rows.len(), 2, "{t}");
+        assert!(rows[0].contains("2026-01-01 09:00") && rows[0].contains("10 / 10") && !rows[0].contains("✗"));
+        assert!(rows[1].contains("10:00") && rows[1].contains("class=\"fail\" title=\"MISMATCH\">19 / 20 ✗"));
     }
 
     #[test]

@@ -48,7 +48,15 @@ pub fn spawn(
                 if let Some((live, dispatch_s)) = &live {
                     let now = clock.elapsed();
                     if now >= next_tick {
-                        live.show(crate::live::render(&plan, &clock.map, &stats, &mut window, now, *dispatch_s));
+                        let mut screen = crate::live::render(&plan, &clock.map, &stats, &mut window, now, *dispatch_s);
+                        // The running reconciliation, from the ledger's sums: cheap each tick.
+                        if let Some(line) = &extra {
+                            if !screen.ends_with('\n') {
+                                screen.push('\n');
+                            }
+                            screen.push_str(&line());
+                        }
+                        live.show(screen);
                         next_tick = now + TICK.as_secs_f64();
                     }
                     wait = wait.min(next_tick - now).max(0.0);

@@ -101,7 +101,11 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         let env = |name: &str| plan.client.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let (upstream, headers) = (env("OTEL_EXPORTER_OTLP_ENDPOINT"), env("OTEL_EXPORTER_OTLP_HEADERS"));
         match rt.block_on(OtlpReceiver::start(upstream, headers.as_deref(), key.clone())) {
-            Ok(r) => Some(r),
+            Ok(r) => {
+                r.store.lock().unwrap_or_else(|e| e.into_inner()).ledger =
+                    telemetry::ledger::Ledger::new(plan.telemetry.wait, opts.map.sim_start);
+                Some(r)
+            }
             Err(e) => {
                 error!("{e}");
                 return EXIT_RUN_FAILED;
@@ -116,7 +120,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         users: plan.users.iter().map(|u| u.id.clone()).collect(),
         receiver: receiver.as_ref().map(|r| r.endpoint()),
         key: Some(key),
-        ledger: Default::default(),
+        ledger: receiver.as_ref().map(|r| r.store.clone()),
     });
     let client = match &opts.ab {
         Some(ab) => client.with_binary_b(ab.binary_b.clone()),
@@ -198,6 +202,10 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
 
     let plan = Arc::new(plan);
     let clock = Clock::start(opts.map);
+    if let Some(r) = &receiver {
+        // Children are reconciled by the simulated hour they start in.
+        r.store.lock().unwrap_or_else(|e| e.into_inner()).ledger.set_clock(clock);
+    }
     let (events_tx, events_rx) = mpsc::channel::<Event>();
     let client_label = format!("{}: {version}", plan.client.flavor.name());
     let allow: telemetry::Allow = plan
@@ -209,26 +217,19 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         .collect();
     // With verification, every periodic table ends with where the reconciliation stands.
     let telemetry_line = receiver.as_ref().map(|r| {
-        let (client, store, users, allow, label) = (
-            client.clone(),
+        let (store, users, allow, label) = (
             r.store.clone(),
             plan.users.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
             allow.clone(),
             client_label.clone(),
         );
         Box::new(move || {
-            let facts = client.child_facts();
-            let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let t = telemetry::reconcile(&label, &facts, &store, (0, 0, 0), &users, &allow);
-            let bad: Vec<&str> =
-                t.families.iter().filter(|(_, f)| f.verdict == "MISMATCH").map(|(n, _)| n.as_str()).collect();
-            format!(
-                "telemetry: {}/{} children reported; {} families mismatch{}",
-                t.children_reported,
-                t.children_ended,
-                bad.len(),
-                if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) }
-            )
+            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+            store.sweep(Instant::now());
+            let t = telemetry::reconcile(&label, &store, (0, 0, 0), &users, &allow);
+            let live = store.ledger.live();
+            drop(store);
+            telemetry::running_line(&t, live)
         }) as Box<dyn Fn() -> String + Send>
     });
     let stats_thread = monitor::spawn(
@@ -294,8 +295,9 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     let witness =
         ServerWitness { start: server_start, end: plan.server_metrics.as_deref().map(server_metrics::scrape) };
     let telemetry = receiver.map(|r| {
-        let facts = await_exports(&client, &r, plan.telemetry.wait);
-        let store = r.store.lock().unwrap_or_else(|e| e.into_inner());
+        await_exports(&r, plan.telemetry.wait);
+        let mut store = r.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.settle_all();
         let c = &r.counters;
         let counts = (
             c.requests.load(Ordering::Relaxed),
@@ -303,7 +305,15 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
             c.forward_failures.load(Ordering::Relaxed),
         );
         let users: Vec<String> = plan.users.iter().map(|u| u.id.clone()).collect();
-        telemetry::reconcile(&client_label, &facts, &store, counts, &users, &allow)
+        let t = telemetry::reconcile(&client_label, &store, counts, &users, &allow);
+        if t.lost_exports > 0 {
+            warn!(
+                "telemetry: {} children that exited never exported (each waited {})",
+                t.lost_exports,
+                humantime::format_duration(plan.telemetry.wait)
+            );
+        }
+        t
     });
     rt.shutdown_timeout(Duration::from_secs(2));
     let end = RunEnd {
@@ -346,23 +356,11 @@ struct RunEnd {
 }
 
 /// obsctl exports at exit, inside its 2.5 s exit sleep: the last children's exports
-/// may still be on their way when the run ends. Waits, bounded, for every child that
-/// exited by itself to be heard from.
-fn await_exports(client: &Client, r: &OtlpReceiver, wait: Duration) -> Vec<crate::telemetry::contract::ChildFact> {
-    let facts = client.child_facts();
+/// may still be on their way when the run ends. Waits, bounded, until every child that
+/// exited by itself has been heard from or its export deadline has passed.
+fn await_exports(r: &OtlpReceiver, wait: Duration) {
     let end = Instant::now() + wait;
-    loop {
-        let heard = r.reported();
-        let missing = facts.iter().filter(|f| f.exited && !heard.contains(&f.id)).count();
-        if missing == 0 || Instant::now() >= end {
-            if missing > 0 {
-                warn!(
-                    "telemetry: {missing} children that exited never exported (waited {})",
-                    humantime::format_duration(wait)
-                );
-            }
-            return facts;
-        }
+    while r.awaiting() > 0 && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
 }

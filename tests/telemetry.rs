@@ -566,3 +566,34 @@ fn an_allowed_deviation_of_this_version_does_not_fail_the_run() {
     assert_eq!(r.n("mismatches"), 0, "{}", r.context());
     others_match(&r, &["bytes_uploaded_total", "bytes_downloaded_total"]);
 }
+
+#[test]
+fn the_reconciliation_is_kept_by_the_simulated_hour() {
+    let Some(py) = python("the_reconciliation_is_kept_by_the_simulated_hour") else { return };
+    // 12 simulated hours in the usual 12 s of wall time.
+    let r = run(&py, "overcount_bytes", &profile("", ""), &["--duration", "12h", "--time-scale", "3600"]);
+    assert_eq!(r.code(), Some(3), "{}", r.context());
+    let windows = r.t()["windows"].as_array().expect("telemetry.windows").clone();
+    assert!(windows.len() >= 4, "{} windows\n{}", windows.len(), r.context());
+    let starts: Vec<i64> = windows.iter().map(|w| w["start_unix"].as_i64().unwrap()).collect();
+    assert!(starts.windows(2).all(|p| p[1] > p[0] && (p[1] - p[0]) % 3600 == 0), "{starts:?}");
+    // The hours add up to the whole run.
+    let sum = |k: &str| windows.iter().map(|w| w[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("children_ended"), r.n("children_ended"), "{}", r.context());
+    assert_eq!(sum("children_reported"), r.n("children_reported"), "{}", r.context());
+    let bytes = |w: &Value, k: &str| w["families"]["bytes_uploaded_total"][k].as_f64().unwrap_or(0.0);
+    let total: f64 = windows.iter().map(|w| bytes(w, "expected")).sum();
+    assert_eq!(total, r.expected("bytes_uploaded_total"), "{}", r.context());
+    // Every hour that uploaded shows the doubled bytes, and nothing else drifts (an hour
+    // with a lost export, on a machine too busy for `telemetry.wait`, is not judged).
+    let judged: Vec<&Value> = windows.iter().filter(|w| bytes(w, "expected") > 0.0 && w["lost_exports"] == 0).collect();
+    assert!(!judged.is_empty(), "{}", r.context());
+    for w in judged {
+        assert_eq!(bytes(w, "reported"), 2.0 * bytes(w, "expected"), "{w}");
+        assert_eq!(w["families"]["bytes_uploaded_total"]["verdict"], "MISMATCH", "{w}");
+        assert_eq!(w["mismatches"], 1, "{w}");
+    }
+    // Records live only while children run or await their export.
+    let peak = r.n("peak_live_children");
+    assert!(peak > 0 && peak < r.n("children_ended"), "peak {peak}\n{}", r.context());
+}

@@ -232,6 +232,7 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         {
             t.insert(key.into(), telemetry_sum(key).map_or(Value::Null, |n| Value::from(n as u64)));
         }
+        t.insert("windows".into(), merge_windows(parts.iter().map(|p| &p.v["telemetry"])));
         t.insert("per_shard".into(), parts.iter().map(|p| p.v["telemetry"].clone()).collect());
         out["telemetry"] = Value::Object(t);
     }
@@ -532,10 +533,85 @@ fn merge_host(parts: &[Part]) -> Value {
     })
 }
 
+/// The shards' telemetry windows added hour by hour: counts and each family's expected
+/// and reported summed; a family mismatches in an hour when it does on any shard (each
+/// shard judged its own children), is allowed or n/a when it is on any, else matches.
+fn merge_windows<'a>(shards: impl Iterator<Item = &'a Value>) -> Value {
+    let mut hours: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+    for t in shards {
+        for w in t.get("windows").and_then(Value::as_array).into_iter().flatten() {
+            let Some(start) = w.get("start_unix").and_then(Value::as_i64) else { continue };
+            let acc = hours.entry(start).or_insert_with(|| {
+                let mut m = Map::new();
+                m.insert("start_unix".into(), Value::from(start));
+                m.insert("families".into(), Value::Object(Map::new()));
+                m
+            });
+            for key in ["children_ended", "children_reported", "lost_exports"] {
+                let n =
+                    acc.get(key).and_then(Value::as_u64).unwrap_or(0) + w.get(key).and_then(Value::as_u64).unwrap_or(0);
+                acc.insert(key.into(), Value::from(n));
+            }
+            let Some(Value::Object(fams)) = acc.get_mut("families") else { continue };
+            for (name, f) in w.get("families").and_then(Value::as_object).into_iter().flatten() {
+                let cell = fams
+                    .entry(name.clone())
+                    .or_insert_with(|| serde_json::json!({"expected": 0.0, "reported": 0.0, "verdict": "match"}));
+                for key in ["expected", "reported"] {
+                    let x = cell[key].as_f64().unwrap_or(0.0) + f.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+                    cell[key] = Value::from(x);
+                }
+                cell["diff"] =
+                    Value::from(cell["reported"].as_f64().unwrap_or(0.0) - cell["expected"].as_f64().unwrap_or(0.0));
+                let rank = |v: &str| ["match", "n/a", "allowed", "MISMATCH"].iter().position(|x| *x == v).unwrap_or(0);
+                let theirs = f.get("verdict").and_then(Value::as_str).unwrap_or("match");
+                if rank(theirs) > rank(cell["verdict"].as_str().unwrap_or("match")) {
+                    cell["verdict"] = Value::from(theirs);
+                }
+            }
+        }
+    }
+    hours
+        .into_values()
+        .map(|mut w| {
+            let bad = w
+                .get("families")
+                .and_then(Value::as_object)
+                .map_or(0, |f| f.values().filter(|c| c["verdict"] == "MISMATCH").count());
+            w.insert("mismatches".into(), Value::from(bad as u64));
+            Value::Object(w)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn shards_windows_add_up_hour_by_hour() {
+        let w = |start: i64, exp: f64, rep: f64, verdict: &str| {
+            json!({"start_unix": start, "children_ended": 5, "children_reported": 4, "lost_exports": 1, "mismatches": 0,
+                   "families": {"uploads_total": {"expected": exp, "reported": rep, "diff": rep - exp, "verdict": verdict}}})
+        };
+        let a = json!({"windows": [w(3600, 5.0, 5.0, "match"), w(7200, 5.0, 4.0, "MISMATCH")]});
+        let b = json!({"windows": [w(7200, 5.0, 5.0, "match"), w(10_800, 2.0, 2.0, "match")]});
+        let m = merge_windows([&a, &b].into_iter());
+        let m = m.as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["start_unix"], 7200);
+        assert_eq!(m[1]["children_ended"], 10);
+        assert_eq!(m[1]["lost_exports"], 2);
+        let f = &m[1]["families"]["uploads_total"];
+        assert_eq!(
+            (f["expected"].as_f64(), f["reported"].as_f64(), f["diff"].as_f64()),
+            (Some(10.0), Some(9.0), Some(-1.0))
+        );
+        assert_eq!(f["verdict"], "MISMATCH");
+        assert_eq!(m[1]["mismatches"], 1);
+        assert_eq!(m[0]["mismatches"], 0);
+    }
 
     fn part(file: &str, v: Value) -> Part {
         Part { file: file.to_string(), v }

@@ -33,7 +33,7 @@
 use crate::events::{OpType, SizeClass};
 
 /// What a child was asked to do, as the contract needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Cmd {
     Version,
     Upload,

@@ -7,13 +7,15 @@
 
 pub mod auth;
 pub mod contract;
+pub mod ledger;
 pub mod receiver;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use contract::{ChildFact, Expect};
+use contract::{Cmd, Expect};
+use ledger::Sums;
 use receiver::Store;
 
 /// `OTEL_RESOURCE_ATTRIBUTES` for one child: ours (instance id, run, user, operation)
@@ -72,6 +74,12 @@ pub struct Report {
     pub lost_exports: u64,
     /// Children killed (timeout, shutdown) before they could export: not expected.
     pub children_killed: u64,
+    /// Export requests that came after their child's record was closed (its deadline,
+    /// exit + `telemetry.wait`, had passed, or it was killed): not reconciled.
+    pub late_exports: u64,
+    /// The most child records alive at once (children in flight plus those awaiting
+    /// their export): what the ledger's memory follows, not the run's length.
+    pub peak_live_children: u64,
     /// Export requests of this run's children that named an instance id no child of
     /// this run had (or none at all).
     pub unattributed_requests: u64,
@@ -97,50 +105,49 @@ pub struct Report {
     /// one build gets wrong shows whatever the other does.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub builds: BTreeMap<String, BTreeMap<String, Family>>,
+    /// Children by command kind.
+    pub commands: BTreeMap<String, CommandKind>,
+    /// By simulated hour the children started in, oldest first: when the client's
+    /// numbers drifted.
+    pub windows: Vec<Window>,
     pub out_of_contract: Vec<Stray>,
+}
+
+/// Children of one command kind.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommandKind {
+    pub children_ended: u64,
+    pub children_reported: u64,
+    pub lost_exports: u64,
+}
+
+/// One simulated hour of the reconciliation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Window {
+    /// Simulated UNIX seconds the hour starts at.
+    pub start_unix: i64,
+    pub children_ended: u64,
+    pub children_reported: u64,
+    pub lost_exports: u64,
+    /// Families that disagree in this hour (allowed ones not counted).
+    pub mismatches: u64,
+    /// The families that moved in this hour.
+    pub families: BTreeMap<String, Family>,
 }
 
 /// Known deviations: metric → reason, for the client version the profile names.
 pub type Allow = BTreeMap<String, String>;
 
-/// Sums of the contract for `facts` (one user, or all).
-fn expect_sums(facts: &[&ChildFact]) -> BTreeMap<&'static str, Expect> {
-    let mut sums: BTreeMap<&'static str, Expect> = BTreeMap::new();
-    for f in facts {
-        for (name, e) in contract::expected(f) {
-            let s = sums.entry(name).or_default();
-            s.value += e.value;
-            s.count += e.count;
-        }
-    }
-    sums
-}
-
-/// Sums of what `ids` reported, per contract family: counters by value, histograms by
-/// sample count (and file_size_bytes by sum too, folded into a second key).
-fn report_sums(store: &Store, ids: &[&str]) -> BTreeMap<String, Expect> {
-    let mut sums: BTreeMap<String, Expect> = BTreeMap::new();
-    for id in ids {
-        let Some(c) = store.children.get(*id) else { continue };
-        for ((metric, _), p) in &c.series {
-            let s = sums.entry(metric.clone()).or_default();
-            s.value += p.value;
-            s.count += p.count;
-        }
-    }
-    sums
-}
-
 fn families(
     expected: &BTreeMap<&'static str, Expect>,
-    reported: &BTreeMap<String, Expect>,
+    reported: &BTreeMap<&'static str, Expect>,
     classes_known: bool,
     allow: &Allow,
 ) -> BTreeMap<String, Family> {
     let mut out = BTreeMap::new();
     for (name, hist) in contract::FAMILIES {
         let e = expected.get(name).copied().unwrap_or_default();
-        let r = reported.get(*name).copied().unwrap_or_default();
+        let r = reported.get(name).copied().unwrap_or_default();
         // Histograms are judged by their number of samples; file sizes by their sum too.
         let (exp, rep) = if *hist { (e.count as f64, r.count as f64) } else { (e.value, r.value) };
         let sums_differ = *name == "file_size_bytes" && (e.value - r.value).abs() > 0.5;
@@ -162,78 +169,99 @@ fn families(
     out
 }
 
-/// Reconciles the ledger of children with the receiver's store.
-pub fn reconcile(
-    client: &str,
-    facts: &[ChildFact],
-    store: &Store,
-    counters: (u64, u64, u64),
-    users: &[String],
-    allow: &Allow,
-) -> Report {
-    let ended: Vec<&ChildFact> = facts.iter().filter(|f| f.exited && f.cmd != contract::Cmd::Version).collect();
-    let known: HashMap<&str, &ChildFact> = facts.iter().map(|f| (f.id.as_str(), f)).collect();
-    let reported_ids: Vec<&str> =
-        ended.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
-    // Failures of unknown cause make error classes unjudgeable.
-    let classes_known = ended.iter().all(|f| f.ok || f.expected.is_some());
-    let fams = families(&expect_sums(&ended), &report_sums(store, &reported_ids), classes_known, allow);
+fn families_of(s: &Sums, allow: &Allow) -> BTreeMap<String, Family> {
+    families(&s.expected, &s.reported, !s.unknown_failures, allow)
+}
+
+/// The families of one window: only those that moved in it (expected or reported).
+fn window_of(start_hour: i64, s: &Sums, allow: &Allow) -> Window {
+    let fams: BTreeMap<String, Family> =
+        families_of(s, allow).into_iter().filter(|(_, f)| f.expected != 0.0 || f.reported != 0.0).collect();
+    Window {
+        start_unix: start_hour * 3600,
+        children_ended: s.ended,
+        children_reported: s.reported_children,
+        lost_exports: s.ended - s.reported_children,
+        mismatches: fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64,
+        families: fams,
+    }
+}
+
+/// The name of a command kind in the report.
+fn cmd_name(c: Cmd) -> &'static str {
+    match c {
+        Cmd::Version => "version",
+        Cmd::Upload => "upload",
+        Cmd::Download => "download",
+        Cmd::Delete => "delete",
+        Cmd::List => "list",
+        Cmd::HeadObject => "head_object",
+        Cmd::Du => "du",
+        Cmd::Presign => "presign",
+        Cmd::Sync => "sync",
+        Cmd::MakeBucket => "make_bucket",
+        Cmd::RemoveBucket => "remove_bucket",
+    }
+}
+
+/// The reconciliation so far, from the ledger's sums (children still in flight or
+/// awaiting their export are not in it yet) and the receiver's counters.
+pub fn reconcile(client: &str, store: &Store, counters: (u64, u64, u64), users: &[String], allow: &Allow) -> Report {
+    let t = &store.ledger.tally;
+    let fams = families_of(&t.all, allow);
     let mismatches = fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64;
     let mut per_user = BTreeMap::new();
-    for (i, name) in users.iter().enumerate() {
-        let mine: Vec<&ChildFact> = ended.iter().copied().filter(|f| f.user == Some(i)).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let ids: Vec<&str> = mine.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
-        let ck = mine.iter().all(|f| f.ok || f.expected.is_some());
-        per_user.insert(name.clone(), families(&expect_sums(&mine), &report_sums(store, &ids), ck, allow));
-    }
-    let mut builds = BTreeMap::new();
-    for build in [crate::ab::Build::A, crate::ab::Build::B] {
-        let mine: Vec<&ChildFact> = ended.iter().copied().filter(|f| f.build == Some(build)).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let ids: Vec<&str> = mine.iter().map(|f| f.id.as_str()).filter(|id| store.children.contains_key(*id)).collect();
-        let ck = mine.iter().all(|f| f.ok || f.expected.is_some());
-        builds.insert(build.name().to_string(), families(&expect_sums(&mine), &report_sums(store, &ids), ck, allow));
-    }
-    let contract_names: Vec<&str> = contract::FAMILIES.iter().map(|(n, _)| *n).collect();
-    let mut strays: BTreeMap<(String, String), f64> = BTreeMap::new();
-    // A child's resources under another id are unattributed; so is a child outside
-    // the ledger.
-    let mut unattributed: u64 =
-        store.mislabelled.values().map(|c| c.requests).sum::<u64>() + store.mislabelled_overflow;
-    unattributed +=
-        store.children.iter().filter(|(id, _)| !known.contains_key(id.as_str())).map(|(_, c)| c.requests).sum::<u64>();
-    for c in store.children.values().chain(store.mislabelled.values()) {
-        for ((metric, attrs), p) in &c.series {
-            if !contract_names.contains(&metric.as_str()) {
-                let v = if c.histograms.get(metric).copied().unwrap_or(false) { p.count as f64 } else { p.value };
-                *strays.entry((metric.clone(), attrs.clone())).or_default() += v;
-            }
+    for (i, sums) in &t.users {
+        if let Some(name) = users.get(*i) {
+            per_user.insert(name.clone(), families_of(sums, allow));
         }
     }
+    // A child's resources under another id are unattributed; so is a child the ledger
+    // does not follow.
+    let mut strays = t.strays.clone();
+    let mut tally = ledger::Tally::default();
+    for c in store.mislabelled.values() {
+        ledger::strays_of(c, &mut tally);
+    }
+    for (k, v) in tally.strays {
+        *strays.entry(k).or_default() += v;
+    }
+    let unattributed =
+        t.unattributed + store.mislabelled.values().map(|c| c.requests).sum::<u64>() + store.mislabelled_overflow;
     Report {
         client: client.to_string(),
-        children_ended: ended.len() as u64,
-        children_reported: reported_ids.len() as u64,
-        lost_exports: (ended.len() - reported_ids.len()) as u64,
-        children_killed: facts.iter().filter(|f| !f.exited).count() as u64,
+        children_ended: t.all.ended,
+        children_reported: t.all.reported_children,
+        lost_exports: t.all.ended - t.all.reported_children,
+        children_killed: t.killed,
+        late_exports: t.late_exports,
+        peak_live_children: store.ledger.peak_live,
         unattributed_requests: unattributed,
         export_requests: counters.0,
         foreign_requests: store.foreign.requests,
         foreign_instance_ids: store.foreign.ids.len() as u64,
         foreign_ids_capped: store.foreign.ids_capped,
         foreign_examples: store.foreign.examples(),
-        dropped_series: store.dropped_series,
+        dropped_series: store.dropped_series + t.dropped_strays,
         forwarded: counters.1,
         forward_failures: counters.2,
         mismatches,
         families: fams,
         users: per_user,
-        builds,
+        builds: t.builds.iter().map(|(b, s)| (b.name().to_string(), families_of(s, allow))).collect(),
+        commands: t
+            .commands
+            .iter()
+            .map(|(c, s)| {
+                let k = CommandKind {
+                    children_ended: s.ended,
+                    children_reported: s.reported_children,
+                    lost_exports: s.ended - s.reported_children,
+                };
+                (cmd_name(*c).to_string(), k)
+            })
+            .collect(),
+        windows: t.windows.iter().map(|(h, s)| window_of(*h, s, allow)).collect(),
         out_of_contract: strays
             .into_iter()
             .map(|((metric, attributes), total)| Stray { metric, attributes, total })
@@ -253,6 +281,20 @@ pub fn add_server(r: &mut Report, server: &crate::server_metrics::Report) {
             f.server = Some(server.apis.get(api).map_or(0.0, |a| a.server));
         }
     }
+}
+
+/// The running reconciliation, for the periodic tables and the live status: children
+/// heard from so far and the families mismatching so far.
+pub fn running_line(t: &Report, live: usize) -> String {
+    let bad: Vec<&str> = t.families.iter().filter(|(_, f)| f.verdict == "MISMATCH").map(|(n, _)| n.as_str()).collect();
+    format!(
+        "telemetry: {}/{} children reported, {} awaited or in flight; {} families mismatch so far{}",
+        t.children_reported,
+        t.children_ended,
+        live,
+        bad.len(),
+        if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) }
+    )
 }
 
 /// The final table.
@@ -275,11 +317,13 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "children: {} ended, {} reported, {} exports lost, {} killed before exporting; {} export requests ({} unattributed), {} forwarded, {} forward failures",
+        "children: {} ended, {} reported, {} exports lost ({} late), {} killed before exporting, at most {} records alive; {} export requests ({} unattributed), {} forwarded, {} forward failures",
         r.children_ended,
         r.children_reported,
         r.lost_exports,
+        r.late_exports,
         r.children_killed,
+        r.peak_live_children,
         r.export_requests,
         r.unattributed_requests,
         r.forwarded,

@@ -1,6 +1,7 @@
 //! An OTLP/gRPC metrics receiver inside trafficgen, on a free loopback port, built on
 //! the official generated types (opentelemetry-proto with its tonic server). It keeps
-//! the final value of every series per child (`service.instance.id`), and forwards each
+//! the final value of every series per child (`service.instance.id`) until the ledger
+//! (`ledger.rs`) folds the child into its sums, and forwards each
 //! export request unchanged to the user's own collector when the profile names one.
 //! A slow or dead collector never delays a child: forwards run on their own tasks and
 //! are dropped (and counted) beyond a bound.
@@ -70,7 +71,8 @@ pub struct ChildExports {
 
 #[derive(Debug, Default)]
 pub struct Store {
-    /// By the instance id the child's token proves.
+    /// By the instance id the child's token proves: exports of children the ledger has
+    /// not folded yet (still running, or not followed by it).
     pub children: HashMap<String, ChildExports>,
     /// Resources that a genuine child exported under another instance id (or none):
     /// by that id ("" for none), at most `MAX_FOREIGN_IDS`; never attributed.
@@ -82,6 +84,8 @@ pub struct Store {
     pub mislabelled_overflow: u64,
     /// Exports without a genuine token.
     pub foreign: Foreign,
+    /// The children it follows, reconciled as they end (`ledger.rs`).
+    pub ledger: super::ledger::Ledger,
 }
 
 /// What is remembered of exports that carried no genuine token.
@@ -160,7 +164,18 @@ impl Foreign {
     }
 }
 
+#[cfg(test)]
+pub fn point(value: f64, count: u64) -> Point {
+    Point { value, count, time_unix_nano: 1 }
+}
+
 impl Store {
+    /// Puts a child's exports in place as `absorb` would (tests of the ledger).
+    #[cfg(test)]
+    pub fn absorb_exports(&mut self, id: &str, c: ChildExports) {
+        self.children.insert(id.to_string(), c);
+    }
+
     /// Takes one export request of the child `child_id` (proved by its token) apart
     /// into its series. A resource that names another instance id is kept apart, as
     /// mislabelled: a child cannot speak for another.
@@ -265,7 +280,10 @@ impl MetricsService for Service {
         if let Some(up) = &self.upstream {
             self.forward(up.clone(), req.clone());
         }
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).absorb(&child, &req);
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.absorb(&child, &req);
+        store.export_arrived(&child, std::time::Instant::now());
+        drop(store);
         Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
     }
 }
@@ -379,9 +397,12 @@ impl Receiver {
         format!("http://{}", self.addr)
     }
 
-    /// Instance ids that have exported so far.
-    pub fn reported(&self) -> std::collections::HashSet<String> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).children.keys().cloned().collect()
+    /// Exited children still awaiting their export, after folding those whose
+    /// deadline has passed.
+    pub fn awaiting(&self) -> usize {
+        let mut s = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        s.sweep(std::time::Instant::now());
+        s.ledger.awaiting()
     }
 }
 
