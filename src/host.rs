@@ -128,6 +128,12 @@ pub struct HostReport {
     pub cpu_busy: Option<f64>,
     pub runnable: Option<f64>,
     pub cores: f64,
+    /// The first warning of each party: `warning` is the one of the party named at the
+    /// end, so the text never blames the other work while the party is trafficgen.
+    #[serde(skip)]
+    warning_own: Option<String>,
+    #[serde(skip)]
+    warning_other: Option<String>,
 }
 
 impl HostReport {
@@ -604,14 +610,14 @@ impl Host {
                 if let (Some(reason), None) = (candidate, verdict) {
                     // Saturated by other work: not held back, but the run shares the CPU.
                     r.other_busy_s += dt;
-                    if r.warning.is_none() {
+                    if r.warning_other.is_none() {
                         let text = format!(
                             "this machine is saturated by other work ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores; trafficgen's own processes use less than half of it): slots are not held back, and capacity thresholds cannot be judged",
                             reason.name(),
                             busy * 100.0
                         );
                         warn!("{text}");
-                        r.warning = Some(text);
+                        r.warning_other = Some(text);
                     }
                 }
                 if ticks % SCAN_EVERY == 1 {
@@ -652,9 +658,13 @@ impl Host {
                             busy * 100.0
                         );
                         warn!("{text}");
-                        r.warning.get_or_insert(text);
+                        r.warning_own.get_or_insert(text);
                     }
                 }
+                r.warning = match r.party {
+                    Some(Party::Other) => r.warning_other.clone().or_else(|| r.warning_own.clone()),
+                    _ => r.warning_own.clone().or_else(|| r.warning_other.clone()),
+                };
                 me.saturated.store(verdict.is_some(), Ordering::Relaxed);
             }
         });
