@@ -296,13 +296,10 @@ fn smoke_profile_passes(flavor: Flavor) {
     let Some(st) = setup("smoke_profile_passes", flavor) else { return };
     let profile = std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap();
     let sb = Sandbox::with_profile(&profile);
-    // obsctl runs the profile as shipped (3 minutes). The AWS CLI proves the profile and
-    // the server in 2: the same operations at 1.5 times the rate (the TTL of 40 s still
-    // ends objects well before the end), about one core of AWS CLI processes.
-    let mut args = vec!["--junit", "j.xml", "-q"];
-    if flavor == Flavor::Aws {
-        args.extend(["--duration", "2m", "--rate-scale", "1.5"]);
-    }
+    // Both clients run the profile as shipped (3 minutes). The AWS CLI at 1.5 times the
+    // rate (once used to save a minute) took about a core and a half of CPU on 2 cores
+    // beside Garage: its p95 latencies passed 15 s.
+    let args = vec!["--junit", "j.xml", "-q"];
     let out = run_bounded(st.cmd(&sb, &args), Duration::from_secs(420));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = sb.summary();
