@@ -23,11 +23,11 @@ mod ab;
 mod clock;
 #[path = "../src/events.rs"]
 mod events;
-#[path = "../src/telemetry/mod.rs"]
-mod telemetry;
 #[path = "../src/secrets.rs"]
 #[allow(dead_code)]
 mod secrets;
+#[path = "../src/telemetry/mod.rs"]
+mod telemetry;
 #[path = "../src/terminal.rs"]
 mod terminal;
 
