@@ -16,9 +16,6 @@
 
 #![allow(dead_code)]
 
-#[path = "../src/ab.rs"]
-#[allow(dead_code)]
-mod ab;
 #[path = "../src/clock.rs"]
 mod clock;
 #[path = "../src/events.rs"]

@@ -15,28 +15,9 @@ use std::sync::Mutex;
 
 use crate::events::{FailClass, OpRecord, OpType, SizeClass};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub enum Build {
-    #[default]
-    A,
-    B,
-}
-
-impl Build {
-    pub fn name(self) -> &'static str {
-        match self {
-            Build::A => "A",
-            Build::B => "B",
-        }
-    }
-    /// The first path part of this build's keys.
-    pub fn key_prefix(self) -> &'static str {
-        match self {
-            Build::A => "a/",
-            Build::B => "b/",
-        }
-    }
-}
+// Which build an operation runs is plain data (events.rs): the telemetry ledger keys on
+// it without importing this worker module.
+pub use crate::events::Build;
 
 tokio::task_local! {
     /// The build of the operation this task runs (A outside `ab`).

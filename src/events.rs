@@ -351,3 +351,27 @@ pub enum Event {
         error: Option<String>,
     },
 }
+
+/// Under `ab`: which of the two client builds ran an operation (A outside `ab`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum Build {
+    #[default]
+    A,
+    B,
+}
+
+impl Build {
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::A => "A",
+            Build::B => "B",
+        }
+    }
+    /// The first path part of this build's keys.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Build::A => "a/",
+            Build::B => "b/",
+        }
+    }
+}

@@ -66,7 +66,7 @@ pub struct ChildFact {
     /// Files a sync uploaded, with their sizes.
     pub files: Vec<u64>,
     /// Under `ab`: the build that ran it.
-    pub build: Option<crate::ab::Build>,
+    pub build: Option<crate::events::Build>,
 }
 
 /// A family's expected movement: counters use `value`; histograms `count` (and `value`

@@ -69,7 +69,7 @@ pub struct Tally {
     pub windows: BTreeMap<i64, Sums>,
     pub commands: BTreeMap<Cmd, Sums>,
     /// Under `ab`: by client build, so a family one build gets wrong shows apart.
-    pub builds: BTreeMap<crate::ab::Build, Sums>,
+    pub builds: BTreeMap<crate::events::Build, Sums>,
     /// Children killed (timeout, shutdown) before they could export.
     pub killed: u64,
     /// Exports that arrived after their child's record was closed (deadline passed, or
