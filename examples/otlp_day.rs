@@ -16,27 +16,50 @@
 
 #![allow(dead_code)]
 
-#[path = "../src/clock.rs"]
-mod clock;
-#[path = "../src/events.rs"]
-mod events;
-#[path = "../src/secrets.rs"]
-#[allow(dead_code)]
-mod secrets;
-#[path = "../src/telemetry/mod.rs"]
-mod telemetry;
-#[path = "../src/terminal.rs"]
-mod terminal;
+// The crate's own files, and its module tree as far as the telemetry code reaches, so
+// that the same paths (`crate::model::…`, `crate::config::token`, `crate::analysis::…`)
+// resolve here. (`#[path]` inside an inline module would look in examples/otlp_day/.)
+#[path = "../src/analysis/telemetry/mod.rs"]
+mod analysis_telemetry;
+#[path = "../src/config/token.rs"]
+mod config_token;
+#[path = "../src/model/clock.rs"]
+mod model_clock;
+#[path = "../src/model/contract.rs"]
+mod model_contract;
+#[path = "../src/model/events.rs"]
+mod model_events;
+#[path = "../src/model/secrets.rs"]
+mod model_secrets;
+#[path = "../src/model/terminal.rs"]
+mod model_terminal;
 
-/// The receiver's report can carry the server's counts; none here.
-mod server_metrics {
-    pub struct Api {
-        pub server: f64,
-    }
-    pub struct Report {
-        pub apis: std::collections::BTreeMap<String, Api>,
+mod model {
+    pub(crate) use super::model_clock as clock;
+    pub(crate) use super::model_contract as contract;
+    pub(crate) use super::model_events as events;
+    pub(crate) use super::model_secrets as secrets;
+    pub(crate) use super::model_terminal as terminal;
+}
+mod config {
+    pub(crate) use super::config_token as token;
+}
+mod analysis {
+    pub(crate) use super::analysis_telemetry as telemetry;
+
+    /// The receiver's report can carry the server's counts; none here.
+    pub mod server_metrics {
+        pub struct Api {
+            pub server: f64,
+        }
+        pub struct Report {
+            pub apis: std::collections::BTreeMap<String, Api>,
+        }
     }
 }
+
+use analysis::telemetry;
+use model::clock;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +74,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use telemetry::contract::{ChildFact, Cmd};
+use model::contract::{ChildFact, Cmd};
 
 const USERS: [&str; 10] = [
     "alice-dev",
@@ -192,7 +215,7 @@ fn main() {
     let n: u64 = args[1].parse().expect("CHILDREN");
     let conc: u64 = args[2].parse().expect("CONCURRENCY");
     let per_child: u64 = args.get(3).map_or(2, |x| x.parse().expect("REQUESTS_PER_CHILD"));
-    // trafficgen's runtime, as src/run.rs builds it; the exporters get their own.
+    // trafficgen's runtime, as src/commands/run/mod.rs builds it; the exporters get their own.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("trafficgen-io")
@@ -205,7 +228,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let key = telemetry::auth::Key::random();
+    let key = config::token::Key::random();
     let receiver = rt.block_on(telemetry::receiver::Receiver::start(None, None, key.clone())).expect("receiver");
     // The children of one simulated day, spread evenly over it.
     let day_start = 1_767_225_600.0;
@@ -254,7 +277,7 @@ fn main() {
                     let token = key.token(&id);
                     for _ in 0..per_child {
                         let mut req = tonic::Request::new(request(&id, USERS[user]));
-                        req.metadata_mut().insert(telemetry::auth::HEADER, token.parse().expect("a token is ASCII"));
+                        req.metadata_mut().insert(config::token::HEADER, token.parse().expect("a token is ASCII"));
                         if c.export(req).await.is_err() {
                             failed.fetch_add(1, Ordering::Relaxed);
                         }

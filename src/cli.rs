@@ -1,11 +1,11 @@
-//! The command line (clap definitions only; `run.rs` turns them into a run).
+//! The command line (clap definitions only; `commands::options` turns them into a plan
+//! and run options).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::compare::CompareArgs;
-use crate::plan::{Arrivals, Flavor};
+use crate::config::plan::{Arrivals, Flavor};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,7 +96,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// Two client builds interleaved per operation in one run: is B slower, noisier or wronger
     /// than A? (exit 0 PASS, 3 FAIL, 4 INCONCLUSIVE)
-    Ab(Box<crate::commands::ab::AbArgs>),
+    Ab(Box<AbArgs>),
     /// Merge the summaries of shard processes (--shard) into one, with exactly merged latency
     /// distributions, and judge the profile's thresholds on it (exit 3 when one fails, 4 when one is not measured)
     Merge {
@@ -249,4 +249,50 @@ pub struct RunArgs {
     /// No live status on a terminal: print the periodic tables and every operation instead
     #[arg(long)]
     pub no_live: bool,
+}
+
+/// `trafficgen compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Summary of the baseline run
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// Summary of the new run
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Fail (exit 3) when any operation's p50/p95/p99 grows, or its throughput drops, by more
+    /// than this (e.g. 20%); failure rate may grow by at most this many percentage points
+    #[arg(long, value_name = "PCT")]
+    pub max_regression: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trafficgen ab`.
+#[derive(Debug, clap::Args)]
+pub struct AbArgs {
+    /// Build A, the baseline client binary (e.g. the previous release)
+    #[arg(long = "a", value_name = "PATH", required = true)]
+    pub a: PathBuf,
+    /// Build B, the client binary under test [required unless --calibrate]
+    #[arg(long = "b", value_name = "PATH", required_unless_present = "calibrate")]
+    pub b: Option<PathBuf>,
+    /// Largest latency shift of B against A (relative to A's median) that still passes
+    #[arg(long, default_value = "10%", value_name = "PCT")]
+    pub tolerance: String,
+    /// Largest rise of B's failure rate over A's (percentage points) that still passes
+    #[arg(long, default_value = "1%", value_name = "PCT")]
+    pub max_failure_delta: String,
+    /// Run A against A: measure this run's noise and print the minimum detectable effect
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Bootstrap resamples per comparison
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub resamples: usize,
+    /// Write the comparison as GitHub-flavoured markdown (for $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

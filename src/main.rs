@@ -1,45 +1,18 @@
 //! trafficgen: realistic, sustained S3 load through the real obsctl binary.
 //!
-//! Data flows one way: profile → plan → clock → user workers (schedule, synthesize,
-//! drive the client) → events → stats → reports and verdict.
+//! Data flows one way, and so do the imports (docs/design.md, enforced by
+//! tests/layering.rs): `model` (plain data) ← `config` ← `exec` ← `work`; `analysis`
+//! reads `model` and `config`; `output` reads `model` and `analysis`; `commands` (and
+//! `cli`) sit on top. `main` parses, hands over, and is the only place that exits.
 
-mod ab;
-mod abstats;
+mod analysis;
 mod cli;
-mod client;
-mod clock;
 mod commands;
-mod events;
-mod export;
-mod fidelity;
-mod fleet;
-mod host;
-mod html;
-mod inventory;
-mod keytag;
-mod live;
-mod logging;
-mod monitor;
-mod ops;
-mod options;
-mod plan;
-mod profile;
-mod report;
-mod run;
-mod schedule;
-mod secrets;
-mod server_metrics;
-mod shard;
-mod signal;
-mod state;
-mod stats;
-mod synth;
-mod telemetry;
-mod terminal;
-mod units;
-mod user;
-mod verdict;
-mod workload;
+mod config;
+mod exec;
+mod model;
+mod output;
+mod work;
 
 use clap::Parser;
 

@@ -1,10 +1,10 @@
 //! Mutated profiles through the binary: `trafficgen check` exits 0 or 2, never
 //! anything else (a panic is 101), and a refusal is one located line naming the file.
-//! The loader itself takes many more cases in-process (src/profile/fuzz.rs).
+//! The loader itself takes many more cases in-process (src/config/profile/fuzz.rs).
 
 mod common;
 #[allow(dead_code)]
-#[path = "../src/profile/mutate.rs"]
+#[path = "../src/config/profile/mutate.rs"]
 mod mutate;
 
 use std::time::Duration;

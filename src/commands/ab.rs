@@ -1,59 +1,31 @@
 //! `trafficgen ab`: is client build B slower, noisier or wronger than build A?
 //!
 //! One run of the profile against one server with both binaries interleaved per
-//! operation (`ab.rs` deals them), then per operation kind × size class: medians and
+//! operation (`work::ab` deals them), then per operation kind × size class: medians and
 //! p95, the Hodges-Lehmann shift with its interval, Mann-Whitney p (Holm-corrected),
 //! failure rates with Fisher's test, the IQR ratio, and correctness diffs (integrity
 //! classes, expected failures, that one build shows and the other does not). The
-//! statistics are `abstats.rs`; this file runs, judges and writes the outputs.
+//! statistics are `analysis::abstats`; this file runs, judges and writes the outputs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use clap::Args;
 use serde::Serialize;
 
-use crate::ab::{Build, Sample, Split};
-use crate::abstats::{self, Call, Failures, Shift};
-use crate::cli::RunArgs;
-use crate::commands::EXIT_USAGE;
-use crate::events::{FailClass, OpType, SizeClass};
-use crate::plan::Plan;
-use crate::verdict::Judgement;
+use crate::analysis::abstats::{self, Call, Failures, Shift};
+use crate::cli::AbArgs;
+use crate::config::plan::Plan;
+use crate::model::events::{FailClass, OpType, SizeClass};
+use crate::model::exit;
+use crate::model::verdict::Judgement;
+use crate::work::ab::{Build, Sample, Split};
 
 /// GitHub's limit on a step summary is 1 MiB; the markdown stays well under it.
 const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
 /// Fewer successful commands than this per build: no latency verdict (INCONCLUSIVE).
 const MIN_SAMPLES: usize = 5;
-
-#[derive(Debug, Args)]
-pub struct AbArgs {
-    /// Build A, the baseline client binary (e.g. the previous release)
-    #[arg(long = "a", value_name = "PATH", required = true)]
-    pub a: PathBuf,
-    /// Build B, the client binary under test [required unless --calibrate]
-    #[arg(long = "b", value_name = "PATH", required_unless_present = "calibrate")]
-    pub b: Option<PathBuf>,
-    /// Largest latency shift of B against A (relative to A's median) that still passes
-    #[arg(long, default_value = "10%", value_name = "PCT")]
-    pub tolerance: String,
-    /// Largest rise of B's failure rate over A's (percentage points) that still passes
-    #[arg(long, default_value = "1%", value_name = "PCT")]
-    pub max_failure_delta: String,
-    /// Run A against A: measure this run's noise and print the minimum detectable effect
-    #[arg(long)]
-    pub calibrate: bool,
-    /// Bootstrap resamples per comparison
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub resamples: usize,
-    /// Write the comparison as GitHub-flavoured markdown (for $GITHUB_STEP_SUMMARY)
-    #[arg(long, value_name = "PATH")]
-    pub markdown: Option<PathBuf>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
 
 /// One comparison: an operation kind and size class, A against B.
 #[derive(Debug, Clone, Serialize)]
@@ -157,30 +129,30 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
             (Ok(t), Ok(d)) => (t, d),
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!("error: {e}");
-                return EXIT_USAGE;
+                return exit::USAGE;
             }
         };
     if args.run.obsctl.is_some() {
         eprintln!("error: --obsctl: `ab` takes its two binaries as --a and --b");
-        return EXIT_USAGE;
+        return exit::USAGE;
     }
     if args.resamples < 100 || args.resamples > 100_000 {
         eprintln!("error: --resamples {}: give 100 to 100000", args.resamples);
-        return EXIT_USAGE;
+        return exit::USAGE;
     }
     let binary_b = match (&args.b, args.calibrate) {
         (_, true) => args.a.clone(),
         (Some(b), false) => b.clone(),
         (None, false) => {
             eprintln!("error: --b is required (or --calibrate to run A against A)");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
-    let (mut plan, mut opts) = match crate::options::apply_run_args(plan, &args.run) {
+    let (mut plan, mut opts) = match crate::commands::options::apply_run_args(plan, &args.run) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     plan.client.binary = args.a.clone();
@@ -189,10 +161,10 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
     let junit = opts.exports.junit.take();
     for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
         if let Some(p) = p
-            && let Err(e) = crate::export::prepare(flag, p)
+            && let Err(e) = crate::output::export::prepare(flag, p)
         {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     }
     let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
@@ -201,15 +173,15 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
             outputs.push((flag, p.as_path()));
         }
     }
-    if let Err(e) = crate::export::check_distinct(&[("--a", &args.a), ("--b", &binary_b)], &outputs) {
+    if let Err(e) = crate::output::export::check_distinct(&[("--a", &args.a), ("--b", &binary_b)], &outputs) {
         eprintln!("error: {e}");
-        return EXIT_USAGE;
+        return exit::USAGE;
     }
     // The profile's thresholds judge one build's run; here the comparison decides.
     plan.thresholds.retain(|t| t.metric == "telemetry_mismatches");
     let split = Arc::new(Split::new(binary_b.clone(), opts.seed));
     opts.ab = Some(split.clone());
-    let code = crate::run::run(plan, opts);
+    let code = crate::commands::run::run(plan, opts);
     if !matches!(code, 0 | 3 | 4) {
         return code;
     }
@@ -233,16 +205,16 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
     let mut written = Vec::new();
     if let Some(p) = &args.markdown {
         let md = markdown(&report);
-        if let Err(e) = crate::export::write_atomic(p, &md) {
+        if let Err(e) = crate::output::export::write_atomic(p, &md) {
             eprintln!("error: --markdown {}: {e}", p.display());
-            return crate::commands::EXIT_RUN_FAILED;
+            return crate::commands::exit::RUN_FAILED;
         }
         written.push(p.clone());
     }
     if let Some(p) = &junit {
-        if let Err(e) = crate::export::write_atomic(p, &junit_xml(&report)) {
+        if let Err(e) = crate::output::export::write_atomic(p, &junit_xml(&report)) {
             eprintln!("error: --junit {}: {e}", p.display());
-            return crate::commands::EXIT_RUN_FAILED;
+            return crate::commands::exit::RUN_FAILED;
         }
         written.push(p.clone());
     }
@@ -253,9 +225,9 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
             "run": summary,
         });
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        if let Err(e) = crate::export::write_atomic(p, &text) {
+        if let Err(e) = crate::output::export::write_atomic(p, &text) {
             eprintln!("error: --summary-json {}: {e}", p.display());
-            return crate::commands::EXIT_RUN_FAILED;
+            return crate::commands::exit::RUN_FAILED;
         }
         written.push(p.clone());
     }
@@ -585,7 +557,7 @@ pub fn markdown(r: &AbReport) -> String {
 
 /// JUnit: a case per comparison; INCONCLUSIVE is skipped.
 fn junit_xml(r: &AbReport) -> String {
-    use crate::export::junit::{Case, render};
+    use crate::output::export::junit::{Case, render};
     let cases: Vec<Case> = r
         .comparisons
         .iter()

@@ -1,10 +1,10 @@
 //! `trafficgen check`: the validated profile on one screen, plus warnings about the
 //! machine it would run on.
 
-pub fn run(plan: &crate::plan::Plan) -> i32 {
+pub fn run(plan: &crate::config::plan::Plan) -> i32 {
     // Free text of the profile (env values, the endpoint) reaches the terminal without
     // control characters or escape sequences.
-    print!("{}", crate::terminal::clean(&plan.describe()));
+    print!("{}", crate::model::terminal::clean(&plan.describe()));
     let tmp = std::env::temp_dir();
     if plan.limits.min_free_disk > 0
         && let Ok(total) = fs4::total_space(&tmp)
@@ -13,9 +13,9 @@ pub fn run(plan: &crate::plan::Plan) -> i32 {
         eprintln!(
             "warning: {}: limits.min_free_disk ({}) is not below the size of {}'s disk ({}): no upload would ever start there (use --temp-dir elsewhere, or lower it)",
             plan.source.display(),
-            crate::units::human_bytes(plan.limits.min_free_disk),
+            crate::model::units::human_bytes(plan.limits.min_free_disk),
             tmp.display(),
-            crate::units::human_bytes(total)
+            crate::model::units::human_bytes(total)
         );
     }
     0

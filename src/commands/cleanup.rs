@@ -11,10 +11,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{EXIT_RUN_FAILED, EXIT_USAGE};
-use crate::client::{Client, LISTING_LIMIT, Outcome};
-use crate::plan::{Flavor, Plan};
-use crate::state::{Entry, Journal, State};
+use crate::config::plan::{Flavor, Plan};
+use crate::exec::client::{Client, LISTING_LIMIT, Outcome};
+use crate::model::exit;
+use crate::work::state::{Entry, Journal, State};
 
 /// Listings of one bucket with `--all`: one when the listing is whole; more only when it
 /// was longer than the capture, each after deleting what the last one showed.
@@ -29,7 +29,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     let read = state.read();
@@ -40,7 +40,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: the journal in {}: {e}", state.dir.display());
-            return EXIT_RUN_FAILED;
+            return exit::RUN_FAILED;
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -50,18 +50,18 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     // A client that does not run would fail every delete with no word of why: say it once,
     // before anything, as a run does.
     if !live.is_empty() || all {
-        let version = rt.block_on(client.run(crate::client::Action::Version));
+        let version = rt.block_on(client.run(crate::exec::client::Action::Version));
         if version.outcome != Outcome::Ok {
             eprintln!(
                 "error: cannot run `{} --version` ({} flavor): {}; nothing deleted, the journal is kept",
                 plan.client.binary.display(),
                 plan.client.flavor.name(),
-                crate::ops::describe(&version)
+                crate::work::ops::describe(&version)
             );
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     }
-    let deleted = crate::run::delete_entries(&rt, &client, &journal, &live);
+    let deleted = crate::commands::run::delete_entries(&rt, &client, &journal, &live);
     // A journal not read to its end may name more objects: not a clean exit.
     let mut failed = live.len() - deleted.len() + usize::from(!read.complete);
     let mut total = deleted.len();
@@ -81,7 +81,7 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
         eprintln!("warning: could not compact the journal in {}: {e}", state.dir.display());
     }
     eprintln!("cleanup: {total} deleted, {failed} failed");
-    if failed == 0 { 0 } else { EXIT_RUN_FAILED }
+    if failed == 0 { 0 } else { exit::RUN_FAILED }
 }
 
 /// `--all`: every bucket of the profile, listed whole and parsed exactly; returns
@@ -118,7 +118,7 @@ fn sweep(
                 break;
             }
             if exec.outcome != Outcome::Ok {
-                eprintln!("cleanup: cannot list {bucket}: {}", crate::ops::describe(&exec));
+                eprintln!("cleanup: cannot list {bucket}: {}", crate::work::ops::describe(&exec));
                 failed += 1;
                 break;
             }
@@ -150,7 +150,7 @@ fn sweep(
                 })
                 .collect();
             tried.extend(ours.iter().map(|k| (bucket.to_string(), k.clone())));
-            let done = crate::run::delete_entries(rt, client, journal, &entries);
+            let done = crate::commands::run::delete_entries(rt, client, journal, &entries);
             removed += done.len();
             failed += entries.len() - done.len();
             eprintln!("cleanup: {bucket}: deleted {} of them, {} failed", done.len(), entries.len() - done.len());
@@ -169,7 +169,7 @@ fn sweep(
 /// name starts with one of them.
 fn is_ours(key: &str, owners: &[String]) -> bool {
     let name = key.rsplit('/').next().unwrap_or(key);
-    owners.iter().any(|o| name.starts_with(o.as_str())) && crate::keytag::verify(key)
+    owners.iter().any(|o| name.starts_with(o.as_str())) && crate::model::keytag::verify(key)
 }
 
 /// Says what is about to be deleted: the count and the first keys on the console, every
@@ -301,10 +301,13 @@ mod tests {
     #[test]
     fn only_marked_keys_of_the_buckets_users_are_ours() {
         let owners = vec!["alice-dev_".to_string(), "henry-ops_".to_string()];
-        let mine = crate::workload::object_key("projects/x", "alice-dev", "code", 1, 2, ".rs");
+        let mine = crate::work::workload::object_key("projects/x", "alice-dev", "code", 1, 2, ".rs");
         assert!(is_ours(&mine, &owners));
-        assert!(is_ours(&crate::keytag::tag("My Docs/alice-dev_a b", ".pdf"), &owners));
-        assert!(!is_ours(&crate::workload::object_key("p", "bob-x", "code", 1, 2, ".rs"), &owners), "another user");
+        assert!(is_ours(&crate::model::keytag::tag("My Docs/alice-dev_a b", ".pdf"), &owners));
+        assert!(
+            !is_ours(&crate::work::workload::object_key("p", "bob-x", "code", 1, 2, ".rs"), &owners),
+            "another user"
+        );
         for user in [
             "alice-dev_personal-notes.txt",
             "backups/alice-dev_2024/db.sql",

@@ -7,29 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::verdict::Judgement;
-
-#[derive(Debug, clap::Args)]
-pub struct CompareArgs {
-    /// Summary of the baseline run
-    #[arg(value_name = "BASE.json")]
-    pub base: PathBuf,
-    /// Summary of the new run
-    #[arg(value_name = "NEW.json")]
-    pub new: PathBuf,
-    /// Fail (exit 3) when any operation's p50/p95/p99 grows, or its throughput drops, by more
-    /// than this (e.g. 20%); failure rate may grow by at most this many percentage points
-    #[arg(long, value_name = "PCT")]
-    pub max_regression: Option<String>,
-    /// Print JSON instead of a table
-    #[arg(long)]
-    pub json: bool,
-}
+use crate::cli::CompareArgs;
+use crate::model::verdict::Judgement;
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
 /// 4 inconclusive (with --max-regression, no operation ran in both runs: nothing was
@@ -44,14 +28,14 @@ pub fn run(args: &CompareArgs) -> i32 {
         }
     };
     // `compare A B > A` has emptied A before compare started: say so, not "invalid JSON".
-    if let Err(e) = crate::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[]) {
+    if let Err(e) = crate::output::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[]) {
         eprintln!("error: {e}");
         return 2;
     }
     let (base, new) = match (load(&args.base), load(&args.new)) {
         (Ok(base), Ok(new)) => (base, new),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {}", crate::terminal::clean(&e.to_string()));
+            eprintln!("error: {}", crate::model::terminal::clean(&e.to_string()));
             return 2;
         }
     };
@@ -68,7 +52,7 @@ pub fn run(args: &CompareArgs) -> i32 {
     } else {
         // Names and texts in a summary are its author's: no escape sequence of theirs
         // reaches the terminal.
-        print!("{}", crate::terminal::clean(&table(&c, &base, &new)));
+        print!("{}", crate::model::terminal::clean(&table(&c, &base, &new)));
         println!("{DRIFT_NOTE}");
     }
     c.result.exit_code()
@@ -109,7 +93,7 @@ impl Limit {
 /// Reads a summary and checks it looks like one, naming the file in every error.
 fn load(path: &Path) -> Result<Value, String> {
     let shown = path.display();
-    let text = crate::export::read_summary(path)?;
+    let text = crate::output::export::read_summary(path)?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
     let has = |key: &str| v.get(key).is_some_and(Value::is_object);
     if !v.is_object() || !(has("latency_ms") || has("ops")) {

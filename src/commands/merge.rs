@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::clock::TimeMap;
-use crate::commands::{EXIT_RUN_FAILED, EXIT_USAGE};
-use crate::plan::Plan;
-use crate::report::{self, ClientInfo, RunFacts, Selection};
-use crate::stats::{Counters, Histograms, Stats};
-use crate::verdict::{self, threshold};
+use crate::analysis::stats::{Counters, Histograms, Stats};
+use crate::analysis::summary::{self, ClientInfo, RunFacts, Selection};
+use crate::analysis::verdict;
+use crate::config::plan::Plan;
+use crate::config::threshold;
+use crate::model::clock::TimeMap;
+use crate::model::exit;
 
 pub struct MergeArgs<'a> {
     pub files: &'a [PathBuf],
@@ -30,8 +31,8 @@ pub fn run(plan: Plan, a: MergeArgs) -> i32 {
     match merge(plan, &a) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::terminal::clean(&e.to_string()));
-            EXIT_USAGE
+            eprintln!("error: {}", crate::model::terminal::clean(&e.to_string()));
+            exit::USAGE
         }
     }
 }
@@ -45,11 +46,11 @@ fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), String> {
         .filter_map(|(f, p)| Some((f, p?)))
         .collect();
     for (flag, p) in &outputs {
-        crate::export::prepare(flag, p)?;
+        crate::output::export::prepare(flag, p)?;
     }
     let mut inputs: Vec<(&str, &Path)> = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
     inputs.push(("the profile", plan.source.as_path()));
-    crate::export::check_distinct(&inputs, &outputs)
+    crate::output::export::check_distinct(&inputs, &outputs)
 }
 
 /// One shard's summary, read.
@@ -74,7 +75,7 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     check_outputs(&plan, a)?;
     let mut parts = Vec::new();
     for f in a.files {
-        let text = crate::export::read_summary(f)?;
+        let text = crate::output::export::read_summary(f)?;
         let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not a summary JSON: {e}", f.display()))?;
         if v.get("histograms").is_none() || v.get("users").is_none() {
             return Err(format!(
@@ -146,7 +147,7 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         duration_s: max(&["duration_s"]),
         stopped_by: if parts.iter().any(|p| p.str("stopped_by") == Some("signal")) { "signal" } else { "duration" },
     };
-    let mut summary = report::summary(facts, &stats);
+    let mut summary = summary::summary(facts, &stats);
     summary.merged_from = parts.iter().map(|p| p.file.clone()).collect();
     // A shard whose journal failed fails the fleet: its uploads stopped there.
     let journal_errors: Vec<String> = parts
@@ -196,12 +197,13 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     });
 
     // Whatever the summaries hold, no escape sequence of theirs reaches the terminal.
-    let clean = crate::terminal::clean;
+    let clean = crate::model::terminal::clean;
+    let (roster, fidelity) = (plan.roster(), crate::analysis::fidelity::fleet(&plan, &stats));
+    let view = crate::output::tables::View { roster: &roster, map: &map, fidelity: &fidelity };
     println!(
         "{}",
-        clean(&report::table(
-            &plan,
-            &map,
+        clean(&crate::output::tables::table(
+            &view,
             &stats,
             &[],
             0.0,
@@ -242,16 +244,16 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     }
     if let Some(p) = a.summary_json {
         let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())? + "\n";
-        if let Err(e) = crate::export::write_atomic(p, &text) {
+        if let Err(e) = crate::output::export::write_atomic(p, &text) {
             eprintln!("error: cannot write {}: {e}", p.display());
-            return Ok(EXIT_RUN_FAILED);
+            return Ok(exit::RUN_FAILED);
         }
         eprintln!("written: {}", p.display());
     }
     if let Some(p) = a.junit {
-        if let Err(e) = crate::export::write_atomic(p, &crate::export::junit::from_summary(&summary)) {
+        if let Err(e) = crate::output::export::write_atomic(p, &crate::output::export::junit::from_summary(&summary)) {
             eprintln!("error: cannot write {}: {e}", p.display());
-            return Ok(EXIT_RUN_FAILED);
+            return Ok(exit::RUN_FAILED);
         }
         eprintln!("written: {}", p.display());
     }
@@ -465,8 +467,8 @@ fn add_value(acc: &mut Value, v: &Value, key: &str) {
 /// The host as the fleet's verdict weighs it: the longest saturation of any machine, and
 /// its party ("other" if any machine was busy with other work, which no slot held back
 /// explains), with that machine's figures.
-fn fleet_host(parts: &[Part]) -> crate::host::HostReport {
-    use crate::host::{HostReport, OtherProcess, Party};
+fn fleet_host(parts: &[Part]) -> crate::model::host::HostReport {
+    use crate::model::host::{HostReport, OtherProcess, Party};
     let mut h = HostReport::default();
     for p in parts {
         let (held, other) =
@@ -521,7 +523,7 @@ fn merge_host(parts: &[Part]) -> Value {
     serde_json::json!({
         "saturated_s": saturated,
         "other_busy_s": fleet.other_busy_s,
-        "party": fleet.party.map(crate::host::Party::name),
+        "party": fleet.party.map(crate::model::host::Party::name),
         "own_cpu_share": fleet.own_cpu_share,
         "other_cpu_share": fleet.other_cpu_share,
         "others": fleet.others,
@@ -618,7 +620,7 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        crate::profile::parse(Path::new("profiles.toml"), include_str!("../../profiles.toml")).unwrap()
+        crate::config::profile::shipped()
     }
 
     fn run(plan: &Plan, id: &str, shards: Option<u32>, users: Option<Vec<&str>>) -> Value {
@@ -662,14 +664,14 @@ mod tests {
                 "others": [{"pid": 7, "name": "moto_server", "share": 0.61}], "cpu_busy": 0.99, "runnable": 5.0, "cores": 2.0}}),
         );
         let h = fleet_host(&[idle, busy]);
-        assert_eq!((h.other_busy_s, h.party), (12.5, Some(crate::host::Party::Other)));
+        assert_eq!((h.other_busy_s, h.party), (12.5, Some(crate::model::host::Party::Other)));
         assert!(h.limited());
         assert!(h.describe().unwrap().starts_with("host busy with other work: moto_server 61 %"), "{h:?}");
         let merged = merge_host(&[part("b", json!({"host": {"other_busy_s": 3.0, "party": "other"}}))]);
         assert_eq!(merged["party"], "other");
         // Older summaries without the fields: held back means trafficgen, else nothing.
         let old = fleet_host(&[part("a", json!({"host": {"saturated_s": 4.0}}))]);
-        assert_eq!(old.party, Some(crate::host::Party::Trafficgen));
+        assert_eq!(old.party, Some(crate::model::host::Party::Trafficgen));
         assert_eq!(fleet_host(&[part("a", json!({"host": {"saturated_s": 0.0}}))]).party, None);
     }
 

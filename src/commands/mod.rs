@@ -1,19 +1,19 @@
-//! One file per subcommand; this one dispatches. A run (no subcommand) is `run.rs`.
+//! One file per subcommand; this one dispatches. A run (no subcommand) is `run/`.
 
 pub mod ab;
 pub mod check;
 pub mod cleanup;
 pub mod compare;
 pub mod merge;
+pub mod options;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod synth;
 
 use crate::cli::{Cli, Command, RunArgs};
-use crate::{options, run};
 
-pub const EXIT_RUN_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+use crate::model::exit;
 
 pub fn dispatch(cli: Cli) -> i32 {
     // Run options mean nothing to a subcommand: refuse them rather than ignore them.
@@ -33,7 +33,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             };
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
             eprintln!("error: {} {what} (no subcommand); `{name}` does not take {verb}", given.join(", "));
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     }
     // A report piped into `head` ends quietly, as `ls | head` does (a run keeps Rust's
@@ -51,14 +51,14 @@ pub fn dispatch(cli: Cli) -> i32 {
         }
         Some(Command::Compare(args)) => return compare::run(args),
         Some(Command::Report { summary, html }) => return report::run(summary, html),
-        Some(Command::Watchdog) => return crate::client::watchdog(),
+        Some(Command::Watchdog) => return crate::exec::client::watchdog(),
         _ => {}
     }
     let plan = match options::load(&cli) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     match cli.command {
@@ -66,7 +66,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Some(Command::Ab(args)) => ab::run(plan, &args),
         Some(Command::Plan { json }) => plan::run(&plan, json),
         Some(Command::Cleanup { all, state_dir }) => {
-            cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::shard::default_state_dir(plan.shard)), all)
+            cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::config::shard::default_state_dir(plan.shard)), all)
         }
         Some(Command::Merge { files, summary_json, junit, thresholds }) => merge::run(
             plan,
@@ -84,7 +84,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             Ok((plan, opts)) => run::run(plan, opts),
             Err(e) => {
                 eprintln!("error: {e}");
-                EXIT_USAGE
+                exit::USAGE
             }
         },
     }

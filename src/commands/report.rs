@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::commands::EXIT_USAGE;
-use crate::export;
+use crate::model::exit;
+use crate::output::export;
 
 /// Exit codes: 0 written, 2 unreadable or invalid summary, or an output path that cannot
 /// be written (message on stderr, naming the file).
@@ -15,8 +15,8 @@ pub fn run(summary: &Path, html: &Path) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("error: {}", crate::terminal::clean(&e));
-            EXIT_USAGE
+            eprintln!("error: {}", crate::model::terminal::clean(&e));
+            exit::USAGE
         }
     }
 }
@@ -30,6 +30,6 @@ fn write(summary: &Path, html: &Path) -> Result<(), String> {
     let text = export::read_summary(summary)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
-    let page = crate::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
+    let page = crate::output::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
     export::write_atomic(html, &page).map_err(|e| format!("--html {}: cannot write it: {e}", html.display()))
 }

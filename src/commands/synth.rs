@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{EXIT_RUN_FAILED, EXIT_USAGE};
-use crate::{synth, units};
+use crate::model::exit;
+use crate::model::units;
+use crate::work::synth;
 
 pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> i32 {
     // A key fixes both: its extension decides the format, its hash the content.
@@ -16,17 +17,17 @@ pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> 
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: --size: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     // As every output: a link or a folder at PATH is refused, and the file is written
     // beside it and renamed, so a failed write (a full disk) leaves an earlier file whole.
-    if let Err(e) = crate::export::prepare("synth", path) {
+    if let Err(e) = crate::output::export::prepare("synth", path) {
         eprintln!("error: {e}");
-        return EXIT_USAGE;
+        return exit::USAGE;
     }
     let started = Instant::now();
-    let written = crate::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed));
+    let written = crate::output::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed));
     match written {
         Ok(()) => {
             let secs = started.elapsed().as_secs_f64();
@@ -39,7 +40,7 @@ pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> 
         }
         Err(e) => {
             eprintln!("error: writing {}: {e}", path.display());
-            EXIT_RUN_FAILED
+            exit::RUN_FAILED
         }
     }
 }

@@ -1,6 +1,6 @@
 """obsctl's OpenTelemetry export, faked for tests: given what one command did, sends ONE
 OTLP/gRPC ExportMetricsServiceRequest to $OTEL_EXPORTER_OTLP_ENDPOINT with the metrics
-the telemetry contract (src/telemetry/contract.rs) says an honest obsctl reports, or a
+the telemetry contract (src/model/contract.rs) says an honest obsctl reports, or a
 deliberately wrong version of them (FAKE_OTEL_MODE).
 
     python fake_otel.py COMMAND STATUS [--bytes N] [--files N,N,...] [--cause CAUSE] [--seconds S]

@@ -1,0 +1,11 @@
+//! What the events mean: counters and histograms, fidelity, telemetry reconciliation,
+//! the server's counters, the verdict, `ab`'s statistics and the summary's assembly.
+//! Never imports `exec` or `work`: it judges what happened, it does not make it happen.
+
+pub mod abstats;
+pub mod fidelity;
+pub mod server_metrics;
+pub mod stats;
+pub mod summary;
+pub mod telemetry;
+pub mod verdict;

@@ -1,0 +1,243 @@
+//! The server's own counters as a witness: its Prometheus metrics are read at the start
+//! and the end of a run, and the requests it counted per S3 API are set beside what
+//! trafficgen knows it asked the client to do. The ratio is the client's request
+//! amplification (obsctl 0.3.0 lists the whole bucket after every upload, download and
+//! delete, so ListObjectsV2 runs far above one per operation).
+//!
+//! Garage serves `api_s3_request_counter{api_endpoint="PutObject"}` (and
+//! `api_s3_error_counter{api_endpoint,status_code}`) on its admin port's `/metrics`;
+//! MinIO serves `minio_s3_requests_total{api="putobject"}` (and
+//! `minio_s3_requests_errors_total`) on `/minio/v2/metrics/cluster`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::analysis::stats::OpCount;
+
+/// (request family, error family, label that names the API).
+const FAMILIES: [(&str, &str, &str); 2] = [
+    ("api_s3_request_counter", "api_s3_error_counter", "api_endpoint"),
+    ("minio_s3_requests_total", "minio_s3_requests_errors_total", "api"),
+];
+
+/// Requests and errors per S3 API (canonical names such as `PutObject`) at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub requests: BTreeMap<String, f64>,
+    pub errors: BTreeMap<String, f64>,
+}
+
+/// MinIO names APIs in lower case; Garage as S3 does. One spelling for both.
+fn canonical(api: &str) -> String {
+    const KNOWN: [&str; 12] = [
+        "PutObject",
+        "GetObject",
+        "DeleteObject",
+        "HeadObject",
+        "ListObjectsV2",
+        "ListObjects",
+        "CreateBucket",
+        "DeleteBucket",
+        "HeadBucket",
+        "ListBuckets",
+        "CopyObject",
+        "DeleteObjects",
+    ];
+    KNOWN.iter().find(|k| k.eq_ignore_ascii_case(api)).map_or_else(|| api.to_string(), |k| k.to_string())
+}
+
+/// Parses Prometheus text (with the prometheus-parse crate) into per-API counts.
+pub fn parse(text: &str) -> Result<Counts, String> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| format!("not Prometheus text: {e}"))?;
+    let mut c = Counts::default();
+    let mut seen = false;
+    for s in &scrape.samples {
+        let value = match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v)
+            | prometheus_parse::Value::Gauge(v) => v,
+            _ => continue,
+        };
+        for (req, err, label) in FAMILIES {
+            let into = if s.metric == req {
+                &mut c.requests
+            } else if s.metric == err {
+                &mut c.errors
+            } else {
+                continue;
+            };
+            seen = true;
+            if let Some(api) = s.labels.get(label) {
+                *into.entry(canonical(api)).or_default() += value;
+            }
+        }
+    }
+    if !seen {
+        return Err(format!("no S3 request counters ({} or {}) in the metrics", FAMILIES[0].0, FAMILIES[1].0));
+    }
+    Ok(c)
+}
+
+/// Reads and parses the metrics at `url` (plain HTTP).
+pub fn scrape(url: &str) -> Result<Counts, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(true)
+        .build()
+        .into();
+    let text = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("reading {url}: {e}"))?
+        .into_body()
+        .read_to_string()
+        .map_err(|e| format!("reading {url}: {e}"))?;
+    parse(&text).map_err(|e| format!("{url}: {e}"))
+}
+
+/// One S3 API: what the server counted during the run against what trafficgen asked for.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiRow {
+    /// Requests the server counted between the two readings.
+    pub server: f64,
+    pub server_errors: f64,
+    /// Commands of this run that each need one such request (None: none map to it).
+    pub trafficgen: Option<u64>,
+    /// server / trafficgen: requests per client operation (1.0 = no amplification).
+    pub amplification: Option<f64>,
+    /// Server requests per command of any kind, for APIs no command maps to.
+    pub per_command: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub url: String,
+    /// Every command this run ran (the whole for `per_command`).
+    pub commands: u64,
+    pub apis: BTreeMap<String, ApiRow>,
+}
+
+/// Commands of each kind that each need one request of an S3 API. Ground truth: what
+/// trafficgen ran, whatever the client or server said about it.
+fn expected(ops: &BTreeMap<&'static str, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
+    let n = |op: &str| ops.get(op).map_or(0, |c| c.ok + c.failed);
+    BTreeMap::from([
+        ("PutObject", n("upload") + n("missing_bucket_upload") + n("sync") * sync_files),
+        ("GetObject", n("download") + n("missing_key_download") + n("presign")),
+        ("DeleteObject", n("delete") + n("missing_bucket_delete")),
+        ("HeadObject", n("head_object") + n("confirm_upload") + n("confirm_delete") + n("missing_key_head")),
+        ("CreateBucket", n("mb")),
+        ("DeleteBucket", n("rb")),
+    ])
+}
+
+pub fn report(
+    url: &str,
+    start: &Counts,
+    end: &Counts,
+    ops: &BTreeMap<&'static str, OpCount>,
+    sync_files: u64,
+) -> Report {
+    let commands: u64 = ops.values().map(|c| c.ok + c.failed).sum();
+    let want = expected(ops, sync_files);
+    let delta = |m: &BTreeMap<String, f64>, s: &BTreeMap<String, f64>, k: &str| {
+        (m.get(k).copied().unwrap_or(0.0) - s.get(k).copied().unwrap_or(0.0)).max(0.0)
+    };
+    let mut names: Vec<String> = end.requests.keys().cloned().collect();
+    names.extend(want.keys().map(|k| k.to_string()));
+    names.sort();
+    names.dedup();
+    let mut apis = BTreeMap::new();
+    for name in names {
+        let server = delta(&end.requests, &start.requests, &name);
+        let trafficgen = want.get(name.as_str()).copied();
+        if server == 0.0 && trafficgen.unwrap_or(0) == 0 {
+            continue;
+        }
+        let row = ApiRow {
+            server,
+            server_errors: delta(&end.errors, &start.errors, &name),
+            trafficgen,
+            amplification: trafficgen.filter(|t| *t > 0).map(|t| round2(server / t as f64)),
+            per_command: if commands == 0 { 0.0 } else { round2(server / commands as f64) },
+        };
+        apis.insert(name, row);
+    }
+    Report { url: url.to_string(), commands, apis }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The table at the end of a run.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("server's own counters ({}), during the run:\n", r.url);
+    let _ = writeln!(
+        out,
+        "{:<16}{:>10}{:>10}{:>12}{:>15}{:>13}",
+        "S3 API", "server", "errors", "trafficgen", "amplification", "per command"
+    );
+    for (name, a) in &r.apis {
+        let t = a.trafficgen.map_or("-".to_string(), |t| t.to_string());
+        let amp = a.amplification.map_or("-".to_string(), |x| format!("{x:.2}x"));
+        let _ = writeln!(
+            out,
+            "{name:<16}{:>10.0}{:>10.0}{t:>12}{amp:>15}{:>13.2}",
+            a.server, a.server_errors, a.per_command
+        );
+    }
+    let _ = write!(out, "({} commands; amplification = server requests per command that needs one)", r.commands);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GARAGE: &str = r#"# HELP api_s3_request_counter Number of API calls to the various S3 API endpoints
+# TYPE api_s3_request_counter counter
+api_s3_error_counter{api_endpoint="HeadObject",status_code="404"} 2
+api_s3_request_counter{api_endpoint="CreateBucket"} 1
+api_s3_request_counter{api_endpoint="DeleteObject"} 4
+api_s3_request_counter{api_endpoint="HeadObject"} 6
+api_s3_request_counter{api_endpoint="ListObjectsV2"} 30
+api_s3_request_counter{api_endpoint="PutObject"} 10
+api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
+"#;
+
+    #[test]
+    fn garage_and_minio_text_parse_to_the_same_names() {
+        let g = parse(GARAGE).unwrap();
+        assert_eq!(g.requests["PutObject"], 10.0);
+        assert_eq!(g.requests["ListObjectsV2"], 30.0);
+        assert_eq!(g.errors["HeadObject"], 2.0);
+        let m = parse(
+            "# TYPE minio_s3_requests_total counter\nminio_s3_requests_total{api=\"putobject\",server=\"127.0.0.1:9000\"} 7\n",
+        )
+        .unwrap();
+        assert_eq!(m.requests["PutObject"], 7.0);
+        assert!(parse("# just a comment\nother_metric 1\n").unwrap_err().contains("no S3 request counters"));
+    }
+
+    #[test]
+    fn amplification_is_server_requests_per_command() {
+        let start = parse(GARAGE).unwrap();
+        let mut end = start.clone();
+        *end.requests.get_mut("PutObject").unwrap() += 20.0;
+        *end.requests.get_mut("ListObjectsV2").unwrap() += 60.0;
+        let ops = BTreeMap::from([("upload", OpCount { ok: 18, failed: 2 }), ("sync", OpCount { ok: 0, failed: 0 })]);
+        let r = report("u", &start, &end, &ops, 3);
+        assert_eq!(r.apis["PutObject"].server, 20.0);
+        assert_eq!(r.apis["PutObject"].trafficgen, Some(20));
+        assert_eq!(r.apis["PutObject"].amplification, Some(1.0));
+        assert_eq!(r.apis["ListObjectsV2"].trafficgen, None);
+        assert_eq!(r.apis["ListObjectsV2"].per_command, 3.0);
+        assert!(!r.apis.contains_key("CreateBucket"), "nothing happened there during the run");
+        assert!(render(&r).contains("PutObject"));
+    }
+}

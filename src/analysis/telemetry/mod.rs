@@ -1,0 +1,340 @@
+//! obsctl's own telemetry, checked against what really happened. Every child gets its
+//! own identity (`OTEL_RESOURCE_ATTRIBUTES`); with verification on, an in-process OTLP
+//! receiver collects every child's export, and at the end each metric family is
+//! reconciled against the contract (`model::contract`): expected, reported, difference.
+//! Only exports that carry a child's token (`config::token`) are reconciled; the others are
+//! counted as foreign and reported, never believed.
+
+pub mod ledger;
+pub mod receiver;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::contract::{self, Cmd, Expect};
+use ledger::Sums;
+use receiver::Store;
+
+/// One family's reconciliation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Family {
+    pub expected: f64,
+    pub reported: f64,
+    pub diff: f64,
+    /// "match", "MISMATCH", "allowed" (a known deviation of this obsctl version), or
+    /// "n/a" (error classes when some failure's cause is unknown).
+    pub verdict: &'static str,
+    /// The server's count of the matching S3 API, when its counters were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<f64>,
+    /// Why it is allowed (from the profile's allow list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A series whose metric the contract does not cover (a dashboard that sums the family
+/// counts it too).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stray {
+    pub metric: String,
+    pub attributes: String,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub client: String,
+    /// Children that exited by themselves (they had their chance to export).
+    pub children_ended: u64,
+    /// …of which exported at least once.
+    pub children_reported: u64,
+    /// Ended children whose export never arrived.
+    pub lost_exports: u64,
+    /// Children killed (timeout, shutdown) before they could export: not expected.
+    pub children_killed: u64,
+    /// Export requests that came after their child's record was closed (its deadline,
+    /// exit + `telemetry.wait`, had passed, or it was killed): not reconciled.
+    pub late_exports: u64,
+    /// The most child records alive at once (children in flight plus those awaiting
+    /// their export): what the ledger's memory follows, not the run's length.
+    pub peak_live_children: u64,
+    /// Export requests of this run's children that named an instance id no child of
+    /// this run had (or none at all).
+    pub unattributed_requests: u64,
+    /// Export requests that carried a child's token.
+    pub export_requests: u64,
+    /// Export requests without a valid token (another local process): ignored.
+    pub foreign_requests: u64,
+    /// Distinct instance ids those named (at most `receiver::MAX_FOREIGN_IDS` are
+    /// remembered: `foreign_ids_capped` says when more came).
+    pub foreign_instance_ids: u64,
+    pub foreign_ids_capped: bool,
+    /// A few of them (control characters removed, cut short), to find the sender by.
+    pub foreign_examples: Vec<String>,
+    /// Series of this run's children not kept because a per-child cap was reached.
+    pub dropped_series: u64,
+    pub forwarded: u64,
+    pub forward_failures: u64,
+    /// Families that disagree (allowed ones not counted).
+    pub mismatches: u64,
+    pub families: BTreeMap<String, Family>,
+    pub users: BTreeMap<String, BTreeMap<String, Family>>,
+    /// Under `ab`: the families per build ("A", "B"), reconciled apart, so a family that
+    /// one build gets wrong shows whatever the other does.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub builds: BTreeMap<String, BTreeMap<String, Family>>,
+    /// Children by command kind.
+    pub commands: BTreeMap<String, CommandKind>,
+    /// By simulated hour the children started in, oldest first: when the client's
+    /// numbers drifted.
+    pub windows: Vec<Window>,
+    pub out_of_contract: Vec<Stray>,
+}
+
+/// Children of one command kind.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommandKind {
+    pub children_ended: u64,
+    pub children_reported: u64,
+    pub lost_exports: u64,
+}
+
+/// One simulated hour of the reconciliation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Window {
+    /// Simulated UNIX seconds the hour starts at.
+    pub start_unix: i64,
+    pub children_ended: u64,
+    pub children_reported: u64,
+    pub lost_exports: u64,
+    /// Families that disagree in this hour (allowed ones not counted).
+    pub mismatches: u64,
+    /// The families that moved in this hour.
+    pub families: BTreeMap<String, Family>,
+}
+
+/// Known deviations: metric → reason, for the client version the profile names.
+pub type Allow = BTreeMap<String, String>;
+
+fn families(
+    expected: &BTreeMap<&'static str, Expect>,
+    reported: &BTreeMap<&'static str, Expect>,
+    classes_known: bool,
+    allow: &Allow,
+) -> BTreeMap<String, Family> {
+    let mut out = BTreeMap::new();
+    for (name, hist) in contract::FAMILIES {
+        let e = expected.get(name).copied().unwrap_or_default();
+        let r = reported.get(name).copied().unwrap_or_default();
+        // Histograms are judged by their number of samples; file sizes by their sum too.
+        let (exp, rep) = if *hist { (e.count as f64, r.count as f64) } else { (e.value, r.value) };
+        let sums_differ = *name == "file_size_bytes" && (e.value - r.value).abs() > 0.5;
+        let differs = (exp - rep).abs() > 1e-6 || sums_differ;
+        let (verdict, note) = if contract::ERROR_CLASSES.contains(name) && !classes_known {
+            ("n/a", Some("some failures have no known cause".to_string()))
+        } else if !differs {
+            ("match", None)
+        } else if let Some(why) = allow.get(*name) {
+            ("allowed", Some(why.clone()))
+        } else {
+            ("MISMATCH", sums_differ.then(|| format!("sizes sum to {} bytes, expected {}", r.value, e.value)))
+        };
+        out.insert(
+            name.to_string(),
+            Family { expected: exp, reported: rep, diff: rep - exp, verdict, server: None, note },
+        );
+    }
+    out
+}
+
+fn families_of(s: &Sums, allow: &Allow) -> BTreeMap<String, Family> {
+    families(&s.expected, &s.reported, !s.unknown_failures, allow)
+}
+
+/// The families of one window: only those that moved in it (expected or reported).
+fn window_of(start_hour: i64, s: &Sums, allow: &Allow) -> Window {
+    let fams: BTreeMap<String, Family> =
+        families_of(s, allow).into_iter().filter(|(_, f)| f.expected != 0.0 || f.reported != 0.0).collect();
+    Window {
+        start_unix: start_hour * 3600,
+        children_ended: s.ended,
+        children_reported: s.reported_children,
+        lost_exports: s.ended - s.reported_children,
+        mismatches: fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64,
+        families: fams,
+    }
+}
+
+/// The name of a command kind in the report.
+fn cmd_name(c: Cmd) -> &'static str {
+    match c {
+        Cmd::Version => "version",
+        Cmd::Upload => "upload",
+        Cmd::Download => "download",
+        Cmd::Delete => "delete",
+        Cmd::List => "list",
+        Cmd::HeadObject => "head_object",
+        Cmd::Du => "du",
+        Cmd::Presign => "presign",
+        Cmd::Sync => "sync",
+        Cmd::MakeBucket => "make_bucket",
+        Cmd::RemoveBucket => "remove_bucket",
+    }
+}
+
+/// The reconciliation so far, from the ledger's sums (children still in flight or
+/// awaiting their export are not in it yet) and the receiver's counters.
+pub fn reconcile(client: &str, store: &Store, counters: (u64, u64, u64), users: &[String], allow: &Allow) -> Report {
+    let t = &store.ledger.tally;
+    let fams = families_of(&t.all, allow);
+    let mismatches = fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64;
+    let mut per_user = BTreeMap::new();
+    for (i, sums) in &t.users {
+        if let Some(name) = users.get(*i) {
+            per_user.insert(name.clone(), families_of(sums, allow));
+        }
+    }
+    // A child's resources under another id are unattributed; so is a child the ledger
+    // does not follow.
+    let mut strays = t.strays.clone();
+    let mut tally = ledger::Tally::default();
+    for c in store.mislabelled.values() {
+        ledger::strays_of(c, &mut tally);
+    }
+    for (k, v) in tally.strays {
+        *strays.entry(k).or_default() += v;
+    }
+    let unattributed =
+        t.unattributed + store.mislabelled.values().map(|c| c.requests).sum::<u64>() + store.mislabelled_overflow;
+    Report {
+        client: client.to_string(),
+        children_ended: t.all.ended,
+        children_reported: t.all.reported_children,
+        lost_exports: t.all.ended - t.all.reported_children,
+        children_killed: t.killed,
+        late_exports: t.late_exports,
+        peak_live_children: store.ledger.peak_live,
+        unattributed_requests: unattributed,
+        export_requests: counters.0,
+        foreign_requests: store.foreign.requests,
+        foreign_instance_ids: store.foreign.ids.len() as u64,
+        foreign_ids_capped: store.foreign.ids_capped,
+        foreign_examples: store.foreign.examples(),
+        dropped_series: store.dropped_series + t.dropped_strays,
+        forwarded: counters.1,
+        forward_failures: counters.2,
+        mismatches,
+        families: fams,
+        users: per_user,
+        builds: t.builds.iter().map(|(b, s)| (b.name().to_string(), families_of(s, allow))).collect(),
+        commands: t
+            .commands
+            .iter()
+            .map(|(c, s)| {
+                let k = CommandKind {
+                    children_ended: s.ended,
+                    children_reported: s.reported_children,
+                    lost_exports: s.ended - s.reported_children,
+                };
+                (cmd_name(*c).to_string(), k)
+            })
+            .collect(),
+        windows: t.windows.iter().map(|(h, s)| window_of(*h, s, allow)).collect(),
+        out_of_contract: strays
+            .into_iter()
+            .map(|((metric, attributes), total)| Stray { metric, attributes, total })
+            .collect(),
+    }
+}
+
+/// Sets the server's count beside the families that have an S3 API counterpart.
+pub fn add_server(r: &mut Report, server: &crate::analysis::server_metrics::Report) {
+    for (family, api) in [
+        ("uploads_total", "PutObject"),
+        ("downloads_total", "GetObject"),
+        ("deletes_total", "DeleteObject"),
+        ("lists_total", "ListObjectsV2"),
+    ] {
+        if let Some(f) = r.families.get_mut(family) {
+            f.server = Some(server.apis.get(api).map_or(0.0, |a| a.server));
+        }
+    }
+}
+
+/// The running reconciliation, for the periodic tables and the live status: children
+/// heard from so far and the families mismatching so far.
+pub fn running_line(t: &Report, live: usize) -> String {
+    let bad: Vec<&str> = t.families.iter().filter(|(_, f)| f.verdict == "MISMATCH").map(|(n, _)| n.as_str()).collect();
+    format!(
+        "telemetry: {}/{} children reported, {} awaited or in flight; {} families mismatch so far{}",
+        t.children_reported,
+        t.children_ended,
+        live,
+        bad.len(),
+        if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) }
+    )
+}
+
+/// The final table.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let with_server = r.families.values().any(|f| f.server.is_some());
+    let mut out = format!("telemetry ({}):\n", r.client);
+    let _ = write!(out, "{:<28}{:>14}{:>15}{:>15}", "metric", "expected", "reported", "diff");
+    if with_server {
+        let _ = write!(out, "{:>10}", "server");
+    }
+    let _ = writeln!(out, "  verdict");
+    for (name, f) in &r.families {
+        let _ = write!(out, "{name:<28}{:>14}{:>15}{:>+15}", f.expected, f.reported, f.diff);
+        if with_server {
+            let _ = write!(out, "{:>10}", f.server.map_or("-".to_string(), |s| s.to_string()));
+        }
+        let note = f.note.as_deref().map_or(String::new(), |n| format!(" ({n})"));
+        let _ = writeln!(out, "  {}{note}", f.verdict);
+    }
+    let _ = writeln!(
+        out,
+        "children: {} ended, {} reported, {} exports lost ({} late), {} killed before exporting, at most {} records alive; {} export requests ({} unattributed), {} forwarded, {} forward failures",
+        r.children_ended,
+        r.children_reported,
+        r.lost_exports,
+        r.late_exports,
+        r.children_killed,
+        r.peak_live_children,
+        r.export_requests,
+        r.unattributed_requests,
+        r.forwarded,
+        r.forward_failures
+    );
+    if r.foreign_requests > 0 {
+        let _ = writeln!(
+            out,
+            "foreign: {} export requests without a valid token from {}{} instance ids (e.g. {}): ignored",
+            r.foreign_requests,
+            r.foreign_instance_ids,
+            if r.foreign_ids_capped { "+" } else { "" },
+            r.foreign_examples.join(", ")
+        );
+    }
+    if r.dropped_series > 0 {
+        let _ = writeln!(out, "{} series over the per-child cap were not kept", r.dropped_series);
+    }
+    if !r.out_of_contract.is_empty() {
+        let list: Vec<String> = r
+            .out_of_contract
+            .iter()
+            .map(|s| {
+                if s.attributes.is_empty() {
+                    format!("{} {}", s.metric, s.total)
+                } else {
+                    format!("{}{{{}}} {}", s.metric, s.attributes, s.total)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "outside the contract: {}", list.join(", "));
+    }
+    let _ = write!(out, "{} families mismatch", r.mismatches);
+    out
+}

@@ -1,0 +1,206 @@
+//! Parsed arguments → a validated plan and run options. Nothing here starts anything.
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, RunArgs};
+use crate::config::plan::Plan;
+use crate::config::profile;
+use crate::config::profile::MAX_DURATION;
+use crate::config::shard;
+use crate::config::threshold;
+use crate::model::clock::{self, TimeMap};
+use crate::model::units;
+use crate::output::export::Exports;
+
+/// The profile with the options every subcommand shares.
+pub fn load(cli: &Cli) -> Result<Plan, String> {
+    let mut plan = profile::load(&cli.profiles).map_err(|e| e.to_string())?;
+    if !(cli.rate_scale.is_finite() && cli.rate_scale > 0.0) {
+        return Err(format!("--rate-scale {}: must be a positive number", cli.rate_scale));
+    }
+    plan.rates.scale = cli.rate_scale;
+    plan.expand_replicas = cli.expand_replicas;
+    // The profile keeps each user under the maximum; the scale must not lift it over.
+    for u in &plan.users {
+        let busiest = (0..24).map(|h| plan.user_rate(u, h)).fold(0.0, f64::max);
+        if busiest > profile::MAX_USER_OPS_PER_MIN {
+            return Err(format!(
+                "--rate-scale {}: {} would ask for {busiest:.0} operations a minute; at most {:.0} per user",
+                cli.rate_scale,
+                u.id,
+                profile::MAX_USER_OPS_PER_MIN
+            ));
+        }
+    }
+    if let Some(ids) = &cli.users {
+        let known = |id: &str| plan.users.iter().any(|u| u.id == id || u.persona == id);
+        if let Some(bad) = ids.iter().find(|id| !known(id)) {
+            let mut personas: Vec<&str> = plan.users.iter().map(|u| u.persona.as_str()).collect();
+            personas.dedup();
+            return Err(format!(
+                "--users: no user {bad:?} in {} (known: {})",
+                cli.profiles.display(),
+                personas.join(", ")
+            ));
+        }
+        plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
+        let mut selected = ids.clone();
+        selected.sort();
+        selected.dedup();
+        plan.selected_users = Some(selected);
+    }
+    let shard = match &cli.shard {
+        Some(text) => Some(shard::parse(text)?),
+        None => shard::from_env(|k| std::env::var(k).ok())?,
+    };
+    if let Some((index, count)) = shard {
+        shard::apply(&mut plan, index, count);
+    }
+    Ok(plan)
+}
+
+/// The fastest clock: a year (`MAX_DURATION`) in as little as 5 minutes.
+pub const MAX_TIME_SCALE: f64 = 100_000.0;
+
+/// Run-only settings that are not part of the plan.
+pub struct RunOpts {
+    pub seed: u64,
+    pub seed_was_random: bool,
+    pub map: TimeMap,
+    pub temp_dir: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub exports: Exports,
+    pub cleanup: bool,
+    pub quiet: bool,
+    /// Show the live status when stderr is a terminal.
+    pub live: bool,
+    /// Under `ab`: two builds interleaved (see `work::ab`).
+    pub ab: Option<std::sync::Arc<crate::work::ab::Split>>,
+}
+
+pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String> {
+    if let Some(d) = a.duration {
+        plan.duration = d.into();
+    }
+    if let Some(p) = &a.obsctl {
+        plan.client.binary = p.clone();
+    }
+    if let Some(f) = a.client {
+        plan.client.flavor = f;
+        // `--client aws` alone means the AWS CLI, not the profile's `obsctl`.
+        if a.obsctl.is_none()
+            && f == crate::config::plan::Flavor::Aws
+            && plan.client.binary == std::path::Path::new("obsctl")
+        {
+            plan.client.binary = "aws".into();
+        }
+    }
+    if let Some(e) = &a.endpoint {
+        let e = e.trim();
+        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(format!(
+                "--endpoint {e:?}: must start with http:// or https:// (or be \"\" for the client's own)"
+            ));
+        }
+        plan.client.endpoint = (!e.is_empty()).then(|| e.to_string());
+    }
+    if let Some(r) = &a.region {
+        if r.trim().is_empty() {
+            return Err("--region: must not be empty (obsctl would fall back to ru-moscow-1)".into());
+        }
+        plan.client.region = r.clone();
+    }
+    if let Some(k) = a.arrivals {
+        plan.rates.arrivals = k;
+    }
+    if let Some(d) = a.stats_interval {
+        plan.stats_interval = d.into();
+    }
+    if let Some(p) = &a.log_file {
+        plan.log_file = p.clone();
+    }
+    if let Some(d) = a.grace_period {
+        plan.grace_period = d.into();
+    }
+    if let Some(d) = a.command_timeout {
+        plan.command_timeout = d.into();
+    }
+    if let Some(s) = &a.max_file_size {
+        plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
+    }
+    if let Some(url) = &a.server_metrics {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("--server-metrics {url:?}: must start with http:// or https://"));
+        }
+        plan.server_metrics = (!url.is_empty()).then(|| url.clone());
+    }
+    if a.verify_telemetry {
+        plan.telemetry.verify = true;
+    }
+    for expr in &a.thresholds {
+        plan.thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
+    }
+    if plan.telemetry.verify && plan.client.flavor != crate::config::plan::Flavor::Obsctl {
+        // The AWS CLI exports no OTLP metrics: nothing to verify, and saying so beats
+        // failing a run that is otherwise fine.
+        eprintln!(
+            "note: telemetry verification is off: the {} flavor exports no OTLP metrics",
+            plan.client.flavor.name()
+        );
+        plan.telemetry.verify = false;
+    }
+    if plan.telemetry.verify {
+        // Verification without a rule on its outcome would verify nothing: any
+        // mismatching family fails the run unless a threshold says otherwise.
+        if !plan.thresholds.iter().any(|t| t.metric == "telemetry_mismatches") {
+            plan.thresholds.push(threshold::parse("telemetry_mismatches==0", threshold::unit_of)?);
+        }
+    }
+    for (name, d) in [
+        ("--duration", plan.duration),
+        ("--stats-interval", plan.stats_interval),
+        ("--command-timeout", plan.command_timeout),
+        ("--grace-period", plan.grace_period),
+    ] {
+        if d.is_zero() && name != "--grace-period" {
+            return Err(format!("{name}: must be longer than zero"));
+        }
+        crate::config::profile::check_max_duration(d).map_err(|m| format!("{name}: {m}"))?;
+    }
+    if plan.stats_interval < crate::config::profile::MIN_STATS_INTERVAL {
+        return Err("--stats-interval: must be at least 1s".into());
+    }
+    if plan.duration > MAX_DURATION {
+        return Err(format!("--duration: at most {} (simulated)", humantime::format_duration(MAX_DURATION)));
+    }
+    if !(a.time_scale.is_finite() && a.time_scale > 0.0 && a.time_scale <= MAX_TIME_SCALE) {
+        return Err(format!("--time-scale {}: must be a number above 0 and at most {MAX_TIME_SCALE}", a.time_scale));
+    }
+    let now = clock::unix_now();
+    let sim_start = match &a.start_at {
+        Some(s) => clock::start_at_today(s, now)?,
+        None => now,
+    };
+    let (seed, seed_was_random) = match a.seed.or(plan.seed) {
+        Some(s) => (s, false),
+        None => (rand::random::<u64>() >> 12, true),
+    };
+    let opts = RunOpts {
+        seed,
+        seed_was_random,
+        map: TimeMap { sim_start, scale: a.time_scale },
+        temp_dir: a.temp_dir.clone(),
+        state_dir: a.state_dir.clone().unwrap_or_else(|| shard::default_state_dir(plan.shard)),
+        exports: Exports {
+            summary_json: a.summary_json.clone(),
+            html: a.html.clone(),
+            junit: a.junit.clone(),
+            ops_log: a.ops_log.clone(),
+        },
+        cleanup: a.cleanup,
+        quiet: a.quiet,
+        live: !a.no_live,
+        ab: None,
+    };
+    Ok((plan, opts))
+}

@@ -1,0 +1,1166 @@
+//! `profiles.toml`: the schema (serde, unknown keys refused) and every semantic check.
+//! Each error names the file, the line and column, and the field, so a typo never
+//! reaches a running fleet. `load` is the only way to get a `Plan`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::plan::{
+    Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Part, Plan, Rates, TelemetryPlan, Template,
+    UserPlan, Verify,
+};
+use crate::config::schedule::PeakWindow;
+use crate::config::threshold;
+use crate::model::events::OpType;
+use crate::model::units::{parse_duration, parse_size};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    run: RunSection,
+    obsctl: ClientSection,
+    rates: RatesSection,
+    limits: LimitsSection,
+    lifecycle: LifecycleSection,
+    #[serde(default)]
+    mix: Option<Spanned<MixSection>>,
+    #[serde(default)]
+    expected_failures: Option<Spanned<ExpectedSection>>,
+    #[serde(default)]
+    verify: Option<VerifySection>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    telemetry: Option<TelemetrySection>,
+    kinds: BTreeMap<String, Spanned<KindSection>>,
+    #[serde(default)]
+    words: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    users: Vec<Spanned<UserSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunSection {
+    duration: Spanned<String>,
+    command_timeout: Spanned<String>,
+    grace_period: Spanned<String>,
+    stats_interval: Spanned<String>,
+    log_file: Spanned<String>,
+    seed: Option<u64>,
+    /// The server's Prometheus metrics URL ("" = none); `${VAR}` expands.
+    server_metrics: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    #[serde(default = "default_flavor")]
+    flavor: Spanned<String>,
+    binary: Spanned<String>,
+    endpoint: Option<Spanned<String>>,
+    region: Spanned<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+}
+
+fn default_flavor() -> Spanned<String> {
+    Spanned::new(0..0, "obsctl".into())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatesSection {
+    base_ops_per_min: Spanned<f64>,
+    peak_multiplier: Spanned<f64>,
+    offpeak_multiplier: Spanned<f64>,
+    download_share: Spanned<f64>,
+    #[serde(default)]
+    error_share: Option<Spanned<f64>>,
+    #[serde(default = "default_arrivals")]
+    arrivals: Spanned<String>,
+}
+
+fn default_arrivals() -> Spanned<String> {
+    Spanned::new(0..0, "poisson".into())
+}
+
+/// Shares of the commands beyond cp and rm (0 when absent).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MixSection {
+    ls: Option<Spanned<f64>>,
+    head_object: Option<Spanned<f64>>,
+    du: Option<Spanned<f64>>,
+    presign: Option<Spanned<f64>>,
+    sync: Option<Spanned<f64>>,
+    mb_rb: Option<Spanned<f64>>,
+}
+
+/// Relative weights of the expected-failure kinds within `rates.error_share`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedSection {
+    missing_key_download: Option<Spanned<f64>>,
+    missing_bucket_upload: Option<Spanned<f64>>,
+    missing_bucket_delete: Option<Spanned<f64>>,
+    missing_local_upload: Option<Spanned<f64>>,
+    missing_key_head: Option<Spanned<f64>>,
+    wrong_credentials: Option<Spanned<f64>>,
+}
+
+/// obsctl's telemetry: identity per child, and verification against the contract.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySection {
+    verify: Option<bool>,
+    identity: Option<bool>,
+    wait: Option<Spanned<String>>,
+    /// Client version (matched as a substring of its `--version`) → metric → reason.
+    #[serde(default)]
+    allow: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifySection {
+    confirm_uploads: Option<Spanned<f64>>,
+    confirm_deletes: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    /// Hold new slots back while this machine is saturated (default true).
+    host_guard: Option<bool>,
+    max_in_flight_per_user: Spanned<u32>,
+    max_in_flight: Spanned<u32>,
+    upload_memory_budget: Spanned<String>,
+    min_free_disk: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleSection {
+    ttl: Spanned<String>,
+    large_ttl: Spanned<String>,
+    large_threshold: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KindSection {
+    extensions: Vec<Spanned<String>>,
+    bands: Vec<Spanned<BandSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BandSection {
+    min: Spanned<SizeText>,
+    max: Spanned<SizeText>,
+    weight: Spanned<f64>,
+}
+
+/// A size written as a number of bytes or as text with a unit.
+#[derive(Debug)]
+enum SizeText {
+    Bytes(u64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SizeText, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SizeText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size: a number of bytes (512) or text with a unit (\"10KiB\", \"2MB\")")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SizeText, E> {
+                Ok(SizeText::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SizeText, E> {
+                u64::try_from(v).map(SizeText::Bytes).map_err(|_| E::custom(format!("{v}: a size cannot be negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SizeText, E> {
+                Ok(SizeText::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSection {
+    id: Spanned<String>,
+    role: String,
+    bucket: Spanned<String>,
+    peak_hours: Spanned<String>,
+    activity: Spanned<f64>,
+    kinds: BTreeMap<String, Spanned<f64>>,
+    subfolders: Vec<Spanned<String>>,
+    /// Independent users built from this one (`alice-dev-001` …); default 1.
+    replicas: Option<Spanned<i64>>,
+    /// The old generator's UTC offset; informative only (peak hours are already UTC).
+    #[allow(dead_code)]
+    tz: Option<f64>,
+}
+
+/// Kind names end up in object keys, tables, the HTML report and metrics: a
+/// conservative charset, so no markup or terminal escape can ride along.
+const NAME_RULE: &str = "names use letters, digits, '.', '-' and '_' (1-64 chars)";
+
+fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// A role is shown (plan, tables): words, but no markup or control characters.
+fn is_role(s: &str) -> bool {
+    (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_alphanumeric() || " -_.,/()+".contains(c))
+}
+
+/// Control characters shown as escapes (`\u{1b}`), the rest as it is.
+fn visible(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// A profile problem, located in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileError {
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    /// Dotted path of the offending field, e.g. `users[2].bucket`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((l, c)) = self.at {
+            write!(f, ":{l}:{c}")?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// `sha256:HEX` of a profile's bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The longest simulated run: a year.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
+/// Reads, parses and validates a profile file.
+pub fn load(path: &Path) -> Result<Plan, ProfileError> {
+    let bytes = std::fs::read(path).map_err(|e| ProfileError {
+        path: path.to_path_buf(),
+        at: None,
+        field: String::new(),
+        message: format!("cannot read the profile: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Point at the first byte that is not UTF-8.
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(good);
+        let cx = Cx { path, text: &text };
+        ProfileError {
+            path: path.to_path_buf(),
+            at: Some(line_col(&text, text.len())),
+            field: cx.field_at(text.len()),
+            message: "the profile is not UTF-8 text (TOML must be UTF-8)".into(),
+        }
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates profile text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Plan, ProfileError> {
+    let cx = Cx { path, text };
+    let file: ProfileFile = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+    cx.validate(file)
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ProfileError {
+        let at = if span.start == 0 && span.end == 0 { None } else { Some(line_col(self.text, span.start)) };
+        // A field path or message may quote a hostile name: its control characters are
+        // shown escaped, never sent to the terminal as they are.
+        let (field, message) = (visible(&field.into()), visible(&message.into()));
+        ProfileError { path: self.path.to_path_buf(), at, field, message }
+    }
+
+    /// serde/TOML errors come with a span but without the field's name: take the key
+    /// from the line the span points at, and the table from the nearest header above.
+    fn toml_error(&self, e: &toml::de::Error) -> ProfileError {
+        let message = e.message().trim().to_string();
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')).map(str::to_string);
+        let span = e.span().filter(|s| !(s.start == 0 && s.end == 0));
+        let Some(span) = span else {
+            // A whole table is missing: point at the end of the file, where it would go.
+            if let Some(name) = missing {
+                let end = self.text.len();
+                let at = if self.text.is_empty() { 0..0 } else { end..end };
+                let mut err = self.err(at, name.clone(), format!("the required table [{name}] is missing"));
+                err.at = err.at.or(Some((1, 1)));
+                return err;
+            }
+            return self.err(0..1, TOP_LEVEL, message);
+        };
+        if let Some(name) = missing {
+            // serde points at the table that lacks the key: its header line.
+            let lines: Vec<&str> = self.text.lines().collect();
+            let (line_no, _) = line_col(self.text, span.start);
+            let table = table_of(&lines, line_no).unwrap_or_else(|| TOP_LEVEL.into());
+            return self.err(span, table, format!("the required key `{name}` is missing"));
+        }
+        self.err(span.clone(), self.field_at(span.start), message)
+    }
+
+    /// The dotted name of what is written at `offset`: a table header names itself,
+    /// otherwise the key on that line under the nearest header above.
+    fn field_at(&self, offset: usize) -> String {
+        let (line_no, col) = line_col(self.text, offset);
+        let lines: Vec<&str> = self.text.lines().collect();
+        let line = lines.get(line_no.saturating_sub(1)).copied().unwrap_or("");
+        if line.trim_start().starts_with('[') {
+            return table_of(&lines, line_no).unwrap_or_else(|| TOP_LEVEL.into());
+        }
+        let header = table_of(&lines, line_no.saturating_sub(1));
+        // The key the span belongs to: the last `key =` before it on its line (inline
+        // tables hold several), or the key the span starts at (an unknown key).
+        let before: String = line.chars().take(col.saturating_sub(1)).collect();
+        let bare = |k: &str| {
+            let k = k.trim().trim_matches('"');
+            let ok = !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
+            ok.then(|| k.to_string())
+        };
+        let key =
+            before.rsplit(['{', ',']).next().and_then(|k| k.split_once('=')).and_then(|(k, _)| bare(k)).or_else(|| {
+                let rest: String = line.chars().skip(col.saturating_sub(1)).collect();
+                rest.split_once('=').filter(|_| before.trim().is_empty()).and_then(|(k, _)| bare(k))
+            });
+        match (header, key) {
+            (Some(h), Some(k)) => format!("{h}.{k}"),
+            (Some(h), None) => h,
+            (None, Some(k)) => k,
+            (None, None) => TOP_LEVEL.into(),
+        }
+    }
+
+    /// Where a top-level table is defined (its header or `name =` line), else the end
+    /// of the file: for checks that need the table as a whole.
+    fn table_span(&self, name: &str) -> Range<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim_start();
+            let key = t.strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
+            if key || t.starts_with(&format!("[{name}]")) || t.starts_with(&format!("[[{name}]]")) {
+                let start = offset + line.len() - t.len();
+                return start..start + t.trim_end().len().max(1);
+            }
+            offset += line.len();
+        }
+        self.text.len()..self.text.len().max(1)
+    }
+
+    fn duration(&self, v: &Spanned<String>, field: &str) -> Result<std::time::Duration, ProfileError> {
+        let d = parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))?;
+        if d.is_zero() {
+            return Err(self.err(v.span(), field, "must be longer than zero"));
+        }
+        check_max_duration(d).map_err(|m| self.err(v.span(), field, m))?;
+        Ok(d)
+    }
+
+    /// One of a fixed set of names; the same names the command line takes.
+    fn choice<T: clap::ValueEnum>(&self, v: &Spanned<String>, field: &str, what: &str) -> Result<T, ProfileError> {
+        T::from_str(v.get_ref(), false).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|x| x.to_possible_value().map(|p| format!("{:?}", p.get_name())))
+                .collect();
+            self.err(v.span(), field, format!("{:?} is not {what} ({})", v.get_ref(), names.join(" or ")))
+        })
+    }
+
+    fn size(&self, v: &Spanned<String>, field: &str) -> Result<u64, ProfileError> {
+        parse_size(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
+    }
+
+    fn size_text(&self, v: &Spanned<SizeText>, field: &str) -> Result<u64, ProfileError> {
+        match v.get_ref() {
+            SizeText::Bytes(b) => Ok(*b),
+            SizeText::Text(t) => parse_size(t).map_err(|m| self.err(v.span(), field, m)),
+        }
+    }
+
+    fn positive(&self, v: &Spanned<f64>, field: &str) -> Result<f64, ProfileError> {
+        let x = *v.get_ref();
+        if !(x.is_finite() && x > 0.0) {
+            return Err(self.err(v.span(), field, format!("must be a positive number, got {x}")));
+        }
+        Ok(x)
+    }
+
+    fn validate(&self, f: ProfileFile) -> Result<Plan, ProfileError> {
+        let run = &f.run;
+        let duration = self.duration(&run.duration, "run.duration")?;
+        let command_timeout = self.duration(&run.command_timeout, "run.command_timeout")?;
+        let grace_period = self.duration(&run.grace_period, "run.grace_period")?;
+        let stats_interval = self.duration(&run.stats_interval, "run.stats_interval")?;
+        if stats_interval < MIN_STATS_INTERVAL {
+            return Err(self.err(run.stats_interval.span(), "run.stats_interval", "must be at least 1s"));
+        }
+        if run.log_file.get_ref().trim().is_empty() {
+            return Err(self.err(run.log_file.span(), "run.log_file", "must name a file"));
+        }
+        let server_metrics = match &run.server_metrics {
+            None => None,
+            Some(v) => {
+                let url = expand_env(v.get_ref(), |name| std::env::var(name).ok())
+                    .map_err(|m| self.err(v.span(), "run.server_metrics", m))?;
+                let url = url.trim().to_string();
+                if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(self.err(
+                        v.span(),
+                        "run.server_metrics",
+                        format!("{url:?} must start with http:// or https://"),
+                    ));
+                }
+                (!url.is_empty()).then_some(url)
+            }
+        };
+
+        let c = &f.obsctl;
+        let flavor: Flavor = self.choice(&c.flavor, "obsctl.flavor", "a client flavor")?;
+        if c.binary.get_ref().trim().is_empty() {
+            return Err(self.err(c.binary.span(), "obsctl.binary", "must name a program"));
+        }
+        let endpoint = match &c.endpoint {
+            Some(e) if e.get_ref().trim().is_empty() => None,
+            Some(e) => {
+                let v = e.get_ref().trim();
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(self.err(
+                        e.span(),
+                        "obsctl.endpoint",
+                        format!("{v:?} must start with http:// or https://"),
+                    ));
+                }
+                Some(v.to_string())
+            }
+            None => None,
+        };
+        let region = c.region.get_ref().trim().to_string();
+        if region.is_empty() {
+            // obsctl's own default region (ru-moscow-1) breaks local servers: insist.
+            return Err(self.err(c.region.span(), "obsctl.region", "must be set (obsctl otherwise uses ru-moscow-1)"));
+        }
+        let mut env = Vec::new();
+        for (k, v) in &c.env {
+            let field = format!("obsctl.env.{k}");
+            if k.is_empty() || k.contains('=') {
+                return Err(self.err(v.span(), field, "is not a valid environment variable name"));
+            }
+            let value =
+                expand_env(v.get_ref(), |name| std::env::var(name).ok()).map_err(|m| self.err(v.span(), field, m))?;
+            env.push((k.clone(), value));
+        }
+
+        let r = &f.rates;
+        let base = self.positive(&r.base_ops_per_min, "rates.base_ops_per_min")?;
+        let peak_mult = self.positive(&r.peak_multiplier, "rates.peak_multiplier")?;
+        let off = self.positive(&r.offpeak_multiplier, "rates.offpeak_multiplier")?;
+        let share = *r.download_share.get_ref();
+        if !(0.0..=1.0).contains(&share) {
+            return Err(self.err(
+                r.download_share.span(),
+                "rates.download_share",
+                format!("must be between 0 and 1, got {share}"),
+            ));
+        }
+
+        let error_share = match &r.error_share {
+            Some(e) if !(0.0..=1.0).contains(e.get_ref()) || *e.get_ref() + share > 1.0 => {
+                return Err(self.err(
+                    e.span(),
+                    "rates.error_share",
+                    format!("must be between 0 and 1 - download_share, got {}", e.get_ref()),
+                ));
+            }
+            Some(e) => *e.get_ref(),
+            None => 0.0,
+        };
+        let arrivals: Arrivals = self.choice(&r.arrivals, "rates.arrivals", "an arrival process")?;
+
+        let share_of = |v: &Option<Spanned<f64>>, field: &str| -> Result<f64, ProfileError> {
+            match v {
+                None => Ok(0.0),
+                Some(x) if (0.0..=1.0).contains(x.get_ref()) => Ok(*x.get_ref()),
+                Some(x) => Err(self.err(x.span(), field, format!("must be between 0 and 1, got {}", x.get_ref()))),
+            }
+        };
+        let mut extras = Vec::new();
+        if let Some(m) = &f.mix {
+            let mm = m.get_ref();
+            for (op, v, name) in [
+                (OpType::List, &mm.ls, "ls"),
+                (OpType::HeadObject, &mm.head_object, "head_object"),
+                (OpType::Du, &mm.du, "du"),
+                (OpType::Presign, &mm.presign, "presign"),
+                (OpType::Sync, &mm.sync, "sync"),
+                (OpType::MakeBucket, &mm.mb_rb, "mb_rb"),
+            ] {
+                let s = share_of(v, &format!("mix.{name}"))?;
+                if s > 0.0 {
+                    extras.push((op, s));
+                }
+            }
+            let total = share + error_share + extras.iter().map(|(_, s)| s).sum::<f64>();
+            if total > 1.0 + 1e-9 {
+                return Err(self.err(
+                    m.span(),
+                    "mix",
+                    format!(
+                        "download_share + error_share + the [mix] shares is {total:.3}; they must leave room for uploads (at most 1)"
+                    ),
+                ));
+            }
+        }
+        let mut expected_failures = Vec::new();
+        match &f.expected_failures {
+            // Without the table, every expected failure is the classic one.
+            None => expected_failures.push((OpType::MissingKeyDownload, 1.0)),
+            Some(e) => {
+                let ee = e.get_ref();
+                for (op, v) in [
+                    (OpType::MissingKeyDownload, &ee.missing_key_download),
+                    (OpType::MissingBucketUpload, &ee.missing_bucket_upload),
+                    (OpType::MissingBucketDelete, &ee.missing_bucket_delete),
+                    (OpType::MissingLocalUpload, &ee.missing_local_upload),
+                    (OpType::MissingKeyHead, &ee.missing_key_head),
+                    (OpType::WrongCredentials, &ee.wrong_credentials),
+                ] {
+                    let field = format!("expected_failures.{}", op.name());
+                    if let Some(w) = v {
+                        let x = *w.get_ref();
+                        if !(x.is_finite() && x >= 0.0) {
+                            return Err(self.err(w.span(), field, format!("must be a weight of 0 or more, got {x}")));
+                        }
+                        if x > 0.0 {
+                            expected_failures.push((op, x));
+                        }
+                    }
+                }
+                if error_share > 0.0 && expected_failures.is_empty() {
+                    return Err(self.err(
+                        e.span(),
+                        "expected_failures",
+                        "rates.error_share is above 0, so at least one kind needs a positive weight",
+                    ));
+                }
+            }
+        }
+        let verify = match &f.verify {
+            None => Verify::default(),
+            Some(v) => Verify {
+                confirm_uploads: share_of(&v.confirm_uploads, "verify.confirm_uploads")?,
+                confirm_deletes: share_of(&v.confirm_deletes, "verify.confirm_deletes")?,
+            },
+        };
+        let mut thresholds = Vec::new();
+        for (metric, cond) in &f.thresholds {
+            let t = threshold::parse_pair(metric, cond.get_ref(), threshold::unit_of)
+                .map_err(|m| self.err(cond.span(), format!("thresholds.{metric}"), m))?;
+            thresholds.push(t);
+        }
+        let mut telemetry =
+            TelemetryPlan { identity: true, wait: std::time::Duration::from_secs(5), ..Default::default() };
+        if let Some(t) = &f.telemetry {
+            telemetry.verify = t.verify.unwrap_or(false);
+            telemetry.identity = t.identity.unwrap_or(true);
+            if let Some(w) = &t.wait {
+                telemetry.wait = parse_duration(w.get_ref())
+                    .and_then(|d| check_max_duration(d).map(|()| d))
+                    .map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
+            }
+            let families: Vec<&str> = crate::model::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
+            for (version, metrics) in &t.allow {
+                // Shown by `check` and matched against `--version`: a version's charset.
+                let ok = (1..=64).contains(&version.len())
+                    && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+                if !ok {
+                    let at = metrics.values().next().map_or(self.table_span("telemetry"), |w| w.span());
+                    return Err(self.err(
+                        at,
+                        format!("telemetry.allow.{version}"),
+                        format!("{version:?}: versions use letters, digits, '.', '+', '-' and '_' (1-64 chars)"),
+                    ));
+                }
+                let mut m = BTreeMap::new();
+                for (metric, why) in metrics {
+                    if !families.contains(&metric.as_str()) {
+                        return Err(self.err(
+                            why.span(),
+                            format!("telemetry.allow.{version}.{metric}"),
+                            format!("not a metric of the contract ({})", families.join(", ")),
+                        ));
+                    }
+                    m.insert(metric.clone(), why.get_ref().clone());
+                }
+                telemetry.allow.insert(version.clone(), m);
+            }
+        }
+
+        let l = &f.limits;
+        let per_user = *l.max_in_flight_per_user.get_ref();
+        let global = *l.max_in_flight.get_ref();
+        if per_user == 0 {
+            return Err(self.err(
+                l.max_in_flight_per_user.span(),
+                "limits.max_in_flight_per_user",
+                "must be at least 1",
+            ));
+        }
+        if global == 0 {
+            return Err(self.err(l.max_in_flight.span(), "limits.max_in_flight", "must be at least 1"));
+        }
+        let budget = self.size(&l.upload_memory_budget, "limits.upload_memory_budget")?;
+        if budget == 0 {
+            return Err(self.err(
+                l.upload_memory_budget.span(),
+                "limits.upload_memory_budget",
+                "must be larger than zero",
+            ));
+        }
+        let min_free_disk = self.size(&l.min_free_disk, "limits.min_free_disk")?;
+
+        let lc = &f.lifecycle;
+        let lifecycle = Lifecycle {
+            ttl: self.duration(&lc.ttl, "lifecycle.ttl")?,
+            large_ttl: self.duration(&lc.large_ttl, "lifecycle.large_ttl")?,
+            large_threshold: self.size(&lc.large_threshold, "lifecycle.large_threshold")?,
+        };
+
+        let mut kinds = Vec::new();
+        for (name, ks) in &f.kinds {
+            let field = format!("kinds.{name}");
+            if !is_name(name) {
+                return Err(self.err(ks.span(), field, format!("{name:?}: {NAME_RULE}")));
+            }
+            let k = ks.get_ref();
+            if k.extensions.is_empty() {
+                return Err(self.err(ks.span(), format!("{field}.extensions"), "needs at least one extension"));
+            }
+            let mut extensions = Vec::new();
+            for e in &k.extensions {
+                let v = e.get_ref();
+                let ok = v.len() >= 2
+                    && v.starts_with('.')
+                    && v[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+                    && !v.contains("..");
+                if !ok {
+                    return Err(self.err(
+                        e.span(),
+                        format!("{field}.extensions"),
+                        format!("{v:?} is not an extension like \".pdf\" or \".tar.gz\""),
+                    ));
+                }
+                extensions.push(v.clone());
+            }
+            if k.bands.is_empty() {
+                return Err(self.err(ks.span(), format!("{field}.bands"), "needs at least one size band"));
+            }
+            let mut bands = Vec::new();
+            for (i, b) in k.bands.iter().enumerate() {
+                let bf = format!("{field}.bands[{i}]");
+                let bs = b.get_ref();
+                let min = self.size_text(&bs.min, &format!("{bf}.min"))?;
+                let max = self.size_text(&bs.max, &format!("{bf}.max"))?;
+                if min == 0 || min > max {
+                    return Err(self.err(b.span(), bf, format!("needs 0 < min <= max, got min {min} and max {max}")));
+                }
+                let weight = self.positive(&bs.weight, &format!("{bf}.weight"))?;
+                if min > budget {
+                    // Every file of this band would wait forever for upload memory.
+                    return Err(self.err(
+                        b.span(),
+                        bf,
+                        format!(
+                            "its smallest file ({min} bytes) is larger than limits.upload_memory_budget ({budget} bytes), so no upload from it could ever start"
+                        ),
+                    ));
+                }
+                bands.push(Band { min, max, weight });
+            }
+            kinds.push(Kind { name: name.clone(), extensions, bands });
+        }
+        if kinds.is_empty() {
+            return Err(self.err(self.table_span("kinds"), "kinds", "at least one file kind is needed"));
+        }
+
+        let mut words = BTreeMap::new();
+        for (name, list) in &f.words {
+            let field = format!("words.{name}");
+            if DateField::ALL.iter().any(|(n, _)| n == name) {
+                return Err(self.err(
+                    list.span(),
+                    field,
+                    format!("{{{name}}} is a date placeholder filled from the simulated clock; pick another name"),
+                ));
+            }
+            if !valid_ident(name) {
+                return Err(self.err(list.span(), field, "placeholder names use a-z, 0-9 and _"));
+            }
+            if list.get_ref().is_empty() {
+                return Err(self.err(list.span(), field, "needs at least one word"));
+            }
+            let mut vals = Vec::new();
+            for w in list.get_ref() {
+                let v = w.get_ref();
+                let ok = !v.is_empty()
+                    && v != "."
+                    && v != ".."
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !ok {
+                    return Err(self.err(w.span(), field, format!("{v:?}: words fill key segments, so they use letters, digits, '-', '_' and '.' and are never '.' or '..'")));
+                }
+                vals.push(v.clone());
+            }
+            words.insert(name.clone(), vals);
+        }
+
+        if f.users.is_empty() {
+            return Err(self.err(self.table_span("users"), "users", "at least one [[users]] entry is needed"));
+        }
+        let mut users: Vec<UserPlan> = Vec::new();
+        let mut total_users = 0usize;
+        for (i, us) in f.users.iter().enumerate() {
+            let u = us.get_ref();
+            let field = |name: &str| format!("users[{i}].{name}");
+            let id = u.id.get_ref().clone();
+            if !(1..=64).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self.err(
+                    u.id.span(),
+                    field("id"),
+                    format!("{id:?}: ids use letters, digits, '-' and '_' (1-64 chars)"),
+                ));
+            }
+            if !is_role(&u.role) {
+                return Err(self.err(
+                    us.span(),
+                    field("role"),
+                    format!("{:?}: a role uses letters, digits, spaces and - _ . , / ( ) + (1-64 chars)", u.role),
+                ));
+            }
+            if users.iter().any(|p| p.id == id) {
+                return Err(self.err(u.id.span(), field("id"), format!("{id:?} appears twice")));
+            }
+            let replicas = match &u.replicas {
+                None => 1,
+                Some(r) => {
+                    let n = *r.get_ref();
+                    if !(1..=MAX_REPLICAS as i64).contains(&n) {
+                        return Err(self.err(
+                            r.span(),
+                            field("replicas"),
+                            format!("{n}: between 1 and {MAX_REPLICAS}"),
+                        ));
+                    }
+                    n as usize
+                }
+            };
+            total_users += replicas;
+            if total_users > MAX_USERS {
+                let span = u.replicas.as_ref().map_or(u.id.span(), |r| r.span());
+                return Err(self.err(
+                    span,
+                    field("replicas"),
+                    format!("the profile would have {total_users} users; at most {MAX_USERS}"),
+                ));
+            }
+            let bucket_text = u.bucket.get_ref().clone();
+            // `{replica}` gives each replica a bucket of its own; without it they share one.
+            let bucket = bucket_text.replace("{replica}", &replica_suffix(1, replicas));
+            if let Err(m) = check_bucket(&bucket) {
+                return Err(self.err(u.bucket.span(), field("bucket"), m));
+            }
+            if let Some(other) = users.iter().find(|p| p.bucket == bucket) {
+                // Two personas in one bucket would delete each other's objects at cleanup;
+                // a persona's replicas share theirs on purpose (their keys carry their ids).
+                return Err(self.err(
+                    u.bucket.span(),
+                    field("bucket"),
+                    format!("{bucket:?} is already {}'s bucket", other.persona),
+                ));
+            }
+            let peak = PeakWindow::parse(u.peak_hours.get_ref())
+                .map_err(|m| self.err(u.peak_hours.span(), field("peak_hours"), m))?;
+            let activity = self.positive(&u.activity, &field("activity"))?;
+            let mut kind_weights = vec![0.0; kinds.len()];
+            for (kname, w) in &u.kinds {
+                let Some(ki) = kinds.iter().position(|k| &k.name == kname) else {
+                    let known: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+                    return Err(self.err(
+                        w.span(),
+                        format!("users[{i}].kinds.{kname}"),
+                        format!("unknown kind; the profile defines {}", known.join(", ")),
+                    ));
+                };
+                kind_weights[ki] = self.positive(w, &format!("users[{i}].kinds.{kname}"))?;
+            }
+            if kind_weights.iter().all(|w| *w == 0.0) {
+                return Err(self.err(us.span(), field("kinds"), "needs at least one kind with a positive weight"));
+            }
+            if u.subfolders.is_empty() {
+                return Err(self.err(us.span(), field("subfolders"), "needs at least one subfolder template"));
+            }
+            let mut subfolders = Vec::new();
+            let ext_max = kinds.iter().flat_map(|k| k.extensions.iter().map(String::len)).max().unwrap_or(0);
+            let kind_max = kinds.iter().map(|k| k.name.len()).max().unwrap_or(0).max("missing".len());
+            for t in &u.subfolders {
+                let tpl =
+                    parse_template(t.get_ref(), &words).map_err(|m| self.err(t.span(), field("subfolders"), m))?;
+                // The longest key this template can make: a synced file's key repeats the
+                // name part (`{sub}/{id}_sync_{millis}_{seq}/{id}_{kind}_{seq}_{i}{ext}`).
+                let id_len =
+                    if replicas > 1 { id.len() + 1 + replica_suffix(replicas, replicas).len() } else { id.len() };
+                let name = id_len + 1 + kind_max + 1 + 13 + 1 + 20 + ext_max + 3;
+                let longest = template_max_len(&tpl, &words) + 1 + 2 * name;
+                if longest > MAX_KEY_BYTES {
+                    return Err(self.err(
+                        t.span(),
+                        field("subfolders"),
+                        format!("{:?} can make keys of up to {longest} bytes; S3 allows {MAX_KEY_BYTES}", t.get_ref()),
+                    ));
+                }
+                subfolders.push(tpl);
+            }
+            let peak_rate = base * activity * peak_mult.max(off);
+            if peak_rate > MAX_USER_OPS_PER_MIN {
+                return Err(self.err(
+                    u.activity.span(),
+                    field("activity"),
+                    format!(
+                        "asks for {peak_rate:.0} operations a minute at its busiest hour (base_ops_per_min × activity × multiplier); at most {MAX_USER_OPS_PER_MIN:.0} per user"
+                    ),
+                ));
+            }
+            if replicas > 1 && id.len() + 1 + replica_suffix(replicas, replicas).len() > 64 {
+                return Err(self.err(
+                    u.id.span(),
+                    field("id"),
+                    format!("{id:?} with a replica suffix is longer than 64 chars"),
+                ));
+            }
+            for r in 1..=replicas {
+                let (rid, rbucket) = if replicas == 1 {
+                    (id.clone(), bucket.clone())
+                } else {
+                    let sfx = replica_suffix(r, replicas);
+                    (format!("{id}-{sfx}"), bucket_text.replace("{replica}", &sfx))
+                };
+                if let Some(other) = users.iter().find(|p| p.id == rid) {
+                    return Err(self.err(
+                        u.id.span(),
+                        field("id"),
+                        format!("replica {rid:?} has the id of {}'s user", other.persona),
+                    ));
+                }
+                if r > 1 {
+                    check_bucket(&rbucket).map_err(|m| self.err(u.bucket.span(), field("bucket"), m))?;
+                }
+                users.push(UserPlan {
+                    persona: id.clone(),
+                    id: rid,
+                    role: u.role.clone(),
+                    bucket: rbucket,
+                    peak,
+                    activity,
+                    kind_weights: kind_weights.clone(),
+                    subfolders: subfolders.clone(),
+                    stream: users.len(),
+                });
+            }
+        }
+
+        Ok(Plan {
+            source: self.path.to_path_buf(),
+            profile_digest: digest(self.text.as_bytes()),
+            selected_users: None,
+            duration,
+            command_timeout,
+            grace_period,
+            stats_interval,
+            log_file: PathBuf::from(run.log_file.get_ref()),
+            seed: run.seed,
+            server_metrics,
+            client: ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env },
+            rates: Rates {
+                base_ops_per_min: base,
+                peak_multiplier: peak_mult,
+                offpeak_multiplier: off,
+                download_share: share,
+                error_share,
+                expected_failures,
+                extras,
+                scale: 1.0,
+                shard_share: 1.0,
+                arrivals,
+            },
+            limits: Limits {
+                max_in_flight_per_user: per_user,
+                max_in_flight: global,
+                upload_memory_budget: budget,
+                min_free_disk,
+                max_file_size: None,
+                host_guard: l.host_guard.unwrap_or(true),
+            },
+            lifecycle,
+            verify,
+            thresholds,
+            telemetry,
+            kinds,
+            words,
+            users,
+            shard: None,
+            expand_replicas: false,
+        })
+    }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` in a profile value from `lookup` (the
+/// environment), so credentials need not be written into the profile. `$` not followed
+/// by `{` stays as it is. An unset variable without a default is an error naming it.
+pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let close = after.find('}').ok_or_else(|| format!("\"${{\" without a closing \"}}\" in {value:?}"))?;
+        let inner = &after[..close];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("${{{inner}}}: not a variable name (use ${{NAME}} or ${{NAME:-default}})"));
+        }
+        match (lookup(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(format!(
+                    "refers to ${{{name}}}, which is not set in trafficgen's environment (set it, or write ${{{name}:-default}})"
+                ));
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Every duration, in the profile or on the command line, is at most the longest run
+/// (366 days): far beyond it the clock's arithmetic overflows (a grace period of
+/// "500000000000y" once crashed a run at its end).
+pub fn check_max_duration(d: std::time::Duration) -> Result<(), String> {
+    if d > MAX_DURATION {
+        return Err(format!("at most {}d", MAX_DURATION.as_secs() / 86_400));
+    }
+    Ok(())
+}
+
+/// The field name of what is not inside any table.
+const TOP_LEVEL: &str = "(top level)";
+
+/// The table a line belongs to: the nearest header among the first `upto` lines, with
+/// its index for arrays of tables (`[[users]]` → users[2]).
+fn table_of(lines: &[&str], upto: usize) -> Option<String> {
+    let above = &lines[..upto.min(lines.len())];
+    // The name ends at the header's first ']' (a comment may follow); a header cut
+    // short before its name names nothing.
+    let name_of = |h: &str| h.trim().trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string();
+    let (i, h) = above.iter().enumerate().rev().find(|(_, l)| l.trim().starts_with('[') && !name_of(l).is_empty())?;
+    let (h, name) = (h.trim(), name_of(h));
+    if h.starts_with("[[") {
+        let n = above[..i].iter().filter(|l| l.trim() == h).count();
+        Some(format!("{name}[{n}]"))
+    } else {
+        Some(name)
+    }
+}
+
+/// The shortest statistics interval (flag and profile alike): tables more often than
+/// this are noise, and 1ns once printed 60,000 tables in 3 s.
+pub const MIN_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// S3's limit on a key's length, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Replicas of one persona, and users in a profile: one machine runs a thread per user.
+pub const MAX_REPLICAS: usize = 10_000;
+pub const MAX_USERS: usize = 10_000;
+
+/// `007` of `alice-dev-007`: at least three digits, more when there are more replicas.
+fn replica_suffix(r: usize, of: usize) -> String {
+    let width = of.to_string().len().max(3);
+    format!("{r:0width$}")
+}
+
+/// A user's target may not exceed this many operations per wall minute: far above what
+/// one machine can start (about 60,000 a minute in all with a no-op client), and low
+/// enough that the schedule's arithmetic stays exact and a worker's loop stays short.
+pub const MAX_USER_OPS_PER_MIN: f64 = 100_000.0;
+
+/// The longest text a template can fill to.
+fn template_max_len(tpl: &Template, words: &BTreeMap<String, Vec<String>>) -> usize {
+    tpl.parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.len(),
+            Part::Word(w) => words.get(w).and_then(|l| l.iter().map(String::len).max()).unwrap_or(0),
+            Part::Date(DateField::Date) => 10,
+            Part::Date(DateField::Year) => 4,
+            Part::Date(_) => 2,
+        })
+        .sum()
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// S3 bucket naming rules: 3-63 chars of a-z, 0-9, '-' and '.', starting and ending
+/// with a letter or digit, no "..", and not shaped like an IP address.
+pub fn check_bucket(name: &str) -> Result<(), String> {
+    let rule = "bucket names are 3-63 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit";
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&name.len()) || !ok_chars || !edge(name.chars().next()) || !edge(name.chars().last()) {
+        return Err(format!("{name:?}: {rule}"));
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err(format!("{name:?}: no '..', '.-' or '-.' in bucket names"));
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err(format!("{name:?}: bucket names must not look like an IP address"));
+    }
+    // Names S3 reserves for its own features.
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!("{name:?}: S3 reserves bucket names starting with {prefix:?}"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"] {
+        if name.ends_with(suffix) {
+            return Err(format!("{name:?}: S3 reserves bucket names ending with {suffix:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `projects/{project}/src`. Words never contain '/', so checking the literal
+/// text is enough to promise that no filled-in key has "//", ".." or a leading '/'.
+pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Result<Template, String> {
+    if text.is_empty() {
+        return Err("a template cannot be empty".into());
+    }
+    if text.starts_with('/') || text.ends_with('/') {
+        return Err(format!("{text:?}: templates must not start or end with '/'"));
+    }
+    if text.contains("//") {
+        return Err(format!("{text:?}: templates must not contain '//'"));
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Lit(rest[..open].to_string()));
+        }
+        let close = rest[open..].find('}').ok_or_else(|| format!("{text:?}: '{{' without '}}'"))? + open;
+        let name = &rest[open + 1..close];
+        if let Some((_, f)) = DateField::ALL.iter().find(|(n, _)| *n == name) {
+            parts.push(Part::Date(*f));
+        } else if words.contains_key(name) {
+            parts.push(Part::Word(name.to_string()));
+        } else {
+            let mut known: Vec<String> = DateField::ALL.iter().map(|(n, _)| n.to_string()).collect();
+            known.extend(words.keys().cloned());
+            return Err(format!("{text:?}: unknown placeholder {{{name}}}; known: {}", known.join(", ")));
+        }
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("{text:?}: '}}' without '{{'"));
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest.to_string()));
+    }
+    for seg in text.split('/') {
+        if seg == "." || seg == ".." {
+            return Err(format!("{text:?}: templates must not contain '.' or '..' segments"));
+        }
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control() || "\\#?%*\"<>|".contains(*c)) {
+        return Err(format!("{text:?}: {bad:?} does not belong in an object key"));
+    }
+    Ok(Template { text: text.to_string(), parts })
+}
+
+/// The shipped `profiles.toml`, compiled in: the fixture of unit tests across the
+/// crate, independent of the directory a test runs in.
+#[cfg(test)]
+pub const SHIPPED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles.toml"));
+
+/// The shipped profile, parsed.
+#[cfg(test)]
+pub fn shipped() -> Plan {
+    parse(Path::new("profiles.toml"), SHIPPED).expect("the shipped profile loads")
+}
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod mutate;
+#[cfg(test)]
+mod tests;

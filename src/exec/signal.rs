@@ -1,0 +1,44 @@
+//! Ctrl+C and SIGTERM. The first asks the run to stop (grace period, cleanup,
+//! summary, exit 0); the second kills every child, removes the temp files and exits
+//! 130 at once. Before traffic starts, the first already does the latter: there is
+//! nothing to summarize yet.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use crate::exec::client::Client;
+
+pub struct Interrupts {
+    pub client: Arc<Client>,
+    /// The temp root to remove on an abort, once it exists.
+    pub temp_root: Mutex<Option<PathBuf>>,
+    /// True once traffic runs: from then on the first signal means "stop gently".
+    pub running: AtomicBool,
+}
+
+impl Interrupts {
+    pub fn abort(&self) -> ! {
+        self.client.children.kill_all();
+        if let Some(p) = self.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        eprintln!("trafficgen: interrupted; children killed, temp files removed");
+        std::process::exit(crate::model::exit::INTERRUPTED);
+    }
+}
+
+pub fn install(ints: Arc<Interrupts>, stop: Sender<()>) -> Result<(), String> {
+    let count = AtomicUsize::new(0);
+    ctrlc::set_handler(move || {
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        if n == 0 && ints.running.load(Ordering::SeqCst) {
+            eprintln!("trafficgen: stopping (again to abort at once)");
+            let _ = stop.send(());
+        } else {
+            ints.abort();
+        }
+    })
+    .map_err(|e| format!("cannot install the Ctrl+C handler: {e}"))
+}

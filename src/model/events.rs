@@ -1,0 +1,393 @@
+//! Plain records that workers send to the stats thread. Workers never format output;
+//! whoever consumes these decides what to show.
+
+use std::time::Duration;
+
+/// Every command a run can send, each counted and timed on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpType {
+    Upload,
+    Download,
+    Delete,
+    /// `ls --recursive` of the user's bucket.
+    List,
+    HeadObject,
+    Du,
+    /// `presign`, then a plain HTTP GET of the URL whose bytes are checked.
+    Presign,
+    /// `sync` of a small local folder to a prefix, then listed and checked.
+    Sync,
+    MakeBucket,
+    RemoveBucket,
+    /// `head-object` after an upload: is the object there, with its size?
+    ConfirmUpload,
+    /// `head-object` after a delete: is the object gone?
+    ConfirmDelete,
+    // Expected failures: commands that must fail. Success = the client failed.
+    MissingKeyDownload,
+    MissingBucketUpload,
+    MissingBucketDelete,
+    MissingLocalUpload,
+    MissingKeyHead,
+    WrongCredentials,
+}
+
+impl OpType {
+    pub const ALL: [OpType; 18] = [
+        OpType::Upload,
+        OpType::Download,
+        OpType::Delete,
+        OpType::List,
+        OpType::HeadObject,
+        OpType::Du,
+        OpType::Presign,
+        OpType::Sync,
+        OpType::MakeBucket,
+        OpType::RemoveBucket,
+        OpType::ConfirmUpload,
+        OpType::ConfirmDelete,
+        OpType::MissingKeyDownload,
+        OpType::MissingBucketUpload,
+        OpType::MissingBucketDelete,
+        OpType::MissingLocalUpload,
+        OpType::MissingKeyHead,
+        OpType::WrongCredentials,
+    ];
+
+    pub const EXPECTED_FAILURES: [OpType; 6] = [
+        OpType::MissingKeyDownload,
+        OpType::MissingBucketUpload,
+        OpType::MissingBucketDelete,
+        OpType::MissingLocalUpload,
+        OpType::MissingKeyHead,
+        OpType::WrongCredentials,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpType::Upload => "upload",
+            OpType::Download => "download",
+            OpType::Delete => "delete",
+            OpType::List => "ls",
+            OpType::HeadObject => "head_object",
+            OpType::Du => "du",
+            OpType::Presign => "presign",
+            OpType::Sync => "sync",
+            OpType::MakeBucket => "mb",
+            OpType::RemoveBucket => "rb",
+            OpType::ConfirmUpload => "confirm_upload",
+            OpType::ConfirmDelete => "confirm_delete",
+            OpType::MissingKeyDownload => "missing_key_download",
+            OpType::MissingBucketUpload => "missing_bucket_upload",
+            OpType::MissingBucketDelete => "missing_bucket_delete",
+            OpType::MissingLocalUpload => "missing_local_upload",
+            OpType::MissingKeyHead => "missing_key_head",
+            OpType::WrongCredentials => "wrong_credentials",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OpType> {
+        OpType::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// What an expected failure tried, for messages.
+    pub fn describe_expected(self) -> &'static str {
+        match self {
+            OpType::MissingKeyDownload => "download of a missing key",
+            OpType::MissingBucketUpload => "upload to a missing bucket",
+            OpType::MissingBucketDelete => "delete in a missing bucket",
+            OpType::MissingLocalUpload => "upload of a missing local file",
+            OpType::MissingKeyHead => "head-object of a missing key",
+            OpType::WrongCredentials => "request with wrong credentials",
+            _ => "expected failure",
+        }
+    }
+
+    /// A command that must fail; its failure is its success.
+    pub fn is_expected_failure(self) -> bool {
+        OpType::EXPECTED_FAILURES.contains(&self)
+    }
+
+    /// Started on a schedule slot (deletes and confirmations follow from other work).
+    pub fn is_scheduled(self) -> bool {
+        !matches!(self, OpType::Delete | OpType::ConfirmUpload | OpType::ConfirmDelete | OpType::RemoveBucket)
+    }
+}
+
+/// obsctl's own size classes (its `files_{small,medium,large,xlarge}_total`), so our
+/// latency by size lines up with its dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeClass {
+    Small,
+    Medium,
+    Large,
+    XLarge,
+}
+
+impl SizeClass {
+    pub const ALL: [SizeClass; 4] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large, SizeClass::XLarge];
+
+    pub fn of(bytes: u64) -> SizeClass {
+        const MIB: u64 = 1 << 20;
+        match bytes {
+            b if b < MIB => SizeClass::Small,
+            b if b < 100 * MIB => SizeClass::Medium,
+            b if b < 1024 * MIB => SizeClass::Large,
+            _ => SizeClass::XLarge,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SizeClass::Small => "small",
+            SizeClass::Medium => "medium",
+            SizeClass::Large => "large",
+            SizeClass::XLarge => "xlarge",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SizeClass::Small => "< 1 MiB",
+            SizeClass::Medium => "1-100 MiB",
+            SizeClass::Large => "100 MiB-1 GiB",
+            SizeClass::XLarge => ">= 1 GiB",
+        }
+    }
+}
+
+/// Failure classes, as reported in stats and the JSON summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailClass {
+    /// The client exited non-zero.
+    Failed,
+    /// Killed after the command timeout.
+    TimedOut,
+    /// Ended by a signal it was not sent.
+    Crashed,
+    /// Could not be started (missing binary, no permission, …).
+    SpawnError,
+    /// Bytes read back differ from what was uploaded (size or content).
+    Mismatch,
+    /// The client said an upload succeeded, but the object is missing or of another size.
+    PhantomUpload,
+    /// The client said a delete succeeded, but the object is still there.
+    PhantomDelete,
+    /// A command that must fail (missing key, bucket, file; wrong credentials) succeeded.
+    UnexpectedSuccess,
+    /// The local file could not be written.
+    LocalIo,
+    /// Killed at shutdown after the grace period.
+    Cancelled,
+}
+
+impl FailClass {
+    pub const ALL: [FailClass; 10] = [
+        FailClass::Failed,
+        FailClass::TimedOut,
+        FailClass::Crashed,
+        FailClass::SpawnError,
+        FailClass::Mismatch,
+        FailClass::PhantomUpload,
+        FailClass::PhantomDelete,
+        FailClass::UnexpectedSuccess,
+        FailClass::LocalIo,
+        FailClass::Cancelled,
+    ];
+
+    pub const INTEGRITY: [FailClass; 4] =
+        [FailClass::PhantomUpload, FailClass::PhantomDelete, FailClass::Mismatch, FailClass::UnexpectedSuccess];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailClass::Failed => "failed",
+            FailClass::TimedOut => "timed_out",
+            FailClass::Crashed => "crashed",
+            FailClass::SpawnError => "spawn_error",
+            FailClass::Mismatch => "mismatch",
+            FailClass::PhantomUpload => "phantom_upload",
+            FailClass::PhantomDelete => "phantom_delete",
+            FailClass::UnexpectedSuccess => "unexpected_success",
+            FailClass::LocalIo => "local_io",
+            FailClass::Cancelled => "cancelled",
+        }
+    }
+
+    /// The client's word and the server's state disagree: a defect, not an outage.
+    pub fn is_integrity(self) -> bool {
+        FailClass::INTEGRITY.contains(&self)
+    }
+}
+
+/// Why a scheduled operation did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    UserCap,
+    GlobalCap,
+    Memory,
+    Disk,
+    /// This machine was saturated (see `work::host`): the slot was held back.
+    Host,
+    /// The slot's start lag passed the bound (trafficgen was stopped or starved): started
+    /// late it would be a burst, not the schedule.
+    Late,
+    /// The state journal could not be written: an upload nobody could clean up after a
+    /// crash is not started.
+    Journal,
+}
+
+impl Shortfall {
+    pub const ALL: [Shortfall; 7] = [
+        Shortfall::UserCap,
+        Shortfall::GlobalCap,
+        Shortfall::Memory,
+        Shortfall::Disk,
+        Shortfall::Host,
+        Shortfall::Late,
+        Shortfall::Journal,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Shortfall::UserCap => "user_cap",
+            Shortfall::GlobalCap => "global_cap",
+            Shortfall::Memory => "memory",
+            Shortfall::Disk => "disk",
+            Shortfall::Host => "host",
+            Shortfall::Late => "late",
+            Shortfall::Journal => "journal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    Ttl,
+    Cleanup,
+}
+
+/// How an independent check of the client's word ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The server agrees with the client.
+    Confirmed,
+    /// The check itself could not decide (it timed out, or the server was unreachable).
+    Unconfirmed,
+}
+
+/// One finished command.
+#[derive(Debug, Clone)]
+pub struct OpRecord {
+    pub user: usize,
+    pub op: OpType,
+    pub result: Result<(), FailClass>,
+    pub exit_code: Option<i32>,
+    pub key: String,
+    pub bytes: u64,
+    pub large: bool,
+    /// A local file was written for this upload.
+    pub file_created: bool,
+    /// Wall offset (seconds since the run's clock started) at which the command started.
+    pub at: f64,
+    /// Time the client ran (synthesis excluded).
+    pub duration: Duration,
+    /// First stderr line (or what our check found), secrets removed.
+    pub error: Option<String>,
+    pub delete_reason: Option<DeleteReason>,
+    /// For deletes: the object was a certain (counted-live) one.
+    pub was_live: bool,
+    /// For uploads and deletes: what an independent check decided (None = not checked).
+    pub confirmation: Option<Confirmation>,
+    /// The user's schedule slot this command belongs to (0 for cleanup deletes).
+    pub seq: u64,
+    /// Objects a successful sync stored (uploads count one each by themselves).
+    pub stored: u64,
+    /// A later command of a started operation (a confirmation, the listing after a
+    /// sync, the rb after an mb): counted and timed, but not a new operation.
+    pub follow_up: bool,
+}
+
+impl OpRecord {
+    pub fn new(user: usize, op: OpType, key: &str, bytes: u64, at: f64) -> OpRecord {
+        OpRecord {
+            user,
+            op,
+            result: Ok(()),
+            exit_code: None,
+            key: key.to_string(),
+            bytes,
+            large: false,
+            file_created: false,
+            at,
+            duration: Duration::ZERO,
+            error: None,
+            delete_reason: None,
+            was_live: false,
+            confirmation: None,
+            seq: 0,
+            stored: 0,
+            follow_up: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A command started; `lag` is how late it started against its slot (scheduled
+    /// operations only). `kind` and `band` say what an upload drew.
+    Started {
+        user: usize,
+        op: OpType,
+        lag: Option<Duration>,
+        upload: Option<(usize, usize)>,
+    },
+    Finished(Box<OpRecord>),
+    /// `count` scheduled operations did not start, for `reason`.
+    Shortfall {
+        user: usize,
+        reason: Shortfall,
+        count: u64,
+    },
+    /// A download (or another read) slot found no object to read and uploaded instead;
+    /// the read is owed and made up once objects exist.
+    NoObject {
+        user: usize,
+        op: OpType,
+    },
+    /// A user re-created its bucket after repeated failures.
+    BucketEnsured {
+        user: usize,
+        ok: bool,
+        error: Option<String>,
+    },
+}
+
+/// Files in one `sync` command's folder: each may become a live object.
+pub const SYNC_FILES: usize = 3;
+
+/// Under `ab`: which of the two client builds ran an operation (A outside `ab`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum Build {
+    #[default]
+    A,
+    B,
+}
+
+impl Build {
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::A => "A",
+            Build::B => "B",
+        }
+    }
+    /// The first path part of this build's keys.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Build::A => "a/",
+            Build::B => "b/",
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Plain data at the bottom of the house: what every layer above shares. Nothing here
+//! imports anything else of the crate (tests/layering.rs), so a type that two layers
+//! need moves down here rather than one layer importing upward.
+
+pub mod clock;
+pub mod contract;
+pub mod events;
+pub mod exit;
+pub mod host;
+pub mod keytag;
+pub mod roster;
+pub mod secrets;
+pub mod terminal;
+pub mod units;
+pub mod verdict;

@@ -1,0 +1,139 @@
+//! A run's verdict as the summary carries it: each threshold's outcome, the overall
+//! judgement and its exit code. Plain data: `analysis::verdict` decides it, the outputs
+//! (JUnit, HTML, tables) and `merge`/`compare` read it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::exit;
+
+/// What a metric's numbers mean, so a limit can be read (`1%`, `8s`, `3`) and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// A fraction, 0..1 for rates (1% = 0.01).
+    Ratio,
+    /// Milliseconds.
+    Millis,
+    /// A number of things.
+    Count,
+}
+
+/// What a threshold judges, which decides whether a busy load generator may excuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// What the client did and said: failures, integrity, expected failures, telemetry,
+    /// objects left, commands that must run. Judged the same on any machine.
+    Correctness,
+    /// How much and how fast: achieved ratio, shortfall, latencies, start lag, the mix's
+    /// fidelity. A saturated host or a run too short to measure it cannot fail these.
+    Capacity,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Correctness => "correctness",
+            Class::Capacity => "capacity",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The metric had no sample (a rate over 0 commands, a percentile of an empty
+    /// histogram, a ratio to a target of 0): nothing measured proves no bound either way.
+    Inconclusive,
+}
+
+/// The result of one threshold against a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The threshold's normalized text.
+    pub threshold: String,
+    pub metric: String,
+    /// None when the run did not measure the metric (shown as "not measured").
+    pub value: Option<f64>,
+    pub limit: f64,
+    pub unit: Unit,
+    /// Correctness or capacity (see `Class`).
+    pub class: Class,
+    /// True only for `Status::Pass`.
+    pub passed: bool,
+    pub status: Status,
+    /// Why the threshold is inconclusive (what had no sample, the host was limited, the
+    /// run too short to tell a miss from chance); None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Judgement {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Judgement {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Judgement::Pass => 0,
+            Judgement::Fail => exit::VERDICT_FAILED,
+            Judgement::Inconclusive => exit::INCONCLUSIVE,
+        }
+    }
+
+    /// FAIL if any part failed, else INCONCLUSIVE if any is, else PASS (also for `merge`
+    /// and `compare`).
+    pub fn combine(parts: impl IntoIterator<Item = Judgement>) -> Judgement {
+        parts.into_iter().fold(Judgement::Pass, |acc, r| match (acc, r) {
+            (Judgement::Fail, _) | (_, Judgement::Fail) => Judgement::Fail,
+            (Judgement::Inconclusive, _) | (_, Judgement::Inconclusive) => Judgement::Inconclusive,
+            _ => Judgement::Pass,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// PASS, FAIL or INCONCLUSIVE.
+    pub result: Judgement,
+    /// True only for PASS.
+    pub passed: bool,
+    pub exit_code: i32,
+    pub thresholds: Vec<Outcome>,
+    /// Integrity failures by class; any of them fails the run.
+    pub integrity: BTreeMap<&'static str, u64>,
+    /// One line per reason the run failed or is inconclusive, for people.
+    pub reasons: Vec<String>,
+    /// Who saturated the machine when the host limited the run: "trafficgen" (its own
+    /// processes: slots were held back) or "other" (other work took the CPU); null when
+    /// the host did not limit it.
+    pub party: Option<crate::model::host::Party>,
+    /// How the host limited the run (CPU busy, runnable, seconds, the party), or null.
+    pub host: Option<String>,
+}
+
+/// A value as people read it: Ratio → `0.42%`; Millis → `812 ms` below 10 s (two
+/// decimals below 1 ms), `12.34 s` from 10 s on; Count → `3`, or `2.50` when fractional.
+/// Values that are not finite show as `n/a`.
+pub fn show(value: f64, unit: Unit) -> String {
+    if !value.is_finite() {
+        return "n/a".to_string();
+    }
+    match unit {
+        Unit::Ratio => format!("{:.2}%", value * 100.0),
+        Unit::Millis if value >= 10_000.0 => format!("{:.2} s", value / 1000.0),
+        Unit::Millis if value < 1.0 && value != 0.0 => format!("{value:.2} ms"),
+        Unit::Millis => format!("{value:.0} ms"),
+        Unit::Count if value.fract() == 0.0 => format!("{value:.0}"),
+        Unit::Count => format!("{value:.2}"),
+    }
+}
