@@ -3,51 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::analysis::stats::Counters;
 use crate::config::plan::{Plan, UserPlan};
+use crate::model::counts::Counters;
+use crate::model::counts::{Fidelity, Share};
 use crate::model::events::OpType;
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Share {
-    pub target: f64,
-    /// None when nothing was counted that this share is a fraction of.
-    pub achieved: Option<f64>,
-}
-
-impl Share {
-    fn new(target: f64, part: u64, whole: u64) -> Share {
-        Share { target: round4(target), achieved: (whole > 0).then(|| round4(part as f64 / whole as f64)) }
-    }
-
-    fn error(&self) -> Option<f64> {
-        self.achieved.map(|a| (a - self.target).abs())
-    }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Fidelity {
-    /// Scheduled operations started: the whole that op shares are fractions of.
-    pub operations: u64,
-    pub download_share: Share,
-    /// Expected failures of every kind.
-    pub error_share: Share,
-    /// The other commands of the mix (ls, head_object, du, presign, sync, mb).
-    pub extras: BTreeMap<&'static str, Share>,
-    /// Uploads by file kind.
-    pub kinds: BTreeMap<String, Share>,
-    /// Uploads of each kind by size band (in the profile's band order).
-    pub size_bands: BTreeMap<String, Vec<Share>>,
-    /// Largest distance between achieved and target, as a fraction (0.03 = 3 points).
-    pub download_share_error: Option<f64>,
-    pub error_share_error: Option<f64>,
-    pub extras_share_error: Option<f64>,
-    pub kind_share_error: Option<f64>,
-    pub size_band_error: Option<f64>,
-    /// Read slots that found no object (made up later).
-    pub no_object: u64,
-}
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0

@@ -12,9 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::analysis::stats::OpCount;
+use crate::model::counts::OpCount;
+use crate::model::server::{ApiRow, Report};
 
 /// (request family, error family, label that names the API).
 const FAMILIES: [(&str, &str, &str); 2] = [
@@ -96,28 +95,6 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
         .read_to_string()
         .map_err(|e| format!("reading {url}: {e}"))?;
     parse(&text).map_err(|e| format!("{url}: {e}"))
-}
-
-/// One S3 API: what the server counted during the run against what trafficgen asked for.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ApiRow {
-    /// Requests the server counted between the two readings.
-    pub server: f64,
-    pub server_errors: f64,
-    /// Commands of this run that each need one such request (None: none map to it).
-    pub trafficgen: Option<u64>,
-    /// server / trafficgen: requests per client operation (1.0 = no amplification).
-    pub amplification: Option<f64>,
-    /// Server requests per command of any kind, for APIs no command maps to.
-    pub per_command: f64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Report {
-    pub url: String,
-    /// Every command this run ran (the whole for `per_command`).
-    pub commands: u64,
-    pub apis: BTreeMap<String, ApiRow>,
 }
 
 /// Commands of each kind that each need one request of an S3 API. Ground truth: what

@@ -5,169 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::events::{Confirmation, DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall, SizeClass};
-
-/// Successful and failed commands of one kind. `ok` includes expected failures that
-/// failed as they should.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct OpCount {
-    pub ok: u64,
-    pub failed: u64,
-}
-
-/// One user's (or the fleet's) counts. Successful operations only in
-/// uploads/downloads/deletes; every failure in `failures`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counters {
-    pub uploads: u64,
-    pub downloads: u64,
-    pub deletes: u64,
-    pub ttl_deletes: u64,
-    pub cleanup_deletes: u64,
-    /// Expected failures (every kind) that failed as they should.
-    pub error_probes: u64,
-    pub failures: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub failures_by_class: BTreeMap<&'static str, u64>,
-    #[serde(deserialize_with = "static_keys")]
-    pub failures_by_op: BTreeMap<&'static str, u64>,
-    /// The client's word contradicted by the server: phantom uploads and deletes, byte
-    /// mismatches, expected failures that succeeded. Also counted in `failures`.
-    pub integrity_failures: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub integrity: BTreeMap<&'static str, u64>,
-    /// Per expected-failure kind: failed as it should.
-    #[serde(deserialize_with = "static_keys")]
-    pub expected_failures: BTreeMap<&'static str, u64>,
-    /// Per expected-failure kind: succeeded although it must fail (a client defect).
-    #[serde(deserialize_with = "static_keys")]
-    pub unexpected_success: BTreeMap<&'static str, u64>,
-    /// Uploads (and deletes) that head-object confirmed.
-    pub confirmed_uploads: u64,
-    pub confirmed_deletes: u64,
-    /// Checks that could not decide (timed out, or the server did not answer).
-    pub unconfirmed: u64,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-    pub files_created: u64,
-    pub large_files: u64,
-    pub shortfall: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub shortfall_by_reason: BTreeMap<&'static str, u64>,
-    /// Read slots (download, head-object, presign) that found no object and uploaded
-    /// instead; the read is made up later.
-    pub no_object: u64,
-    /// Scheduled operations started (deletes and confirmations are not scheduled).
-    pub started: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub started_by_op: BTreeMap<&'static str, u64>,
-    pub started_deletes: u64,
-    pub finished: u64,
-    /// Every command that ended, by kind (confirmations and cleanup included).
-    #[serde(deserialize_with = "static_keys")]
-    pub ops: BTreeMap<&'static str, OpCount>,
-    /// Objects this run uploaded and has not deleted.
-    pub live_objects: u64,
-    /// Objects that may exist: uploads killed (at the timeout or the end of the grace
-    /// period) after they may have stored their object, uploads the server disowned,
-    /// and the files of a failed sync; not yet deleted.
-    pub maybe_live_objects: u64,
-    pub bucket_reensures: u64,
-    /// Uploads started, by kind index and by band index within the kind (the profile's
-    /// mix is judged against these).
-    #[serde(default)]
-    pub upload_draws: Vec<Vec<u64>>,
-}
-
-impl Counters {
-    pub fn in_flight(&self) -> u64 {
-        (self.started + self.started_deletes).saturating_sub(self.finished)
-    }
-
-    pub fn add(&mut self, o: &Counters) {
-        self.uploads += o.uploads;
-        self.downloads += o.downloads;
-        self.deletes += o.deletes;
-        self.ttl_deletes += o.ttl_deletes;
-        self.cleanup_deletes += o.cleanup_deletes;
-        self.error_probes += o.error_probes;
-        self.failures += o.failures;
-        self.integrity_failures += o.integrity_failures;
-        for (mine, theirs) in [
-            (&mut self.failures_by_class, &o.failures_by_class),
-            (&mut self.failures_by_op, &o.failures_by_op),
-            (&mut self.integrity, &o.integrity),
-            (&mut self.expected_failures, &o.expected_failures),
-            (&mut self.unexpected_success, &o.unexpected_success),
-            (&mut self.shortfall_by_reason, &o.shortfall_by_reason),
-            (&mut self.started_by_op, &o.started_by_op),
-        ] {
-            for (k, v) in theirs {
-                *mine.entry(k).or_default() += v;
-            }
-        }
-        for (k, v) in &o.ops {
-            let e = self.ops.entry(k).or_default();
-            e.ok += v.ok;
-            e.failed += v.failed;
-        }
-        self.confirmed_uploads += o.confirmed_uploads;
-        self.confirmed_deletes += o.confirmed_deletes;
-        self.unconfirmed += o.unconfirmed;
-        self.bytes_up += o.bytes_up;
-        self.bytes_down += o.bytes_down;
-        self.files_created += o.files_created;
-        self.large_files += o.large_files;
-        self.shortfall += o.shortfall;
-        self.no_object += o.no_object;
-        self.started += o.started;
-        self.started_deletes += o.started_deletes;
-        self.finished += o.finished;
-        self.live_objects += o.live_objects;
-        self.maybe_live_objects += o.maybe_live_objects;
-        self.bucket_reensures += o.bucket_reensures;
-        if self.upload_draws.len() < o.upload_draws.len() {
-            self.upload_draws.resize(o.upload_draws.len(), Vec::new());
-        }
-        for (mine, theirs) in self.upload_draws.iter_mut().zip(&o.upload_draws) {
-            if mine.len() < theirs.len() {
-                mine.resize(theirs.len(), 0);
-            }
-            for (m, t) in mine.iter_mut().zip(theirs) {
-                *m += t;
-            }
-        }
-    }
-
-    /// Every key present with 0, so the JSON always has the same shape.
-    fn zeroed(bands: &[usize]) -> Counters {
-        let mut c = Counters::default();
-        for f in FailClass::ALL {
-            c.failures_by_class.insert(f.name(), 0);
-        }
-        for f in FailClass::INTEGRITY {
-            c.integrity.insert(f.name(), 0);
-        }
-        for op in OpType::ALL {
-            c.failures_by_op.insert(op.name(), 0);
-            c.ops.insert(op.name(), OpCount::default());
-            if op.is_scheduled() {
-                c.started_by_op.insert(op.name(), 0);
-            }
-        }
-        for op in OpType::EXPECTED_FAILURES {
-            c.expected_failures.insert(op.name(), 0);
-            c.unexpected_success.insert(op.name(), 0);
-        }
-        for s in Shortfall::ALL {
-            c.shortfall_by_reason.insert(s.name(), 0);
-        }
-        c.upload_draws = bands.iter().map(|n| vec![0; *n]).collect();
-        c
-    }
-}
+use crate::model::counts::{Buckets, Counters, Histograms, IntervalLatency, Latency, TimelinePoint};
+use crate::model::events::{Confirmation, DeleteReason, Event, FailClass, OpRecord, OpType, SizeClass};
 
 /// Points a run's timeline gets at least, so a short run's charts are lines, not a dot.
 pub const TIMELINE_POINTS: f64 = 40.0;
@@ -181,59 +21,6 @@ const TIMELINE_FLOOR: Duration = Duration::from_millis(250);
 pub fn timeline_interval(wall: Duration, stats_interval: Duration) -> Duration {
     let fine = wall.div_f64(TIMELINE_POINTS).max(TIMELINE_FLOOR);
     stats_interval.min(fine)
-}
-
-/// Operations per stats interval, so a run's phases (an outage, a recovery) show, and
-/// the HTML report can draw them. Every count is a plain count for this interval (not
-/// a running total), so the timelines of several processes add up point by point.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TimelinePoint {
-    /// Wall seconds since start at the end of the interval.
-    pub t_s: f64,
-    /// Wall seconds this interval covers.
-    pub interval_s: f64,
-    /// The simulated clock (UNIX seconds) at the end of the interval.
-    pub sim_unix: f64,
-    /// Every operation started, TTL and cleanup deletes included.
-    pub started: u64,
-    /// Commands that ended well (or failed as they should) and that failed.
-    pub ok: u64,
-    pub failed: u64,
-    pub shortfall: u64,
-    /// Scheduled operations the profile asked for in this interval (fractional).
-    pub target: f64,
-    /// Scheduled operations started: what `target` asked for.
-    pub scheduled: u64,
-    /// `target` and `scheduled` by persona (the profile user a run user was built from),
-    /// filled in by the summary from `scheduled_by_persona`.
-    pub personas: BTreeMap<String, PersonaPoint>,
-    /// Scheduled starts by persona index (`Stats::persona_names`): 8 bytes a persona a
-    /// point while the run goes on (a day at 60 s of a thousand personas: 11.5 MB).
-    #[serde(skip)]
-    pub scheduled_by_persona: Vec<u64>,
-    /// Failed commands by class, and slots not started by reason (non-zero only).
-    pub failures_by_class: BTreeMap<&'static str, u64>,
-    pub shortfall_by_reason: BTreeMap<&'static str, u64>,
-    /// Latency of the commands that succeeded in this interval, by kind (those with any).
-    pub latency_ms: BTreeMap<&'static str, IntervalLatency>,
-    /// Unrounded wall offset of the end, for the targets computed at the end of the run.
-    #[serde(skip)]
-    pub end_s: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct PersonaPoint {
-    pub target: f64,
-    pub scheduled: u64,
-}
-
-/// One interval's latency of one kind of command, in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct IntervalLatency {
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
 }
 
 /// What happened since the last mark.
@@ -305,39 +92,6 @@ impl Hist {
 
 fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, 3_600_000_000)
-}
-
-/// A latency distribution in milliseconds (HDR histogram, 3 significant digits).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Latency {
-    pub count: u64,
-    pub min_ms: f64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-impl Latency {
-    /// The value a threshold names: `min`, `mean`, `p50` … `p99`, `max` (ms), `count`.
-    pub fn get(&self, stat: &str) -> Option<f64> {
-        if self.count == 0 {
-            return None;
-        }
-        Some(match stat {
-            "count" => self.count as f64,
-            "min" => self.min_ms,
-            "mean" => self.mean_ms,
-            "p50" => self.p50_ms,
-            "p90" => self.p90_ms,
-            "p95" => self.p95_ms,
-            "p99" => self.p99_ms,
-            "max" => self.max_ms,
-            _ => return None,
-        })
-    }
 }
 
 /// Commands whose latency is also kept per size class.
@@ -593,31 +347,6 @@ impl Stats {
     }
 }
 
-/// Reads a map whose keys are names from a fixed vocabulary (operations, failure
-/// classes …) back into `&'static str` keys. Only `merge` reads summaries, once per key
-/// and file, so the few leaked strings are bounded.
-fn static_keys<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<&'static str, V>, D::Error> {
-    let m = BTreeMap::<String, V>::deserialize(d)?;
-    Ok(m.into_iter().map(|(k, v)| (intern(k), v)).collect())
-}
-
-fn intern(s: String) -> &'static str {
-    use std::collections::HashSet;
-    use std::sync::{LazyLock, Mutex};
-    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.get(s.as_str()) {
-        return n;
-    }
-    let n: &'static str = Box::leak(s.into_boxed_str());
-    names.insert(n);
-    n
-}
-
-/// A histogram as `[value_us, count]` pairs of its recorded buckets: exact to re-record
-/// (each value is its bucket's own), so `merge` adds distributions, not percentiles.
-pub type Buckets = Vec<(u64, u64)>;
-
 fn buckets(h: &Histogram<u64>) -> Buckets {
     h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
 }
@@ -627,14 +356,6 @@ fn add_buckets(h: &mut Hist, b: &Buckets) {
         // Values out of range cannot come from a summary this program wrote; clamp anyway.
         h.record_n((*v).clamp(1, 3_600_000_000), *n);
     }
-}
-
-/// Every latency distribution of a run, for `merge`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Histograms {
-    pub latency: BTreeMap<String, Buckets>,
-    pub by_size: BTreeMap<String, BTreeMap<String, Buckets>>,
-    pub start_lag: Buckets,
 }
 
 impl Stats {
@@ -672,20 +393,6 @@ impl Stats {
         }
         add_buckets(&mut self.lag, &h.start_lag);
     }
-}
-
-impl Latency {
-    /// No samples: every field 0.
-    const NONE: Latency = Latency {
-        count: 0,
-        min_ms: 0.0,
-        mean_ms: 0.0,
-        p50_ms: 0.0,
-        p90_ms: 0.0,
-        p95_ms: 0.0,
-        p99_ms: 0.0,
-        max_ms: 0.0,
-    };
 }
 
 fn summarize(h: &Histogram<u64>) -> Latency {

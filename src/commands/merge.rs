@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::analysis::stats::{Counters, Histograms, Stats};
-use crate::analysis::summary::{self, ClientInfo, RunFacts, Selection};
+use crate::analysis::stats::Stats;
+use crate::analysis::summary::{self, RunFacts};
 use crate::analysis::verdict;
 use crate::config::plan::Plan;
 use crate::config::threshold;
 use crate::model::clock::TimeMap;
+use crate::model::counts::{Counters, Histograms};
 use crate::model::exit;
+use crate::model::summary::{ClientInfo, Selection};
 
 pub struct MergeArgs<'a> {
     pub files: &'a [PathBuf],

@@ -11,6 +11,7 @@ use crate::config::schedule::{self, PeakWindow};
 use crate::config::threshold::Threshold;
 use crate::model::events::OpType;
 use crate::model::roster::{Member, PersonaGroup, Roster};
+use crate::model::summary::{Shard, Split};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -293,25 +294,6 @@ impl Plan {
     pub fn columns(&self) -> Vec<(String, Vec<usize>)> {
         self.roster().columns()
     }
-}
-
-/// `--shard I/N`: one instance's part of the profile (`config::shard`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Shard {
-    /// Counted from 0, like Kubernetes' `JOB_COMPLETION_INDEX`.
-    pub index: u32,
-    pub count: u32,
-    /// How this shard took its part.
-    pub split: Split,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// A share of the users, each at its full rate.
-    Users,
-    /// Every user at 1/count of its rate.
-    Rate,
 }
 
 fn round2(x: f64) -> f64 {

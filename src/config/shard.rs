@@ -7,7 +7,8 @@
 //! With more shards than users, every shard runs every user at 1/N of its rate, and
 //! numbers its keys I, I+N, I+2N … so two shards never make the same key.
 
-use crate::config::plan::{Plan, Shard, Split};
+use crate::config::plan::Plan;
+use crate::model::summary::{Shard, Split};
 
 /// The most shards one profile splits into.
 pub const MAX_SHARDS: u32 = 10_000;

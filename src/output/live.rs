@@ -129,7 +129,7 @@ pub fn render(roster: &Roster, map: &TimeMap, stats: &Stats, window: &mut Window
         total_target += target;
         total_done += done;
         let sum =
-            |f: fn(&crate::analysis::stats::Counters) -> u64| g.users.iter().map(|&i| f(&stats.users[i])).sum::<u64>();
+            |f: fn(&crate::model::counts::Counters) -> u64| g.users.iter().map(|&i| f(&stats.users[i])).sum::<u64>();
         let name = if g.users.len() > 1 { format!("{} x{}", g.name, g.users.len()) } else { g.name.clone() };
         let _ = writeln!(
             o,

@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::analysis::fidelity::Fidelity;
-use crate::analysis::stats::{Counters, Latency, Stats};
+use crate::analysis::stats::Stats;
 use crate::model::clock::{TimeMap, civil};
+use crate::model::counts::Fidelity;
+use crate::model::counts::{Counters, Latency};
 use crate::model::events::{Confirmation, DeleteReason, OpRecord, OpType, SizeClass};
 use crate::model::roster::Roster;
 use crate::model::units::human_bytes;

@@ -15,9 +15,9 @@ pub mod chance;
 
 use std::collections::BTreeMap;
 
-use crate::analysis::summary::Summary;
 use crate::config::threshold::{self, Threshold};
 use crate::model::events::{FailClass, OpType};
+use crate::model::summary::Summary;
 use crate::model::verdict::{Class, Judgement, Outcome, Status, Verdict};
 
 /// How the host limited a run, as the verdict weighs it.

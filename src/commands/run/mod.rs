@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::analysis::server_metrics;
 use crate::analysis::stats::Stats;
-use crate::analysis::summary::{self, ClientInfo, RunFacts};
+use crate::analysis::summary::{self, RunFacts};
 use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::analysis::verdict;
@@ -25,6 +25,7 @@ use crate::exec::signal::{self, Interrupts};
 use crate::model::clock::{self, Clock};
 use crate::model::events::{DeleteReason, Event, OpType};
 use crate::model::exit;
+use crate::model::summary::ClientInfo;
 use crate::output::export::opslog::OpsLog;
 use crate::output::logging;
 use crate::work::fleet::{Fleet, Gate};
@@ -354,7 +355,7 @@ struct RunEnd {
     stopped_by: &'static str,
     dispatch_s: f64,
     witness: ServerWitness,
-    telemetry: Option<telemetry::Report>,
+    telemetry: Option<crate::model::telemetry::Report>,
     host: crate::model::host::HostReport,
     /// The state journal's first failure: uploads stopped there.
     journal_error: Option<String>,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::analysis::fidelity;
-use crate::analysis::stats::{Counters, Stats};
+use crate::analysis::stats::Stats;
 use crate::config::plan::Plan;
 use crate::model::clock::Clock;
+use crate::model::counts::Counters;
 use crate::model::events::Event;
 use crate::model::roster::Roster;
 use crate::output::export::opslog::OpsLog;

@@ -219,7 +219,7 @@ mod tests {
 }
 
 /// The verdict of a run: one case per threshold, one per integrity class.
-pub fn from_summary(s: &crate::analysis::summary::Summary) -> String {
+pub fn from_summary(s: &crate::model::summary::Summary) -> String {
     let mut cases = Vec::new();
     if let Some(v) = &s.verdict {
         for o in &v.thresholds {

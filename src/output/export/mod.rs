@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::summary::Summary;
+use crate::model::summary::Summary;
 
 /// The largest summary JSON `merge`, `report` and `compare` read. A day of 1,000 users
 /// writes about 8 MB (7.6 KB a user and 2 KB a timeline point, pretty-printed, at the

@@ -1,0 +1,28 @@
+//! The S3 server's own request counts beside the commands trafficgen ran
+//! (`--server-metrics`), as the summary carries them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One S3 API: what the server counted during the run against what trafficgen asked for.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiRow {
+    /// Requests the server counted between the two readings.
+    pub server: f64,
+    pub server_errors: f64,
+    /// Commands of this run that each need one such request (None: none map to it).
+    pub trafficgen: Option<u64>,
+    /// server / trafficgen: requests per client operation (1.0 = no amplification).
+    pub amplification: Option<f64>,
+    /// Server requests per command of any kind, for APIs no command maps to.
+    pub per_command: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub url: String,
+    /// Every command this run ran (the whole for `per_command`).
+    pub commands: u64,
+    pub apis: BTreeMap<String, ApiRow>,
+}
