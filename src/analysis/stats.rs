@@ -415,6 +415,8 @@ fn summarize(h: &Histogram<u64>) -> Latency {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::counts::OpCount;
+    use crate::model::events::Shortfall;
 
     fn rec(user: usize, op: OpType, result: Result<(), FailClass>) -> Event {
         let mut r = OpRecord::new(user, op, "k", 100, 0.0);
