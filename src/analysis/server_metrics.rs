@@ -99,7 +99,7 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
 
 /// Commands of each kind that each need one request of an S3 API. Ground truth: what
 /// trafficgen ran, whatever the client or server said about it.
-fn expected(ops: &BTreeMap<&'static str, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
+fn expected(ops: &BTreeMap<crate::model::counts::Name, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
     let n = |op: &str| ops.get(op).map_or(0, |c| c.ok + c.failed);
     BTreeMap::from([
         ("PutObject", n("upload") + n("missing_bucket_upload") + n("sync") * sync_files),
@@ -115,7 +115,7 @@ pub fn report(
     url: &str,
     start: &Counts,
     end: &Counts,
-    ops: &BTreeMap<&'static str, OpCount>,
+    ops: &BTreeMap<crate::model::counts::Name, OpCount>,
     sync_files: u64,
 ) -> Report {
     let commands: u64 = ops.values().map(|c| c.ok + c.failed).sum();
@@ -207,7 +207,10 @@ api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
         let mut end = start.clone();
         *end.requests.get_mut("PutObject").unwrap() += 20.0;
         *end.requests.get_mut("ListObjectsV2").unwrap() += 60.0;
-        let ops = BTreeMap::from([("upload", OpCount { ok: 18, failed: 2 }), ("sync", OpCount { ok: 0, failed: 0 })]);
+        let ops = BTreeMap::from([
+            ("upload".into(), OpCount { ok: 18, failed: 2 }),
+            ("sync".into(), OpCount { ok: 0, failed: 0 }),
+        ]);
         let r = report("u", &start, &end, &ops, 3);
         assert_eq!(r.apis["PutObject"].server, 20.0);
         assert_eq!(r.apis["PutObject"].trafficgen, Some(20));

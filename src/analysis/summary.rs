@@ -7,7 +7,7 @@ use crate::analysis::fidelity;
 use crate::analysis::stats::Stats;
 use crate::config::plan::Plan;
 use crate::model::clock::{TimeMap, civil};
-use crate::model::counts::{Counters, Latency, PersonaPoint, TimelinePoint};
+use crate::model::counts::{Counters, Latency, Name, PersonaPoint, TimelinePoint};
 use crate::model::events::{OpType, SizeClass};
 use crate::model::summary::{ClientInfo, ExpectedCount, Selection, Summary, UserSummary};
 
@@ -25,7 +25,7 @@ pub struct RunFacts<'a> {
     pub client: ClientInfo,
     pub dispatch_s: f64,
     pub duration_s: f64,
-    pub stopped_by: &'static str,
+    pub stopped_by: crate::model::summary::StopCause,
 }
 
 pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
@@ -55,24 +55,24 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
     let target: f64 = users.values().map(|u| u.target_ops).sum();
     let minutes = (f.dispatch_s / 60.0).max(1e-9);
     let attempted: u64 = t.ops.values().map(|o| o.ok + o.failed).sum();
-    let latency_ms = OpType::ALL.iter().map(|op| (op.name(), stats.latency(*op))).collect();
+    let latency_ms = OpType::ALL.iter().map(|op| (op.name().into(), stats.latency(*op))).collect();
     let mut latency_by_size_ms = BTreeMap::new();
     for op in OpType::ALL {
-        let classes: BTreeMap<&'static str, Latency> = SizeClass::ALL
+        let classes: BTreeMap<Name, Latency> = SizeClass::ALL
             .iter()
-            .map(|c| (c.name(), stats.latency_by_size(op, *c)))
+            .map(|c| (c.name().into(), stats.latency_by_size(op, *c)))
             .filter(|(_, l)| l.count > 0)
             .collect();
         if !classes.is_empty() {
-            latency_by_size_ms.insert(op.name(), classes);
+            latency_by_size_ms.insert(op.name().into(), classes);
         }
     }
     let expected_failures = OpType::EXPECTED_FAILURES
         .iter()
         .map(|op| {
-            let n = |m: &BTreeMap<&'static str, u64>| m.get(op.name()).copied().unwrap_or(0);
+            let n = |m: &BTreeMap<Name, u64>| m.get(op.name()).copied().unwrap_or(0);
             (
-                op.name(),
+                Name::from(op.name()),
                 ExpectedCount {
                     failed_as_expected: n(&t.expected_failures),
                     unexpected_success: n(&t.unexpected_success),
@@ -81,7 +81,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         })
         .collect();
     Summary {
-        trafficgen_version: env!("CARGO_PKG_VERSION"),
+        trafficgen_version: env!("CARGO_PKG_VERSION").into(),
         run_id: f.run_id,
         profile_digest: f.plan.profile_digest.clone(),
         selection: Selection {

@@ -141,13 +141,17 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         map,
         seed: first.v.get("seed").and_then(Value::as_u64).unwrap_or(0),
         client: ClientInfo {
-            flavor: if text("flavor") == "aws" { "aws" } else { "obsctl" },
+            flavor: if text("flavor") == "aws" { "aws" } else { "obsctl" }.to_string(),
             binary: text("binary"),
             version: text("version"),
         },
         dispatch_s,
         duration_s: max(&["duration_s"]),
-        stopped_by: if parts.iter().any(|p| p.str("stopped_by") == Some("signal")) { "signal" } else { "duration" },
+        stopped_by: if parts.iter().any(|p| p.str("stopped_by") == Some("signal")) {
+            crate::model::summary::StopCause::Signal
+        } else {
+            crate::model::summary::StopCause::Duration
+        },
     };
     let mut summary = summary::summary(facts, &stats);
     summary.merged_from = parts.iter().map(|p| p.file.clone()).collect();

@@ -4,9 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::events::{FailClass, OpType, Shortfall};
+
+/// A name from a fixed vocabulary (command kinds, failure classes, shortfall reasons):
+/// borrowed from the program's own tables while a run counts, owned when a summary is
+/// read back. No allocation on the hot path, no leak on the read path.
+pub type Name = Cow<'static, str>;
 
 /// Successful and failed commands of one kind. `ok` includes expected failures that
 /// failed as they should.
@@ -28,21 +35,16 @@ pub struct Counters {
     /// Expected failures (every kind) that failed as they should.
     pub error_probes: u64,
     pub failures: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub failures_by_class: BTreeMap<&'static str, u64>,
-    #[serde(deserialize_with = "static_keys")]
-    pub failures_by_op: BTreeMap<&'static str, u64>,
+    pub failures_by_class: BTreeMap<Name, u64>,
+    pub failures_by_op: BTreeMap<Name, u64>,
     /// The client's word contradicted by the server: phantom uploads and deletes, byte
     /// mismatches, expected failures that succeeded. Also counted in `failures`.
     pub integrity_failures: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub integrity: BTreeMap<&'static str, u64>,
+    pub integrity: BTreeMap<Name, u64>,
     /// Per expected-failure kind: failed as it should.
-    #[serde(deserialize_with = "static_keys")]
-    pub expected_failures: BTreeMap<&'static str, u64>,
+    pub expected_failures: BTreeMap<Name, u64>,
     /// Per expected-failure kind: succeeded although it must fail (a client defect).
-    #[serde(deserialize_with = "static_keys")]
-    pub unexpected_success: BTreeMap<&'static str, u64>,
+    pub unexpected_success: BTreeMap<Name, u64>,
     /// Uploads (and deletes) that head-object confirmed.
     pub confirmed_uploads: u64,
     pub confirmed_deletes: u64,
@@ -53,20 +55,17 @@ pub struct Counters {
     pub files_created: u64,
     pub large_files: u64,
     pub shortfall: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub shortfall_by_reason: BTreeMap<&'static str, u64>,
+    pub shortfall_by_reason: BTreeMap<Name, u64>,
     /// Read slots (download, head-object, presign) that found no object and uploaded
     /// instead; the read is made up later.
     pub no_object: u64,
     /// Scheduled operations started (deletes and confirmations are not scheduled).
     pub started: u64,
-    #[serde(deserialize_with = "static_keys")]
-    pub started_by_op: BTreeMap<&'static str, u64>,
+    pub started_by_op: BTreeMap<Name, u64>,
     pub started_deletes: u64,
     pub finished: u64,
     /// Every command that ended, by kind (confirmations and cleanup included).
-    #[serde(deserialize_with = "static_keys")]
-    pub ops: BTreeMap<&'static str, OpCount>,
+    pub ops: BTreeMap<Name, OpCount>,
     /// Objects this run uploaded and has not deleted.
     pub live_objects: u64,
     /// Objects that may exist: uploads killed (at the timeout or the end of the grace
@@ -104,11 +103,11 @@ impl Counters {
             (&mut self.started_by_op, &o.started_by_op),
         ] {
             for (k, v) in theirs {
-                *mine.entry(k).or_default() += v;
+                *mine.entry(k.clone()).or_default() += v;
             }
         }
         for (k, v) in &o.ops {
-            let e = self.ops.entry(k).or_default();
+            let e = self.ops.entry(k.clone()).or_default();
             e.ok += v.ok;
             e.failed += v.failed;
         }
@@ -144,24 +143,24 @@ impl Counters {
     pub fn zeroed(bands: &[usize]) -> Counters {
         let mut c = Counters::default();
         for f in FailClass::ALL {
-            c.failures_by_class.insert(f.name(), 0);
+            c.failures_by_class.insert(f.name().into(), 0);
         }
         for f in FailClass::INTEGRITY {
-            c.integrity.insert(f.name(), 0);
+            c.integrity.insert(f.name().into(), 0);
         }
         for op in OpType::ALL {
-            c.failures_by_op.insert(op.name(), 0);
-            c.ops.insert(op.name(), OpCount::default());
+            c.failures_by_op.insert(op.name().into(), 0);
+            c.ops.insert(op.name().into(), OpCount::default());
             if op.is_scheduled() {
-                c.started_by_op.insert(op.name(), 0);
+                c.started_by_op.insert(op.name().into(), 0);
             }
         }
         for op in OpType::EXPECTED_FAILURES {
-            c.expected_failures.insert(op.name(), 0);
-            c.unexpected_success.insert(op.name(), 0);
+            c.expected_failures.insert(op.name().into(), 0);
+            c.unexpected_success.insert(op.name().into(), 0);
         }
         for s in Shortfall::ALL {
-            c.shortfall_by_reason.insert(s.name(), 0);
+            c.shortfall_by_reason.insert(s.name().into(), 0);
         }
         c.upload_draws = bands.iter().map(|n| vec![0; *n]).collect();
         c
@@ -171,7 +170,7 @@ impl Counters {
 /// Operations per stats interval, so a run's phases (an outage, a recovery) show, and
 /// the HTML report can draw them. Every count is a plain count for this interval (not
 /// a running total), so the timelines of several processes add up point by point.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelinePoint {
     /// Wall seconds since start at the end of the interval.
     pub t_s: f64,
@@ -197,23 +196,23 @@ pub struct TimelinePoint {
     #[serde(skip)]
     pub scheduled_by_persona: Vec<u64>,
     /// Failed commands by class, and slots not started by reason (non-zero only).
-    pub failures_by_class: BTreeMap<&'static str, u64>,
-    pub shortfall_by_reason: BTreeMap<&'static str, u64>,
+    pub failures_by_class: BTreeMap<Name, u64>,
+    pub shortfall_by_reason: BTreeMap<Name, u64>,
     /// Latency of the commands that succeeded in this interval, by kind (those with any).
-    pub latency_ms: BTreeMap<&'static str, IntervalLatency>,
+    pub latency_ms: BTreeMap<Name, IntervalLatency>,
     /// Unrounded wall offset of the end, for the targets computed at the end of the run.
     #[serde(skip)]
     pub end_s: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PersonaPoint {
     pub target: f64,
     pub scheduled: u64,
 }
 
 /// One interval's latency of one kind of command, in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IntervalLatency {
     pub count: u64,
     pub p50_ms: f64,
@@ -222,7 +221,7 @@ pub struct IntervalLatency {
 }
 
 /// A latency distribution in milliseconds (HDR histogram, 3 significant digits).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
     pub min_ms: f64,
@@ -268,27 +267,6 @@ impl Latency {
     };
 }
 
-/// Reads a map whose keys are names from a fixed vocabulary (operations, failure
-/// classes …) back into `&'static str` keys. Only `merge` reads summaries, once per key
-/// and file, so the few leaked strings are bounded.
-fn static_keys<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<&'static str, V>, D::Error> {
-    let m = BTreeMap::<String, V>::deserialize(d)?;
-    Ok(m.into_iter().map(|(k, v)| (intern(k), v)).collect())
-}
-
-fn intern(s: String) -> &'static str {
-    use std::collections::HashSet;
-    use std::sync::{LazyLock, Mutex};
-    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.get(s.as_str()) {
-        return n;
-    }
-    let n: &'static str = Box::leak(s.into_boxed_str());
-    names.insert(n);
-    n
-}
-
 /// A histogram as `[value_us, count]` pairs of its recorded buckets: exact to re-record
 /// (each value is its bucket's own), so `merge` adds distributions, not percentiles.
 pub type Buckets = Vec<(u64, u64)>;
@@ -301,7 +279,7 @@ pub struct Histograms {
     pub start_lag: Buckets,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Share {
     pub target: f64,
     /// None when nothing was counted that this share is a fraction of.
@@ -319,7 +297,7 @@ impl Share {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fidelity {
     /// Scheduled operations started: the whole that op shares are fractions of.
     pub operations: u64,
@@ -327,7 +305,7 @@ pub struct Fidelity {
     /// Expected failures of every kind.
     pub error_share: Share,
     /// The other commands of the mix (ls, head_object, du, presign, sync, mb).
-    pub extras: BTreeMap<&'static str, Share>,
+    pub extras: BTreeMap<Name, Share>,
     /// Uploads by file kind.
     pub kinds: BTreeMap<String, Share>,
     /// Uploads of each kind by size band (in the profile's band order).

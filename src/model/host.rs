@@ -2,10 +2,12 @@
 //! how long, and by whose work. The admission control (`work::host`) fills it; the
 //! verdict and the outputs read it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::model::counts::Name;
 
 /// Another process's part of the machine's busy CPU while it was saturated.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OtherProcess {
     pub pid: u32,
     /// Its command name (`/proc/PID/comm`).
@@ -16,7 +18,7 @@ pub struct OtherProcess {
 
 /// Who took the CPU: trafficgen's own process tree (itself and the clients it runs), or
 /// other processes (a local S3 server, a neighbour on a CI runner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Party {
     Trafficgen,
@@ -33,12 +35,12 @@ impl Party {
 }
 
 /// What the summary says about the host.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostReport {
     /// Wall seconds during which new slots were held back.
     pub saturated_s: f64,
     /// By reason, seconds.
-    pub by_reason: std::collections::BTreeMap<&'static str, f64>,
+    pub by_reason: std::collections::BTreeMap<Name, f64>,
     /// Set when the host was saturated at any time: the run measured this machine too.
     pub warning: Option<String>,
     /// Wall seconds the machine was saturated by other processes' work. Slots were not

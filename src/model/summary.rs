@@ -3,20 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::model::counts::Name;
 
 use crate::model::counts::{Counters, Fidelity, Latency, OpCount, TimelinePoint};
 use crate::model::verdict::Verdict;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ClientInfo {
-    pub flavor: &'static str,
+    pub flavor: String,
     pub binary: String,
     pub version: String,
 }
 
 /// Per expected-failure kind.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ExpectedCount {
     pub failed_as_expected: u64,
     pub unexpected_success: u64,
@@ -35,10 +37,27 @@ pub struct Selection {
     pub max_file_size: Option<u64>,
 }
 
+/// Why dispatching ended: the run's duration ran out, or a signal (Ctrl+C, SIGTERM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopCause {
+    Duration,
+    Signal,
+}
+
+impl std::fmt::Display for StopCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopCause::Duration => "duration",
+            StopCause::Signal => "signal",
+        })
+    }
+}
+
 /// The `--summary-json` document. Schema documented in README.md.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
-    pub trafficgen_version: &'static str,
+    pub trafficgen_version: String,
     /// This run's id (in its scratch bucket names and telemetry identity); a merge has none.
     pub run_id: Option<String>,
     /// `sha256:HEX` of the profile file the run read.
@@ -59,8 +78,7 @@ pub struct Summary {
     /// The same instants as UNIX seconds.
     pub sim_start_unix: f64,
     pub sim_end_unix: f64,
-    /// "duration" or "signal".
-    pub stopped_by: &'static str,
+    pub stopped_by: StopCause,
     pub target_ops: f64,
     /// Scheduled operations started (uploads, downloads, expected failures, other
     /// commands of the mix; not TTL deletes or confirmations).
@@ -75,15 +93,15 @@ pub struct Summary {
     /// Failed commands / all commands that ended.
     pub failure_rate: f64,
     /// Every command that ended, by kind.
-    pub ops: BTreeMap<&'static str, OpCount>,
-    pub latency_ms: BTreeMap<&'static str, Latency>,
+    pub ops: BTreeMap<Name, OpCount>,
+    pub latency_ms: BTreeMap<Name, Latency>,
     /// Latency by obsctl size class (small < 1 MiB, medium < 100 MiB, large < 1 GiB,
     /// xlarge), for the commands that move an object.
-    pub latency_by_size_ms: BTreeMap<&'static str, BTreeMap<&'static str, Latency>>,
+    pub latency_by_size_ms: BTreeMap<Name, BTreeMap<Name, Latency>>,
     pub start_lag_ms: Latency,
     pub integrity_failures: u64,
-    pub integrity: BTreeMap<&'static str, u64>,
-    pub expected_failures: BTreeMap<&'static str, ExpectedCount>,
+    pub integrity: BTreeMap<Name, u64>,
+    pub expected_failures: BTreeMap<Name, ExpectedCount>,
     pub fidelity: Fidelity,
     /// Whether this machine was the bottleneck: while saturated, slots were held back
     /// (shortfall `host`) and results measure the load generator too.
@@ -115,7 +133,7 @@ pub struct Summary {
     pub histograms: crate::model::counts::Histograms,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UserSummary {
     /// The profile user this one was built from (itself, unless it is a replica).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,7 +147,7 @@ pub struct UserSummary {
 }
 
 /// `--shard I/N`: one instance's part of the profile (`config::shard`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
     /// Counted from 0, like Kubernetes' `JOB_COMPLETION_INDEX`.
     pub index: u32,
@@ -138,7 +156,7 @@ pub struct Shard {
     pub split: Split,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     /// A share of the users, each at its full rate.

@@ -3,17 +3,43 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// How a family's reported count stands against the expected one. Ordered from the
+/// mildest to the worst, so a merge keeps the worst of its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Agreement {
+    #[serde(rename = "match")]
+    Match,
+    /// Error classes when some failure's cause is unknown: not judged.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// A known deviation of this obsctl version (the profile's allow list).
+    #[serde(rename = "allowed")]
+    Allowed,
+    #[serde(rename = "MISMATCH")]
+    Mismatch,
+}
+
+impl Agreement {
+    /// As the summary spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agreement::Match => "match",
+            Agreement::NotApplicable => "n/a",
+            Agreement::Allowed => "allowed",
+            Agreement::Mismatch => "MISMATCH",
+        }
+    }
+}
 
 /// One family's reconciliation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Family {
     pub expected: f64,
     pub reported: f64,
     pub diff: f64,
-    /// "match", "MISMATCH", "allowed" (a known deviation of this obsctl version), or
-    /// "n/a" (error classes when some failure's cause is unknown).
-    pub verdict: &'static str,
+    pub verdict: Agreement,
     /// The server's count of the matching S3 API, when its counters were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<f64>,
@@ -24,14 +50,14 @@ pub struct Family {
 
 /// A series whose metric the contract does not cover (a dashboard that sums the family
 /// counts it too).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stray {
     pub metric: String,
     pub attributes: String,
     pub total: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub client: String,
     /// Children that exited by themselves (they had their chance to export).
@@ -82,7 +108,7 @@ pub struct Report {
 }
 
 /// Children of one command kind.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommandKind {
     pub children_ended: u64,
     pub children_reported: u64,
@@ -90,7 +116,7 @@ pub struct CommandKind {
 }
 
 /// One simulated hour of the reconciliation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Window {
     /// Simulated UNIX seconds the hour starts at.
     pub start_unix: i64,

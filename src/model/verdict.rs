@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::model::counts::Name;
 
 use crate::model::exit;
 
 /// What a metric's numbers mean, so a limit can be read (`1%`, `8s`, `3`) and shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     /// A fraction, 0..1 for rates (1% = 0.01).
@@ -21,7 +23,7 @@ pub enum Unit {
 }
 
 /// What a threshold judges, which decides whether a busy load generator may excuse it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {
     /// What the client did and said: failures, integrity, expected failures, telemetry,
@@ -41,7 +43,7 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -52,7 +54,7 @@ pub enum Status {
 }
 
 /// The result of one threshold against a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     /// The threshold's normalized text.
     pub threshold: String,
@@ -73,7 +75,7 @@ pub struct Outcome {
 }
 
 /// The overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Judgement {
     Pass,
@@ -101,7 +103,7 @@ impl Judgement {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     /// PASS, FAIL or INCONCLUSIVE.
     pub result: Judgement,
@@ -110,7 +112,7 @@ pub struct Verdict {
     pub exit_code: i32,
     pub thresholds: Vec<Outcome>,
     /// Integrity failures by class; any of them fails the run.
-    pub integrity: BTreeMap<&'static str, u64>,
+    pub integrity: BTreeMap<Name, u64>,
     /// One line per reason the run failed or is inconclusive, for people.
     pub reasons: Vec<String>,
     /// Who saturated the machine when the host limited the run: "trafficgen" (its own

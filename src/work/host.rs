@@ -536,11 +536,11 @@ impl Host {
                 if verdict.is_none() && in_flight >= limit {
                     // Not saturated now, but the cap set while it was holds slots back.
                     r.saturated_s += dt;
-                    *r.by_reason.entry("in_flight_cap").or_default() += dt;
+                    *r.by_reason.entry("in_flight_cap".into()).or_default() += dt;
                 }
                 if let Some(reason) = verdict {
                     r.saturated_s += dt;
-                    *r.by_reason.entry(reason.name()).or_default() += dt;
+                    *r.by_reason.entry(reason.name().into()).or_default() += dt;
                     if !was {
                         let commands = match (reason, &latency) {
                             (Reason::Latency, Some(l)) => format!(

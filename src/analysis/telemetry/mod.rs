@@ -11,7 +11,7 @@ pub mod receiver;
 use std::collections::BTreeMap;
 
 use crate::model::contract::{self, Cmd, Expect};
-use crate::model::telemetry::{CommandKind, Family, Report, Stray, Window};
+use crate::model::telemetry::{Agreement, CommandKind, Family, Report, Stray, Window};
 use ledger::Sums;
 use receiver::Store;
 
@@ -33,13 +33,13 @@ fn families(
         let sums_differ = *name == "file_size_bytes" && (e.value - r.value).abs() > 0.5;
         let differs = (exp - rep).abs() > 1e-6 || sums_differ;
         let (verdict, note) = if contract::ERROR_CLASSES.contains(name) && !classes_known {
-            ("n/a", Some("some failures have no known cause".to_string()))
+            (Agreement::NotApplicable, Some("some failures have no known cause".to_string()))
         } else if !differs {
-            ("match", None)
+            (Agreement::Match, None)
         } else if let Some(why) = allow.get(*name) {
-            ("allowed", Some(why.clone()))
+            (Agreement::Allowed, Some(why.clone()))
         } else {
-            ("MISMATCH", sums_differ.then(|| format!("sizes sum to {} bytes, expected {}", r.value, e.value)))
+            (Agreement::Mismatch, sums_differ.then(|| format!("sizes sum to {} bytes, expected {}", r.value, e.value)))
         };
         out.insert(
             name.to_string(),
@@ -62,7 +62,7 @@ fn window_of(start_hour: i64, s: &Sums, allow: &Allow) -> Window {
         children_ended: s.ended,
         children_reported: s.reported_children,
         lost_exports: s.ended - s.reported_children,
-        mismatches: fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64,
+        mismatches: fams.values().filter(|f| f.verdict == Agreement::Mismatch).count() as u64,
         families: fams,
     }
 }
@@ -89,7 +89,7 @@ fn cmd_name(c: Cmd) -> &'static str {
 pub fn reconcile(client: &str, store: &Store, counters: (u64, u64, u64), users: &[String], allow: &Allow) -> Report {
     let t = &store.ledger.tally;
     let fams = families_of(&t.all, allow);
-    let mismatches = fams.values().filter(|f| f.verdict == "MISMATCH").count() as u64;
+    let mismatches = fams.values().filter(|f| f.verdict == Agreement::Mismatch).count() as u64;
     let mut per_user = BTreeMap::new();
     for (i, sums) in &t.users {
         if let Some(name) = users.get(*i) {
@@ -166,7 +166,8 @@ pub fn add_server(r: &mut Report, server: &crate::model::server::Report) {
 /// The running reconciliation, for the periodic tables and the live status: children
 /// heard from so far and the families mismatching so far.
 pub fn running_line(t: &Report, live: usize) -> String {
-    let bad: Vec<&str> = t.families.iter().filter(|(_, f)| f.verdict == "MISMATCH").map(|(n, _)| n.as_str()).collect();
+    let bad: Vec<&str> =
+        t.families.iter().filter(|(_, f)| f.verdict == Agreement::Mismatch).map(|(n, _)| n.as_str()).collect();
     format!(
         "telemetry: {}/{} children reported, {} awaited or in flight; {} families mismatch so far{}",
         t.children_reported,
@@ -193,7 +194,7 @@ pub fn render(r: &Report) -> String {
             let _ = write!(out, "{:>10}", f.server.map_or("-".to_string(), |s| s.to_string()));
         }
         let note = f.note.as_deref().map_or(String::new(), |n| format!(" ({n})"));
-        let _ = writeln!(out, "  {}{note}", f.verdict);
+        let _ = writeln!(out, "  {}{note}", f.verdict.name());
     }
     let _ = writeln!(
         out,

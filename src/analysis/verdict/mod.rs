@@ -124,7 +124,7 @@ pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
     let t = &s.totals.counters;
     let f = &s.fidelity;
     let count = |n: u64| Some(n as f64);
-    let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>() as f64;
+    let sum = |m: &BTreeMap<crate::model::counts::Name, u64>| m.values().sum::<u64>() as f64;
     match name {
         // A rate over no commands is no measurement (the summary shows 0).
         "failure_rate" => {
@@ -191,8 +191,10 @@ pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> O
     let outcomes = threshold::evaluate(thresholds, value, |name| unmeasured(s, name));
     let host = host_limit(s);
     let outcomes = reconsider(outcomes, thresholds, |name| evidence(s, name), &host);
-    let integrity: BTreeMap<&'static str, u64> =
-        FailClass::INTEGRITY.iter().map(|c| (c.name(), s.integrity.get(c.name()).copied().unwrap_or(0))).collect();
+    let integrity: BTreeMap<crate::model::counts::Name, u64> = FailClass::INTEGRITY
+        .iter()
+        .map(|c| (c.name().into(), s.integrity.get(c.name()).copied().unwrap_or(0)))
+        .collect();
     let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
     let mut v = decide(outcomes, integrity, commands);
     if host.limited {
@@ -213,7 +215,7 @@ pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> O
 /// The overall verdict from the thresholds' outcomes, the integrity counts and how many
 /// commands ended: FAIL if a threshold failed or an integrity class counted, else
 /// INCONCLUSIVE if a threshold had no sample or no command ran at all, else PASS.
-pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<&'static str, u64>, commands: u64) -> Verdict {
+pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<crate::model::counts::Name, u64>, commands: u64) -> Verdict {
     let mut reasons = Vec::new();
     let mut parts = Vec::new();
     for o in &outcomes {
@@ -319,8 +321,8 @@ mod tests {
         )
     }
 
-    fn clean() -> BTreeMap<&'static str, u64> {
-        FailClass::INTEGRITY.iter().map(|c| (c.name(), 0)).collect()
+    fn clean() -> BTreeMap<crate::model::counts::Name, u64> {
+        FailClass::INTEGRITY.iter().map(|c| (c.name().into(), 0)).collect()
     }
 
     #[test]
@@ -348,7 +350,7 @@ mod tests {
         let v = decide(outcomes(&[("failure_rate<1%", Some(0.5)), ("upload.p95<8s", None)]), clean(), 10);
         assert_eq!((v.result, v.exit_code), (Judgement::Fail, 3));
         let mut bad = clean();
-        bad.insert("mismatch", 1);
+        bad.insert("mismatch".into(), 1);
         let v = decide(outcomes(&[("upload.p95<8s", None)]), bad, 0);
         assert_eq!(v.result, Judgement::Fail, "integrity fails whatever else is unknown");
         assert_eq!(Judgement::combine([] as [Judgement; 0]), Judgement::Pass);

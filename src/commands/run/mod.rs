@@ -26,6 +26,7 @@ use crate::model::clock::{self, Clock};
 use crate::model::events::{DeleteReason, Event, OpType};
 use crate::model::exit;
 use crate::model::summary::ClientInfo;
+use crate::model::summary::StopCause;
 use crate::output::export::opslog::OpsLog;
 use crate::output::logging;
 use crate::work::fleet::{Fleet, Gate};
@@ -274,7 +275,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     ints.running.store(true, Ordering::SeqCst);
 
     let (ends, mut stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx, leftovers);
-    if opts.cleanup && stopped_by == "signal" {
+    if opts.cleanup && stopped_by == StopCause::Signal {
         // Stop when asked: the grace period is spent; the objects are in the journal.
         let left: usize = ends.iter().map(|e| e.objects.len()).sum();
         if left > 0 {
@@ -285,7 +286,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     } else if opts.cleanup {
         client.children.accept_new();
         if cleanup(&rt, &fleet, ends, &stop_rx) {
-            stopped_by = "signal";
+            stopped_by = StopCause::Signal;
         }
     }
 
@@ -352,7 +353,7 @@ fn check_outputs(plan: &Plan, opts: &RunOpts) -> Result<(), String> {
 
 /// How the run went, beyond the counters.
 struct RunEnd {
-    stopped_by: &'static str,
+    stopped_by: StopCause,
     dispatch_s: f64,
     witness: ServerWitness,
     telemetry: Option<crate::model::telemetry::Report>,
@@ -537,7 +538,7 @@ fn dispatch(
     temp: PathBuf,
     stop_rx: &Receiver<()>,
     mut leftovers: Vec<Vec<(String, u64, f64)>>,
-) -> (Vec<WorkerEnd>, &'static str, f64) {
+) -> (Vec<WorkerEnd>, StopCause, f64) {
     let plan = &fleet.plan;
     let mut workers = Vec::new();
     for (i, u) in plan.users.iter().enumerate() {
@@ -561,8 +562,8 @@ fn dispatch(
     let wall = plan.duration.as_secs_f64() / fleet.clock.map.scale;
     let deadline = Instant::now() + Duration::from_secs_f64(wall);
     let stopped_by = match stop_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(()) => "signal",
-        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => "duration",
+        Ok(()) => StopCause::Signal,
+        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => StopCause::Duration,
     };
     fleet.stop();
     let dispatch_s = fleet.clock.elapsed();
@@ -700,7 +701,7 @@ fn report(
             map: clock.map,
             seed: opts.seed,
             client: ClientInfo {
-                flavor: plan.client.flavor.name(),
+                flavor: plan.client.flavor.name().to_string(),
                 binary: plan.client.binary.display().to_string(),
                 version,
             },
