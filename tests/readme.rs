@@ -1,13 +1,28 @@
-//! What README shows of the binary is what the binary does: its option tables and
-//! `--help` (every long flag of `trafficgen --help` and of each subcommand's `--help`
-//! has its row and every row its flag, and where one states a default the other states
-//! the same one), and its validation example.
+//! What the documentation (README.md and docs/*.md) shows of the binary is what the
+//! binary does: its option tables and `--help` (every long flag of `trafficgen --help`
+//! and of each subcommand's `--help` has its row and every row its flag, and where one
+//! states a default the other states the same one), and its validation example; and
+//! every relative link between the pages leads to a file, and to a heading there.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 const SUBCOMMANDS: [&str; 7] = ["check", "plan", "synth", "compare", "cleanup", "merge", "ab"];
+
+/// README.md, then every docs/*.md in name order: (path, text).
+fn doc_pages() -> Vec<(PathBuf, String)> {
+    let mut paths = vec![common::repo().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(common::repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    paths.extend(docs);
+    paths.into_iter().map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap())).collect()
+}
 
 /// `--flag` → its `[default: …]` text ("" when none), from one `--help` output.
 fn help_flags(args: &[&str]) -> BTreeMap<String, String> {
@@ -49,12 +64,13 @@ fn help_flags(args: &[&str]) -> BTreeMap<String, String> {
     flags
 }
 
-/// (subcommand or "", flag) → the row's text, from README's option tables.
+/// (subcommand or "", flag) → the row's text, from the option tables wherever they are
+/// (README.md or a docs page).
 fn readme_rows() -> BTreeMap<(String, String), String> {
-    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let pages = doc_pages();
     let mut rows = BTreeMap::new();
     let mut table = None;
-    for line in readme.lines() {
+    for line in pages.iter().flat_map(|(_, text)| text.lines().chain(std::iter::once(""))) {
         if line.starts_with("| run option |") {
             table = Some(false);
             continue;
@@ -87,7 +103,7 @@ fn readme_rows() -> BTreeMap<(String, String), String> {
             rows.insert((sub.clone(), flag), meaning.clone());
         }
     }
-    assert!(rows.len() > 20, "README's option tables not found");
+    assert!(rows.len() > 20, "the option tables (`| run option |`, `| subcommand option |`) not found in README.md or docs/*.md");
     rows
 }
 
@@ -158,9 +174,11 @@ fn readme_option_tables_match_help() {
 
 #[test]
 fn readme_validation_example_is_what_check_prints() {
-    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
-    let lines: Vec<&str> = readme.lines().map(str::trim).collect();
-    let at = lines.iter().position(|l| l.starts_with("$ sed 's/\"carol-analytics\"/")).expect("the example");
+    let pages = doc_pages();
+    let is_example = |l: &str| l.trim().starts_with("$ sed 's/\"carol-analytics\"/");
+    let (_, page) = pages.iter().find(|(_, text)| text.lines().any(is_example)).expect("the example");
+    let lines: Vec<&str> = page.lines().map(str::trim).collect();
+    let at = lines.iter().position(|l| is_example(l)).unwrap();
     let (from, to) = (r#""carol-analytics""#, r#""Carol_Analytics""#);
     assert!(lines[at].contains(&format!("s/{from}/{to}/")), "{}", lines[at]);
     assert_eq!(lines[at + 1], "$ trafficgen --profiles broken.toml check; echo \"exit $?\"");
@@ -174,4 +192,98 @@ fn readme_validation_example_is_what_check_prints() {
         .unwrap();
     assert_eq!(common::stderr(&out).trim_end(), lines[at + 2]);
     assert_eq!(format!("exit {}", out.status.code().unwrap()), lines[at + 3]);
+}
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation other than `-` and
+/// `_` dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a markdown text's headings (outside code blocks).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut code = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            let heading = line.trim_start_matches('#');
+            if heading.starts_with(' ') {
+                out.insert(anchor(heading));
+            }
+        }
+    }
+    out
+}
+
+/// Every `](TARGET)` link outside code blocks: (line number, target).
+fn links(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut code = false;
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with("```") {
+            code = !code;
+            continue;
+        }
+        if code {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            if let Some(end) = rest.find(')') {
+                out.push((n + 1, rest[..end].to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn relative_links_resolve() {
+    let pages = doc_pages();
+    let repo = common::repo();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (path, text) in &pages {
+        let dir = path.parent().unwrap();
+        let name = path.strip_prefix(&repo).unwrap().display().to_string();
+        for (line, target) in links(text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (file, fragment) = match target.split_once('#') {
+                Some((f, a)) => (f, Some(a)),
+                None => (target.as_str(), None),
+            };
+            let file_path: PathBuf = if file.is_empty() { path.clone() } else { dir.join(file) };
+            if !file_path.exists() {
+                problems.push(format!("{name}:{line}: {target}: no such file"));
+                continue;
+            }
+            if let Some(fragment) = fragment {
+                let is_md = file_path.extension().is_some_and(|x| x == "md");
+                let target_text = std::fs::read_to_string(&file_path).unwrap_or_default();
+                if is_md && !anchors(&target_text).contains(fragment) {
+                    problems.push(format!("{name}:{line}: {target}: no heading with that anchor"));
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "hardly any links found ({checked})");
+    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn anchors_are_githubs() {
+    assert_eq!(anchor(" HTML report (`--html`, `trafficgen report`)"), "html-report---html-trafficgen-report");
+    assert_eq!(anchor(" Correctness and capacity: a busy runner is not an obsctl defect"), "correctness-and-capacity-a-busy-runner-is-not-an-obsctl-defect");
 }
