@@ -1,5 +1,5 @@
-//! Every exit code trafficgen uses besides 0, in one place (the README's table states
-//! the same).
+//! Every exit code trafficgen uses besides 0, in one place (docs/thresholds.md, "Exit codes",
+//! states the same).
 
 /// The run could not do its work: a client or server that does not answer, an output
 /// that cannot be written, deletes that failed.

@@ -54,7 +54,7 @@ impl std::fmt::Display for StopCause {
     }
 }
 
-/// The `--summary-json` document. Schema documented in README.md.
+/// The `--summary-json` document (docs/output.md, "Summary JSON").
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub trafficgen_version: String,
