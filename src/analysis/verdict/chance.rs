@@ -2,8 +2,8 @@
 //! size. A 6 s off-peak run expects 20 operations; with Poisson arrivals 17 of them is an
 //! ordinary draw, not a generator that fell behind, and must not FAIL a release check.
 //!
-//! The rule (docs/thresholds.md, "Correctness and capacity"): a missed capacity threshold FAILs only when the miss is
-//! beyond chance at the one-sided level `ALPHA` (1 %) under the hypothesis that the run
+//! The rule (docs/thresholds.md, "Correctness and capacity"): a missed capacity
+//! threshold FAILs only when the miss is beyond chance at the one-sided level `ALPHA` (1 %) under the hypothesis that the run
 //! met the limit exactly; otherwise it is INCONCLUSIVE with the reason.
 //! - `achieved_ratio >= r` with λ operations expected: the achieved count N is Poisson
 //!   with mean r·λ at best; FAIL only when P(N ≤ n) < 1 % (`<=` limits: P(N ≥ n) < 1 %).
