@@ -12,7 +12,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,10 +140,6 @@ fn python(test: &str) -> Option<PathBuf> {
         py.display()
     );
     None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The profile's own collector: tests/tools/otlp_receiver.py, one JSON line per request.
@@ -499,7 +494,7 @@ fn the_profiles_collector_receives_every_export_with_each_childs_identity() {
 #[test]
 fn a_dead_collector_costs_forward_failures_not_the_run() {
     let Some(py) = python("a_dead_collector_costs_forward_failures_not_the_run") else { return };
-    let dead = free_port();
+    let dead = common::s3::free_port();
     let r = run(&py, "honest", &profile(&endpoint_line(dead), ""), &[]);
     assert_eq!(r.code(), Some(0), "{}", r.context());
     assert!(r.n("forward_failures") > 0, "{}", r.context());

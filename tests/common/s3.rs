@@ -68,7 +68,8 @@ pub struct Moto {
     key: (String, String),
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now (the OS picks it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
