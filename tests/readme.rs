@@ -103,7 +103,10 @@ fn readme_rows() -> BTreeMap<(String, String), String> {
             rows.insert((sub.clone(), flag), meaning.clone());
         }
     }
-    assert!(rows.len() > 20, "the option tables (`| run option |`, `| subcommand option |`) not found in README.md or docs/*.md");
+    assert!(
+        rows.len() > 20,
+        "the option tables (`| run option |`, `| subcommand option |`) not found in README.md or docs/*.md"
+    );
     rows
 }
 
@@ -285,5 +288,8 @@ fn relative_links_resolve() {
 #[test]
 fn anchors_are_githubs() {
     assert_eq!(anchor(" HTML report (`--html`, `trafficgen report`)"), "html-report---html-trafficgen-report");
-    assert_eq!(anchor(" Correctness and capacity: a busy runner is not an obsctl defect"), "correctness-and-capacity-a-busy-runner-is-not-an-obsctl-defect");
+    assert_eq!(
+        anchor(" Correctness and capacity: a busy runner is not an obsctl defect"),
+        "correctness-and-capacity-a-busy-runner-is-not-an-obsctl-defect"
+    );
 }

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::counts::OpCount;
-use crate::model::server::{ApiRow, Report};
+use crate::model::counts::{Name, OpCount};
+use crate::model::server::{ApiRow, Report, Window};
 
 /// (request family, error family, label that names the API).
 const FAMILIES: [(&str, &str, &str); 2] = [
@@ -143,7 +143,40 @@ pub fn report(
         };
         apis.insert(name, row);
     }
-    Report { url: url.to_string(), commands, apis }
+    Report { url: url.to_string(), commands, apis, windows: Vec::new() }
+}
+
+/// The server's counters and trafficgen's ended commands by kind at one moment of the
+/// run, taken at simulated hour boundaries by the stats thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Simulated UNIX seconds.
+    pub sim_unix: f64,
+    pub counts: Counts,
+    pub ops: BTreeMap<Name, OpCount>,
+}
+
+/// The windows between consecutive snapshots: each the same rows as the whole run's
+/// report, over the commands that ended between its two readings.
+pub fn windows(snaps: &[Snapshot], sync_files: u64) -> Vec<Window> {
+    snaps
+        .windows(2)
+        .map(|pair| {
+            let (a, b) = (&pair[0], &pair[1]);
+            let ops: BTreeMap<Name, OpCount> = b
+                .ops
+                .iter()
+                .map(|(k, n)| {
+                    let before = a.ops.get(k).copied().unwrap_or_default();
+                    let d =
+                        OpCount { ok: n.ok.saturating_sub(before.ok), failed: n.failed.saturating_sub(before.failed) };
+                    (k.clone(), d)
+                })
+                .collect();
+            let r = report("", &a.counts, &b.counts, &ops, sync_files);
+            Window { start_unix: a.sim_unix as i64, end_unix: b.sim_unix as i64, commands: r.commands, apis: r.apis }
+        })
+        .collect()
 }
 
 fn round2(x: f64) -> f64 {
@@ -219,5 +252,28 @@ api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
         assert_eq!(r.apis["ListObjectsV2"].per_command, 3.0);
         assert!(!r.apis.contains_key("CreateBucket"), "nothing happened there during the run");
         assert!(render(&r).contains("PutObject"));
+    }
+
+    #[test]
+    fn windows_count_each_stretch_apart() {
+        let c0 = parse(GARAGE).unwrap();
+        let mut c1 = c0.clone();
+        *c1.requests.get_mut("PutObject").unwrap() += 10.0;
+        let mut c2 = c1.clone();
+        *c2.requests.get_mut("PutObject").unwrap() += 30.0;
+        let ops = |ok: u64| BTreeMap::from([(Name::from("upload"), OpCount { ok, failed: 0 })]);
+        let snaps = [
+            Snapshot { sim_unix: 3600.0, counts: c0, ops: ops(0) },
+            Snapshot { sim_unix: 7200.0, counts: c1, ops: ops(10) },
+            // The second hour: 30 requests for 15 uploads, the server's view drifted.
+            Snapshot { sim_unix: 10_800.0, counts: c2, ops: ops(25) },
+        ];
+        let w = windows(&snaps, 3);
+        assert_eq!(w.len(), 2);
+        assert_eq!((w[0].start_unix, w[0].end_unix, w[0].commands), (3600, 7200, 10));
+        assert_eq!(w[0].apis["PutObject"].amplification, Some(1.0));
+        assert_eq!((w[1].start_unix, w[1].commands), (7200, 15));
+        assert_eq!(w[1].apis["PutObject"].amplification, Some(2.0));
+        assert!(windows(&snaps[..1], 3).is_empty(), "one reading is no window");
     }
 }

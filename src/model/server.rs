@@ -25,4 +25,21 @@ pub struct Report {
     /// Every command this run ran (the whole for `per_command`).
     pub commands: u64,
     pub apis: BTreeMap<String, ApiRow>,
+    /// The same by stretch of simulated time (an hour, or longer when the clock ran
+    /// faster than the server could be read), oldest first: when the server's view
+    /// drifted from what ran. Empty when the counters were read only at the start and
+    /// the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+}
+
+/// One stretch of simulated time: the server's counts against the commands that ended
+/// in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    /// Simulated UNIX seconds of its first and last reading.
+    pub start_unix: i64,
+    pub end_unix: i64,
+    pub commands: u64,
+    pub apis: BTreeMap<String, ApiRow>,
 }
