@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::config::plan::Arrivals;
 use crate::config::schedule;
-use crate::model::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall};
+use crate::model::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall, ShortfallCounts};
 use crate::work::fleet::{Decider, Fleet, Permit};
 use crate::work::inventory::{Inventory, Object};
 use crate::work::ops;
@@ -95,7 +95,8 @@ pub struct Worker {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
-    short: [u64; Shortfall::ALL.len()],
+    /// Slots short since the last report, by reason.
+    short: ShortfallCounts,
     /// Reads that found no object and uploaded instead; made up once objects exist, so
     /// the achieved mix still matches the profile.
     owed: Vec<OpType>,
@@ -152,7 +153,7 @@ impl Worker {
             done_tx,
             done_rx,
             failures_in_a_row: 0,
-            short: [0; Shortfall::ALL.len()],
+            short: ShortfallCounts::default(),
             owed: Vec::new(),
             ensuring: false,
             last_ensure: None,
@@ -225,12 +226,11 @@ impl Worker {
     /// Counted here and reported once per loop turn: at saturation most slots fall
     /// short, and an event each would cost more than the slot itself.
     fn shortfall(&mut self, reason: Shortfall) {
-        self.short[reason as usize] += 1;
+        self.short.add(reason);
     }
 
     fn flush_shortfall(&mut self) {
-        for reason in Shortfall::ALL {
-            let count = std::mem::take(&mut self.short[reason as usize]);
+        for (reason, count) in std::mem::take(&mut self.short).iter() {
             if count > 0 {
                 self.fleet.reporter.send(Event::Shortfall { user: self.idx, reason, count });
             }
