@@ -131,6 +131,16 @@ pub enum SizeClass {
 impl SizeClass {
     pub const ALL: [SizeClass; 4] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large, SizeClass::XLarge];
 
+    /// This class's place in `ALL`, for tables kept per class.
+    pub fn index(self) -> usize {
+        match self {
+            SizeClass::Small => 0,
+            SizeClass::Medium => 1,
+            SizeClass::Large => 2,
+            SizeClass::XLarge => 3,
+        }
+    }
+
     pub fn of(bytes: u64) -> SizeClass {
         const MIB: u64 = 1 << 20;
         match bytes {
@@ -435,6 +445,9 @@ mod tests {
     fn places_follow_all() {
         for (i, r) in Shortfall::ALL.into_iter().enumerate() {
             assert_eq!(r.slot(), i, "{}", r.name());
+        }
+        for (i, c) in SizeClass::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i, "{}", c.name());
         }
     }
 
