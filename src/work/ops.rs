@@ -353,10 +353,10 @@ pub async fn sync(
     let mut stored = Vec::new();
     let mut records = Vec::new();
     for f in files {
-        if written.is_ok() {
-            if let Err(e) = reporter.journal_put(runner, user, &format!("{prefix}{}", f.name), f.size).await {
-                written = Err(not_journaled(e));
-            }
+        if written.is_ok()
+            && let Err(e) = reporter.journal_put(runner, user, &format!("{prefix}{}", f.name), f.size).await
+        {
+            written = Err(not_journaled(e));
         }
     }
     let mut rec = match written {
