@@ -220,7 +220,7 @@ impl Stats {
                 self.latency[r.op.index()].record(micros(r.duration));
                 self.interval.latency[r.op.index()].record(micros(r.duration));
                 if sized(r.op) && r.bytes > 0 {
-                    self.by_size[r.op.index()][SizeClass::of(r.bytes) as usize].record(micros(r.duration));
+                    self.by_size[r.op.index()][SizeClass::of(r.bytes).index()].record(micros(r.duration));
                 }
                 match r.op {
                     OpType::Upload => {
@@ -338,7 +338,7 @@ impl Stats {
 
     /// Latency of `op` for objects of one obsctl size class.
     pub fn latency_by_size(&self, op: OpType, class: SizeClass) -> Latency {
-        self.by_size[op.index()][class as usize].latency()
+        self.by_size[op.index()][class.index()].latency()
     }
 
     /// How late operations started against their scheduled slot.
@@ -367,7 +367,7 @@ impl Stats {
                 out.latency.insert(op.name().to_string(), h.buckets());
             }
             for class in SizeClass::ALL {
-                let h = &self.by_size[op.index()][class as usize];
+                let h = &self.by_size[op.index()][class.index()];
                 if !h.is_empty() {
                     out.by_size.entry(op.name().to_string()).or_default().insert(class.name().to_string(), h.buckets());
                 }
@@ -387,7 +387,7 @@ impl Stats {
             let Some(op) = OpType::from_name(op) else { continue };
             for (class, b) in classes {
                 if let Some(c) = SizeClass::ALL.iter().find(|c| c.name() == class) {
-                    add_buckets(&mut self.by_size[op.index()][*c as usize], b);
+                    add_buckets(&mut self.by_size[op.index()][c.index()], b);
                 }
             }
         }

@@ -131,6 +131,16 @@ pub enum SizeClass {
 impl SizeClass {
     pub const ALL: [SizeClass; 4] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large, SizeClass::XLarge];
 
+    /// This class's place in `ALL`, for tables kept per class.
+    pub fn index(self) -> usize {
+        match self {
+            SizeClass::Small => 0,
+            SizeClass::Medium => 1,
+            SizeClass::Large => 2,
+            SizeClass::XLarge => 3,
+        }
+    }
+
     pub fn of(bytes: u64) -> SizeClass {
         const MIB: u64 = 1 << 20;
         match bytes {
@@ -263,6 +273,41 @@ impl Shortfall {
     }
 }
 
+impl Shortfall {
+    /// This reason's place in `ALL`, and in a `ShortfallCounts`. A match rather than the
+    /// discriminant: reordering the variants cannot misfile a count.
+    fn slot(self) -> usize {
+        match self {
+            Shortfall::UserCap => 0,
+            Shortfall::GlobalCap => 1,
+            Shortfall::Memory => 2,
+            Shortfall::Disk => 3,
+            Shortfall::Host => 4,
+            Shortfall::Late => 5,
+            Shortfall::Journal => 6,
+        }
+    }
+}
+
+/// A count per shortfall reason (slots that could not start, by why).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShortfallCounts([u64; Shortfall::ALL.len()]);
+
+impl ShortfallCounts {
+    pub fn add(&mut self, reason: Shortfall) {
+        self.0[reason.slot()] += 1;
+    }
+
+    pub fn get(&self, reason: Shortfall) -> u64 {
+        self.0[reason.slot()]
+    }
+
+    /// Every reason with its count, in the order of `Shortfall::ALL`.
+    pub fn iter(&self) -> impl Iterator<Item = (Shortfall, u64)> + '_ {
+        Shortfall::ALL.into_iter().map(|r| (r, self.get(r)))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteReason {
     Ttl,
@@ -389,5 +434,36 @@ impl Build {
             Build::A => "a/",
             Build::B => "b/",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_follow_all() {
+        for (i, r) in Shortfall::ALL.into_iter().enumerate() {
+            assert_eq!(r.slot(), i, "{}", r.name());
+        }
+        for (i, c) in SizeClass::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn shortfall_counts_per_reason() {
+        let mut c = ShortfallCounts::default();
+        c.add(Shortfall::Late);
+        c.add(Shortfall::Late);
+        c.add(Shortfall::Journal);
+        assert_eq!(c.get(Shortfall::Late), 2);
+        assert_eq!(c.get(Shortfall::Journal), 1);
+        assert_eq!(c.get(Shortfall::UserCap), 0);
+        let all: Vec<(Shortfall, u64)> = c.iter().collect();
+        assert_eq!(all.len(), Shortfall::ALL.len());
+        assert_eq!(all[5], (Shortfall::Late, 2));
+        assert_eq!(std::mem::take(&mut c), ShortfallCounts([0, 0, 0, 0, 0, 2, 1]));
+        assert_eq!(c, ShortfallCounts::default());
     }
 }

@@ -1,16 +1,25 @@
-//! What every worker shares: the plan, the clock, the client, the runtime that waits
-//! on children, the event channel, and the global caps.
+//! What every worker shares, in three parts so each piece of code sees only what it
+//! uses: a `Decider` (whether and when a slot starts: the plan, the clock, the caps,
+//! the stop flag, host admission, the `ab` split), a `Runner` (what running one command
+//! takes: the client, the runtime that waits on children, the run's bucket names) and
+//! a `Reporter` (where results go: the event channel and the crash-safe journal). The
+//! operations in `ops` take a `Runner`, and a `Reporter` only when they store or delete.
 
-use std::sync::Arc;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use crate::config::plan::Plan;
 use crate::exec::client::Client;
 use crate::model::clock::Clock;
 use crate::model::events::Event;
+use crate::work::ab::Split;
+use crate::work::host::Host;
+use crate::work::state::{Entry, Journal};
 
-pub struct Fleet {
+/// Everything a fleet is made of, as the run has it at the start.
+pub struct Setup {
     pub plan: Arc<Plan>,
     pub clock: Clock,
     pub client: Arc<Client>,
@@ -18,42 +27,78 @@ pub struct Fleet {
     pub rt: tokio::runtime::Handle,
     pub events: Sender<Event>,
     pub gate: Arc<Gate>,
-    /// Cleared when the run should stop starting operations.
-    pub running: AtomicBool,
     pub seed: u64,
     /// A bucket name that no one creates, for the missing-bucket expected failures.
     pub missing_bucket: String,
     /// Scratch buckets for mb+rb are named `{scratch_prefix}-{user}-{seq}`.
     pub scratch_prefix: String,
     /// Whether this machine is saturated (new slots are then held back).
-    pub host: Arc<crate::work::host::Host>,
+    pub host: Arc<Host>,
     /// The crash-safe record of every object this run may store.
-    pub journal: crate::work::state::Journal,
+    pub journal: Journal,
     pub run_id: String,
     /// Under `ab`: the second build and where each command's sample goes.
-    pub ab: Option<Arc<crate::work::ab::Split>>,
-    /// Wakes each worker when the run stops (see `wake_all`).
-    pub wakers: std::sync::Mutex<Vec<Box<dyn Fn() + Send>>>,
+    pub ab: Option<Arc<Split>>,
+}
+
+pub struct Fleet {
+    pub decider: Decider,
+    pub runner: Runner,
+    pub reporter: Reporter,
 }
 
 impl Fleet {
-    /// Records an object before its upload starts (fsynced), with its TTL on the wall
-    /// clock, so a later run can delete it on time even after a crash. An error means
-    /// the journal failed: the upload must not start.
-    pub async fn journal_put(&self, user: usize, key: &str, size: u64) -> Result<(), String> {
-        let ttl = self.plan.lifecycle.ttl_for(size).as_secs_f64() / self.clock.map.scale;
-        let e = crate::work::state::Entry {
-            run: self.run_id.clone(),
-            bucket: self.plan.users[user].bucket.clone(),
-            key: key.to_string(),
-            size,
-            expires_unix: crate::model::clock::unix_now() + ttl,
-        };
-        self.journal.put(e).await
+    /// A running fleet: operations may start until `stop`.
+    pub fn new(s: Setup) -> Fleet {
+        Fleet {
+            decider: Decider {
+                plan: s.plan.clone(),
+                clock: s.clock,
+                seed: s.seed,
+                gate: s.gate,
+                running: AtomicBool::new(true),
+                wakers: Mutex::default(),
+                host: s.host.clone(),
+                ab: s.ab,
+            },
+            runner: Runner {
+                plan: s.plan,
+                clock: s.clock,
+                host: s.host,
+                client: s.client,
+                rt: s.rt,
+                missing_bucket: s.missing_bucket,
+                scratch_prefix: s.scratch_prefix,
+                run_id: s.run_id,
+            },
+            reporter: Reporter { events: s.events, journal: s.journal },
+        }
+    }
+
+    /// Stops starting operations and wakes every worker to notice at once.
+    pub fn stop(&self) {
+        self.decider.stop();
     }
 }
 
-impl Fleet {
+/// What a worker needs to decide whether, when and what to start.
+pub struct Decider {
+    pub plan: Arc<Plan>,
+    pub clock: Clock,
+    /// The run seed (after sharding): each user's streams derive from it.
+    pub(super) seed: u64,
+    pub gate: Arc<Gate>,
+    /// Cleared when the run should stop starting operations.
+    running: AtomicBool,
+    /// Wakes each worker when the run stops (see `stop`).
+    wakers: Mutex<Vec<Box<dyn Fn() + Send>>>,
+    /// Whether this machine is saturated (new slots are then held back).
+    pub host: Arc<Host>,
+    /// Under `ab`: the second build and where each command's sample goes.
+    pub(super) ab: Option<Arc<Split>>,
+}
+
+impl Decider {
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
@@ -69,10 +114,90 @@ impl Fleet {
             wake();
         }
     }
+}
 
+/// What running one command takes. The plan and the clock are the decider's too
+/// (shared, read-only): a command needs the user's bucket, the timeouts and the time.
+pub struct Runner {
+    pub(super) plan: Arc<Plan>,
+    pub(super) clock: Clock,
+    /// Told when each command starts and ends, to judge the machine by its latency.
+    pub(super) host: Arc<Host>,
+    pub client: Arc<Client>,
+    /// Children are awaited on this runtime; user threads only schedule.
+    rt: tokio::runtime::Handle,
+    /// A bucket name that no one creates, for the missing-bucket expected failures.
+    pub(super) missing_bucket: String,
+    /// Scratch buckets for mb+rb are named `{scratch_prefix}-{user}-{seq}`.
+    scratch_prefix: String,
+    run_id: String,
+}
+
+impl Runner {
+    /// Runs a task on the runtime without waiting for it.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.rt.spawn(task);
+    }
+
+    /// The user's own bucket.
+    pub fn bucket(&self, user: usize) -> &str {
+        &self.plan.users[user].bucket
+    }
+
+    /// A scratch bucket for one mb+rb, unique to the user's slot.
+    pub fn scratch_bucket(&self, user: usize, seq: u64) -> String {
+        format!("{}-{user}-{seq}", self.scratch_prefix)
+    }
+
+    /// The journal's record of an object, with its TTL on the wall clock.
+    fn journal_entry(&self, user: usize, key: &str, size: u64) -> Entry {
+        let ttl = self.plan.lifecycle.ttl_for(size).as_secs_f64() / self.clock.map.scale;
+        Entry {
+            run: self.run_id.clone(),
+            bucket: self.bucket(user).to_string(),
+            key: key.to_string(),
+            size,
+            expires_unix: crate::model::clock::unix_now() + ttl,
+        }
+    }
+}
+
+/// Where results go: the stats thread's channel and the crash-safe journal.
+pub struct Reporter {
+    events: Sender<Event>,
+    /// The crash-safe record of every object this run may store.
+    journal: Journal,
+}
+
+impl Reporter {
     pub fn send(&self, ev: Event) {
         // The stats thread outlives every sender; a send can only fail during an abort.
         let _ = self.events.send(ev);
+    }
+
+    /// Records an object before its upload starts (fsynced), with its TTL on the wall
+    /// clock, so a later run can delete it on time even after a crash. An error means
+    /// the journal failed: the upload must not start.
+    pub async fn journal_put(&self, runner: &Runner, user: usize, key: &str, size: u64) -> Result<(), String> {
+        self.journal.put(runner.journal_entry(user, key, size)).await
+    }
+
+    /// Marks an object deleted in the journal.
+    pub fn journal_del(&self, bucket: &str, key: &str) {
+        self.journal.del(bucket, key);
+    }
+
+    /// The journal failed: nothing stored from now on could be found after a crash.
+    pub fn journal_failed(&self) -> bool {
+        self.journal.failed()
+    }
+
+    /// The journal's first failure, if any.
+    pub fn journal_error(&self) -> Option<String> {
+        self.journal.error()
     }
 }
 

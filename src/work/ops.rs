@@ -5,13 +5,16 @@
 //! Nothing the client says is taken on trust: downloads and presigned GETs are compared
 //! byte for byte with the upload (content derives from the key), a share of uploads and
 //! deletes is confirmed with head-object, and expected failures must fail.
+//!
+//! Every operation takes the fleet's `Runner` (what running a command needs); those that
+//! store or delete objects also take its `Reporter`, whose journal records them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exec::client::{Action, Client, Exec, Outcome, Tag};
 use crate::model::events::{Confirmation, DeleteReason, FailClass, OpRecord, OpType};
-use crate::work::fleet::Fleet;
+use crate::work::fleet::{Reporter, Runner};
 use crate::work::inventory::Object;
 use crate::work::synth;
 use crate::work::workload::FileChoice;
@@ -28,7 +31,7 @@ fn classify(o: &Outcome) -> Result<(), FailClass> {
 }
 
 /// The record of one command, started `at` (wall offset).
-fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64, exec: &Exec) -> OpRecord {
+fn record(runner: &Runner, user: usize, op: OpType, key: &str, bytes: u64, at: f64, exec: &Exec) -> OpRecord {
     let mut r = OpRecord::new(user, op, key, bytes, at);
     r.result = classify(&exec.outcome);
     r.exit_code = match exec.outcome {
@@ -37,7 +40,7 @@ fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64
         _ => None,
     };
     r.duration = exec.duration;
-    r.large = bytes > fleet.plan.lifecycle.large_threshold;
+    r.large = bytes > runner.plan.lifecycle.large_threshold;
     r.error = exec.stderr_line.clone().or_else(|| match &exec.outcome {
         Outcome::TimedOut => Some("killed at the command timeout".into()),
         Outcome::Crashed(sig) => Some(format!("killed by signal {sig}")),
@@ -48,31 +51,28 @@ fn record(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, at: f64
 }
 
 /// Runs one command and records it.
-async fn run(fleet: &Fleet, user: usize, op: OpType, key: &str, bytes: u64, action: Action<'_>) -> (OpRecord, Exec) {
-    let at = fleet.clock.elapsed();
-    fleet.host.command_started();
+async fn run(runner: &Runner, user: usize, op: OpType, key: &str, bytes: u64, action: Action<'_>) -> (OpRecord, Exec) {
+    let at = runner.clock.elapsed();
+    runner.host.command_started();
     let exec =
-        fleet.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::work::ab::current() }).await;
-    fleet.host.command_ended(exec.duration);
-    (record(fleet, user, op, key, bytes, at, &exec), exec)
-}
-
-fn bucket(fleet: &Fleet, user: usize) -> &str {
-    &fleet.plan.users[user].bucket
+        runner.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::work::ab::current() }).await;
+    runner.host.command_ended(exec.duration);
+    (record(runner, user, op, key, bytes, at, &exec), exec)
 }
 
 pub async fn upload(
-    fleet: &Fleet,
+    runner: &Runner,
+    reporter: &Reporter,
     user: usize,
     key: &str,
     file: &FileChoice,
     local: &Path,
     confirm: bool,
 ) -> Vec<OpRecord> {
-    let b = bucket(fleet, user);
-    let at = fleet.clock.elapsed();
+    let b = runner.bucket(user);
+    let at = runner.clock.elapsed();
     let mut out = Vec::new();
-    let journaled = fleet.journal_put(user, key, file.size).await.map_err(not_journaled);
+    let journaled = reporter.journal_put(runner, user, key, file.size).await.map_err(not_journaled);
     let mut rec = match async {
         journaled?;
         write_local(local, &file.ext, file.size, synth::seed_for_key(key)).await
@@ -81,15 +81,15 @@ pub async fn upload(
     {
         Ok(()) => {
             let (mut r, _) =
-                run(fleet, user, OpType::Upload, key, file.size, Action::Upload { local, bucket: b, key }).await;
+                run(runner, user, OpType::Upload, key, file.size, Action::Upload { local, bucket: b, key }).await;
             r.file_created = true;
             r
         }
-        Err(e) => local_failure(fleet, user, OpType::Upload, key, at, e),
+        Err(e) => local_failure(runner, user, OpType::Upload, key, at, e),
     };
     release_local(local);
     if confirm && rec.result.is_ok() {
-        out.push(confirm_upload(fleet, user, &mut rec, file.size).await);
+        out.push(confirm_upload(runner, user, &mut rec, file.size).await);
     }
     out.insert(0, rec);
     out
@@ -98,11 +98,11 @@ pub async fn upload(
 /// Asks the server (through head-object) whether an upload the client reported is there
 /// with its size. A missing object is a phantom upload only when the bucket itself
 /// answers, so an outage is never mistaken for a client defect.
-async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64) -> OpRecord {
-    let b = bucket(fleet, user);
+async fn confirm_upload(runner: &Runner, user: usize, up: &mut OpRecord, size: u64) -> OpRecord {
+    let b = runner.bucket(user);
     let key = up.key.clone();
     let (mut check, exec) =
-        run(fleet, user, OpType::ConfirmUpload, &key, 0, Action::HeadObject { bucket: b, key: &key }).await;
+        run(runner, user, OpType::ConfirmUpload, &key, 0, Action::HeadObject { bucket: b, key: &key }).await;
     check.follow_up = true;
     match exec.outcome {
         Outcome::Ok => {
@@ -119,7 +119,7 @@ async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64
                 }
             }
         }
-        Outcome::Failed(_) if bucket_answers(fleet, user, b).await => {
+        Outcome::Failed(_) if bucket_answers(runner, user, b).await => {
             check.result = Ok(());
             up.result = Err(FailClass::PhantomUpload);
             up.error = Some(format!(
@@ -133,9 +133,9 @@ async fn confirm_upload(fleet: &Fleet, user: usize, up: &mut OpRecord, size: u64
 }
 
 /// The bucket is reachable with the run's own credentials.
-async fn bucket_answers(fleet: &Fleet, user: usize, bucket: &str) -> bool {
+async fn bucket_answers(runner: &Runner, user: usize, bucket: &str) -> bool {
     let tag = Tag { user: Some(user), op: None, build: crate::work::ab::current() };
-    fleet.client.run_with(Action::BucketExists { bucket }, tag).await.outcome == Outcome::Ok
+    runner.client.run_with(Action::BucketExists { bucket }, tag).await.outcome == Outcome::Ok
 }
 
 /// The object size in head-object output: obsctl prints `Content-Length: N`, the AWS
@@ -182,10 +182,10 @@ async fn verify_bytes(path: &Path, obj: &Object) -> Result<(), String> {
     .unwrap_or_else(|e| Err(format!("checking the download: {e}")))
 }
 
-pub async fn download(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> OpRecord {
-    let b = bucket(fleet, user);
+pub async fn download(runner: &Runner, user: usize, obj: &Object, local: &Path) -> OpRecord {
+    let b = runner.bucket(user);
     let (mut rec, _) =
-        run(fleet, user, OpType::Download, &obj.key, obj.size, Action::Download { bucket: b, key: &obj.key, local })
+        run(runner, user, OpType::Download, &obj.key, obj.size, Action::Download { bucket: b, key: &obj.key, local })
             .await;
     if rec.result.is_ok() {
         // An exit code is not proof: compare with what was uploaded.
@@ -199,10 +199,11 @@ pub async fn download(fleet: &Fleet, user: usize, obj: &Object, local: &Path) ->
 }
 
 /// head-object of a live object: it must be there with its size.
-pub async fn head_object(fleet: &Fleet, user: usize, obj: &Object) -> OpRecord {
-    let b = bucket(fleet, user);
+pub async fn head_object(runner: &Runner, user: usize, obj: &Object) -> OpRecord {
+    let b = runner.bucket(user);
     let (mut rec, exec) =
-        run(fleet, user, OpType::HeadObject, &obj.key, obj.size, Action::HeadObject { bucket: b, key: &obj.key }).await;
+        run(runner, user, OpType::HeadObject, &obj.key, obj.size, Action::HeadObject { bucket: b, key: &obj.key })
+            .await;
     if rec.result.is_ok() {
         match head_size(&exec.stdout) {
             Some(n) if n == obj.size => {}
@@ -220,17 +221,17 @@ pub async fn head_object(fleet: &Fleet, user: usize, obj: &Object) -> OpRecord {
 }
 
 /// presign, then a plain HTTP GET of the URL: the bytes must be the upload's.
-pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> OpRecord {
-    let b = bucket(fleet, user);
+pub async fn presign(runner: &Runner, user: usize, obj: &Object, local: &Path) -> OpRecord {
+    let b = runner.bucket(user);
     let (mut rec, exec) =
-        run(fleet, user, OpType::Presign, &obj.key, obj.size, Action::Presign { bucket: b, key: &obj.key }).await;
+        run(runner, user, OpType::Presign, &obj.key, obj.size, Action::Presign { bucket: b, key: &obj.key }).await;
     if rec.result.is_ok() {
         let url = exec.stdout.lines().map(str::trim).find(|l| l.starts_with("http://") || l.starts_with("https://"));
         // A URL that does not work is a failed presign; one that serves other bytes than
         // were uploaded is a mismatch.
         let checked = match url {
             None => Err((FailClass::Failed, "presign printed no URL".to_string())),
-            Some(url) => match http_get(fleet, url.to_string(), local.to_path_buf()).await {
+            Some(url) => match http_get(runner, url.to_string(), local.to_path_buf()).await {
                 Ok(()) => verify_bytes(local, obj)
                     .await
                     .map_err(|m| (FailClass::Mismatch, format!("GET of the presigned URL: {m}"))),
@@ -242,7 +243,7 @@ pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> 
                     FailClass::TimedOut,
                     format!(
                         "GET of the presigned URL cut at the command timeout ({})",
-                        humantime::format_duration(fleet.plan.command_timeout)
+                        humantime::format_duration(runner.plan.command_timeout)
                     ),
                 )),
                 Err(Get::Failed(e)) => Err((FailClass::Failed, format!("GET of the presigned URL failed: {e}"))),
@@ -250,7 +251,7 @@ pub async fn presign(fleet: &Fleet, user: usize, obj: &Object, local: &Path) -> 
         };
         if let Err((class, msg)) = checked {
             rec.result = Err(class);
-            rec.error = Some(fleet.client.redact(&msg));
+            rec.error = Some(runner.client.redact(&msg));
         }
     }
     release_local(local);
@@ -272,8 +273,8 @@ const GET_POLL: Duration = Duration::from_millis(100);
 /// Fetches a URL into a file (blocking HTTP on the blocking pool), bounded like a client
 /// command: by `--command-timeout`, and cut when the run's grace period ends. A fixed
 /// 60 s of its own once kept a run going 65 s past its grace period.
-async fn http_get(fleet: &Fleet, url: String, to: PathBuf) -> Result<(), Get> {
-    let timeout = fleet.plan.command_timeout;
+async fn http_get(runner: &Runner, url: String, to: PathBuf) -> Result<(), Get> {
+    let timeout = runner.plan.command_timeout;
     let mut get = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(true).build().into();
@@ -298,7 +299,7 @@ async fn http_get(fleet: &Fleet, url: String, to: PathBuf) -> Result<(), Get> {
             _ = tokio::time::sleep(GET_POLL) => {
                 // The blocking thread ends by itself at the timeout; the operation does
                 // not wait for it.
-                if fleet.client.children.refusing() {
+                if runner.client.children.refusing() {
                     return Err(Get::Cancelled);
                 }
                 if tokio::time::Instant::now() >= deadline + GET_POLL {
@@ -309,14 +310,14 @@ async fn http_get(fleet: &Fleet, url: String, to: PathBuf) -> Result<(), Get> {
     }
 }
 
-pub async fn list(fleet: &Fleet, user: usize) -> OpRecord {
-    let b = bucket(fleet, user);
-    run(fleet, user, OpType::List, "", 0, Action::List { bucket: b, prefix: "" }).await.0
+pub async fn list(runner: &Runner, user: usize) -> OpRecord {
+    let b = runner.bucket(user);
+    run(runner, user, OpType::List, "", 0, Action::List { bucket: b, prefix: "" }).await.0
 }
 
-pub async fn du(fleet: &Fleet, user: usize) -> OpRecord {
-    let b = bucket(fleet, user);
-    run(fleet, user, OpType::Du, "", 0, Action::Du { bucket: b, prefix: "" }).await.0
+pub async fn du(runner: &Runner, user: usize) -> OpRecord {
+    let b = runner.bucket(user);
+    run(runner, user, OpType::Du, "", 0, Action::Du { bucket: b, prefix: "" }).await.0
 }
 
 /// One file of a synced folder.
@@ -329,14 +330,15 @@ pub struct SyncFile {
 /// `sync` of a small folder to `prefix`, then a listing of the prefix: every file must
 /// be there. Returns the records and the keys (with sizes) now stored.
 pub async fn sync(
-    fleet: &Fleet,
+    runner: &Runner,
+    reporter: &Reporter,
     user: usize,
     dir: &Path,
     prefix: &str,
     files: &[SyncFile],
 ) -> (Vec<OpRecord>, Vec<(String, u64)>) {
-    let b = bucket(fleet, user);
-    let at = fleet.clock.elapsed();
+    let b = runner.bucket(user);
+    let at = runner.clock.elapsed();
     let total: u64 = files.iter().map(|f| f.size).sum();
     let mut written = Ok(());
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -351,23 +353,23 @@ pub async fn sync(
     let mut stored = Vec::new();
     let mut records = Vec::new();
     for f in files {
-        if written.is_ok() {
-            if let Err(e) = fleet.journal_put(user, &format!("{prefix}{}", f.name), f.size).await {
-                written = Err(not_journaled(e));
-            }
+        if written.is_ok()
+            && let Err(e) = reporter.journal_put(runner, user, &format!("{prefix}{}", f.name), f.size).await
+        {
+            written = Err(not_journaled(e));
         }
     }
     let mut rec = match written {
-        Err(e) => local_failure(fleet, user, OpType::Sync, prefix, at, e),
+        Err(e) => local_failure(runner, user, OpType::Sync, prefix, at, e),
         Ok(()) => {
             let (mut r, _) =
-                run(fleet, user, OpType::Sync, prefix, total, Action::Sync { local: dir, bucket: b, prefix }).await;
+                run(runner, user, OpType::Sync, prefix, total, Action::Sync { local: dir, bucket: b, prefix }).await;
             r.file_created = true;
             r
         }
     };
     if rec.result.is_ok() {
-        let (mut check, exec) = run(fleet, user, OpType::List, prefix, 0, Action::List { bucket: b, prefix }).await;
+        let (mut check, exec) = run(runner, user, OpType::List, prefix, 0, Action::List { bucket: b, prefix }).await;
         check.follow_up = true;
         if check.result.is_ok() {
             let missing: Vec<&str> = files
@@ -393,30 +395,30 @@ pub async fn sync(
 }
 
 /// mb, then rb, of a scratch bucket.
-pub async fn bucket_cycle(fleet: &Fleet, user: usize, scratch: &str) -> Vec<OpRecord> {
-    let (mb, _) = run(fleet, user, OpType::MakeBucket, scratch, 0, Action::MakeBucket { bucket: scratch }).await;
+pub async fn bucket_cycle(runner: &Runner, user: usize, scratch: &str) -> Vec<OpRecord> {
+    let (mb, _) = run(runner, user, OpType::MakeBucket, scratch, 0, Action::MakeBucket { bucket: scratch }).await;
     if mb.result.is_err() {
         return vec![mb];
     }
     let (mut rb, _) =
-        run(fleet, user, OpType::RemoveBucket, scratch, 0, Action::RemoveBucket { bucket: scratch }).await;
+        run(runner, user, OpType::RemoveBucket, scratch, 0, Action::RemoveBucket { bucket: scratch }).await;
     rb.follow_up = true;
     vec![mb, rb]
 }
 
 /// An expected failure: a command that must fail. Its failure counts as success; a
 /// success is a client defect (`unexpected_success`).
-pub async fn expected_failure(fleet: &Fleet, user: usize, op: OpType, key: &str, local: &Path) -> OpRecord {
-    let b = bucket(fleet, user);
-    let missing = fleet.missing_bucket.as_str();
-    let at = fleet.clock.elapsed();
+pub async fn expected_failure(runner: &Runner, user: usize, op: OpType, key: &str, local: &Path) -> OpRecord {
+    let b = runner.bucket(user);
+    let missing = runner.missing_bucket.as_str();
+    let at = runner.clock.elapsed();
     let mut bytes = 0;
     let action = match op {
         OpType::MissingKeyDownload => Action::Download { bucket: b, key, local },
         OpType::MissingBucketUpload => {
             bytes = 1024;
             if let Err(e) = write_local(local, synth::ext_of(key), bytes, synth::seed_for_key(key)).await {
-                return local_failure(fleet, user, op, key, at, e);
+                return local_failure(runner, user, op, key, at, e);
             }
             Action::Upload { local, bucket: missing, key }
         }
@@ -428,8 +430,8 @@ pub async fn expected_failure(fleet: &Fleet, user: usize, op: OpType, key: &str,
         other => unreachable!("{} is not an expected failure", other.name()),
     };
     let exec =
-        fleet.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::work::ab::current() }).await;
-    let mut rec = record(fleet, user, op, key, bytes, at, &exec);
+        runner.client.run_with(action, Tag { user: Some(user), op: Some(op), build: crate::work::ab::current() }).await;
+    let mut rec = record(runner, user, op, key, bytes, at, &exec);
     rec.result = match exec.outcome {
         Outcome::Failed(_) => Ok(()),
         Outcome::Ok => {
@@ -446,20 +448,27 @@ pub async fn expected_failure(fleet: &Fleet, user: usize, op: OpType, key: &str,
 
 /// Deletes an object; with `confirm`, head-object then checks it is gone (obsctl's rm
 /// exits 0 for a key that does not exist, so its exit code proves nothing).
-pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReason, confirm: bool) -> Vec<OpRecord> {
-    let b = bucket(fleet, user);
+pub async fn delete(
+    runner: &Runner,
+    reporter: &Reporter,
+    user: usize,
+    obj: &Object,
+    reason: DeleteReason,
+    confirm: bool,
+) -> Vec<OpRecord> {
+    let b = runner.bucket(user);
     let (mut rec, _) =
-        run(fleet, user, OpType::Delete, &obj.key, obj.size, Action::Delete { bucket: b, key: &obj.key }).await;
+        run(runner, user, OpType::Delete, &obj.key, obj.size, Action::Delete { bucket: b, key: &obj.key }).await;
     rec.delete_reason = Some(reason);
     rec.was_live = !obj.uncertain;
     if !(confirm && rec.result.is_ok()) {
         if rec.result.is_ok() {
-            fleet.journal.del(b, &obj.key);
+            reporter.journal_del(b, &obj.key);
         }
         return vec![rec];
     }
     let (mut check, exec) =
-        run(fleet, user, OpType::ConfirmDelete, &obj.key, 0, Action::HeadObject { bucket: b, key: &obj.key }).await;
+        run(runner, user, OpType::ConfirmDelete, &obj.key, 0, Action::HeadObject { bucket: b, key: &obj.key }).await;
     check.follow_up = true;
     match exec.outcome {
         Outcome::Ok => {
@@ -467,14 +476,14 @@ pub async fn delete(fleet: &Fleet, user: usize, obj: &Object, reason: DeleteReas
             rec.result = Err(FailClass::PhantomDelete);
             rec.error = Some("rm exited 0, but head-object still finds the object".into());
         }
-        Outcome::Failed(_) if bucket_answers(fleet, user, b).await => {
+        Outcome::Failed(_) if bucket_answers(runner, user, b).await => {
             check.result = Ok(());
             rec.confirmation = Some(Confirmation::Confirmed);
         }
         _ => rec.confirmation = Some(Confirmation::Unconfirmed),
     }
     if rec.result.is_ok() {
-        fleet.journal.del(b, &obj.key);
+        reporter.journal_del(b, &obj.key);
     }
     vec![rec, check]
 }
@@ -528,10 +537,10 @@ fn not_journaled(error: String) -> String {
     format!("not started: the state journal cannot record it ({error})")
 }
 
-fn local_failure(fleet: &Fleet, user: usize, op: OpType, key: &str, at: f64, error: String) -> OpRecord {
+fn local_failure(runner: &Runner, user: usize, op: OpType, key: &str, at: f64, error: String) -> OpRecord {
     let mut r = OpRecord::new(user, op, key, 0, at);
     r.result = Err(FailClass::LocalIo);
-    r.error = Some(fleet.client.redact(&error));
+    r.error = Some(runner.client.redact(&error));
     r
 }
 

@@ -14,8 +14,8 @@ use rand::{RngExt, SeedableRng};
 
 use crate::config::plan::Arrivals;
 use crate::config::schedule;
-use crate::model::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall};
-use crate::work::fleet::{Fleet, Permit};
+use crate::model::events::{DeleteReason, Event, FailClass, OpRecord, OpType, Shortfall, ShortfallCounts};
+use crate::work::fleet::{Decider, Fleet, Permit};
 use crate::work::inventory::{Inventory, Object};
 use crate::work::ops;
 use crate::work::workload::{self, FileChoice, Mix, SlotDraw};
@@ -27,7 +27,7 @@ const REENSURE_EVERY: Duration = Duration::from_secs(5);
 /// Wall seconds before a failed TTL delete is tried again.
 const DELETE_RETRY: f64 = 5.0;
 /// The longest the loop sleeps without looking at the stop flag. A stop also wakes
-/// every worker at once (`Fleet::wake_all`), so this only bounds a missed wake-up; with
+/// every worker at once (`Decider::stop`), so this only bounds a missed wake-up; with
 /// 1,000 users, a 0.2 s poll cost 8 % of a core in wake-ups alone.
 const POLL: f64 = 2.0;
 /// The shortest sleep between loop turns, in seconds.
@@ -95,7 +95,8 @@ pub struct Worker {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     failures_in_a_row: u32,
-    short: [u64; Shortfall::ALL.len()],
+    /// Slots short since the last report, by reason.
+    short: ShortfallCounts,
     /// Reads that found no object and uploaded instead; made up once objects exist, so
     /// the achieved mix still matches the profile.
     owed: Vec<OpType>,
@@ -121,16 +122,16 @@ impl Worker {
     /// `leftovers`: objects of earlier runs in this user's bucket, kept on schedule:
     /// (key, size, simulated expiry). They may or may not exist, so they are never read.
     pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf, leftovers: Vec<(String, u64, f64)>) -> Worker {
-        let plan = &fleet.plan;
+        let plan = &fleet.decider.plan;
         // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
-        let stream = fleet.seed ^ (plan.users[idx].stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let stream = fleet.decider.seed ^ (plan.users[idx].stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let rng = SmallRng::seed_from_u64(stream);
         let mix = Mix::new(plan, &plan.users[idx]);
         let (seq, seq_step) = crate::config::shard::key_sequence(plan.shard);
         let (done_tx, done_rx) = mpsc::channel();
         let waker = done_tx.clone();
-        fleet.on_stop(Box::new(move || {
+        fleet.decider.on_stop(Box::new(move || {
             let _ = waker.send(Done::Wake);
         }));
         let mut inv = Inventory::default();
@@ -152,7 +153,7 @@ impl Worker {
             done_tx,
             done_rx,
             failures_in_a_row: 0,
-            short: [0; Shortfall::ALL.len()],
+            short: ShortfallCounts::default(),
             owed: Vec::new(),
             ensuring: false,
             last_ensure: None,
@@ -162,7 +163,7 @@ impl Worker {
     }
 
     fn next_after(&mut self, t: f64) -> Option<f64> {
-        let plan = &self.fleet.plan;
+        let plan = &self.fleet.decider.plan;
         let user = &plan.users[self.idx];
         // The budget is the gap measured in "expected arrivals": Exp(1) for Poisson,
         // exactly 1 for uniform spacing (whose first slot is at a random phase).
@@ -171,20 +172,20 @@ impl Worker {
             Arrivals::Uniform if t == 0.0 => self.rng.random::<f64>(),
             Arrivals::Uniform => 1.0,
         };
-        schedule::next_arrival(&self.fleet.clock.map, |h| plan.user_rate(user, h), t, budget)
+        schedule::next_arrival(&self.fleet.decider.clock.map, |h| plan.user_rate(user, h), t, budget)
     }
 
     pub fn run(mut self) -> WorkerEnd {
-        let map = self.fleet.clock.map;
+        let map = self.fleet.decider.clock.map;
         let mut next = self.next_after(0.0);
-        while self.fleet.is_running() {
-            let now = self.fleet.clock.elapsed();
+        while self.fleet.decider.is_running() {
+            let now = self.fleet.decider.clock.elapsed();
             self.expire(map.sim_at(now));
             while let Some(at) = next.filter(|at| *at <= now) {
                 self.arrival(at, now);
                 next = self.next_after(at);
                 // Rates are bounded, but a stop must never wait for a backlog.
-                if !self.fleet.is_running() {
+                if !self.fleet.decider.is_running() {
                     break;
                 }
             }
@@ -200,7 +201,7 @@ impl Worker {
                 // Expired but blocked (cap full, being read): look again shortly.
                 wake = wake.min(map.wall_at(exp).max(now + 0.05));
             }
-            let wait = Duration::from_secs_f64((wake - self.fleet.clock.elapsed()).max(MIN_SLEEP));
+            let wait = Duration::from_secs_f64((wake - self.fleet.decider.clock.elapsed()).max(MIN_SLEEP));
             match self.done_rx.recv_timeout(wait) {
                 Ok(d) => {
                     self.apply(d);
@@ -225,31 +226,30 @@ impl Worker {
     /// Counted here and reported once per loop turn: at saturation most slots fall
     /// short, and an event each would cost more than the slot itself.
     fn shortfall(&mut self, reason: Shortfall) {
-        self.short[reason as usize] += 1;
+        self.short.add(reason);
     }
 
     fn flush_shortfall(&mut self) {
-        for reason in Shortfall::ALL {
-            let count = std::mem::take(&mut self.short[reason as usize]);
+        for (reason, count) in std::mem::take(&mut self.short).iter() {
             if count > 0 {
-                self.fleet.send(Event::Shortfall { user: self.idx, reason, count });
+                self.fleet.reporter.send(Event::Shortfall { user: self.idx, reason, count });
             }
         }
     }
 
     /// One scheduled slot: start an operation now, or count why it could not start.
     fn arrival(&mut self, at: f64, now: f64) {
-        let plan = self.fleet.plan.clone();
+        let plan = self.fleet.decider.plan.clone();
         // Drawn before the caps are looked at, so a shortfall does not shift later slots.
         let draw = self.mix.draw(&plan.kinds, plan.users[self.idx].subfolders.len(), &mut self.rng);
         self.seq += self.seq_step;
         // Too late to be the schedule (trafficgen was stopped or starved): never started,
         // so a backlog cannot become a burst.
-        let rate = plan.user_rate(&plan.users[self.idx], self.fleet.clock.map.hour_at(at));
+        let rate = plan.user_rate(&plan.users[self.idx], self.fleet.decider.clock.map.hour_at(at));
         if schedule::is_late(at, now, rate) {
             return self.shortfall(Shortfall::Late);
         }
-        if !self.fleet.host.admits() {
+        if !self.fleet.decider.host.admits() {
             return self.shortfall(Shortfall::Host);
         }
         if self.in_flight >= plan.limits.max_in_flight_per_user {
@@ -259,10 +259,10 @@ impl Worker {
         // (nothing could find them after a crash).
         let stores = matches!(draw.op, None | Some(OpType::Sync))
             || (draw.op.is_some_and(reads_an_object) && self.inv.live() == 0);
-        if stores && self.fleet.journal.failed() {
+        if stores && self.fleet.reporter.journal_failed() {
             return self.shortfall(Shortfall::Journal);
         }
-        let Some(permit) = self.fleet.gate.try_slot() else {
+        let Some(permit) = self.fleet.decider.gate.try_slot() else {
             return self.shortfall(Shortfall::GlobalCap);
         };
         let lag = Duration::from_secs_f64((now - at).max(0.0));
@@ -270,7 +270,7 @@ impl Worker {
         match op {
             Some(o) if reads_an_object(o) && self.inv.live() == 0 => {
                 // Nothing to read yet: upload instead, and owe the read.
-                self.fleet.send(Event::NoObject { user: self.idx, op: o });
+                self.fleet.reporter.send(Event::NoObject { user: self.idx, op: o });
                 self.owed.push(o);
                 op = None;
             }
@@ -290,9 +290,9 @@ impl Worker {
     }
 
     fn start_upload(&mut self, mut permit: Permit, draw: SlotDraw, at: f64, lag: Duration) {
-        let plan = self.fleet.plan.clone();
+        let plan = self.fleet.decider.plan.clone();
         let file = draw.file.clone();
-        if !self.fleet.gate.try_memory(&mut permit, file.size) {
+        if !self.fleet.decider.gate.try_memory(&mut permit, file.size) {
             return self.shortfall(Shortfall::Memory);
         }
         if plan.limits.min_free_disk > 0 {
@@ -306,7 +306,7 @@ impl Worker {
         let local = self.local_path("up", &file.ext);
         let confirm = draw.confirm;
         self.spawn_op(permit, move |fleet, idx| async move {
-            let recs = ops::upload(&fleet, idx, &key, &file, &local, confirm).await;
+            let recs = ops::upload(&fleet.runner, &fleet.reporter, idx, &key, &file, &local, confirm).await;
             let result = recs[0].result;
             let done = Done::Upload { key, size: file.size, kind: file.kind, result, local, ext: file.ext };
             (recs, done)
@@ -325,15 +325,15 @@ impl Worker {
         let idx = self.idx;
         let seq = self.seq;
         let build = self.build;
-        self.fleet.rt.spawn(async move {
+        self.fleet.runner.spawn(async move {
             let (recs, done) = crate::work::ab::scope(build, op(fleet.clone(), idx)).await;
             drop(permit);
-            if let Some(ab) = &fleet.ab {
+            if let Some(ab) = &fleet.decider.ab {
                 ab.record(build, &recs);
             }
             for mut rec in recs {
                 rec.seq = seq;
-                fleet.send(Event::Finished(Box::new(rec)));
+                fleet.reporter.send(Event::Finished(Box::new(rec)));
             }
             let _ = tx.send(done);
         });
@@ -350,12 +350,12 @@ impl Worker {
     /// A fresh key under one of the user's subfolders, stamped with the slot's simulated
     /// time (not the moment it ran, so a seed reproduces its keys).
     fn new_key(&self, draw: &SlotDraw, kind: &str, ext: &str, at: f64) -> String {
-        let plan = &self.fleet.plan;
+        let plan = &self.fleet.decider.plan;
         let user = &plan.users[self.idx];
-        let sim = self.fleet.clock.map.sim_at(at);
+        let sim = self.fleet.decider.clock.map.sim_at(at);
         let mut fill = SmallRng::seed_from_u64(draw.fill);
         let mut sub = workload::fill_template(&user.subfolders[draw.template], plan, sim, &mut fill);
-        if self.fleet.ab.is_some() {
+        if self.fleet.decider.ab.is_some() {
             sub.insert_str(0, self.build.key_prefix());
         }
         workload::object_key(&sub, &user.id, kind, (sim * 1000.0) as u64, self.seq, ext)
@@ -366,9 +366,9 @@ impl Worker {
         self.started(op, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
             let rec = match (op, &local) {
-                (OpType::Download, Some(l)) => ops::download(&fleet, idx, &obj, l).await,
-                (OpType::Presign, Some(l)) => ops::presign(&fleet, idx, &obj, l).await,
-                _ => ops::head_object(&fleet, idx, &obj).await,
+                (OpType::Download, Some(l)) => ops::download(&fleet.runner, idx, &obj, l).await,
+                (OpType::Presign, Some(l)) => ops::presign(&fleet.runner, idx, &obj, l).await,
+                _ => ops::head_object(&fleet.runner, idx, &obj).await,
             };
             let ok = rec.result.is_ok();
             (vec![rec], Done::Read { id: obj.id, local, ok })
@@ -385,13 +385,13 @@ impl Worker {
         };
         let reusable = op != OpType::MissingLocalUpload;
         self.spawn_op(permit, move |fleet, idx| async move {
-            let rec = ops::expected_failure(&fleet, idx, op, &key, &local).await;
+            let rec = ops::expected_failure(&fleet.runner, idx, op, &key, &local).await;
             (vec![rec], Done::Expected { local: reusable.then_some(local) })
         });
     }
 
     fn start_sync(&mut self, permit: Permit, draw: &SlotDraw, at: f64, lag: Duration) {
-        let plan = self.fleet.plan.clone();
+        let plan = self.fleet.decider.plan.clone();
         let f = &draw.file;
         let kind_name = &plan.kinds[f.kind].name;
         self.started(OpType::Sync, Some(lag), None);
@@ -410,7 +410,7 @@ impl Worker {
         let dir = self.dir.join(format!("sync-{}", self.seq));
         let kind = f.kind;
         self.spawn_op(permit, move |fleet, idx| async move {
-            let (recs, stored) = ops::sync(&fleet, idx, &dir, &prefix, &files).await;
+            let (recs, stored) = ops::sync(&fleet.runner, &fleet.reporter, idx, &dir, &prefix, &files).await;
             // A sync that did not succeed, or whose listing failed (nothing confirmed),
             // may still have stored files: track them all as uncertain so they are
             // deleted in due course.
@@ -423,13 +423,13 @@ impl Worker {
 
     /// ls, du, and mb+rb of a scratch bucket.
     fn start_other(&mut self, permit: Permit, op: OpType, lag: Duration) {
-        let scratch = format!("{}-{}-{}", self.fleet.scratch_prefix, self.idx, self.seq);
+        let scratch = self.fleet.runner.scratch_bucket(self.idx, self.seq);
         self.started(op, Some(lag), None);
         self.spawn_op(permit, move |fleet, idx| async move {
             let recs = match op {
-                OpType::List => vec![ops::list(&fleet, idx).await],
-                OpType::Du => vec![ops::du(&fleet, idx).await],
-                _ => ops::bucket_cycle(&fleet, idx, &scratch).await,
+                OpType::List => vec![ops::list(&fleet.runner, idx).await],
+                OpType::Du => vec![ops::du(&fleet.runner, idx).await],
+                _ => ops::bucket_cycle(&fleet.runner, idx, &scratch).await,
             };
             let ok = recs.iter().all(|r| r.result.is_ok());
             (recs, Done::Other { ok })
@@ -439,12 +439,12 @@ impl Worker {
     /// The janitor: deletes expired objects. Deletes need a global slot but are tried
     /// before new arrivals, so a busy fleet still keeps its buckets small.
     fn expire(&mut self, sim_now: f64) {
-        while let Some(permit) = self.fleet.gate.try_slot() {
+        while let Some(permit) = self.fleet.decider.gate.try_slot() {
             let Some(obj) = self.inv.take_expired(sim_now, 1).pop() else { return };
             let confirm = self.mix.confirm_delete(&mut self.aux);
             self.started(OpType::Delete, None, None);
             self.spawn_op(permit, move |fleet, idx| async move {
-                let recs = ops::delete(&fleet, idx, &obj, DeleteReason::Ttl, confirm).await;
+                let recs = ops::delete(&fleet.runner, &fleet.reporter, idx, &obj, DeleteReason::Ttl, confirm).await;
                 let ok = recs[0].result.is_ok();
                 (recs, Done::Delete { obj, ok })
             });
@@ -454,12 +454,12 @@ impl Worker {
     /// Counts an operation as started and, under `ab`, deals it to a build (before its
     /// key is made: the key carries the build).
     fn started(&mut self, op: OpType, lag: Option<Duration>, file: Option<&FileChoice>) {
-        if let Some(ab) = &self.fleet.ab {
+        if let Some(ab) = &self.fleet.decider.ab {
             self.build = self.assigner.next(ab.seed, self.idx, op);
         }
         self.in_flight += 1;
         let upload = file.map(|f| (f.kind, f.band));
-        self.fleet.send(Event::Started { user: self.idx, op, lag, upload });
+        self.fleet.reporter.send(Event::Started { user: self.idx, op, lag, upload });
     }
 
     fn free_local(&mut self, ext: String, local: Option<PathBuf>) {
@@ -469,8 +469,7 @@ impl Worker {
     }
 
     fn apply(&mut self, done: Done) {
-        let ttl_from_now =
-            |fleet: &Fleet, size: u64| fleet.clock.sim_now() + fleet.plan.lifecycle.ttl_for(size).as_secs_f64();
+        let ttl_from_now = |d: &Decider, size: u64| d.clock.sim_now() + d.plan.lifecycle.ttl_for(size).as_secs_f64();
         let failed = match done {
             Done::Ensure => {
                 self.ensuring = false;
@@ -479,7 +478,7 @@ impl Worker {
             Done::Wake => return,
             Done::Upload { key, size, kind, result, local, ext } => {
                 self.free_local(ext, Some(local));
-                let expires = ttl_from_now(&self.fleet, size);
+                let expires = ttl_from_now(&self.fleet.decider, size);
                 match result {
                     Ok(()) => {
                         self.inv.add(key, size, kind, expires, false);
@@ -505,14 +504,14 @@ impl Worker {
             }
             Done::Delete { obj, ok } => {
                 if !ok {
-                    let retry = self.fleet.clock.map.sim_at(self.fleet.clock.elapsed() + DELETE_RETRY);
+                    let retry = self.fleet.decider.clock.map.sim_at(self.fleet.decider.clock.elapsed() + DELETE_RETRY);
                     self.inv.restore(obj, retry);
                 }
                 !ok
             }
             Done::Sync { stored, kind, ok } => {
                 for (key, size) in stored {
-                    let expires = ttl_from_now(&self.fleet, size);
+                    let expires = ttl_from_now(&self.fleet.decider, size);
                     self.inv.add(key, size, kind, expires, !ok);
                 }
                 !ok
@@ -521,7 +520,7 @@ impl Worker {
         };
         self.in_flight -= 1;
         self.failures_in_a_row = if failed { self.failures_in_a_row + 1 } else { 0 };
-        if self.failures_in_a_row >= REENSURE_AFTER && self.fleet.is_running() {
+        if self.failures_in_a_row >= REENSURE_AFTER && self.fleet.decider.is_running() {
             self.maybe_reensure();
         }
     }
@@ -535,9 +534,9 @@ impl Worker {
         let fleet = self.fleet.clone();
         let tx = self.done_tx.clone();
         let idx = self.idx;
-        self.fleet.rt.spawn(async move {
-            let result = ops::ensure_bucket(&fleet.client, &fleet.plan.users[idx].bucket).await;
-            fleet.send(Event::BucketEnsured { user: idx, ok: result.is_ok(), error: result.err() });
+        self.fleet.runner.spawn(async move {
+            let result = ops::ensure_bucket(&fleet.runner.client, fleet.runner.bucket(idx)).await;
+            fleet.reporter.send(Event::BucketEnsured { user: idx, ok: result.is_ok(), error: result.err() });
             let _ = tx.send(Done::Ensure);
         });
     }

@@ -255,14 +255,13 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     if plan.limits.host_guard {
         host.watch();
     }
-    let fleet = Arc::new(Fleet {
+    let fleet = Arc::new(Fleet::new(crate::work::fleet::Setup {
         plan: plan.clone(),
         clock,
         client: client.clone(),
         rt: rt.handle().clone(),
         events: events_tx,
         gate: Gate::new(plan.limits.max_in_flight, plan.limits.upload_memory_budget),
-        running: AtomicBool::new(true),
         seed: crate::config::shard::seed(opts.seed, plan.shard),
         missing_bucket: format!("trafficgen-missing-{run_id:08x}"),
         scratch_prefix: format!("trafficgen-scratch-{run_id:08x}"),
@@ -270,8 +269,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
         run_id: format!("{run_id:08x}"),
         host: host.clone(),
         ab: opts.ab.clone(),
-        wakers: Default::default(),
-    });
+    }));
     ints.running.store(true, Ordering::SeqCst);
 
     let (ends, mut stopped_by, dispatch_s) = dispatch(&fleet, temp.path().to_path_buf(), &stop_rx, leftovers);
@@ -296,7 +294,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> i32 {
     }
     ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take();
 
-    let journal_error = fleet.journal.error();
+    let journal_error = fleet.reporter.journal_error();
     drop(fleet);
     host.stop();
     let stats = stats_thread.join().expect("the stats thread does not panic");
@@ -539,7 +537,7 @@ fn dispatch(
     stop_rx: &Receiver<()>,
     mut leftovers: Vec<Vec<(String, u64, f64)>>,
 ) -> (Vec<WorkerEnd>, StopCause, f64) {
-    let plan = &fleet.plan;
+    let plan = &fleet.decider.plan;
     let mut workers = Vec::new();
     for (i, u) in plan.users.iter().enumerate() {
         let dir = temp.join(&u.id);
@@ -559,17 +557,17 @@ fn dispatch(
         }
     }
 
-    let wall = plan.duration.as_secs_f64() / fleet.clock.map.scale;
+    let wall = plan.duration.as_secs_f64() / fleet.decider.clock.map.scale;
     let deadline = Instant::now() + Duration::from_secs_f64(wall);
     let stopped_by = match stop_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(()) => StopCause::Signal,
         Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => StopCause::Duration,
     };
     fleet.stop();
-    let dispatch_s = fleet.clock.elapsed();
+    let dispatch_s = fleet.decider.clock.elapsed();
 
     // Drain: in-flight commands may finish; then whatever is left is killed.
-    let in_flight = fleet.gate.in_flight();
+    let in_flight = fleet.decider.gate.in_flight();
     if in_flight > 0 {
         info!(
             "stopping ({stopped_by}): waiting up to {} for {in_flight} operations in flight",
@@ -577,13 +575,13 @@ fn dispatch(
         );
     }
     let grace_end = Instant::now() + plan.grace_period;
-    while fleet.gate.in_flight() > 0 && Instant::now() < grace_end {
+    while fleet.decider.gate.in_flight() > 0 && Instant::now() < grace_end {
         std::thread::sleep(Duration::from_millis(20));
     }
-    if fleet.gate.in_flight() > 0 {
-        warn!("grace period over: killing {} commands still running", fleet.client.children.running());
+    if fleet.decider.gate.in_flight() > 0 {
+        warn!("grace period over: killing {} commands still running", fleet.runner.client.children.running());
     }
-    fleet.client.children.kill_all();
+    fleet.runner.client.children.kill_all();
     let ends = workers.into_iter().filter_map(|h| h.join().ok()).collect();
     (ends, stopped_by, dispatch_s)
 }
@@ -603,9 +601,9 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
         return false;
     }
     info!("cleanup: deleting {total} objects left by this run");
-    let cap = (fleet.plan.limits.max_in_flight as usize).max(1);
+    let cap = (fleet.decider.plan.limits.max_in_flight as usize).max(1);
     let limit = Arc::new(tokio::sync::Semaphore::new(cap));
-    let grace = fleet.plan.grace_period;
+    let grace = fleet.decider.plan.grace_period;
     let asked = || stop_rx.try_recv().is_ok();
     let (started, stopped) = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
@@ -619,7 +617,7 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
                         break 'objects;
                     }
                     let idle = limit.available_permits() == cap;
-                    if (idle || fleet.host.admits())
+                    if (idle || fleet.decider.host.admits())
                         && let Ok(p) = limit.clone().try_acquire_owned()
                     {
                         break p;
@@ -631,9 +629,9 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
                 started += 1;
                 set.spawn(async move {
                     let _permit = permit;
-                    fleet.send(Event::Started { user, op: OpType::Delete, lag: None, upload: None });
-                    for rec in ops::delete(&fleet, user, &obj, DeleteReason::Cleanup, false).await {
-                        fleet.send(Event::Finished(Box::new(rec)));
+                    fleet.reporter.send(Event::Started { user, op: OpType::Delete, lag: None, upload: None });
+                    for rec in ops::delete(&fleet.runner, &fleet.reporter, user, &obj, DeleteReason::Cleanup, false).await {
+                        fleet.reporter.send(Event::Finished(Box::new(rec)));
                     }
                 });
                 // A few ms apart, so each delete counts as in flight before the next is weighed.
@@ -659,8 +657,8 @@ fn cleanup(rt: &tokio::runtime::Runtime, fleet: &Arc<Fleet>, ends: Vec<WorkerEnd
                         info!("cleanup stopping (signal): waiting up to {} for the deletes in flight", humantime::format_duration(grace));
                     }
                     if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                        warn!("grace period over: killing {} deletes still running", fleet.client.children.running());
-                        fleet.client.children.kill_all();
+                        warn!("grace period over: killing {} deletes still running", fleet.runner.client.children.running());
+                        fleet.runner.client.children.kill_all();
                         // Killed children end at once; their deletes are recorded as cancelled.
                         set.join_all().await;
                         break;
