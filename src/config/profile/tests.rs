@@ -1,6 +1,8 @@
 //! Every validation rule, checked against the shipped profile with one thing broken.
 
 use super::*;
+use crate::config::plan::UserPlan;
+use crate::model::events::OpType;
 
 use super::SHIPPED;
 
