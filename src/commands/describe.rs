@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::plan::{Arrivals, HourlyTable, Plan, Split};
+use crate::config::plan::{HourlyTable, Plan, Split};
 use crate::model::events::OpType;
 use crate::model::secrets;
 use crate::model::units::human_bytes;
@@ -56,10 +56,7 @@ fn client_and_run(o: &mut String, plan: &Plan) {
         max,
         plan.rates.download_share * 100.0,
         plan.rates.error_share * 100.0,
-        match plan.rates.arrivals {
-            Arrivals::Poisson => "poisson",
-            Arrivals::Uniform => "uniform",
-        }
+        plan.rates.arrivals.name()
     );
 }
 

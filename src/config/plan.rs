@@ -47,7 +47,9 @@ pub struct Plan {
     pub expand_replicas: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+/// Which client runs the commands. The command line's `--client` has its own enum
+/// (`cli::ClientFlavor`) that maps onto this one: configuration owes nothing to the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// obsctl: `obsctl --debug error --endpoint E --region R cp SRC DST`
@@ -57,6 +59,9 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    /// Every flavor by its name in the profile (`obsctl.flavor`) and on the command line.
+    pub const ALL: [(&'static str, Flavor); 2] = [("obsctl", Flavor::Obsctl), ("aws", Flavor::Aws)];
+
     pub fn name(self) -> &'static str {
         match self {
             Flavor::Obsctl => "obsctl",
@@ -97,13 +102,26 @@ pub struct Rates {
     pub arrivals: Arrivals,
 }
 
-/// How arrival times are spread at a given rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How arrival times are spread at a given rate. `--arrivals` maps onto it from its own
+/// enum (`cli::ArrivalProcess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrivals {
     /// Random (exponential gaps), like real users
     Poisson,
     /// Evenly spaced, like k6's constant-arrival-rate (steadier for short runs)
     Uniform,
+}
+
+impl Arrivals {
+    /// Every process by its name in the profile (`rates.arrivals`) and on the command line.
+    pub const ALL: [(&'static str, Arrivals); 2] = [("poisson", Arrivals::Poisson), ("uniform", Arrivals::Uniform)];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Poisson => "poisson",
+            Arrivals::Uniform => "uniform",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -398,13 +398,16 @@ impl Cx<'_> {
         Ok(d)
     }
 
-    /// One of a fixed set of names; the same names the command line takes.
-    fn choice<T: clap::ValueEnum>(&self, v: &Spanned<String>, field: &str, what: &str) -> Result<T, ProfileError> {
-        T::from_str(v.get_ref(), false).map_err(|_| {
-            let names: Vec<String> = T::value_variants()
-                .iter()
-                .filter_map(|x| x.to_possible_value().map(|p| format!("{:?}", p.get_name())))
-                .collect();
+    /// One of a fixed set of `names`; the same names the command line takes.
+    fn choice<T: Copy>(
+        &self,
+        v: &Spanned<String>,
+        field: &str,
+        what: &str,
+        names: &[(&str, T)],
+    ) -> Result<T, ProfileError> {
+        names.iter().find(|(n, _)| n == v.get_ref()).map(|(_, x)| *x).ok_or_else(|| {
+            let names: Vec<String> = names.iter().map(|(n, _)| format!("{n:?}")).collect();
             self.err(v.span(), field, format!("{:?} is not {what} ({})", v.get_ref(), names.join(" or ")))
         })
     }

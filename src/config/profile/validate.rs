@@ -108,7 +108,7 @@ impl Cx<'_> {
 
     /// `[obsctl]` and `[obsctl.env]`: which client, where, and its environment.
     fn client(&self, c: &super::ClientSection) -> Result<ClientPlan, ProfileError> {
-        let flavor: Flavor = self.choice(&c.flavor, "obsctl.flavor", "a client flavor")?;
+        let flavor = self.choice(&c.flavor, "obsctl.flavor", "a client flavor", &Flavor::ALL)?;
         if c.binary.get_ref().trim().is_empty() {
             return Err(self.err(c.binary.span(), "obsctl.binary", "must name a program"));
         }
@@ -171,7 +171,7 @@ impl Cx<'_> {
             Some(e) => *e.get_ref(),
             None => 0.0,
         };
-        let arrivals: Arrivals = self.choice(&r.arrivals, "rates.arrivals", "an arrival process")?;
+        let arrivals = self.choice(&r.arrivals, "rates.arrivals", "an arrival process", &Arrivals::ALL)?;
         Ok(Rates {
             base_ops_per_min: base,
             peak_multiplier: peak_mult,
