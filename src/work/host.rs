@@ -500,7 +500,7 @@ impl Sampler {
         };
         // A scan a second, and one early so the party is known by the time the first
         // judgement (three samples) can hold slots back.
-        if self.ticks % SCAN_EVERY == 0 || self.ticks == 2 {
+        if self.ticks.is_multiple_of(SCAN_EVERY) || self.ticks == 2 {
             self.scan(s);
         }
         let who = self.whose_work();
@@ -585,7 +585,7 @@ impl Sampler {
     fn adapt_limit(&mut self, host: &Host, verdict: Option<Reason>) -> u64 {
         let may_cut = self.limit == u64::MAX || self.last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
         let in_flight = host.in_flight.load(Ordering::Relaxed);
-        let raise = self.ticks % RAISE_EVERY == 0;
+        let raise = self.ticks.is_multiple_of(RAISE_EVERY);
         let next = next_limit(self.limit, in_flight, verdict.is_some(), may_cut, raise, self.cores as u64);
         if next < self.limit {
             self.last_cut = Instant::now();

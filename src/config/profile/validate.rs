@@ -93,7 +93,7 @@ impl Cx<'_> {
                 let url = expand_env(v.get_ref(), |name| std::env::var(name).ok())
                     .map_err(|m| self.err(v.span(), "run.server_metrics", m))?;
                 let url = url.trim().to_string();
-                if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(self.err(
                         v.span(),
                         "run.server_metrics",
