@@ -150,7 +150,7 @@ pub struct RunArgs {
 
     /// Client flavor [default: the profile's obsctl.flavor]
     #[arg(long, value_enum, value_name = "FLAVOR")]
-    pub client: Option<Flavor>,
+    pub client: Option<ClientFlavor>,
 
     /// S3 endpoint URL [default: the profile's obsctl.endpoint]
     #[arg(long, value_name = "URL")]
@@ -170,7 +170,7 @@ pub struct RunArgs {
 
     /// Arrival process [default: the profile's rates.arrivals]
     #[arg(long, value_enum, value_name = "KIND")]
-    pub arrivals: Option<Arrivals>,
+    pub arrivals: Option<ArrivalProcess>,
 
     /// Simulated UTC time of day at start, HH:MM [default: now]
     #[arg(long, value_name = "HH:MM")]
@@ -295,4 +295,69 @@ pub struct AbArgs {
     pub markdown: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `--client`'s values: the parser's own enum, mapped onto the configuration's `Flavor`
+/// (which carries no clap derive). Its doc comments are the `--help` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientFlavor {
+    /// obsctl: `obsctl --debug error --endpoint E --region R cp SRC DST`
+    Obsctl,
+    /// The AWS CLI: `aws s3 cp SRC DST --endpoint-url E --region R --only-show-errors`
+    Aws,
+}
+
+impl From<ClientFlavor> for Flavor {
+    fn from(f: ClientFlavor) -> Flavor {
+        match f {
+            ClientFlavor::Obsctl => Flavor::Obsctl,
+            ClientFlavor::Aws => Flavor::Aws,
+        }
+    }
+}
+
+/// `--arrivals`' values, mapped onto the configuration's `Arrivals`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArrivalProcess {
+    /// Random (exponential gaps), like real users
+    Poisson,
+    /// Evenly spaced, like k6's constant-arrival-rate (steadier for short runs)
+    Uniform,
+}
+
+impl From<ArrivalProcess> for Arrivals {
+    fn from(a: ArrivalProcess) -> Arrivals {
+        match a {
+            ArrivalProcess::Poisson => Arrivals::Poisson,
+            ArrivalProcess::Uniform => Arrivals::Uniform,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// The command line takes the names the profile takes, each meaning the same thing.
+    #[test]
+    fn flag_values_are_the_profile_names() {
+        let names = |v: Vec<Option<clap::builder::PossibleValue>>| -> Vec<String> {
+            v.into_iter().flatten().map(|p| p.get_name().to_string()).collect()
+        };
+        let flags = names(ClientFlavor::value_variants().iter().map(|f| f.to_possible_value()).collect());
+        let profile: Vec<&str> = Flavor::ALL.iter().map(|(n, _)| *n).collect();
+        assert_eq!(flags, profile);
+        for f in ClientFlavor::value_variants() {
+            let name = f.to_possible_value().map(|p| p.get_name().to_string());
+            assert_eq!(name.as_deref(), Some(Flavor::from(*f).name()));
+        }
+        let flags = names(ArrivalProcess::value_variants().iter().map(|a| a.to_possible_value()).collect());
+        let profile: Vec<&str> = Arrivals::ALL.iter().map(|(n, _)| *n).collect();
+        assert_eq!(flags, profile);
+        for a in ArrivalProcess::value_variants() {
+            let name = a.to_possible_value().map(|p| p.get_name().to_string());
+            assert_eq!(name.as_deref(), Some(Arrivals::from(*a).name()));
+        }
+    }
 }

@@ -4,7 +4,7 @@
 pub fn run(plan: &crate::config::plan::Plan) -> i32 {
     // Free text of the profile (env values, the endpoint) reaches the terminal without
     // control characters or escape sequences.
-    print!("{}", crate::model::terminal::clean(&plan.describe()));
+    print!("{}", crate::model::terminal::clean(&super::describe::describe(plan)));
     let tmp = std::env::temp_dir();
     if plan.limits.min_free_disk > 0
         && let Ok(total) = fs4::total_space(&tmp)

@@ -4,6 +4,7 @@ pub mod ab;
 pub mod check;
 pub mod cleanup;
 pub mod compare;
+pub mod describe;
 pub mod merge;
 pub mod options;
 pub mod plan;

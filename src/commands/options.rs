@@ -85,7 +85,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
     if let Some(p) = &a.obsctl {
         plan.client.binary = p.clone();
     }
-    if let Some(f) = a.client {
+    if let Some(f) = a.client.map(crate::config::plan::Flavor::from) {
         plan.client.flavor = f;
         // `--client aws` alone means the AWS CLI, not the profile's `obsctl`.
         if a.obsctl.is_none()
@@ -110,7 +110,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         }
         plan.client.region = r.clone();
     }
-    if let Some(k) = a.arrivals {
+    if let Some(k) = a.arrivals.map(crate::config::plan::Arrivals::from) {
         plan.rates.arrivals = k;
     }
     if let Some(d) = a.stats_interval {

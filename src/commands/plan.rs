@@ -5,7 +5,7 @@ pub fn run(plan: &crate::config::plan::Plan, json: bool) -> i32 {
     if json {
         println!("{}", serde_json::to_string_pretty(&table).expect("plain data serializes"));
     } else {
-        print!("{}", table.render(plan));
+        print!("{}", super::describe::hourly(&table, plan));
     }
     0
 }

@@ -48,7 +48,9 @@ pub struct Plan {
     pub expand_replicas: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+/// Which client runs the commands. The command line's `--client` has its own enum
+/// (`cli::ClientFlavor`) that maps onto this one: configuration owes nothing to the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// obsctl: `obsctl --debug error --endpoint E --region R cp SRC DST`
@@ -58,6 +60,9 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    /// Every flavor by its name in the profile (`obsctl.flavor`) and on the command line.
+    pub const ALL: [(&'static str, Flavor); 2] = [("obsctl", Flavor::Obsctl), ("aws", Flavor::Aws)];
+
     pub fn name(self) -> &'static str {
         match self {
             Flavor::Obsctl => "obsctl",
@@ -98,13 +103,26 @@ pub struct Rates {
     pub arrivals: Arrivals,
 }
 
-/// How arrival times are spread at a given rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How arrival times are spread at a given rate. `--arrivals` maps onto it from its own
+/// enum (`cli::ArrivalProcess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrivals {
     /// Random (exponential gaps), like real users
     Poisson,
     /// Evenly spaced, like k6's constant-arrival-rate (steadier for short runs)
     Uniform,
+}
+
+impl Arrivals {
+    /// Every process by its name in the profile (`rates.arrivals`) and on the command line.
+    pub const ALL: [(&'static str, Arrivals); 2] = [("poisson", Arrivals::Poisson), ("uniform", Arrivals::Uniform)];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Poisson => "poisson",
+            Arrivals::Uniform => "uniform",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -300,7 +318,8 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// What `trafficgen plan` prints: per UTC hour, each user's target and the fleet total.
+/// What `trafficgen plan` shows, as data: per UTC hour, each user's target and the fleet
+/// total (`plan --json` prints it as it is; the text is rendered by the command).
 #[derive(Debug, Serialize)]
 pub struct HourlyTable {
     pub hours: Vec<HourRow>,
@@ -316,251 +335,4 @@ pub struct HourRow {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub personas: BTreeMap<String, f64>,
     pub total: f64,
-}
-
-/// Eighths of a character cell, for bars and sparklines.
-const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-
-/// One character per hour, scaled to `max`.
-fn sparkline(values: &[f64], max: f64) -> String {
-    values
-        .iter()
-        .map(
-            |v| if max <= 0.0 || *v <= 0.0 { BLOCKS[1] } else { BLOCKS[((v / max * 8.0).ceil() as usize).clamp(1, 8)] },
-        )
-        .collect()
-}
-
-/// The fleet's target per hour as a bar chart `height` rows tall, two columns per hour.
-fn day_chart(totals: &[f64], height: usize) -> String {
-    let max = totals.iter().copied().fold(0.0, f64::max);
-    let mut out = String::new();
-    for row in (0..height).rev() {
-        let label = if row == height - 1 {
-            format!("{max:>8.1} ")
-        } else if row == 0 {
-            format!("{:>8} ", 0)
-        } else {
-            " ".repeat(9)
-        };
-        out.push_str(&label);
-        out.push('│');
-        for v in totals {
-            let eighths = if max > 0.0 { (v / max * (height * 8) as f64).round() as usize } else { 0 };
-            let cell = eighths.saturating_sub(row * 8).min(8);
-            let c = BLOCKS[cell];
-            out.push(c);
-            out.push(c);
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!("{:>9}└{}\n", "", "─".repeat(totals.len() * 2)));
-    out.push_str(&format!("{:>10}00    03    06    09    12    15    18    21  UTC\n", ""));
-    out
-}
-
-impl HourlyTable {
-    pub fn render(&self, plan: &Plan) -> String {
-        let cols = plan.columns();
-        let mut out = String::new();
-        if let Some(s) = self.shard {
-            out.push_str(&format!("shard {} of {} (counted from 0): ", s.index, s.count));
-            out.push_str(match s.split {
-                Split::Users => "its share of the users, each at its full rate\n",
-                Split::Rate => "every user at 1/N of its rate\n",
-            });
-        }
-        out.push_str("target operations per wall-clock minute, by UTC hour (* = peak)\n");
-        out.push_str("hour ");
-        let heads: Vec<String> = cols
-            .iter()
-            .map(|(name, members)| {
-                let short = name.split('-').next().unwrap_or(name);
-                if members.len() > 1 { format!("{short}x{}", members.len()) } else { short.to_string() }
-            })
-            .collect();
-        let w = heads.iter().map(|h| h.len() + 1).max().unwrap_or(0).max(9);
-        for head in &heads {
-            out.push_str(&format!("{head:>w$}"));
-        }
-        out.push_str(&format!("{:>9}\n", "TOTAL"));
-        for row in &self.hours {
-            out.push_str(&format!("{:02}   ", row.hour));
-            for (_, members) in &cols {
-                let first = &plan.users[members[0]];
-                let mark = if first.peak.contains(row.hour) { '*' } else { ' ' };
-                let v: f64 = members.iter().map(|&i| row.users[&plan.users[i].id]).sum();
-                out.push_str(&format!("{v:>width$.1}{mark}", width = w - 1));
-            }
-            out.push_str(&format!("{:>9.1}\n", row.total));
-        }
-        let totals: Vec<f64> = self.hours.iter().map(|h| h.total).collect();
-        let min = totals.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = totals.iter().copied().fold(0.0, f64::max);
-        out.push_str(&format!("fleet total: {min:.1} to {max:.1} ops/min\n\n"));
-        out.push_str("fleet target ops/min over the day\n");
-        out.push_str(&day_chart(&totals, 6));
-        out.push_str("\nper persona, 00-23 UTC (each scaled to its own peak)\n");
-        let width = cols.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(8);
-        for (name, members) in &cols {
-            let values: Vec<f64> =
-                self.hours.iter().map(|h| members.iter().map(|&i| h.users[&plan.users[i].id]).sum()).collect();
-            let peak = values.iter().copied().fold(0.0, f64::max);
-            out.push_str(&format!("{name:<width$} {} peak {peak:.1}\n", sparkline(&values, peak)));
-        }
-        out
-    }
-}
-
-impl Plan {
-    /// The one-screen summary `trafficgen check` prints. Secret env values are hidden.
-    pub fn describe(&self) -> String {
-        use crate::model::units::human_bytes;
-        use std::fmt::Write as _;
-        let mut o = String::new();
-        let table = self.hourly_table();
-        let min = table.hours.iter().map(|h| h.total).fold(f64::INFINITY, f64::min);
-        let max = table.hours.iter().map(|h| h.total).fold(0.0, f64::max);
-        let _ = writeln!(o, "{}: OK", self.source.display());
-        let _ = writeln!(
-            o,
-            "client   {} `{}`, endpoint {}, region {}",
-            self.client.flavor.name(),
-            self.client.binary.display(),
-            self.client.endpoint.as_deref().map_or("(client default)".into(), crate::model::secrets::scrub),
-            self.client.region
-        );
-        let env: Vec<String> = self
-            .client
-            .env
-            .iter()
-            .map(|(k, v)| if crate::model::secrets::is_secret(k, v) { format!("{k}=***") } else { format!("{k}={v}") })
-            .collect();
-        let _ = writeln!(o, "env      {}", if env.is_empty() { "(none)".into() } else { env.join(" ") });
-        let _ = writeln!(
-            o,
-            "run      {} (simulated), command timeout {}, grace {}, stats every {}, log {}",
-            humantime::format_duration(self.duration),
-            humantime::format_duration(self.command_timeout),
-            humantime::format_duration(self.grace_period),
-            humantime::format_duration(self.stats_interval),
-            self.log_file.display()
-        );
-        let _ = writeln!(
-            o,
-            "rates    {:.0}-{:.0} ops/min for the fleet; {:.0}% downloads, {:.0}% expected failures, {} arrivals",
-            min,
-            max,
-            self.rates.download_share * 100.0,
-            self.rates.error_share * 100.0,
-            match self.rates.arrivals {
-                Arrivals::Poisson => "poisson",
-                Arrivals::Uniform => "uniform",
-            }
-        );
-        let pct = |list: &[(OpType, f64)], scale: f64| -> String {
-            let total: f64 = list.iter().map(|(_, w)| w).sum();
-            let parts: Vec<String> = list
-                .iter()
-                .map(|(op, w)| {
-                    format!("{} {:.1}%", op.name(), if scale > 0.0 { w / total * scale } else { *w } * 100.0)
-                })
-                .collect();
-            if parts.is_empty() { "none".into() } else { parts.join(", ") }
-        };
-        if self.rates.error_share > 0.0 {
-            let _ = writeln!(o, "expected {}", pct(&self.rates.expected_failures, self.rates.error_share));
-        }
-        let _ = writeln!(o, "mix      {} (of operations; the rest are uploads)", pct(&self.rates.extras, 0.0));
-        let _ = writeln!(
-            o,
-            "verify   head-object after {:.0}% of uploads and {:.0}% of TTL deletes; downloads and presigned GETs byte for byte",
-            self.verify.confirm_uploads * 100.0,
-            self.verify.confirm_deletes * 100.0
-        );
-        if self.telemetry.verify {
-            let known: Vec<String> = self
-                .telemetry
-                .allow
-                .iter()
-                .map(|(v, m)| format!("{v}: {}", m.keys().cloned().collect::<Vec<_>>().join(", ")))
-                .collect();
-            let _ = writeln!(
-                o,
-                "telemetry obsctl's metrics verified against what ran{}",
-                if known.is_empty() {
-                    String::new()
-                } else {
-                    format!("; known deviations allowed for {}", known.join("; "))
-                }
-            );
-        }
-        if let Some(url) = &self.server_metrics {
-            let url = crate::model::secrets::scrub(url);
-            let _ = writeln!(o, "server   its own counters from {url}, read at the start and the end");
-        }
-        let list: Vec<&str> = self.thresholds.iter().map(|t| t.text.as_str()).collect();
-        let _ = writeln!(
-            o,
-            "verdict  exit 3 on any integrity failure{}{}",
-            if list.is_empty() { "" } else { " or failed threshold: " },
-            list.join(", ")
-        );
-        let _ = writeln!(
-            o,
-            "limits   {} in flight per user, {} in all, {} of uploads in memory, keep {} disk free",
-            self.limits.max_in_flight_per_user,
-            self.limits.max_in_flight,
-            human_bytes(self.limits.upload_memory_budget),
-            human_bytes(self.limits.min_free_disk)
-        );
-        let _ = writeln!(
-            o,
-            "ttl      {} ({} above {})",
-            humantime::format_duration(self.lifecycle.ttl),
-            humantime::format_duration(self.lifecycle.large_ttl),
-            human_bytes(self.lifecycle.large_threshold)
-        );
-        for k in &self.kinds {
-            let lo = k.bands.iter().map(|b| b.min).min().unwrap_or(0);
-            let hi = k.bands.iter().map(|b| b.max).max().unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "kind     {:<10} {} to {}, {} extensions",
-                k.name,
-                human_bytes(lo),
-                human_bytes(hi),
-                k.extensions.len()
-            );
-        }
-        let w =
-            self.columns().iter().map(|(n, m)| n.len() + if m.len() > 1 { 6 } else { 0 }).max().unwrap_or(0).max(16);
-        let _ = writeln!(o, "{:<w$} {:<22} {:<22} {:>6} {:>8}  kinds", "user", "role", "bucket", "peak", "activity");
-        // One row per column of the plan table: a persona's replicas share their row.
-        for (name, members) in self.columns() {
-            let u = &self.users[members[0]];
-            let name = if members.len() > 1 { format!("{name} x{}", members.len()) } else { name };
-            let total: f64 = u.kind_weights.iter().sum();
-            let mut ks: Vec<(f64, &str)> = u
-                .kind_weights
-                .iter()
-                .zip(&self.kinds)
-                .filter(|(w, _)| **w > 0.0)
-                .map(|(w, k)| (*w, k.name.as_str()))
-                .collect();
-            ks.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let kinds: Vec<String> = ks.iter().map(|(w, n)| format!("{n} {:.0}%", w / total * 100.0)).collect();
-            let _ = writeln!(
-                o,
-                "{:<w$} {:<22} {:<22} {:>6} {:>8.1}  {}",
-                name,
-                u.role,
-                u.bucket,
-                u.peak.label(),
-                u.activity,
-                kinds.join(", ")
-            );
-        }
-        o
-    }
 }

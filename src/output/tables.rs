@@ -75,11 +75,32 @@ pub fn op_line(roster: &Roster, r: &OpRecord) -> (bool, String) {
 /// The periodic (and final) table. `prev` holds the counters at the previous report,
 /// so the ops/min columns show this interval, not the average since start.
 pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, title: &str) -> String {
-    let View { roster, map, fidelity: f } = *view;
-    let minutes = ((to - from) / 60.0).max(1e-9);
     let mut out = String::new();
-    let sim = civil(map.sim_at(to));
+    let sim = civil(view.map.sim_at(to));
     let _ = writeln!(out, "{title}: {:.0}s elapsed, simulated {} {} UTC", to, sim.date(), sim.hhmm());
+    let t = stats.totals();
+    user_rows(&mut out, view, stats, &t, prev, (from, to));
+    shortfall_lines(&mut out, &t);
+    mix_line(&mut out, view.fidelity);
+    check_lines(&mut out, &t);
+    latency_block(&mut out, stats, &t);
+    let _ = write!(
+        out,
+        "files created {} ({} large), in flight {}, live objects {}, maybe live {}",
+        t.files_created,
+        t.large_files,
+        t.in_flight(),
+        t.live_objects,
+        t.maybe_live_objects
+    );
+    out
+}
+
+/// The header, one row per persona (or user) over the interval `from..to`, and the
+/// TOTAL row of `t`.
+fn user_rows(out: &mut String, view: &View, stats: &Stats, t: &Counters, prev: &[Counters], (from, to): (f64, f64)) {
+    let View { roster, map, .. } = *view;
+    let minutes = ((to - from) / 60.0).max(1e-9);
     // Wide enough for `frank-research x100`.
     let w = roster
         .persona_groups()
@@ -129,10 +150,13 @@ pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, 
         } else {
             format!("{persona} x{}", members.len())
         };
-        row(&mut out, &name, target, started, &c);
+        row(out, &name, target, started, &c);
     }
-    let t = stats.totals();
-    row(&mut out, "TOTAL", total_target, total_started, &t);
+    row(out, "TOTAL", total_target, total_started, t);
+}
+
+/// Failures by class and slots not started by reason, when there are any.
+fn shortfall_lines(out: &mut String, t: &Counters) {
     if t.failures > 0 {
         let classes: Vec<String> =
             t.failures_by_class.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
@@ -143,22 +167,32 @@ pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, 
             t.shortfall_by_reason.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "shortfall (slots not started): {}", reasons.join(", "));
     }
-    if f.operations > 0 {
-        let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-        let pts = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}", v * 100.0));
-        let _ = writeln!(
-            out,
-            "mix vs profile: downloads {} ({}), expected failures {} ({}), other commands off by {} pts, kinds by {} pts, size bands by {} pts; reads with no object yet {}",
-            pct(f.download_share.achieved),
-            pct(Some(f.download_share.target)),
-            pct(f.error_share.achieved),
-            pct(Some(f.error_share.target)),
-            pts(f.extras_share_error),
-            pts(f.kind_share_error),
-            pts(f.size_band_error),
-            f.no_object
-        );
+}
+
+/// The mix achieved against the profile's, once any operation finished.
+fn mix_line(out: &mut String, f: &Fidelity) {
+    if f.operations == 0 {
+        return;
     }
+    let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    let pts = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}", v * 100.0));
+    let _ = writeln!(
+        out,
+        "mix vs profile: downloads {} ({}), expected failures {} ({}), other commands off by {} pts, kinds by {} pts, size bands by {} pts; reads with no object yet {}",
+        pct(f.download_share.achieved),
+        pct(Some(f.download_share.target)),
+        pct(f.error_share.achieved),
+        pct(Some(f.error_share.target)),
+        pts(f.extras_share_error),
+        pts(f.kind_share_error),
+        pts(f.size_band_error),
+        f.no_object
+    );
+}
+
+/// What the client's word was checked against: integrity failures, expected failures,
+/// head-object confirmations; each line only when it has something to say.
+fn check_lines(out: &mut String, t: &Counters) {
     if t.integrity_failures > 0 {
         let classes: Vec<String> =
             t.integrity.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
@@ -176,6 +210,10 @@ pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, 
             t.confirmed_uploads, t.confirmed_deletes, t.unconfirmed
         );
     }
+}
+
+/// Latency per command that ran, with a line per size class when there are several.
+fn latency_block(out: &mut String, stats: &Stats, t: &Counters) {
     let _ = writeln!(
         out,
         "{:<22}{:>7}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
@@ -194,23 +232,13 @@ pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, 
         if l.count + failed == 0 {
             continue;
         }
-        line(&mut out, op.name(), &l, failed);
+        line(out, op.name(), &l, failed);
         for class in SizeClass::ALL {
             let ls = stats.latency_by_size(op, class);
             // One class alone repeats the line above.
             if ls.count > 0 && ls.count < l.count {
-                line(&mut out, &format!("  {}", class.label()), &ls, 0);
+                line(out, &format!("  {}", class.label()), &ls, 0);
             }
         }
     }
-    let _ = write!(
-        out,
-        "files created {} ({} large), in flight {}, live objects {}, maybe live {}",
-        t.files_created,
-        t.large_files,
-        t.in_flight(),
-        t.live_objects,
-        t.maybe_live_objects
-    );
-    out
 }

@@ -5,6 +5,7 @@
 //! up) new slots are not started and count as shortfall `host`. Results of such a
 //! stretch measure the load generator, not the server: the run says so.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -412,159 +413,265 @@ impl Host {
         let me = self.clone();
         let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
         let _ = std::thread::Builder::new().name("host".into()).spawn(move || {
-            let mut samples: std::collections::VecDeque<(Cpu, u64)> = std::collections::VecDeque::new();
-            let mut commands: std::collections::VecDeque<(u64, u64, u64)> = std::collections::VecDeque::new();
-            let mut best_ms = f64::INFINITY;
-            let per_window = (WINDOW as f64 / TICK.as_secs_f64()) as usize;
-            let mut last = Instant::now();
-            let (mut limit, mut last_cut, mut ticks) = (u64::MAX, Instant::now(), 0u32);
-            // Attribution: a scan of /proc a second; the last few scans' cumulative
-            // (machine busy, trafficgen's tree) ticks give the party of the window.
-            let pid = std::process::id();
-            let mut prev_ticks: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
-            let mut scans: std::collections::VecDeque<(u64, u64)> = std::collections::VecDeque::new();
-            let (mut all, mut during) = (Tally::default(), Tally::default());
-            let mut saturated_since_scan = false;
-            let (mut busy_sum, mut runnable_sum, mut saturated_ticks) = (0.0, 0.0, 0u32);
+            let mut sampler = Sampler::new(cores);
             while !me.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(TICK);
                 let Some(s) = read_cpu() else { return };
-                samples.push_back(s);
-                if samples.len() > per_window {
-                    samples.pop_front();
-                }
-                commands.push_back(me.commands());
-                if commands.len() > per_window {
-                    commands.pop_front();
-                }
-                let latency = {
-                    let (then, now) = (commands[0], commands[commands.len() - 1]);
-                    let ended = now.1 - then.1;
-                    (ended >= MIN_COMMANDS).then(|| {
-                        let recent_ms = (now.2 - then.2) as f64 / ended as f64 / 1000.0;
-                        best_ms = best_ms.min(recent_ms);
-                        Latency { best_ms, recent_ms, in_flight_then: then.0 as f64, in_flight_now: now.0 as f64 }
-                    })
-                };
-                let (first, newest) = (samples.front().copied().unwrap_or(s), s);
-                let total = newest.0.total.saturating_sub(first.0.total).max(1) as f64;
-                let busy = newest.0.busy.saturating_sub(first.0.busy) as f64 / total;
-                let runnable = samples.iter().map(|x| x.1 as f64).sum::<f64>() / samples.len() as f64;
-                let was = me.saturated();
-                let verdict = if samples.len() < 3 {
-                    None
-                } else {
-                    let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
-                    judge(busy, runnable, cores, mem, fds, latency.as_ref(), was)
-                };
-                // A scan a second, and one early so the party is known by the time the
-                // first judgement (three samples) can hold slots back.
-                if ticks % SCAN_EVERY == 0 || ticks == 2 {
-                    let procs = scan_procs();
-                    let parts = split(&prev_ticks, &procs, pid);
-                    if let Some(&(busy_then, own_then)) = scans.back() {
-                        let (d_busy, d_own) =
-                            (s.0.busy.saturating_sub(busy_then), parts.own_total.saturating_sub(own_then));
-                        all.add(d_busy, d_own, &parts.others);
-                        if saturated_since_scan {
-                            during.add(d_busy, d_own, &parts.others);
-                        }
-                    }
-                    saturated_since_scan = false;
-                    prev_ticks = procs.iter().map(|p| (p.pid, p.ticks)).collect();
-                    scans.push_back((s.0.busy, parts.own_total));
-                    if scans.len() > WINDOW + 1 {
-                        scans.pop_front();
-                    }
-                }
-                // Whose work fills the CPU over the last few seconds (None until two scans).
-                let who = match (scans.front(), scans.back()) {
-                    (Some(a), Some(b)) if scans.len() >= 2 => {
-                        party(b.1.saturating_sub(a.1) as f64, b.0.saturating_sub(a.0) as f64)
-                    }
-                    _ => None,
-                };
-                if verdict.is_some() {
-                    saturated_since_scan = true;
-                    busy_sum += busy;
-                    runnable_sum += runnable;
-                    saturated_ticks += 1;
-                }
-                let (candidate, verdict) = (verdict, verdict.filter(|r| holds_back(*r, who)));
-                ticks = ticks.wrapping_add(1);
-                let may_cut = limit == u64::MAX || last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
-                let in_flight = me.in_flight.load(Ordering::Relaxed);
-                let next = next_limit(limit, in_flight, verdict.is_some(), may_cut, ticks % RAISE_EVERY == 0, cores as u64);
-                if next < limit {
-                    last_cut = Instant::now();
-                }
-                limit = next;
-                me.limit.store(limit, Ordering::Relaxed);
-                let dt = last.elapsed().as_secs_f64();
-                last = Instant::now();
-                let mut r = me.report.lock().unwrap_or_else(|e| e.into_inner());
-                r.cores = cores;
-                if let (Some(reason), None) = (candidate, verdict) {
-                    // Saturated by other work: not held back, but the run shares the CPU.
-                    r.other_busy_s += dt;
-                    if r.warning_other.is_none() {
-                        let text = format!(
-                            "this machine is saturated by other work ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores; trafficgen's own processes use less than half of it): slots are not held back, and capacity thresholds cannot be judged",
-                            reason.name(),
-                            busy * 100.0
-                        );
-                        warn!("{text}");
-                        r.warning_other = Some(text);
-                    }
-                }
-                if ticks % SCAN_EVERY == 1 {
-                    if let Some((own, other, others)) = during.shares().or_else(|| all.shares()) {
-                        r.own_cpu_share = Some((own * 1000.0).round() / 1000.0);
-                        r.other_cpu_share = Some((other * 1000.0).round() / 1000.0);
-                        r.others = others;
-                    }
-                    if saturated_ticks > 0 {
-                        r.cpu_busy = Some(((busy_sum / saturated_ticks as f64) * 1000.0).round() / 1000.0);
-                        r.runnable = Some(((runnable_sum / saturated_ticks as f64) * 10.0).round() / 10.0);
-                    }
-                }
-                r.party = match (r.saturated_s, r.other_busy_s) {
-                    (held, other) if held == 0.0 && other == 0.0 => None,
-                    (held, other) if other > held => Some(Party::Other),
-                    _ => Some(Party::Trafficgen),
-                };
-                if verdict.is_none() && in_flight >= limit {
-                    // Not saturated now, but the cap set while it was holds slots back.
-                    r.saturated_s += dt;
-                    *r.by_reason.entry("in_flight_cap".into()).or_default() += dt;
-                }
-                if let Some(reason) = verdict {
-                    r.saturated_s += dt;
-                    *r.by_reason.entry(reason.name().into()).or_default() += dt;
-                    if !was {
-                        let commands = match (reason, &latency) {
-                            (Reason::Latency, Some(l)) => format!(
-                                ", commands take {:.0} ms against {:.0} ms at best with {:.0} in flight (from {:.0})",
-                                l.recent_ms, l.best_ms, l.in_flight_now, l.in_flight_then
-                            ),
-                            _ => String::new(),
-                        };
-                        let text = format!(
-                            "this machine is saturated ({}: CPU {:.0}% busy, {runnable:.1} runnable on {cores} cores{commands}): new slots are held back as shortfall `host`, and results from now on measure this machine, not the server",
-                            reason.name(),
-                            busy * 100.0
-                        );
-                        warn!("{text}");
-                        r.warning_own.get_or_insert(text);
-                    }
-                }
-                r.warning = match r.party {
-                    Some(Party::Other) => r.warning_other.clone().or_else(|| r.warning_own.clone()),
-                    _ => r.warning_own.clone().or_else(|| r.warning_other.clone()),
-                };
-                me.saturated.store(verdict.is_some(), Ordering::Relaxed);
+                sampler.tick(&me, s);
             }
         });
+    }
+}
+
+/// The sampler thread's memory between ticks: the window of CPU samples and command
+/// counters, the adaptive cap, and the attribution of the CPU to its parties.
+struct Sampler {
+    cores: f64,
+    per_window: usize,
+    samples: VecDeque<(Cpu, u64)>,
+    commands: VecDeque<(u64, u64, u64)>,
+    best_ms: f64,
+    last: Instant,
+    limit: u64,
+    last_cut: Instant,
+    ticks: u32,
+    /// Attribution: a scan of /proc a second; the last few scans' cumulative (machine
+    /// busy, trafficgen's tree) ticks give the party of the window.
+    pid: u32,
+    prev_ticks: HashMap<u32, u64>,
+    scans: VecDeque<(u64, u64)>,
+    all: Tally,
+    during: Tally,
+    saturated_since_scan: bool,
+    busy_sum: f64,
+    runnable_sum: f64,
+    saturated_ticks: u32,
+}
+
+/// One tick's measurements and judgement, as the report records them.
+struct Tick {
+    busy: f64,
+    runnable: f64,
+    latency: Option<Latency>,
+    /// Saturated at the previous tick.
+    was: bool,
+    /// The judgement, and what of it holds slots back (not when others' work saturates).
+    candidate: Option<Reason>,
+    verdict: Option<Reason>,
+    in_flight: u64,
+    /// Wall seconds since the previous tick.
+    dt: f64,
+}
+
+impl Sampler {
+    fn new(cores: f64) -> Sampler {
+        Sampler {
+            cores,
+            per_window: (WINDOW as f64 / TICK.as_secs_f64()) as usize,
+            samples: VecDeque::new(),
+            commands: VecDeque::new(),
+            best_ms: f64::INFINITY,
+            last: Instant::now(),
+            limit: u64::MAX,
+            last_cut: Instant::now(),
+            ticks: 0,
+            pid: std::process::id(),
+            prev_ticks: HashMap::new(),
+            scans: VecDeque::new(),
+            all: Tally::default(),
+            during: Tally::default(),
+            saturated_since_scan: false,
+            busy_sum: 0.0,
+            runnable_sum: 0.0,
+            saturated_ticks: 0,
+        }
+    }
+
+    /// One sample `s` of the CPU: judge, attribute, set the cap, and record it all.
+    fn tick(&mut self, host: &Host, s: (Cpu, u64)) {
+        let latency = self.observe(host, s);
+        let (busy, runnable) = self.cpu(s);
+        let was = host.saturated();
+        let verdict = if self.samples.len() < 3 {
+            None
+        } else {
+            let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
+            judge(busy, runnable, self.cores, mem, fds, latency.as_ref(), was)
+        };
+        // A scan a second, and one early so the party is known by the time the first
+        // judgement (three samples) can hold slots back.
+        if self.ticks.is_multiple_of(SCAN_EVERY) || self.ticks == 2 {
+            self.scan(s);
+        }
+        let who = self.whose_work();
+        if verdict.is_some() {
+            self.saturated_since_scan = true;
+            self.busy_sum += busy;
+            self.runnable_sum += runnable;
+            self.saturated_ticks += 1;
+        }
+        let (candidate, verdict) = (verdict, verdict.filter(|r| holds_back(*r, who)));
+        self.ticks = self.ticks.wrapping_add(1);
+        let in_flight = self.adapt_limit(host, verdict);
+        let dt = self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        let t = Tick { busy, runnable, latency, was, candidate, verdict, in_flight, dt };
+        let mut r = host.report.lock().unwrap_or_else(|e| e.into_inner());
+        self.record(&mut r, &t);
+        host.saturated.store(verdict.is_some(), Ordering::Relaxed);
+    }
+
+    /// Adds `s` and the command counters to the window; the window's latency once it
+    /// has enough commands.
+    fn observe(&mut self, host: &Host, s: (Cpu, u64)) -> Option<Latency> {
+        self.samples.push_back(s);
+        if self.samples.len() > self.per_window {
+            self.samples.pop_front();
+        }
+        self.commands.push_back(host.commands());
+        if self.commands.len() > self.per_window {
+            self.commands.pop_front();
+        }
+        let (then, now) = (self.commands[0], self.commands[self.commands.len() - 1]);
+        let ended = now.1 - then.1;
+        (ended >= MIN_COMMANDS).then(|| {
+            let recent_ms = (now.2 - then.2) as f64 / ended as f64 / 1000.0;
+            self.best_ms = self.best_ms.min(recent_ms);
+            Latency { best_ms: self.best_ms, recent_ms, in_flight_then: then.0 as f64, in_flight_now: now.0 as f64 }
+        })
+    }
+
+    /// The window's CPU busy share and mean runnable tasks, up to the newest sample `s`.
+    fn cpu(&self, s: (Cpu, u64)) -> (f64, f64) {
+        let (first, newest) = (self.samples.front().copied().unwrap_or(s), s);
+        let total = newest.0.total.saturating_sub(first.0.total).max(1) as f64;
+        let busy = newest.0.busy.saturating_sub(first.0.busy) as f64 / total;
+        let runnable = self.samples.iter().map(|x| x.1 as f64).sum::<f64>() / self.samples.len() as f64;
+        (busy, runnable)
+    }
+
+    /// Scans /proc: the CPU used since the last scan, by trafficgen's tree and by the
+    /// others, goes to the tallies (the whole run's, and the saturated stretches').
+    fn scan(&mut self, s: (Cpu, u64)) {
+        let procs = scan_procs();
+        let parts = split(&self.prev_ticks, &procs, self.pid);
+        if let Some(&(busy_then, own_then)) = self.scans.back() {
+            let (d_busy, d_own) = (s.0.busy.saturating_sub(busy_then), parts.own_total.saturating_sub(own_then));
+            self.all.add(d_busy, d_own, &parts.others);
+            if self.saturated_since_scan {
+                self.during.add(d_busy, d_own, &parts.others);
+            }
+        }
+        self.saturated_since_scan = false;
+        self.prev_ticks = procs.iter().map(|p| (p.pid, p.ticks)).collect();
+        self.scans.push_back((s.0.busy, parts.own_total));
+        if self.scans.len() > WINDOW + 1 {
+            self.scans.pop_front();
+        }
+    }
+
+    /// Whose work fills the CPU over the last few seconds (None until two scans).
+    fn whose_work(&self) -> Option<Party> {
+        match (self.scans.front(), self.scans.back()) {
+            (Some(a), Some(b)) if self.scans.len() >= 2 => {
+                party(b.1.saturating_sub(a.1) as f64, b.0.saturating_sub(a.0) as f64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Moves the in-flight cap (`next_limit`) and publishes it; returns the commands in
+    /// flight it was set against.
+    fn adapt_limit(&mut self, host: &Host, verdict: Option<Reason>) -> u64 {
+        let may_cut = self.limit == u64::MAX || self.last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
+        let in_flight = host.in_flight.load(Ordering::Relaxed);
+        let raise = self.ticks.is_multiple_of(RAISE_EVERY);
+        let next = next_limit(self.limit, in_flight, verdict.is_some(), may_cut, raise, self.cores as u64);
+        if next < self.limit {
+            self.last_cut = Instant::now();
+        }
+        self.limit = next;
+        host.limit.store(self.limit, Ordering::Relaxed);
+        in_flight
+    }
+
+    /// The tick in the report: time saturated by others' work or held back, the CPU's
+    /// attribution, the party, and the first warning of each party.
+    fn record(&self, r: &mut HostReport, t: &Tick) {
+        let cores = self.cores;
+        r.cores = cores;
+        if let (Some(reason), None) = (t.candidate, t.verdict) {
+            // Saturated by other work: not held back, but the run shares the CPU.
+            r.other_busy_s += t.dt;
+            if r.warning_other.is_none() {
+                let text = format!(
+                    "this machine is saturated by other work ({}: CPU {:.0}% busy, {:.1} runnable on {cores} cores; trafficgen's own processes use less than half of it): slots are not held back, and capacity thresholds cannot be judged",
+                    reason.name(),
+                    t.busy * 100.0,
+                    t.runnable
+                );
+                warn!("{text}");
+                r.warning_other = Some(text);
+            }
+        }
+        if self.ticks % SCAN_EVERY == 1 {
+            self.record_attribution(r);
+        }
+        r.party = match (r.saturated_s, r.other_busy_s) {
+            (held, other) if held == 0.0 && other == 0.0 => None,
+            (held, other) if other > held => Some(Party::Other),
+            _ => Some(Party::Trafficgen),
+        };
+        if t.verdict.is_none() && t.in_flight >= self.limit {
+            // Not saturated now, but the cap set while it was holds slots back.
+            r.saturated_s += t.dt;
+            *r.by_reason.entry("in_flight_cap".into()).or_default() += t.dt;
+        }
+        if let Some(reason) = t.verdict {
+            self.record_held_back(r, t, reason);
+        }
+        r.warning = match r.party {
+            Some(Party::Other) => r.warning_other.clone().or_else(|| r.warning_own.clone()),
+            _ => r.warning_own.clone().or_else(|| r.warning_other.clone()),
+        };
+    }
+
+    /// The CPU's shares (while saturated, else over the run) and the saturated means.
+    fn record_attribution(&self, r: &mut HostReport) {
+        if let Some((own, other, others)) = self.during.shares().or_else(|| self.all.shares()) {
+            r.own_cpu_share = Some((own * 1000.0).round() / 1000.0);
+            r.other_cpu_share = Some((other * 1000.0).round() / 1000.0);
+            r.others = others;
+        }
+        if self.saturated_ticks > 0 {
+            r.cpu_busy = Some(((self.busy_sum / self.saturated_ticks as f64) * 1000.0).round() / 1000.0);
+            r.runnable = Some(((self.runnable_sum / self.saturated_ticks as f64) * 10.0).round() / 10.0);
+        }
+    }
+
+    /// A tick of slots held back for `reason`; the warning when saturation begins.
+    fn record_held_back(&self, r: &mut HostReport, t: &Tick, reason: Reason) {
+        let cores = self.cores;
+        r.saturated_s += t.dt;
+        *r.by_reason.entry(reason.name().into()).or_default() += t.dt;
+        if t.was {
+            return;
+        }
+        let commands = match (reason, &t.latency) {
+            (Reason::Latency, Some(l)) => format!(
+                ", commands take {:.0} ms against {:.0} ms at best with {:.0} in flight (from {:.0})",
+                l.recent_ms, l.best_ms, l.in_flight_now, l.in_flight_then
+            ),
+            _ => String::new(),
+        };
+        let text = format!(
+            "this machine is saturated ({}: CPU {:.0}% busy, {:.1} runnable on {cores} cores{commands}): new slots are held back as shortfall `host`, and results from now on measure this machine, not the server",
+            reason.name(),
+            t.busy * 100.0,
+            t.runnable
+        );
+        warn!("{text}");
+        r.warning_own.get_or_insert(text);
     }
 }
 

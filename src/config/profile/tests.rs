@@ -1,6 +1,8 @@
 //! Every validation rule, checked against the shipped profile with one thing broken.
 
 use super::*;
+use crate::config::plan::UserPlan;
+use crate::model::events::OpType;
 
 use super::SHIPPED;
 
@@ -256,13 +258,9 @@ fn users_and_client_settings_are_checked() {
     assert_eq!(e.field, "kinds.archives.extensions");
 }
 
+/// The check summary's half of this rule is `commands::describe`'s test.
 #[test]
-fn secrets_never_appear_in_errors_or_the_check_summary() {
-    let p = shipped();
-    let d = p.describe();
-    assert!(!d.contains("minioadmin123"), "{d}");
-    assert!(d.contains("AWS_SECRET_ACCESS_KEY=***"));
-    assert!(d.contains("OTEL_ENABLED=true"));
+fn secrets_never_appear_in_errors() {
     let e =
         broken("AWS_SECRET_ACCESS_KEY = \"${AWS_SECRET_ACCESS_KEY:-minioadmin123}\"", "AWS_SECRET_ACCESS_KEY = 123");
     assert!(!e.to_string().contains("minioadmin123"), "{e}");
