@@ -10,6 +10,7 @@ use crate::config::shard;
 use crate::config::threshold;
 use crate::model::clock::{self, TimeMap};
 use crate::model::units;
+use crate::model::url;
 use crate::output::export::Exports;
 
 /// The profile with the options every subcommand shares.
@@ -97,7 +98,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
     }
     if let Some(e) = &a.endpoint {
         let e = e.trim();
-        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
+        if !(e.is_empty() || url::is_http(e)) {
             return Err(format!(
                 "--endpoint {e:?}: must start with http:// or https:// (or be \"\" for the client's own)"
             ));
@@ -129,7 +130,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
     }
     if let Some(url) = &a.server_metrics {
-        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url::is_http(url)) {
             return Err(format!("--server-metrics {url:?}: must start with http:// or https://"));
         }
         plan.server_metrics = (!url.is_empty()).then(|| url.clone());

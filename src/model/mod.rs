@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod contract;
+pub mod error;
 pub mod events;
 pub mod exit;
 pub mod host;
@@ -12,4 +13,5 @@ pub mod roster;
 pub mod secrets;
 pub mod terminal;
 pub mod units;
+pub mod url;
 pub mod verdict;
