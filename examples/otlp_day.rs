@@ -27,8 +27,12 @@ mod config_token;
 mod model_clock;
 #[path = "../src/model/contract.rs"]
 mod model_contract;
+#[path = "../src/model/error.rs"]
+mod model_error;
 #[path = "../src/model/events.rs"]
 mod model_events;
+#[path = "../src/model/exit.rs"]
+mod model_exit;
 #[path = "../src/model/secrets.rs"]
 mod model_secrets;
 #[path = "../src/model/terminal.rs"]
@@ -37,7 +41,9 @@ mod model_terminal;
 mod model {
     pub(crate) use super::model_clock as clock;
     pub(crate) use super::model_contract as contract;
+    pub(crate) use super::model_error as error;
     pub(crate) use super::model_events as events;
+    pub(crate) use super::model_exit as exit;
     pub(crate) use super::model_secrets as secrets;
     pub(crate) use super::model_terminal as terminal;
 }
