@@ -18,44 +18,21 @@
 
 // The crate's own files, and its module tree as far as the telemetry code reaches, so
 // that the same paths (`crate::model::…`, `crate::config::token`, `crate::analysis::…`)
-// resolve here. (`#[path]` inside an inline module would look in examples/otlp_day/.)
+// resolve here. `model` comes whole: it imports nothing outside itself
+// (tests/layering.rs), so it compiles on its own. (`#[path]` inside an inline module
+// would look in examples/otlp_day/, hence the aliases.)
 #[path = "../src/analysis/telemetry/mod.rs"]
 mod analysis_telemetry;
 #[path = "../src/config/token.rs"]
 mod config_token;
-#[path = "../src/model/clock.rs"]
-mod model_clock;
-#[path = "../src/model/contract.rs"]
-mod model_contract;
-#[path = "../src/model/events.rs"]
-mod model_events;
-#[path = "../src/model/secrets.rs"]
-mod model_secrets;
-#[path = "../src/model/terminal.rs"]
-mod model_terminal;
+#[path = "../src/model/mod.rs"]
+mod model;
 
-mod model {
-    pub(crate) use super::model_clock as clock;
-    pub(crate) use super::model_contract as contract;
-    pub(crate) use super::model_events as events;
-    pub(crate) use super::model_secrets as secrets;
-    pub(crate) use super::model_terminal as terminal;
-}
 mod config {
     pub(crate) use super::config_token as token;
 }
 mod analysis {
     pub(crate) use super::analysis_telemetry as telemetry;
-
-    /// The receiver's report can carry the server's counts; none here.
-    pub mod server_metrics {
-        pub struct Api {
-            pub server: f64,
-        }
-        pub struct Report {
-            pub apis: std::collections::BTreeMap<String, Api>,
-        }
-    }
 }
 
 use analysis::telemetry;

@@ -14,9 +14,22 @@ mod model;
 mod output;
 mod work;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 fn main() {
-    let cli = cli::Cli::parse();
-    std::process::exit(commands::dispatch(cli));
+    // As `Cli::parse()`, keeping the matches: they tell an option given from a default.
+    let matches = cli::Cli::command().get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cli::Cli::command()).exit());
+    let code = match commands::dispatch(cli, &matches) {
+        Ok(judgement) => judgement.exit_code(),
+        Err(e) => {
+            // An error the run already logged (to its log file and the console) is not
+            // said twice.
+            if !e.is_reported() {
+                eprintln!("error: {e}");
+            }
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
 }

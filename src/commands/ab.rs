@@ -9,16 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::analysis::abstats::{self, Call, Failures, Shift};
 use crate::cli::AbArgs;
+use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
+use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
-use crate::model::exit;
 use crate::model::verdict::Judgement;
 use crate::work::ab::{Build, Sample, Split};
 
@@ -115,76 +116,16 @@ pub fn telemetry_diffs(builds: &serde_json::Value) -> Vec<TelemetryDiff> {
         .collect()
 }
 
-pub fn run(plan: Plan, args: &AbArgs) -> i32 {
-    let parse = |flag: &str, text: &str| {
-        let t = text.trim();
-        let n = t.strip_suffix('%').map(str::trim).and_then(|n| n.parse::<f64>().ok());
-        match n {
-            Some(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
-            _ => Err(format!("{flag} {text:?}: give a percentage such as 10%")),
-        }
-    };
-    let (tolerance, max_delta) =
-        match (parse("--tolerance", &args.tolerance), parse("--max-failure-delta", &args.max_failure_delta)) {
-            (Ok(t), Ok(d)) => (t, d),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
-        };
-    if args.run.obsctl.is_some() {
-        eprintln!("error: --obsctl: `ab` takes its two binaries as --a and --b");
-        return exit::USAGE;
-    }
-    if args.resamples < 100 || args.resamples > 100_000 {
-        eprintln!("error: --resamples {}: give 100 to 100000", args.resamples);
-        return exit::USAGE;
-    }
-    let binary_b = match (&args.b, args.calibrate) {
-        (_, true) => args.a.clone(),
-        (Some(b), false) => b.clone(),
-        (None, false) => {
-            eprintln!("error: --b is required (or --calibrate to run A against A)");
-            return exit::USAGE;
-        }
-    };
-    let (mut plan, mut opts) = match crate::commands::options::apply_run_args(plan, &args.run) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
+    let (tolerance, max_delta, binary_b) = check_args(args)?;
+    let (mut plan, mut opts) = crate::commands::options::apply_run_args(plan, &args.run)?;
     plan.client.binary = args.a.clone();
-    // Outputs first, as a run checks its own: nothing starts when one cannot be written.
-    let summary_json = opts.exports.summary_json.take();
-    let junit = opts.exports.junit.take();
-    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
-        if let Some(p) = p
-            && let Err(e) = crate::output::export::prepare(flag, p)
-        {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    }
-    let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
-    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
-        if let Some(p) = p {
-            outputs.push((flag, p.as_path()));
-        }
-    }
-    if let Err(e) = crate::output::export::check_distinct(&[("--a", &args.a), ("--b", &binary_b)], &outputs) {
-        eprintln!("error: {e}");
-        return exit::USAGE;
-    }
+    let outputs = take_outputs(&mut opts, args, &binary_b)?;
     // The profile's thresholds judge one build's run; here the comparison decides.
     plan.thresholds.retain(|t| t.metric == "telemetry_mismatches");
     let split = Arc::new(Split::new(binary_b.clone(), opts.seed));
     opts.ab = Some(split.clone());
-    let code = crate::commands::run::run(plan, opts);
-    if !matches!(code, 0 | 3 | 4) {
-        return code;
-    }
+    crate::commands::run::run(plan, opts)?;
     let samples = split.take_samples();
     let summary = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
     let host_warning =
@@ -202,39 +143,101 @@ pub fn run(plan: Plan, args: &AbArgs) -> i32 {
     report.binary_b = binary_b.display().to_string();
     let text = table(&report);
     print!("{text}");
+    write_outputs(args, &outputs, &report, &samples, summary)?;
+    Ok(judgement(report.verdict))
+}
+
+/// `ab`'s own options: the tolerance and failure delta (as fractions) and build B's
+/// binary (A's own under `--calibrate`).
+fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
+    let parse = |flag: &str, text: &str| {
+        let t = text.trim();
+        let n = t.strip_suffix('%').map(str::trim).and_then(|n| n.parse::<f64>().ok());
+        match n {
+            Some(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
+            _ => Err(Error::Usage(format!("{flag} {text:?}: give a percentage such as 10%"))),
+        }
+    };
+    let tolerance = parse("--tolerance", &args.tolerance)?;
+    let max_delta = parse("--max-failure-delta", &args.max_failure_delta)?;
+    if args.run.obsctl.is_some() {
+        return Err(Error::Usage("--obsctl: `ab` takes its two binaries as --a and --b".into()));
+    }
+    if args.resamples < 100 || args.resamples > 100_000 {
+        return Err(Error::Usage(format!("--resamples {}: give 100 to 100000", args.resamples)));
+    }
+    let binary_b = match (&args.b, args.calibrate) {
+        (_, true) => args.a.clone(),
+        (Some(b), false) => b.clone(),
+        (None, false) => return Err(Error::Usage("--b is required (or --calibrate to run A against A)".into())),
+    };
+    Ok((tolerance, max_delta, binary_b))
+}
+
+/// The files `ab` writes itself rather than the run.
+struct Outputs {
+    summary_json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+}
+
+/// Takes the summary and JUnit paths from the run (`ab` writes its own) and checks every
+/// output, as a run checks its own: nothing starts when one cannot be written.
+fn take_outputs(opts: &mut RunOpts, args: &AbArgs, binary_b: &Path) -> Result<Outputs, Error> {
+    let summary_json = opts.exports.summary_json.take();
+    let junit = opts.exports.junit.take();
+    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+        if let Some(p) = p {
+            crate::output::export::prepare(flag, p)?;
+        }
+    }
+    let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
+    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+        if let Some(p) = p {
+            outputs.push((flag, p.as_path()));
+        }
+    }
+    crate::output::export::check_distinct(&[("--a", &args.a), ("--b", binary_b)], &outputs)?;
+    Ok(Outputs { summary_json, junit })
+}
+
+/// The markdown, the JUnit file and the summary JSON, each written whole or not at all.
+fn write_outputs(
+    args: &AbArgs,
+    outputs: &Outputs,
+    report: &AbReport,
+    samples: &[Sample],
+    summary: Option<serde_json::Value>,
+) -> Result<(), Error> {
     let mut written = Vec::new();
     if let Some(p) = &args.markdown {
-        let md = markdown(&report);
+        let md = markdown(report);
         if let Err(e) = crate::output::export::write_atomic(p, &md) {
-            eprintln!("error: --markdown {}: {e}", p.display());
-            return crate::commands::exit::RUN_FAILED;
+            return Err(Error::Failed(format!("--markdown {}: {e}", p.display())));
         }
         written.push(p.clone());
     }
-    if let Some(p) = &junit {
-        if let Err(e) = crate::output::export::write_atomic(p, &junit_xml(&report)) {
-            eprintln!("error: --junit {}: {e}", p.display());
-            return crate::commands::exit::RUN_FAILED;
+    if let Some(p) = &outputs.junit {
+        if let Err(e) = crate::output::export::write_atomic(p, &junit_xml(report)) {
+            return Err(Error::Failed(format!("--junit {}: {e}", p.display())));
         }
         written.push(p.clone());
     }
-    if let Some(p) = &summary_json {
+    if let Some(p) = &outputs.summary_json {
         let doc = serde_json::json!({
-            "ab": &report,
-            "builds": { "A": build_summary(&samples, Build::A), "B": build_summary(&samples, Build::B) },
+            "ab": report,
+            "builds": { "A": build_summary(samples, Build::A), "B": build_summary(samples, Build::B) },
             "run": summary,
         });
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
         if let Err(e) = crate::output::export::write_atomic(p, &text) {
-            eprintln!("error: --summary-json {}: {e}", p.display());
-            return crate::commands::exit::RUN_FAILED;
+            return Err(Error::Failed(format!("--summary-json {}: {e}", p.display())));
         }
         written.push(p.clone());
     }
     for p in written {
         eprintln!("written: {}", p.display());
     }
-    judgement(report.verdict).exit_code()
+    Ok(())
 }
 
 fn judgement(c: Call) -> Judgement {

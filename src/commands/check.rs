@@ -1,7 +1,10 @@
 //! `trafficgen check`: the validated profile on one screen, plus warnings about the
 //! machine it would run on.
 
-pub fn run(plan: &crate::config::plan::Plan) -> i32 {
+use crate::model::error::Error;
+use crate::model::verdict::Judgement;
+
+pub fn run(plan: &crate::config::plan::Plan) -> Result<Judgement, Error> {
     // Free text of the profile (env values, the endpoint) reaches the terminal without
     // control characters or escape sequences.
     print!("{}", crate::model::terminal::clean(&super::describe::describe(plan)));
@@ -18,5 +21,5 @@ pub fn run(plan: &crate::config::plan::Plan) -> i32 {
             crate::model::units::human_bytes(total)
         );
     }
-    0
+    Ok(Judgement::Pass)
 }

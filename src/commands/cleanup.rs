@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::config::plan::{Flavor, Plan};
 use crate::exec::client::{Client, LISTING_LIMIT, Outcome};
-use crate::model::exit;
+use crate::model::error::Error;
+use crate::model::verdict::Judgement;
 use crate::work::state::{Entry, Journal, State};
 
 /// Listings of one bucket with `--all`: one when the listing is whole; more only when it
@@ -24,26 +25,14 @@ const SHOWN: usize = 20;
 /// The file in the state dir that lists every object `--all` deletes.
 pub const LIST_FILE: &str = "cleanup-all.txt";
 
-pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
-    let state = match State::open(&state_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> Result<Judgement, Error> {
+    let state = State::open(&state_dir)?;
     let read = state.read();
     for w in &read.warnings {
         eprintln!("warning: {w}");
     }
-    let journal = match state.journal() {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: the journal in {}: {e}", state.dir.display());
-            return exit::RUN_FAILED;
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let journal = state.journal().map_err(|e| Error::Failed(format!("the journal in {}: {e}", state.dir.display())))?;
+    let rt = crate::exec::client::runtime()?;
     let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
     let live = read.live;
     eprintln!("cleanup: {} objects in the journal of {}", live.len(), state.dir.display());
@@ -52,16 +41,15 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
     if !live.is_empty() || all {
         let version = rt.block_on(client.run(crate::exec::client::Action::Version));
         if version.outcome != Outcome::Ok {
-            eprintln!(
-                "error: cannot run `{} --version` ({} flavor): {}; nothing deleted, the journal is kept",
+            return Err(Error::Usage(format!(
+                "cannot run `{} --version` ({} flavor): {}; nothing deleted, the journal is kept",
                 plan.client.binary.display(),
                 plan.client.flavor.name(),
                 crate::work::ops::describe(&version)
-            );
-            return exit::USAGE;
+            )));
         }
     }
-    let deleted = crate::commands::run::delete_entries(&rt, &client, &journal, &live);
+    let deleted = crate::commands::run::leftovers::delete_entries(&rt, &client, &journal, &live);
     // A journal not read to its end may name more objects: not a clean exit.
     let mut failed = live.len() - deleted.len() + usize::from(!read.complete);
     let mut total = deleted.len();
@@ -81,7 +69,12 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> i32 {
         eprintln!("warning: could not compact the journal in {}: {e}", state.dir.display());
     }
     eprintln!("cleanup: {total} deleted, {failed} failed");
-    if failed == 0 { 0 } else { exit::RUN_FAILED }
+    if failed == 0 {
+        Ok(Judgement::Pass)
+    } else {
+        // The line above has said it, in cleanup's words.
+        Err(Error::Failed(format!("cleanup: {failed} failed")).reported())
+    }
 }
 
 /// `--all`: every bucket of the profile, listed whole and parsed exactly; returns
@@ -150,7 +143,7 @@ fn sweep(
                 })
                 .collect();
             tried.extend(ours.iter().map(|k| (bucket.to_string(), k.clone())));
-            let done = crate::commands::run::delete_entries(rt, client, journal, &entries);
+            let done = crate::commands::run::leftovers::delete_entries(rt, client, journal, &entries);
             removed += done.len();
             failed += entries.len() - done.len();
             eprintln!("cleanup: {bucket}: deleted {} of them, {} failed", done.len(), entries.len() - done.len());

@@ -13,41 +13,30 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::CompareArgs;
+use crate::model::error::Error;
 use crate::model::verdict::Judgement;
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
 /// 4 inconclusive (with --max-regression, no operation ran in both runs: nothing was
 /// compared, which is not a pass), 2 unreadable or invalid input or a bad
 /// --max-regression (message on stderr).
-pub fn run(args: &CompareArgs) -> i32 {
+pub fn run(args: &CompareArgs) -> Result<Judgement, Error> {
     let limit = match args.max_regression.as_deref().map(Limit::parse).transpose() {
         Ok(limit) => limit,
-        Err(e) => {
-            eprintln!("error: --max-regression: {e}");
-            return 2;
-        }
+        Err(e) => return Err(Error::Usage(format!("--max-regression: {e}"))),
     };
     // `compare A B > A` has emptied A before compare started: say so, not "invalid JSON".
-    if let Err(e) = crate::output::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[]) {
-        eprintln!("error: {e}");
-        return 2;
-    }
+    crate::output::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[])?;
     let (base, new) = match (load(&args.base), load(&args.new)) {
         (Ok(base), Ok(new)) => (base, new),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {}", crate::model::terminal::clean(&e.to_string()));
-            return 2;
-        }
+        (Err(e), _) | (_, Err(e)) => return Err(Error::Usage(crate::model::terminal::clean(&e.to_string()))),
     };
     let (base_name, new_name) = (args.base.display().to_string(), args.new.display().to_string());
     let c = compare(Run { name: &base_name, summary: &base }, Run { name: &new_name, summary: &new }, limit);
     if args.json {
         match serde_json::to_string_pretty(&c) {
             Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("error: cannot write the comparison as JSON: {e}");
-                return 2;
-            }
+            Err(e) => return Err(Error::Usage(format!("cannot write the comparison as JSON: {e}"))),
         }
     } else {
         // Names and texts in a summary are its author's: no escape sequence of theirs
@@ -55,7 +44,7 @@ pub fn run(args: &CompareArgs) -> i32 {
         print!("{}", crate::model::terminal::clean(&table(&c, &base, &new)));
         println!("{DRIFT_NOTE}");
     }
-    c.result.exit_code()
+    Ok(c.result)
 }
 
 /// Said under every comparison table: two runs differ by more than their builds.

@@ -19,8 +19,9 @@ use crate::config::plan::Plan;
 use crate::config::threshold;
 use crate::model::clock::TimeMap;
 use crate::model::counts::{Counters, Histograms};
-use crate::model::exit;
+use crate::model::error::Error;
 use crate::model::summary::{ClientInfo, Selection};
+use crate::model::verdict::Judgement;
 
 pub struct MergeArgs<'a> {
     pub files: &'a [PathBuf],
@@ -29,20 +30,14 @@ pub struct MergeArgs<'a> {
     pub thresholds: &'a [String],
 }
 
-pub fn run(plan: Plan, a: MergeArgs) -> i32 {
-    match merge(plan, &a) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", crate::model::terminal::clean(&e.to_string()));
-            exit::USAGE
-        }
-    }
+pub fn run(plan: Plan, a: MergeArgs) -> Result<Judgement, Error> {
+    merge(plan, &a).map_err(|e| Error::Usage(crate::model::terminal::clean(&e.to_string())))?
 }
 
 /// The outputs can be written, and none is an input (a summary merged, the profile):
 /// `merge --summary-json s0.json s0.json s1.json` once emptied s0.json before reading it.
 /// Nothing is created or emptied here.
-fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), String> {
+fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), Error> {
     let outputs: Vec<(&str, &Path)> = [("--summary-json", a.summary_json), ("--junit", a.junit)]
         .into_iter()
         .filter_map(|(f, p)| Some((f, p?)))
@@ -70,7 +65,9 @@ impl Part {
     }
 }
 
-fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
+/// Err: bad input (exit 2). Ok: the merged verdict, or an output that could not be
+/// written once the inputs were merged (exit 1).
+fn merge(mut plan: Plan, a: &MergeArgs) -> Result<Result<Judgement, Error>, String> {
     if plan.shard.is_some() {
         return Err("merge takes the whole profile; drop --shard (and JOB_COMPLETION_INDEX)".into());
     }
@@ -226,7 +223,7 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
         println!("HOST LIMITED: {} (their results measure their machines too)", clean(&limited.join(", ")));
     }
     println!("{}", clean(&verdict::render(&v)));
-    let code = v.exit_code;
+    let code = v.result;
     summary.verdict = Some(v);
 
     let mut out = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
@@ -251,19 +248,17 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<i32, String> {
     if let Some(p) = a.summary_json {
         let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())? + "\n";
         if let Err(e) = crate::output::export::write_atomic(p, &text) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return Ok(exit::RUN_FAILED);
+            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
         }
         eprintln!("written: {}", p.display());
     }
     if let Some(p) = a.junit {
         if let Err(e) = crate::output::export::write_atomic(p, &crate::output::export::junit::from_summary(&summary)) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return Ok(exit::RUN_FAILED);
+            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
         }
         eprintln!("written: {}", p.display());
     }
-    Ok(code)
+    Ok(Ok(code))
 }
 
 /// Either every summary is one shard of the same N and each index appears once and all

@@ -12,14 +12,21 @@ pub mod report;
 pub mod run;
 pub mod synth;
 
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args as _};
+
 use crate::cli::{Cli, Command, RunArgs};
+use crate::model::error::Error;
+use crate::model::verdict::Judgement;
 
-use crate::model::exit;
-
-pub fn dispatch(cli: Cli) -> i32 {
+/// Runs the command line's command. `matches` is what clap parsed `cli` from: it tells a
+/// run option given from one left at its default. Ok says how a completed command
+/// ended (PASS for the commands that judge nothing); `main` turns either into the exit
+/// code.
+pub fn dispatch(cli: Cli, matches: &ArgMatches) -> Result<Judgement, Error> {
     // Run options mean nothing to a subcommand: refuse them rather than ignore them.
     if let Some(cmd) = &cli.command {
-        let given = run_options_given(&cli.run);
+        let given = run_options_given(matches);
         if !given.is_empty() {
             let name = match cmd {
                 Command::Check => "check",
@@ -33,8 +40,10 @@ pub fn dispatch(cli: Cli) -> i32 {
                 Command::Watchdog => "watchdog",
             };
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
-            eprintln!("error: {} {what} (no subcommand); `{name}` does not take {verb}", given.join(", "));
-            return exit::USAGE;
+            return Err(Error::Usage(format!(
+                "{} {what} (no subcommand); `{name}` does not take {verb}",
+                given.join(", ")
+            )));
         }
     }
     // A report piped into `head` ends quietly, as `ls | head` does (a run keeps Rust's
@@ -52,16 +61,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         }
         Some(Command::Compare(args)) => return compare::run(args),
         Some(Command::Report { summary, html }) => return report::run(summary, html),
-        Some(Command::Watchdog) => return crate::exec::client::watchdog(),
+        Some(Command::Watchdog) => {
+            crate::exec::client::watchdog();
+            return Ok(Judgement::Pass);
+        }
         _ => {}
     }
-    let plan = match options::load(&cli) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let plan = options::load(&cli)?;
     match cli.command {
         Some(Command::Check) => check::run(&plan),
         Some(Command::Ab(args)) => ab::run(plan, &args),
@@ -81,51 +87,72 @@ pub fn dispatch(cli: Cli) -> i32 {
         Some(Command::Synth { .. } | Command::Compare(_) | Command::Report { .. } | Command::Watchdog) => {
             unreachable!("handled above")
         }
-        None => match options::apply_run_args(plan, &cli.run) {
-            Ok((plan, opts)) => run::run(plan, opts),
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::USAGE
-            }
-        },
+        None => {
+            let (plan, opts) = options::apply_run_args(plan, &cli.run)?;
+            run::run(plan, opts)
+        }
     }
 }
 
-/// The run options present on a command line.
-fn run_options_given(a: &RunArgs) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    let flags: [(&'static str, bool); 26] = [
-        ("--duration", a.duration.is_some()),
-        ("--obsctl", a.obsctl.is_some()),
-        ("--client", a.client.is_some()),
-        ("--endpoint", a.endpoint.is_some()),
-        ("--region", a.region.is_some()),
-        ("--seed", a.seed.is_some()),
-        ("--time-scale", a.time_scale != 1.0),
-        ("--arrivals", a.arrivals.is_some()),
-        ("--start-at", a.start_at.is_some()),
-        ("--stats-interval", a.stats_interval.is_some()),
-        ("--log-file", a.log_file.is_some()),
-        ("--temp-dir", a.temp_dir.is_some()),
-        ("--state-dir", a.state_dir.is_some()),
-        ("--summary-json", a.summary_json.is_some()),
-        ("--html", a.html.is_some()),
-        ("--junit", a.junit.is_some()),
-        ("--ops-log", a.ops_log.is_some()),
-        ("--server-metrics", a.server_metrics.is_some()),
-        ("--verify-telemetry", a.verify_telemetry),
-        ("--threshold", !a.thresholds.is_empty()),
-        ("--cleanup", a.cleanup),
-        ("--grace-period", a.grace_period.is_some()),
-        ("--command-timeout", a.command_timeout.is_some()),
-        ("--max-file-size", a.max_file_size.is_some()),
-        ("--quiet", a.quiet),
-        ("--no-live", a.no_live),
-    ];
-    for (name, on) in flags {
-        if on {
-            v.push(name);
-        }
+/// The run options present on the command line (`--flag`, in `RunArgs`' order), read
+/// from clap's own list of `RunArgs`' arguments: a new run option is covered by itself.
+/// An option given on the command line counts even when its value equals the default.
+fn run_options_given(matches: &ArgMatches) -> Vec<String> {
+    RunArgs::augment_args(clap::Command::new("run"))
+        .get_arguments()
+        .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn given(args: &[&str]) -> Vec<String> {
+        let matches = Cli::command().try_get_matches_from(args).expect("parses");
+        run_options_given(&matches)
     }
-    v
+
+    #[test]
+    fn run_options_are_found_from_clap_not_a_hand_list() {
+        assert!(given(&["trafficgen", "check"]).is_empty());
+        assert!(given(&["trafficgen", "--profiles", "p.toml", "--rate-scale", "2", "check"]).is_empty());
+        assert_eq!(given(&["trafficgen", "--duration", "1m", "-q", "check"]), ["--duration", "--quiet"]);
+        // Given is given, even at the default's value.
+        assert_eq!(given(&["trafficgen", "--time-scale", "1", "plan"]), ["--time-scale"]);
+        // Every run option, each one alone.
+        let run = RunArgs::augment_args(clap::Command::new("run"));
+        let mut seen = 0;
+        for a in run.get_arguments() {
+            let Some(long) = a.get_long() else { continue };
+            let flag = format!("--{long}");
+            let mut line = vec!["trafficgen".to_string(), flag.clone()];
+            if a.get_action().takes_values() {
+                let duration = a.get_value_names().is_some_and(|n| n.iter().any(|n| n == "DUR"));
+                let value = match a.get_possible_values().first() {
+                    Some(v) => v.get_name().to_string(),
+                    None if duration => "1s".to_string(),
+                    None => "1".to_string(),
+                };
+                line.push(value);
+            }
+            line.push("check".into());
+            let line: Vec<&str> = line.iter().map(String::as_str).collect();
+            assert_eq!(given(&line), [flag.as_str()], "{line:?}");
+            seen += 1;
+        }
+        assert!(seen >= 26, "{seen} run options");
+    }
+
+    #[test]
+    fn a_subcommand_refuses_run_options_by_name() {
+        let matches = Cli::command().try_get_matches_from(["trafficgen", "--cleanup", "--seed", "3", "plan"]).unwrap();
+        let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        let e = dispatch(cli, &matches).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string(), "--seed, --cleanup are run options (no subcommand); `plan` does not take them");
+    }
 }

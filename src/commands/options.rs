@@ -9,14 +9,16 @@ use crate::config::profile::MAX_DURATION;
 use crate::config::shard;
 use crate::config::threshold;
 use crate::model::clock::{self, TimeMap};
+use crate::model::error::Error;
 use crate::model::units;
+use crate::model::url;
 use crate::output::export::Exports;
 
 /// The profile with the options every subcommand shares.
-pub fn load(cli: &Cli) -> Result<Plan, String> {
-    let mut plan = profile::load(&cli.profiles).map_err(|e| e.to_string())?;
+pub fn load(cli: &Cli) -> Result<Plan, Error> {
+    let mut plan = profile::load(&cli.profiles).map_err(|e| Error::Usage(e.to_string()))?;
     if !(cli.rate_scale.is_finite() && cli.rate_scale > 0.0) {
-        return Err(format!("--rate-scale {}: must be a positive number", cli.rate_scale));
+        return Err(Error::Usage(format!("--rate-scale {}: must be a positive number", cli.rate_scale)));
     }
     plan.rates.scale = cli.rate_scale;
     plan.expand_replicas = cli.expand_replicas;
@@ -24,12 +26,12 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
     for u in &plan.users {
         let busiest = (0..24).map(|h| plan.user_rate(u, h)).fold(0.0, f64::max);
         if busiest > profile::MAX_USER_OPS_PER_MIN {
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "--rate-scale {}: {} would ask for {busiest:.0} operations a minute; at most {:.0} per user",
                 cli.rate_scale,
                 u.id,
                 profile::MAX_USER_OPS_PER_MIN
-            ));
+            )));
         }
     }
     if let Some(ids) = &cli.users {
@@ -37,11 +39,11 @@ pub fn load(cli: &Cli) -> Result<Plan, String> {
         if let Some(bad) = ids.iter().find(|id| !known(id)) {
             let mut personas: Vec<&str> = plan.users.iter().map(|u| u.persona.as_str()).collect();
             personas.dedup();
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "--users: no user {bad:?} in {} (known: {})",
                 cli.profiles.display(),
                 personas.join(", ")
-            ));
+            )));
         }
         plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
         let mut selected = ids.clone();
@@ -78,10 +80,18 @@ pub struct RunOpts {
     pub ab: Option<std::sync::Arc<crate::work::ab::Split>>,
 }
 
-pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), String> {
-    if let Some(d) = a.duration {
-        plan.duration = d.into();
-    }
+/// The run options over the plan, validated, and the run's own settings.
+pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), Error> {
+    apply_client(&mut plan, a)?;
+    apply_settings(&mut plan, a)?;
+    require_telemetry_rule(&mut plan)?;
+    check_durations(&plan, a)?;
+    let opts = run_opts(&plan, a)?;
+    Ok((plan, opts))
+}
+
+/// `--obsctl`, `--client`, `--endpoint`, `--region`.
+fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
     if let Some(p) = &a.obsctl {
         plan.client.binary = p.clone();
     }
@@ -97,18 +107,27 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
     }
     if let Some(e) = &a.endpoint {
         let e = e.trim();
-        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
-            return Err(format!(
+        if !(e.is_empty() || url::is_http(e)) {
+            return Err(Error::Usage(format!(
                 "--endpoint {e:?}: must start with http:// or https:// (or be \"\" for the client's own)"
-            ));
+            )));
         }
         plan.client.endpoint = (!e.is_empty()).then(|| e.to_string());
     }
     if let Some(r) = &a.region {
         if r.trim().is_empty() {
-            return Err("--region: must not be empty (obsctl would fall back to ru-moscow-1)".into());
+            return Err(Error::Usage("--region: must not be empty (obsctl would fall back to ru-moscow-1)".into()));
         }
         plan.client.region = r.clone();
+    }
+    Ok(())
+}
+
+/// The other options the plan holds: rates, intervals, limits, server metrics,
+/// telemetry verification, thresholds.
+fn apply_settings(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
+    if let Some(d) = a.duration {
+        plan.duration = d.into();
     }
     if let Some(k) = a.arrivals.map(crate::config::plan::Arrivals::from) {
         plan.rates.arrivals = k;
@@ -126,20 +145,27 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         plan.command_timeout = d.into();
     }
     if let Some(s) = &a.max_file_size {
-        plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| format!("--max-file-size: {e}"))?);
+        plan.limits.max_file_size = Some(units::parse_size(s).map_err(|e| e.context("--max-file-size"))?);
     }
-    if let Some(url) = &a.server_metrics {
-        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("--server-metrics {url:?}: must start with http:// or https://"));
+    if let Some(u) = &a.server_metrics {
+        if !(u.is_empty() || url::is_http(u)) {
+            return Err(Error::Usage(format!("--server-metrics {u:?}: must start with http:// or https://")));
         }
-        plan.server_metrics = (!url.is_empty()).then(|| url.clone());
+        plan.server_metrics = (!u.is_empty()).then(|| u.clone());
     }
     if a.verify_telemetry {
         plan.telemetry.verify = true;
     }
     for expr in &a.thresholds {
-        plan.thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
+        let t = threshold::parse(expr, threshold::unit_of).map_err(|e| Error::Usage(format!("--threshold: {e}")))?;
+        plan.thresholds.push(t);
     }
+    Ok(())
+}
+
+/// Telemetry verification only where the client exports OTLP, and never without a rule
+/// on its outcome.
+fn require_telemetry_rule(plan: &mut Plan) -> Result<(), Error> {
     if plan.telemetry.verify && plan.client.flavor != crate::config::plan::Flavor::Obsctl {
         // The AWS CLI exports no OTLP metrics: nothing to verify, and saying so beats
         // failing a run that is otherwise fine.
@@ -153,9 +179,16 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         // Verification without a rule on its outcome would verify nothing: any
         // mismatching family fails the run unless a threshold says otherwise.
         if !plan.thresholds.iter().any(|t| t.metric == "telemetry_mismatches") {
-            plan.thresholds.push(threshold::parse("telemetry_mismatches==0", threshold::unit_of)?);
+            let rule = threshold::parse("telemetry_mismatches==0", threshold::unit_of).map_err(Error::Usage)?;
+            plan.thresholds.push(rule);
         }
     }
+    Ok(())
+}
+
+/// Every duration above zero (the grace period may be zero) and within a year, the
+/// stats interval at least 1 s, the time scale within bounds.
+fn check_durations(plan: &Plan, a: &RunArgs) -> Result<(), Error> {
     for (name, d) in [
         ("--duration", plan.duration),
         ("--stats-interval", plan.stats_interval),
@@ -163,19 +196,30 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         ("--grace-period", plan.grace_period),
     ] {
         if d.is_zero() && name != "--grace-period" {
-            return Err(format!("{name}: must be longer than zero"));
+            return Err(Error::Usage(format!("{name}: must be longer than zero")));
         }
-        crate::config::profile::check_max_duration(d).map_err(|m| format!("{name}: {m}"))?;
+        crate::config::profile::check_max_duration(d).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
     }
     if plan.stats_interval < crate::config::profile::MIN_STATS_INTERVAL {
-        return Err("--stats-interval: must be at least 1s".into());
+        return Err(Error::Usage("--stats-interval: must be at least 1s".into()));
     }
     if plan.duration > MAX_DURATION {
-        return Err(format!("--duration: at most {} (simulated)", humantime::format_duration(MAX_DURATION)));
+        return Err(Error::Usage(format!(
+            "--duration: at most {} (simulated)",
+            humantime::format_duration(MAX_DURATION)
+        )));
     }
     if !(a.time_scale.is_finite() && a.time_scale > 0.0 && a.time_scale <= MAX_TIME_SCALE) {
-        return Err(format!("--time-scale {}: must be a number above 0 and at most {MAX_TIME_SCALE}", a.time_scale));
+        return Err(Error::Usage(format!(
+            "--time-scale {}: must be a number above 0 and at most {MAX_TIME_SCALE}",
+            a.time_scale
+        )));
     }
+    Ok(())
+}
+
+/// The settings of this run that are not part of the plan: seed, clock, paths, outputs.
+fn run_opts(plan: &Plan, a: &RunArgs) -> Result<RunOpts, Error> {
     let now = clock::unix_now();
     let sim_start = match &a.start_at {
         Some(s) => clock::start_at_today(s, now)?,
@@ -185,7 +229,7 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         Some(s) => (s, false),
         None => (rand::random::<u64>() >> 12, true),
     };
-    let opts = RunOpts {
+    Ok(RunOpts {
         seed,
         seed_was_random,
         map: TimeMap { sim_start, scale: a.time_scale },
@@ -201,6 +245,5 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), St
         quiet: a.quiet,
         live: !a.no_live,
         ab: None,
-    };
-    Ok((plan, opts))
+    })
 }

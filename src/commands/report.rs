@@ -3,25 +3,21 @@
 
 use std::path::Path;
 
-use crate::model::exit;
+use crate::model::error::Error;
+use crate::model::verdict::Judgement;
 use crate::output::export;
 
 /// Exit codes: 0 written, 2 unreadable or invalid summary, or an output path that cannot
 /// be written (message on stderr, naming the file).
-pub fn run(summary: &Path, html: &Path) -> i32 {
-    match write(summary, html) {
-        Ok(()) => {
-            eprintln!("written: {}", html.display());
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {}", crate::model::terminal::clean(&e));
-            exit::USAGE
-        }
-    }
+pub fn run(summary: &Path, html: &Path) -> Result<Judgement, Error> {
+    // The summary's text may reach the message: no escape sequence of its author's
+    // reaches the terminal.
+    write(summary, html).map_err(|e| Error::Usage(crate::model::terminal::clean(&e.to_string())))?;
+    eprintln!("written: {}", html.display());
+    Ok(Judgement::Pass)
 }
 
-fn write(summary: &Path, html: &Path) -> Result<(), String> {
+fn write(summary: &Path, html: &Path) -> Result<(), Error> {
     let shown = summary.display();
     // The page is never written over the summary it is made from; nothing is created or
     // emptied before the summary is read and the page made.
@@ -29,7 +25,8 @@ fn write(summary: &Path, html: &Path) -> Result<(), String> {
     export::check_distinct(&[("the summary", summary)], &[("--html", html)])?;
     let text = export::read_summary(summary)?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
-    let page = crate::output::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
-    export::write_atomic(html, &page).map_err(|e| format!("--html {}: cannot write it: {e}", html.display()))
+        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{shown} is not valid JSON: {e}")))?;
+    let page = crate::output::html::render(&value).map_err(|e| Error::Usage(format!("{shown}: {e}")))?;
+    export::write_atomic(html, &page)
+        .map_err(|e| Error::Usage(format!("--html {}: cannot write it: {e}", html.display())))
 }

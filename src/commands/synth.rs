@@ -3,44 +3,25 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::model::exit;
+use crate::model::error::Error;
 use crate::model::units;
+use crate::model::verdict::Judgement;
 use crate::work::synth;
 
-pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> i32 {
+pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> Result<Judgement, Error> {
     // A key fixes both: its extension decides the format, its hash the content.
     let (ext, seed) = match key {
         Some(k) => (synth::ext_of(k), synth::seed_for_key(k)),
         None => (ext, seed),
     };
-    let size = match units::parse_size(size) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --size: {e}");
-            return exit::USAGE;
-        }
-    };
+    let size = units::parse_size(size).map_err(|e| e.context("--size"))?;
     // As every output: a link or a folder at PATH is refused, and the file is written
     // beside it and renamed, so a failed write (a full disk) leaves an earlier file whole.
-    if let Err(e) = crate::output::export::prepare("synth", path) {
-        eprintln!("error: {e}");
-        return exit::USAGE;
-    }
+    crate::output::export::prepare("synth", path)?;
     let started = Instant::now();
-    let written = crate::output::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed));
-    match written {
-        Ok(()) => {
-            let secs = started.elapsed().as_secs_f64();
-            eprintln!(
-                "wrote {} ({size} bytes) in {secs:.3}s: {:.0} MB/s",
-                path.display(),
-                size as f64 / 1e6 / secs.max(1e-9)
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("error: writing {}: {e}", path.display());
-            exit::RUN_FAILED
-        }
-    }
+    crate::output::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed))
+        .map_err(|e| Error::Failed(format!("writing {}: {e}", path.display())))?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("wrote {} ({size} bytes) in {secs:.3}s: {:.0} MB/s", path.display(), size as f64 / 1e6 / secs.max(1e-9));
+    Ok(Judgement::Pass)
 }

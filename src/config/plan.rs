@@ -11,7 +11,7 @@ use crate::config::schedule::{self, PeakWindow};
 use crate::config::threshold::Threshold;
 use crate::model::events::OpType;
 use crate::model::roster::{Member, PersonaGroup, Roster};
-use crate::model::summary::{Shard, Split};
+use crate::model::summary::Shard;
 
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -7,6 +7,7 @@
 //! boundaries; they are computed ahead of time and never wait for earlier operations.
 
 use crate::model::clock::TimeMap;
+use crate::model::error::Error;
 
 /// Hours of the day at which a user is at peak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,23 +20,23 @@ pub enum PeakWindow {
 }
 
 impl PeakWindow {
-    pub fn parse(text: &str) -> Result<PeakWindow, String> {
+    pub fn parse(text: &str) -> Result<PeakWindow, Error> {
         let t = text.trim();
         if t == "24/7" {
             return Ok(PeakWindow::Always);
         }
-        let bad = || format!("{text:?} is not a peak window (examples: \"9-17\", \"22-6\", \"24/7\")");
+        let bad = || Error::Usage(format!("{text:?} is not a peak window (examples: \"9-17\", \"22-6\", \"24/7\")"));
         let (a, b) = t.split_once('-').ok_or_else(bad)?;
         let start: u32 = a.trim().parse().map_err(|_| bad())?;
         let end: u32 = b.trim().parse().map_err(|_| bad())?;
         if start > 23 || end > 24 {
-            return Err(format!("{text:?}: hours must be 0-23 for the start and 0-24 for the end"));
+            return Err(Error::Usage(format!("{text:?}: hours must be 0-23 for the start and 0-24 for the end")));
         }
         if start == end % 24 {
             if (start, end) == (0, 24) {
                 return Ok(PeakWindow::Always);
             }
-            return Err(format!("{text:?}: start and end are the same hour; use \"24/7\" for always"));
+            return Err(Error::Usage(format!("{text:?}: start and end are the same hour; use \"24/7\" for always")));
         }
         Ok(PeakWindow::Hours { start, end: end % 24 })
     }

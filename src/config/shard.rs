@@ -8,14 +8,20 @@
 //! numbers its keys I, I+N, I+2N … so two shards never make the same key.
 
 use crate::config::plan::Plan;
+use crate::model::error::Error;
 use crate::model::summary::{Shard, Split};
 
 /// The most shards one profile splits into.
 pub const MAX_SHARDS: u32 = 10_000;
 
 /// `I/N` as given to `--shard`.
-pub fn parse(text: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("--shard {text:?}: expected I/N with 0 <= I < N <= {MAX_SHARDS}, e.g. 0/4");
+pub fn parse(text: &str) -> Result<(u32, u32), Error> {
+    parse_as("--shard", text)
+}
+
+/// `I/N`, its errors naming `source` (the flag, or the environment variables).
+fn parse_as(source: &str, text: &str) -> Result<(u32, u32), Error> {
+    let bad = || Error::Usage(format!("{source} {text:?}: expected I/N with 0 <= I < N <= {MAX_SHARDS}, e.g. 0/4"));
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
     let i: u32 = i.trim().parse().map_err(|_| bad())?;
     let n: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -27,14 +33,16 @@ pub fn parse(text: &str) -> Result<(u32, u32), String> {
 
 /// Kubernetes' Indexed Job sets `JOB_COMPLETION_INDEX`; the count comes from
 /// `TRAFFICGEN_SHARDS` (the Job's `completions`). Both or neither.
-pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<(u32, u32)>, String> {
+pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<(u32, u32)>, Error> {
     match (get("JOB_COMPLETION_INDEX"), get("TRAFFICGEN_SHARDS")) {
         (None, None) => Ok(None),
-        (Some(i), Some(n)) => parse(&format!("{i}/{n}"))
-            .map(Some)
-            .map_err(|e| e.replace("--shard", "JOB_COMPLETION_INDEX/TRAFFICGEN_SHARDS")),
-        (Some(_), None) => Err("JOB_COMPLETION_INDEX is set but TRAFFICGEN_SHARDS (the shard count) is not".into()),
-        (None, Some(_)) => Err("TRAFFICGEN_SHARDS is set but JOB_COMPLETION_INDEX (this shard's index) is not".into()),
+        (Some(i), Some(n)) => parse_as("JOB_COMPLETION_INDEX/TRAFFICGEN_SHARDS", &format!("{i}/{n}")).map(Some),
+        (Some(_), None) => {
+            Err(Error::Usage("JOB_COMPLETION_INDEX is set but TRAFFICGEN_SHARDS (the shard count) is not".into()))
+        }
+        (None, Some(_)) => {
+            Err(Error::Usage("TRAFFICGEN_SHARDS is set but JOB_COMPLETION_INDEX (this shard's index) is not".into()))
+        }
     }
 }
 
@@ -130,14 +138,14 @@ mod tests {
         assert_eq!(parse("0/4"), Ok((0, 4)));
         assert_eq!(parse("3/4"), Ok((3, 4)));
         for bad in ["4/4", "1/0", "x/2", "1", "-1/3", "1/100001"] {
-            assert!(parse(bad).unwrap_err().contains("I/N"), "{bad}");
+            assert!(parse(bad).unwrap_err().to_string().contains("I/N"), "{bad}");
         }
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
         assert_eq!(from_env(env(&[])), Ok(None));
         assert_eq!(from_env(env(&[("JOB_COMPLETION_INDEX", "2"), ("TRAFFICGEN_SHARDS", "5")])), Ok(Some((2, 5))));
-        assert!(from_env(env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap_err().contains("TRAFFICGEN_SHARDS"));
+        assert!(from_env(env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap_err().to_string().contains("TRAFFICGEN_SHARDS"));
         assert!(from_env(env(&[("JOB_COMPLETION_INDEX", "5"), ("TRAFFICGEN_SHARDS", "5")])).is_err());
     }
 

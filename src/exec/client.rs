@@ -19,6 +19,7 @@ use tokio::process::Command;
 
 use crate::config::plan::{ClientPlan, Flavor};
 use crate::model::contract::{ChildFact, Cmd};
+use crate::model::error::Error;
 use crate::model::events::OpType;
 use crate::model::secrets::Secrets;
 
@@ -136,9 +137,9 @@ impl Children {
     /// client outlives trafficgen. (A parent-death signal per child would need a
     /// `pre_exec` hook, which makes every spawn a full fork: a fifth of the dispatch
     /// rate, measured.)
-    pub fn start_watchdog(&self) -> Result<(), String> {
+    pub fn start_watchdog(&self) -> Result<(), Error> {
         use std::os::unix::process::CommandExt as _;
-        let exe = std::env::current_exe().map_err(|e| format!("the watchdog: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| Error::Failed(format!("the watchdog: {e}")))?;
         let mut child = std::process::Command::new(exe)
             .arg("watchdog")
             .stdin(Stdio::piped())
@@ -146,7 +147,7 @@ impl Children {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("the watchdog: {e}"))?;
+            .map_err(|e| Error::Failed(format!("the watchdog: {e}")))?;
         *self.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = child.stdin.take();
         // Reaped by nobody on purpose: it must outlive us to do its job.
         std::mem::forget(child);
@@ -188,7 +189,7 @@ impl Children {
 
 /// `trafficgen watchdog` (internal): reads `+PID`/`-PID` lines until its stdin closes,
 /// then kills the process group of every child still listed.
-pub fn watchdog() -> i32 {
+pub fn watchdog() {
     use std::io::BufRead as _;
     let mut live = std::collections::HashSet::new();
     for line in std::io::stdin().lock().lines().map_while(Result::ok) {
@@ -204,7 +205,45 @@ pub fn watchdog() -> i32 {
     for pid in live {
         kill_group(pid);
     }
-    0
+}
+
+/// The async runtime every command that runs clients drives them on: two workers (the
+/// children do the work; trafficgen only waits for them), and room for the blocking
+/// file writes of many uploads at once.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(32)
+        .thread_name("trafficgen-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// The open-files soft limit, or None when it cannot be read.
+pub fn open_files_limit() -> Option<u64> {
+    nofile().map(|l| l.rlim_cur)
+}
+
+/// Raises the open-files soft limit to the hard limit (each child in flight holds
+/// pipes and a process handle); returns the soft limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    let lim = nofile()?;
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: plain setrlimit on our own process, with a valid struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(lim.rlim_max);
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+/// The one getrlimit call: RLIMIT_NOFILE of our own process.
+fn nofile() -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit on our own process, into a valid struct.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
 }
 
 fn kill_group(pid: u32) {

@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use crate::exec::client::Client;
+use crate::model::error::Error;
 
 pub struct Interrupts {
     pub client: Arc<Client>,
@@ -19,17 +20,24 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
+    /// Kills every child, removes the temp files and exits 130 at once.
+    ///
+    /// The one `std::process::exit` outside `main`, on purpose: it runs on the signal
+    /// handler's thread while the main thread may be blocked anywhere (in the runtime's
+    /// `block_on`, joining a user thread, waiting out the grace period), so no error can
+    /// be returned up to `main` in time. "Abort at once" is its whole promise; the exit
+    /// code still comes from the error type.
     pub fn abort(&self) -> ! {
         self.client.children.kill_all();
         if let Some(p) = self.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = std::fs::remove_dir_all(p);
         }
         eprintln!("trafficgen: interrupted; children killed, temp files removed");
-        std::process::exit(crate::model::exit::INTERRUPTED);
+        std::process::exit(Error::Interrupted.exit_code());
     }
 }
 
-pub fn install(ints: Arc<Interrupts>, stop: Sender<()>) -> Result<(), String> {
+pub fn install(ints: Arc<Interrupts>, stop: Sender<()>) -> Result<(), Error> {
     let count = AtomicUsize::new(0);
     ctrlc::set_handler(move || {
         let n = count.fetch_add(1, Ordering::SeqCst);
@@ -40,5 +48,5 @@ pub fn install(ints: Arc<Interrupts>, stop: Sender<()>) -> Result<(), String> {
             ints.abort();
         }
     })
-    .map_err(|e| format!("cannot install the Ctrl+C handler: {e}"))
+    .map_err(|e| Error::Failed(format!("cannot install the Ctrl+C handler: {e}")))
 }

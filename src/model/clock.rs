@@ -7,6 +7,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::model::error::Error;
+
 /// Maps seconds since the run started (wall) to simulated UNIX seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimeMap {
@@ -85,8 +87,8 @@ pub fn unix_now() -> f64 {
 }
 
 /// Simulated start for `--start-at HH:MM`: that time of the current UTC day.
-pub fn start_at_today(hhmm: &str, now_unix: f64) -> Result<f64, String> {
-    let err = || format!("--start-at {hhmm:?}: expected HH:MM in UTC, for example 06:00");
+pub fn start_at_today(hhmm: &str, now_unix: f64) -> Result<f64, Error> {
+    let err = || Error::Usage(format!("--start-at {hhmm:?}: expected HH:MM in UTC, for example 06:00"));
     let (h, m) = hhmm.trim().split_once(':').ok_or_else(err)?;
     let h: u32 = h.parse().map_err(|_| err())?;
     let m: u32 = m.parse().map_err(|_| err())?;

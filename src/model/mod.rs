@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod contract;
 pub mod counts;
+pub mod error;
 pub mod events;
 pub mod exit;
 pub mod host;
@@ -16,4 +17,5 @@ pub mod summary;
 pub mod telemetry;
 pub mod terminal;
 pub mod units;
+pub mod url;
 pub mod verdict;

@@ -2,16 +2,19 @@
 
 use std::time::Duration;
 
+use crate::model::error::Error;
+
 /// Parses `"512"`, `"100B"`, `"10K"`/`"10KiB"` (1024), `"10KB"` (1000), and the same for
 /// M, G and T. Binary units are the default because the old generator's bands were
 /// written in KiB/MiB; decimal ones are accepted so `"11GB"` means what it says.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, Error> {
     let s = text.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num = num.replace('_', "");
-    let value: f64 =
-        num.parse().map_err(|_| format!("{text:?} is not a size (examples: 512, 100B, 10KiB, 1.5GiB, 11GB)"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| Error::Usage(format!("{text:?} is not a size (examples: 512, 100B, 10KiB, 1.5GiB, 11GB)")))?;
     let mult: f64 = match unit.trim() {
         "" | "B" => 1.0,
         "K" | "KiB" => 1024.0,
@@ -23,22 +26,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1e9,
         "TB" => 1e12,
         other => {
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "{text:?} has unknown unit {other:?} (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB)"
-            ));
+            )));
         }
     };
     let bytes = value * mult;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(format!("{text:?} is out of range"));
+        return Err(Error::Usage(format!("{text:?} is out of range")));
     }
     Ok(bytes.round() as u64)
 }
 
 /// Parses a humantime duration such as `"3h"`, `"60m"`, `"1h 30m"`, `"250ms"`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration ({e}; examples: 30s, 60m, 3h, 1h 30m)"))
+        .map_err(|e| Error::Usage(format!("{text:?} is not a duration ({e}; examples: 30s, 60m, 3h, 1h 30m)")))
 }
 
 /// `1536` → `"1.5 KiB"`: for reports, never for parsing.
@@ -70,15 +73,15 @@ mod tests {
 
     #[test]
     fn bad_sizes_say_what_is_wrong() {
-        assert!(parse_size("ten").unwrap_err().contains("not a size"));
-        assert!(parse_size("10XB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("ten").unwrap_err().to_string().contains("not a size"));
+        assert!(parse_size("10XB").unwrap_err().to_string().contains("unknown unit"));
     }
 
     #[test]
     fn durations_parse_and_fail_clearly() {
         assert_eq!(parse_duration("60m").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("soon").unwrap_err().to_string().contains("not a duration"));
     }
 
     #[test]

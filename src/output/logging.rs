@@ -22,6 +22,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer as _, fmt as tfmt};
 
+use crate::model::error::Error;
+
 struct SeedFormat;
 
 impl<S, N> FormatEvent<S, N> for SeedFormat
@@ -53,20 +55,20 @@ pub struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
 
 /// With `live`, the console shows warnings and the final report above the live status;
 /// every line still goes to the file.
-pub fn init(log_file: &Path, quiet: bool, live: Option<&crate::output::live::Live>) -> Result<LogGuards, String> {
+pub fn init(log_file: &Path, quiet: bool, live: Option<&crate::output::live::Live>) -> Result<LogGuards, Error> {
     let dir = match log_file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => ".".into(),
     };
     let stem = log_file.file_stem().and_then(|s| s.to_str()).unwrap_or("traffic_generator");
     let ext = log_file.extension().and_then(|s| s.to_str()).unwrap_or("log");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("log directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Usage(format!("log directory {}: {e}", dir.display())))?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix(stem)
         .filename_suffix(ext)
         .build(&dir)
-        .map_err(|e| format!("log file {}: {e}", log_file.display()))?;
+        .map_err(|e| Error::Usage(format!("log file {}: {e}", log_file.display())))?;
     let pruned = Pruned { inner: appender, dir, stem: stem.to_string(), ext: ext.to_string(), day: u64::MAX };
     let (file, file_guard) = tracing_appender::non_blocking(pruned);
     let (console, console_guard) = match live {
@@ -86,8 +88,15 @@ pub fn init(log_file: &Path, quiet: bool, live: Option<&crate::output::live::Liv
     let subscriber = tracing_subscriber::registry()
         .with(tfmt::layer().event_format(SeedFormat).with_writer(file).with_ansi(false).with_filter(LevelFilter::INFO))
         .with(tfmt::layer().event_format(SeedFormat).with_writer(console).with_ansi(false).with_filter(console_filter));
-    tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())?;
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(LogGuards(vec![file_guard, console_guard]))
+}
+
+/// Says `e` in the run's log (the file and the console, as every error line of a run
+/// once logging is set up) and marks it as said, so `main` does not print it again.
+pub fn logged(e: Error) -> Error {
+    tracing::error!("{e}");
+    e.reported()
 }
 
 /// Rotated log files kept: today's and the 13 before.

@@ -336,12 +336,8 @@ fn memory_available_share() -> Option<f64> {
 
 fn fd_share() -> Option<f64> {
     let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as f64;
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain getrlimit on our own process.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur == 0 {
-        return None;
-    }
-    Some(open / lim.rlim_cur as f64)
+    let limit = crate::exec::client::open_files_limit().filter(|l| *l > 0)?;
+    Some(open / limit as f64)
 }
 
 /// The decision for one tick, from pure numbers (testable without a machine).

@@ -226,7 +226,7 @@ pub async fn presign(runner: &Runner, user: usize, obj: &Object, local: &Path) -
     let (mut rec, exec) =
         run(runner, user, OpType::Presign, &obj.key, obj.size, Action::Presign { bucket: b, key: &obj.key }).await;
     if rec.result.is_ok() {
-        let url = exec.stdout.lines().map(str::trim).find(|l| l.starts_with("http://") || l.starts_with("https://"));
+        let url = exec.stdout.lines().map(str::trim).find(|l| crate::model::url::is_http(l));
         // A URL that does not work is a failed presign; one that serves other bytes than
         // were uploaded is a mismatch.
         let checked = match url {

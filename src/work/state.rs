@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::error::Error;
+
 /// How often an idle journal looks whether its state dir is still there.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
@@ -57,8 +59,8 @@ pub struct Journaled {
 }
 
 /// The (device, inode) a path names now, or why it names nothing.
-fn identity(path: &Path) -> Result<(u64, u64), String> {
-    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).map_err(|e| e.to_string())
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
 }
 
 /// A lock held on the state dir's path itself, not on a file in it: an abstract Unix
@@ -94,8 +96,8 @@ fn path_lock(_dir: &Path) -> Result<Option<std::os::unix::net::UnixListener>, ()
 impl State {
     /// Creates and locks `dir`; a second run gets an error naming the running pid. A
     /// lock of a dead process is released by the kernel with it, so it is simply taken.
-    pub fn open(dir: &Path) -> Result<State, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--state-dir {}: {e}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<State, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Usage(format!("--state-dir {}: {e}", dir.display())))?;
         let path = dir.join("lock");
         let mut f = OpenOptions::new()
             .read(true)
@@ -103,13 +105,13 @@ impl State {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| format!("--state-dir {}: {e}", dir.display()))?;
+            .map_err(|e| Error::Usage(format!("--state-dir {}: {e}", dir.display())))?;
         let in_use = |pid: &str| {
-            format!(
+            Error::Usage(format!(
                 "the state dir {} is in use by another trafficgen (pid {}); one run per state dir (use --state-dir)",
                 dir.display(),
                 pid
-            )
+            ))
         };
         if fs4::FileExt::try_lock(&f).is_err() {
             let pid = std::fs::read_to_string(&path).unwrap_or_default();
@@ -223,7 +225,7 @@ impl State {
         std::thread::Builder::new().name("journal".into()).spawn(move || {
             // Our files must still be where the next run and `cleanup` will look.
             let check = |journal_too: bool| -> Result<(), String> {
-                let gone = |what: &Path, e: String| {
+                let gone = |what: &Path, e: std::io::Error| {
                     format!("{} is gone ({e}): the state dir {} was removed", what.display(), dir.display())
                 };
                 match identity(&lock_path) {
@@ -538,7 +540,7 @@ mod tests {
         }
         assert!(j.error().unwrap().contains("was removed"), "{:?}", j.error());
         // The flock went with the deleted lock file; the path is still held.
-        let e = State::open(&dir).err().expect("a second open is refused");
+        let e = State::open(&dir).err().expect("a second open is refused").to_string();
         assert!(e.contains("in use"), "{e}");
         drop(j);
         drop(s);
@@ -549,7 +551,7 @@ mod tests {
     fn one_run_per_state_dir() {
         let d = tempfile::tempdir().unwrap();
         let _first = State::open(d.path()).unwrap();
-        let e = State::open(d.path()).err().unwrap();
+        let e = State::open(d.path()).err().unwrap().to_string();
         assert!(e.contains("in use") && e.contains(&std::process::id().to_string()), "{e}");
     }
 }

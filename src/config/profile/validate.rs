@@ -93,7 +93,7 @@ impl Cx<'_> {
                 let url = expand_env(v.get_ref(), |name| std::env::var(name).ok())
                     .map_err(|m| self.err(v.span(), "run.server_metrics", m))?;
                 let url = url.trim().to_string();
-                if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                if !(url.is_empty() || crate::model::url::is_http(&url)) {
                     return Err(self.err(
                         v.span(),
                         "run.server_metrics",
@@ -116,7 +116,7 @@ impl Cx<'_> {
             Some(e) if e.get_ref().trim().is_empty() => None,
             Some(e) => {
                 let v = e.get_ref().trim();
-                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                if !crate::model::url::is_http(v) {
                     return Err(self.err(
                         e.span(),
                         "obsctl.endpoint",
@@ -296,6 +296,7 @@ impl Cx<'_> {
         telemetry.identity = t.identity.unwrap_or(true);
         if let Some(w) = &t.wait {
             telemetry.wait = parse_duration(w.get_ref())
+                .map_err(String::from)
                 .and_then(|d| check_max_duration(d).map(|()| d))
                 .map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
         }

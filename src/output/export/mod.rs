@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::model::error::Error;
 use crate::model::summary::Summary;
 
 /// The largest summary JSON `merge`, `report` and `compare` read. A day of 1,000 users
@@ -75,31 +76,31 @@ pub struct Exports {
 /// Checks that `path` can be written as a file, without creating or emptying it: its
 /// folder exists and takes a new file (one is created there and removed), and the path
 /// is not a folder, a symbolic link or a device.
-pub fn prepare(flag: &str, path: &Path) -> Result<(), String> {
+pub fn prepare(flag: &str, path: &Path) -> Result<(), Error> {
     let shown = path.display();
     if path.is_dir() {
-        return Err(format!("{flag} {shown}: is a directory; give a file path"));
+        return Err(Error::Usage(format!("{flag} {shown}: is a directory; give a file path")));
     }
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if m.file_type().is_symlink() {
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "{flag} {shown}: is a symbolic link; trafficgen writes a new file there and would \
                  replace the link (or, writing through it, a file it was not given): give the real path"
-            ));
+            )));
         }
         if !m.is_file() {
-            return Err(format!("{flag} {shown}: is not a regular file; give a file path"));
+            return Err(Error::Usage(format!("{flag} {shown}: is not a regular file; give a file path")));
         }
     }
     let parent = folder_of(path);
     if !parent.is_dir() {
-        return Err(format!("{flag} {shown}: the directory {} does not exist", parent.display()));
+        return Err(Error::Usage(format!("{flag} {shown}: the directory {} does not exist", parent.display())));
     }
     let probe = tempfile::Builder::new()
         .prefix(".trafficgen-check-")
         .tempfile_in(parent)
-        .map_err(|e| format!("{flag} {shown}: cannot write in {}: {e}", parent.display()))?;
-    probe.close().map_err(|e| format!("{flag} {shown}: cannot write in {}: {e}", parent.display()))
+        .map_err(|e| Error::Usage(format!("{flag} {shown}: cannot write in {}: {e}", parent.display())))?;
+    probe.close().map_err(|e| Error::Usage(format!("{flag} {shown}: cannot write in {}: {e}", parent.display())))
 }
 
 /// The folder a path's file is in ("." for a bare name).
@@ -111,36 +112,36 @@ fn folder_of(path: &Path) -> &Path {
 /// same canonical path when one does not exist yet), two outputs that are one file, and
 /// standard output redirected into an input (the shell has emptied it already). Each
 /// pair is (what it is, e.g. "--summary-json" or "the summary", its path).
-pub fn check_distinct(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), String> {
+pub fn check_distinct(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), Error> {
     for (i, (flag, out)) in outputs.iter().enumerate() {
         for (what, input) in inputs {
             if same_file(out, input) {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "{flag} {} is also {what} {}: trafficgen does not write over a file it reads; \
                      give another path",
                     out.display(),
                     input.display()
-                ));
+                )));
             }
         }
         for (other, path) in &outputs[..i] {
             if same_file(out, path) {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "{other} {} and {flag} {} are the same file; give each its own path",
                     path.display(),
                     out.display()
-                ));
+                )));
             }
         }
     }
     if let Some(stdout) = stdout_identity() {
         for (what, input) in inputs {
             if std::fs::metadata(input).is_ok_and(|m| (m.dev(), m.ino()) == stdout) {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "standard output goes to {what} {}, a file trafficgen reads (a `>` redirection \
                      has emptied it already); redirect it to another file",
                     input.display()
-                ));
+                )));
             }
         }
     }
@@ -172,40 +173,42 @@ fn stdout_identity() -> Option<(u64, u64)> {
 /// A summary JSON's text, refused unread when it is larger than [`MAX_SUMMARY_BYTES`]
 /// (the size is checked before reading, and the read stops past the limit for a file
 /// whose size is not known beforehand, such as a pipe).
-pub fn read_summary(path: &Path) -> Result<String, String> {
+pub fn read_summary(path: &Path) -> Result<String, Error> {
     let shown = path.display();
     let too_big = |size: String| {
-        format!(
+        Error::Usage(format!(
             "{shown}: {size} bytes, more than the {} MiB ({MAX_SUMMARY_BYTES} bytes) a summary may have; \
              a day of 1,000 users writes about 8 MB",
             MAX_SUMMARY_BYTES >> 20
-        )
+        ))
     };
-    let f = File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let size = f.metadata().map_err(|e| format!("cannot read {shown}: {e}"))?.len();
+    let f = File::open(path).map_err(|e| Error::Usage(format!("cannot read {shown}: {e}")))?;
+    let size = f.metadata().map_err(|e| Error::Usage(format!("cannot read {shown}: {e}")))?.len();
     if size > MAX_SUMMARY_BYTES {
         return Err(too_big(size.to_string()));
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    f.take(MAX_SUMMARY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    f.take(MAX_SUMMARY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Usage(format!("cannot read {shown}: {e}")))?;
     if bytes.len() as u64 > MAX_SUMMARY_BYTES {
         return Err(too_big(format!("more than {MAX_SUMMARY_BYTES}")));
     }
     let cost = parse_cost(&bytes);
     if cost > MAX_PARSE_FACTOR * bytes.len() as u64 + (4 << 20) {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "{shown}: not shaped like a trafficgen summary: its {} bytes would take about {} MB to read \
              (more than {MAX_PARSE_FACTOR} times its size; a summary takes about 8)",
             bytes.len(),
             cost / 1_000_000
-        ));
+        )));
     }
-    String::from_utf8(bytes).map_err(|e| format!("cannot read {shown}: not UTF-8 text ({e})"))
+    String::from_utf8(bytes).map_err(|e| Error::Usage(format!("cannot read {shown}: not UTF-8 text ({e})")))
 }
 
 impl Exports {
     /// Checks every output path, or says which one cannot be written; creates none.
-    pub fn prepare(&self) -> Result<(), String> {
+    pub fn prepare(&self) -> Result<(), Error> {
         for (flag, p) in self.paths() {
             prepare(flag, p)?;
         }
@@ -226,23 +229,26 @@ impl Exports {
     }
 
     /// Writes the summary, the HTML report and the JUnit file; returns the paths written.
-    pub fn finish(&self, s: &Summary) -> Result<Vec<PathBuf>, String> {
+    pub fn finish(&self, s: &Summary) -> Result<Vec<PathBuf>, Error> {
         let mut written = Vec::new();
         if let Some(p) = &self.summary_json {
-            let text = serde_json::to_string_pretty(s).map_err(|e| e.to_string())? + "\n";
-            write_atomic(p, &text).map_err(|e| format!("cannot write the summary to {}: {e}", p.display()))?;
+            let text = serde_json::to_string_pretty(s).map_err(|e| Error::Failed(e.to_string()))? + "\n";
+            write_atomic(p, &text)
+                .map_err(|e| Error::Failed(format!("cannot write the summary to {}: {e}", p.display())))?;
             written.push(p.clone());
         }
         if let Some(p) = &self.html {
             // From the summary's JSON, as `trafficgen report` reads a saved one.
-            let value = serde_json::to_value(s).map_err(|e| e.to_string())?;
-            let page = crate::output::html::render(&value).map_err(|e| format!("cannot make the HTML report: {e}"))?;
-            write_atomic(p, &page).map_err(|e| format!("cannot write the HTML report to {}: {e}", p.display()))?;
+            let value = serde_json::to_value(s).map_err(|e| Error::Failed(e.to_string()))?;
+            let page = crate::output::html::render(&value)
+                .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
+            write_atomic(p, &page)
+                .map_err(|e| Error::Failed(format!("cannot write the HTML report to {}: {e}", p.display())))?;
             written.push(p.clone());
         }
         if let Some(p) = &self.junit {
             write_atomic(p, &junit::from_summary(s))
-                .map_err(|e| format!("cannot write the JUnit file to {}: {e}", p.display()))?;
+                .map_err(|e| Error::Failed(format!("cannot write the JUnit file to {}: {e}", p.display())))?;
             written.push(p.clone());
         }
         Ok(written)
@@ -309,7 +315,7 @@ mod tests {
         let (target, link) = (dir.path().join("target.json"), dir.path().join("link.json"));
         std::fs::write(&target, "keep me").unwrap();
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = prepare("--summary-json", &link).unwrap_err();
+        let err = prepare("--summary-json", &link).unwrap_err().to_string();
         assert!(err.contains("symbolic link"), "{err}");
         // Written anyway (a link made after the check), the link is replaced, never followed.
         write_atomic(&link, "new").unwrap();
@@ -324,13 +330,13 @@ mod tests {
         let input = dir.path().join("s0.json");
         std::fs::write(&input, "{}").unwrap();
         let via_dot = dir.path().join(".").join("s0.json");
-        let err = check_distinct(&[("the summary", &input)], &[("--summary-json", &via_dot)]).unwrap_err();
+        let err = check_distinct(&[("the summary", &input)], &[("--summary-json", &via_dot)]).unwrap_err().to_string();
         assert!(err.contains("--summary-json") && err.contains("the summary") && err.contains("s0.json"), "{err}");
         let hard = dir.path().join("hard.json");
         std::fs::hard_link(&input, &hard).unwrap();
         assert!(check_distinct(&[("the summary", &input)], &[("--junit", &hard)]).is_err());
         let (a, b) = (dir.path().join("x.json"), dir.path().join("./x.json"));
-        let err = check_distinct(&[], &[("--summary-json", &a), ("--html", &b)]).unwrap_err();
+        let err = check_distinct(&[], &[("--summary-json", &a), ("--html", &b)]).unwrap_err().to_string();
         assert!(err.contains("--summary-json") && err.contains("--html"), "{err}");
         check_distinct(&[("the summary", &input)], &[("--summary-json", &a)]).unwrap();
     }
@@ -345,7 +351,7 @@ mod tests {
         let dense = dir.path().join("dense.json");
         let body = vec!["{\"a\":0}"; 100_000].join(",");
         std::fs::write(&dense, format!("{{\"ops\":{{}},\"x\":[{body}]}}")).unwrap();
-        let err = read_summary(&dense).unwrap_err();
+        let err = read_summary(&dense).unwrap_err().to_string();
         assert!(err.contains("dense.json") && err.contains("not shaped like"), "{err}");
     }
 
@@ -355,7 +361,7 @@ mod tests {
         let big = dir.path().join("big.json");
         // Sparse: costs no disk.
         File::create(&big).unwrap().set_len(MAX_SUMMARY_BYTES + 1).unwrap();
-        let err = read_summary(&big).unwrap_err();
+        let err = read_summary(&big).unwrap_err().to_string();
         assert!(err.contains("big.json") && err.contains(&(MAX_SUMMARY_BYTES + 1).to_string()), "{err}");
         assert!(err.contains("64 MiB"), "{err}");
         std::fs::write(&big, "{}").unwrap();
