@@ -388,6 +388,62 @@ mod tests {
         }
     }
 
+    /// The backticked words of `text`.
+    fn ticked(text: &str) -> Vec<&str> {
+        text.split('`').skip(1).step_by(2).collect()
+    }
+
+    /// The text between `from` and the next `to` after it.
+    fn between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
+        let rest = text.split_once(from).unwrap_or_else(|| panic!("{from:?} not in docs/thresholds.md")).1;
+        rest.split_once(to).map_or(rest, |(inside, _)| inside)
+    }
+
+    #[test]
+    fn the_docs_list_every_catalogue_entry_with_its_unit_and_nothing_else() {
+        let doc = include_str!("../../docs/thresholds.md");
+        let rows: Vec<Vec<&str>> = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| metric | unit | value |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.split('|').map(str::trim).collect())
+            .collect();
+        let documented: std::collections::BTreeMap<&str, &str> =
+            rows.iter().flat_map(|r| ticked(r[1]).into_iter().map(|name| (name, r[2]))).collect();
+        let unit = |u: Unit| match u {
+            Unit::Ratio => "ratio",
+            Unit::Millis => "ms",
+            Unit::Count => "count",
+        };
+        for m in CATALOGUE {
+            assert_eq!(
+                documented.get(m.pattern),
+                Some(&unit(m.unit)),
+                "{} in docs/thresholds.md's metric list",
+                m.pattern
+            );
+        }
+        for name in documented.keys() {
+            assert!(
+                CATALOGUE.iter().any(|m| m.pattern == *name),
+                "docs/thresholds.md lists {name}, not in the catalogue"
+            );
+        }
+        // What the placeholders stand for, as the docs name them.
+        let prose = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut ops = ticked(between(&prose, "`OP` is a command kind:", ")"));
+        let mut kinds = ticked(between(&prose, "or an expected-failure kind (", ";"));
+        let class_row = rows.iter().find(|r| r[1] == "`integrity.CLASS`").expect("the integrity.CLASS row");
+        let mut classes = ticked(class_row[3]);
+        for (docs, over) in [(&mut ops, Over::Op), (&mut kinds, Over::Kind), (&mut classes, Over::Class)] {
+            let mut model = over.values();
+            model.sort_unstable();
+            docs.sort_unstable();
+            assert_eq!(*docs, model, "docs/thresholds.md's {over:?} values");
+        }
+    }
+
     #[test]
     fn each_pattern_has_at_most_one_placeholder_and_only_capacity_is_weighed_against_chance() {
         for m in CATALOGUE {
