@@ -399,6 +399,85 @@ mod tests {
         assert_eq!(out[1].status, Status::Fail);
     }
 
+    /// A real run's summary with every command kind and expected-failure kind in its
+    /// mix and telemetry verified, written by tests/metrics.rs (which also checks that a
+    /// fresh run still has its fields; regenerate it with
+    /// `TRAFFICGEN_BLESS=1 cargo test --test metrics`).
+    fn real_run() -> Summary {
+        const FIXTURE: &str = include_str!("../../../tests/fixtures/every-metric-summary.json");
+        serde_json::from_str(FIXTURE).unwrap_or_else(|e| {
+            panic!("tests/fixtures/every-metric-summary.json: {e}; regenerate it: TRAFFICGEN_BLESS=1 cargo test --test metrics")
+        })
+    }
+
+    #[test]
+    fn every_catalogue_metric_has_a_value_in_a_real_runs_summary() {
+        let s = real_run();
+        for m in metrics::CATALOGUE {
+            let names = m.names();
+            assert!(!names.is_empty(), "{} stands for no name", m.pattern);
+            let missing: Vec<&String> = names.iter().filter(|n| !lookup(&s, n).is_some_and(f64::is_finite)).collect();
+            assert!(missing.is_empty(), "{}: no value for {missing:?}", m.pattern);
+        }
+        assert_eq!(lookup(&s, "upload.count"), s.ops.get("upload").map(|c| (c.ok + c.failed) as f64));
+        assert_eq!(lookup(&s, "no_such_metric"), None);
+    }
+
+    #[test]
+    fn an_unmeasured_metric_says_what_had_no_sample() {
+        let mut s = real_run();
+        s.telemetry = None;
+        s.latency_ms.clear();
+        s.start_lag_ms.count = 0;
+        s.target_ops = 0.0;
+        (s.totals.counters.started, s.totals.counters.shortfall) = (0, 0);
+        // (metric, unmeasured in `s` now, why it has no value when it has none)
+        let cases = [
+            ("telemetry_mismatches", true, "telemetry was not verified (--verify-telemetry)"),
+            ("telemetry.lost_exports", true, "telemetry was not verified (--verify-telemetry)"),
+            ("upload.p95", true, "no upload command ran"),
+            ("missing_key_head.max", true, "no missing_key_head command ran"),
+            ("start_lag.p99", true, "no scheduled operation started"),
+            ("achieved_ratio", true, "the target was 0 operations"),
+            ("shortfall_rate", true, "no slot was due"),
+            ("failure_rate", false, "no command ran"),
+            ("download_share_error", false, "no sample"),
+            ("integrity.mismatch", false, "no sample"),
+        ];
+        for (name, none, why) in cases {
+            assert_eq!(lookup(&s, name).is_none(), none, "{name}");
+            assert_eq!(unmeasured(&s, name), why, "{name}");
+        }
+        // A run in which no command ran says so for every command kind's metric.
+        s.ops.clear();
+        assert_eq!(unmeasured(&s, "upload.p95"), "no command ran");
+        assert_eq!(unmeasured(&s, "wrong_credentials.count"), "no command ran");
+        assert_eq!(unmeasured(&s, "failure_rate"), "no command ran");
+        assert_eq!(unmeasured(&s, "start_lag.p50"), "no scheduled operation started");
+    }
+
+    #[test]
+    fn chance_weighs_capacity_metrics_by_what_the_summary_counted() {
+        use chance::Evidence;
+        let s = real_run();
+        let t = &s.totals.counters;
+        let upload = s.latency_ms.get("upload").map_or(0, |l| l.count);
+        let cases = [
+            ("achieved_ratio", Evidence::Poisson { expected: s.target_ops, observed: s.achieved_ops }),
+            ("shortfall_rate", Evidence::Binomial { trials: t.started + t.shortfall, hits: t.shortfall }),
+            ("upload.p95", Evidence::Samples { n: upload, needed: 20 }),
+            ("upload.max", Evidence::Samples { n: upload, needed: 1 }),
+            ("start_lag.p99", Evidence::Samples { n: s.start_lag_ms.count, needed: 100 }),
+            ("upload.count", Evidence::None),
+            ("failure_rate", Evidence::None),
+            ("download_share_error", Evidence::None),
+            ("no_such_metric", Evidence::None),
+        ];
+        for (name, e) in cases {
+            assert_eq!(evidence(&s, name), e, "{name}");
+        }
+    }
+
     #[test]
     fn the_rendering_names_the_outcome_and_the_reason() {
         let v = decide(outcomes(&[("failure_rate<1%", None)]), clean(), 0);
