@@ -1,35 +1,20 @@
 //! Pass/fail thresholds on a run's metrics, written the way k6 writes them:
 //! `NAME OP VALUE`, e.g. `failure_rate<1%`, `upload.p95<8s`, `integrity_failures==0`.
 //!
-//! Pure: parsing, a static catalogue of metric names and units, and evaluation against
-//! a lookup the caller provides. Nothing here reads a run.
+//! Pure: parsing, and evaluation against a lookup the caller provides. The names, units
+//! and classes come from the one metric catalogue, `model::metrics`. Nothing here reads
+//! a run.
 
 use std::sync::LazyLock;
 
-use crate::model::events::OpType;
+use crate::model::metrics;
 use crate::model::verdict::{Class, Outcome, Status, Unit};
 
-/// The class of a catalogue metric: capacity for rates of the schedule, latencies and
-/// the mix's fidelity; correctness for everything else (counts of what ran and how it
-/// ended).
+/// The class of a metric (model::metrics): capacity for rates of the schedule,
+/// latencies and the mix's fidelity; correctness for everything else (counts of what ran
+/// and how it ended), and for a name that is not a metric.
 pub fn class_of(metric: &str) -> Class {
-    const CAPACITY: &[&str] = &[
-        "achieved_ratio",
-        "shortfall_rate",
-        "shortfall",
-        "download_share_error",
-        "error_share_error",
-        "kind_share_error",
-        "size_band_error",
-    ];
-    if CAPACITY.contains(&metric) {
-        return Class::Capacity;
-    }
-    match metric.split_once('.') {
-        Some(("start_lag", _)) => Class::Capacity,
-        Some((head, tail)) if OpType::from_name(head).is_some() && OP_LATENCIES.contains(&tail) => Class::Capacity,
-        _ => Class::Correctness,
-    }
+    metrics::find(metric).map_or(Class::Correctness, |(m, _)| m.class)
 }
 
 /// Whether a threshold asks that something happened at least so often (`X.count>0`,
@@ -89,52 +74,6 @@ pub struct Threshold {
     pub unit: Unit,
 }
 
-/// Every operation the catalogue knows latencies, counts and failure rates for: the
-/// command kinds of `model::events`, so the two lists can never drift apart.
-fn ops() -> impl Iterator<Item = &'static str> {
-    OpType::ALL.into_iter().map(OpType::name)
-}
-
-/// Deliberate failures the run provokes; `expected_failures.KIND` counts those that failed
-/// as they should.
-fn expected_failure_kinds() -> impl Iterator<Item = &'static str> {
-    OpType::EXPECTED_FAILURES.into_iter().map(OpType::name)
-}
-
-const RATIOS: &[&str] = &[
-    "failure_rate",
-    "achieved_ratio",
-    "shortfall_rate",
-    "download_share_error",
-    "error_share_error",
-    "kind_share_error",
-    "size_band_error",
-];
-
-const COUNTS: &[&str] = &[
-    "failures",
-    "shortfall",
-    "integrity_failures",
-    "no_object",
-    "integrity.phantom_upload",
-    "integrity.phantom_delete",
-    "integrity.mismatch",
-    "integrity.unexpected_success",
-    "expected_failures.unexpected_success",
-    "expected_failures.failed_as_expected",
-    "confirmed_uploads",
-    "confirmed_deletes",
-    "unconfirmed",
-    "uploads",
-    "downloads",
-    "deletes",
-    "live_objects_at_exit",
-    "maybe_live_objects_at_exit",
-    "telemetry_mismatches",
-    "telemetry.lost_exports",
-    "telemetry.out_of_contract",
-];
-
 /// `max_telemetry_mismatches = N` (the profile) or `max_telemetry_mismatches=N` (the
 /// command line) reads as `telemetry_mismatches<=N`.
 const MAX_MISMATCHES: &str = "max_telemetry_mismatches";
@@ -144,50 +83,16 @@ fn max_mismatches(rest: &str) -> Option<String> {
     (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| format!("telemetry_mismatches<={n}"))
 }
 
-const OP_LATENCIES: &[&str] = &["min", "p50", "p90", "p95", "p99", "max", "mean"];
-const OP_COUNTS: &[&str] = &["count", "failures"];
-const START_LAG: &[&str] = &["p50", "p90", "p95", "p99", "max"];
-
-/// The unit of a metric in the static catalogue, or None for a name that does not exist.
+/// The unit of a metric in the catalogue (model::metrics), or None for a name that
+/// does not exist.
 pub fn unit_of(name: &str) -> Option<Unit> {
-    if RATIOS.contains(&name) {
-        return Some(Unit::Ratio);
-    }
-    if COUNTS.contains(&name) {
-        return Some(Unit::Count);
-    }
-    let (head, tail) = name.split_once('.')?;
-    if OpType::from_name(head).is_some() {
-        if tail == "failure_rate" {
-            return Some(Unit::Ratio);
-        }
-        if OP_COUNTS.contains(&tail) {
-            return Some(Unit::Count);
-        }
-        if OP_LATENCIES.contains(&tail) {
-            return Some(Unit::Millis);
-        }
-    }
-    match head {
-        "start_lag" if START_LAG.contains(&tail) => Some(Unit::Millis),
-        "expected_failures" if OpType::from_name(tail).is_some_and(OpType::is_expected_failure) => Some(Unit::Count),
-        _ => None,
-    }
+    metrics::find(name).map(|(m, _)| m.unit)
 }
 
-/// Every catalogue name, built from the same lists `unit_of` reads, in a stable order
-/// (plain names first, then per operation) so suggestions come out predictably.
+/// Every catalogue name, in the catalogue's stable order (plain names first, then per
+/// operation) so suggestions come out predictably; built once.
 fn catalogue() -> &'static [String] {
-    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
-        let mut names: Vec<String> = RATIOS.iter().chain(COUNTS).map(|s| s.to_string()).collect();
-        names.extend(START_LAG.iter().map(|s| format!("start_lag.{s}")));
-        names.extend(expected_failure_kinds().map(|k| format!("expected_failures.{k}")));
-        for op in ops() {
-            let stats = OP_LATENCIES.iter().chain(OP_COUNTS).chain(&["failure_rate"]);
-            names.extend(stats.map(|s| format!("{op}.{s}")));
-        }
-        names
-    });
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(metrics::names);
     &NAMES
 }
 
@@ -394,6 +299,7 @@ pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>, why: imp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::events::OpType;
     use crate::model::verdict::show;
 
     fn ok(expr: &str) -> Threshold {
@@ -506,9 +412,9 @@ mod tests {
         for name in catalogue() {
             assert!(unit_of(name).is_some(), "{name}");
         }
-        let per_op = OP_LATENCIES.len() + OP_COUNTS.len() + 1;
-        let expected =
-            RATIOS.len() + COUNTS.len() + START_LAG.len() + expected_failure_kinds().count() + ops().count() * per_op;
+        // 7 ratios, 21 counts, 5 start-lag statistics, one count per expected-failure
+        // kind, and per command kind 7 latencies, 2 counts and a failure rate.
+        let expected = 7 + 21 + 5 + OpType::EXPECTED_FAILURES.len() + OpType::ALL.len() * 10;
         assert_eq!(catalogue().len(), expected);
         for name in ["", "upload", "upload.", "upload.p42", "start_lag.mean", "expected_failures.upload", "x.count"] {
             assert_eq!(unit_of(name), None, "{name}");

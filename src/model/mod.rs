@@ -10,6 +10,7 @@ pub mod events;
 pub mod exit;
 pub mod host;
 pub mod keytag;
+pub mod metrics;
 pub mod roster;
 pub mod secrets;
 pub mod server;

@@ -16,7 +16,8 @@ pub mod chance;
 use std::collections::BTreeMap;
 
 use crate::config::threshold::{self, Threshold};
-use crate::model::events::{FailClass, OpType};
+use crate::model::events::FailClass;
+use crate::model::metrics::{self, Chance, Over};
 use crate::model::summary::Summary;
 use crate::model::verdict::{Class, Judgement, Outcome, Status, Verdict};
 
@@ -53,25 +54,26 @@ pub fn host_limit(s: &Summary) -> HostLimit {
     }
 }
 
-/// What chance weighs a threshold's miss against (see `chance`), from the summary.
+/// What chance weighs a threshold's miss against (see `chance`), from the summary as
+/// the metric's catalogue entry reads it (`model::metrics`).
 pub fn evidence(s: &Summary, metric: &str) -> chance::Evidence {
     use chance::Evidence;
-    let t = &s.totals.counters;
-    match metric {
-        "achieved_ratio" => Evidence::Poisson { expected: s.target_ops, observed: s.achieved_ops },
-        "shortfall_rate" => Evidence::Binomial { trials: t.started + t.shortfall, hits: t.shortfall },
-        _ => match metric.split_once('.') {
-            Some(("start_lag", stat)) => {
-                Evidence::Samples { n: s.start_lag_ms.count, needed: chance::samples_needed(stat) }
-            }
-            Some((head, stat))
-                if OpType::from_name(head).is_some() && threshold::class_of(metric) == Class::Capacity =>
-            {
-                let n = s.latency_ms.get(head).map_or(0, |l| l.count);
-                Evidence::Samples { n, needed: chance::samples_needed(stat) }
-            }
-            _ => Evidence::None,
-        },
+    let Some((m, part)) = metrics::find(metric) else { return Evidence::None };
+    match m.chance {
+        Chance::None => Evidence::None,
+        Chance::Poisson(read) => {
+            let (expected, observed) = read(s);
+            Evidence::Poisson { expected, observed }
+        }
+        Chance::Binomial(read) => {
+            let (trials, hits) = read(s);
+            Evidence::Binomial { trials, hits }
+        }
+        // The statistic is the name's last part: `p95` of `upload.p95`.
+        Chance::Samples(read) => {
+            let stat = metric.rsplit('.').next().unwrap_or(metric);
+            Evidence::Samples { n: read(s, part), needed: chance::samples_needed(stat) }
+        }
     }
 }
 
@@ -133,85 +135,22 @@ fn excused_timeouts(t: &Threshold, value: Option<f64>, host: &HostLimit) -> Opti
     })
 }
 
-/// Why a metric has no value in `s`: what had no sample.
+/// Why a metric has no value in `s`: what had no sample (the catalogue entry says), or
+/// for a command kind's metric in a run where no command ran at all, that.
 pub fn unmeasured(s: &Summary, name: &str) -> String {
+    let Some((m, part)) = metrics::find(name) else { return "no sample".to_string() };
     let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
-    let head = name.split_once('.').map_or(name, |(h, _)| h);
-    match name {
-        _ if commands == 0 && (name == "failure_rate" || OpType::from_name(head).is_some()) => {
-            "no command ran".to_string()
-        }
-        "failure_rate" => "no command ran".to_string(),
-        "achieved_ratio" => "the target was 0 operations".to_string(),
-        "shortfall_rate" => "no slot was due".to_string(),
-        _ if head == "telemetry" || name == "telemetry_mismatches" => {
-            "telemetry was not verified (--verify-telemetry)".to_string()
-        }
-        _ if head == "start_lag" => "no scheduled operation started".to_string(),
-        _ if OpType::from_name(head).is_some() => format!("no {head} command ran"),
-        _ => "no sample".to_string(),
+    if commands == 0 && m.over() == Over::Op {
+        return "no command ran".to_string();
     }
+    m.why_absent(part)
 }
 
-/// A threshold's metric, read from a finished run's summary. None = not measured.
+/// A threshold's metric, read from a finished run's summary through its catalogue entry
+/// (`model::metrics`). None = not measured, or not a metric.
 pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
-    let t = &s.totals.counters;
-    let f = &s.fidelity;
-    let count = |n: u64| Some(n as f64);
-    let sum = |m: &BTreeMap<crate::model::counts::Name, u64>| m.values().sum::<u64>() as f64;
-    match name {
-        // A rate over no commands is no measurement (the summary shows 0).
-        "failure_rate" => {
-            let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
-            (commands > 0).then_some(s.failure_rate)
-        }
-        "achieved_ratio" => (s.target_ops > 0.0).then(|| s.achieved_ops as f64 / s.target_ops),
-        "shortfall_rate" => {
-            let slots = t.started + t.shortfall;
-            (slots > 0).then(|| t.shortfall as f64 / slots as f64)
-        }
-        "download_share_error" => f.download_share_error,
-        "error_share_error" => f.error_share_error,
-        "kind_share_error" => f.kind_share_error,
-        "size_band_error" => f.size_band_error,
-        "failures" => count(t.failures),
-        "shortfall" => count(t.shortfall),
-        "integrity_failures" => count(t.integrity_failures),
-        "no_object" => count(t.no_object),
-        "confirmed_uploads" => count(t.confirmed_uploads),
-        "confirmed_deletes" => count(t.confirmed_deletes),
-        "unconfirmed" => count(t.unconfirmed),
-        "uploads" => count(t.uploads),
-        "downloads" => count(t.downloads),
-        "deletes" => count(t.deletes),
-        "live_objects_at_exit" => count(s.live_objects_at_exit),
-        "maybe_live_objects_at_exit" => count(s.maybe_live_objects_at_exit),
-        "expected_failures.unexpected_success" => Some(sum(&t.unexpected_success)),
-        "telemetry_mismatches" => s.telemetry.as_ref().map(|r| r.mismatches as f64),
-        "telemetry.lost_exports" => s.telemetry.as_ref().map(|r| r.lost_exports as f64),
-        "telemetry.out_of_contract" => s.telemetry.as_ref().map(|r| r.out_of_contract.len() as f64),
-        "expected_failures.failed_as_expected" => Some(sum(&t.expected_failures)),
-        _ => {
-            let (head, stat) = name.split_once('.')?;
-            if head == "integrity" {
-                return t.integrity.get(stat).map(|n| *n as f64);
-            }
-            if head == "expected_failures" {
-                return t.expected_failures.get(stat).map(|n| *n as f64);
-            }
-            if head == "start_lag" {
-                return s.start_lag_ms.get(stat);
-            }
-            let op = OpType::from_name(head)?;
-            let c = s.ops.get(op.name()).copied().unwrap_or_default();
-            match stat {
-                "count" => count(c.ok + c.failed),
-                "failures" => count(c.failed),
-                "failure_rate" => (c.ok + c.failed > 0).then(|| c.failed as f64 / (c.ok + c.failed) as f64),
-                _ => s.latency_ms.get(op.name())?.get(stat),
-            }
-        }
-    }
+    let (m, part) = metrics::find(name)?;
+    m.value(s, part)
 }
 
 /// Evaluates the thresholds and the integrity classes of a finished run.
@@ -519,6 +458,85 @@ mod tests {
         let out = judged(&[("upload.p99<1s", 2000.0), ("failure_rate<1%", 0.08)], &idle, few);
         assert_eq!(out[0].status, Status::Inconclusive);
         assert_eq!(out[1].status, Status::Fail);
+    }
+
+    /// A real run's summary with every command kind and expected-failure kind in its
+    /// mix and telemetry verified, written by tests/metrics.rs (which also checks that a
+    /// fresh run still has its fields; regenerate it with
+    /// `TRAFFICGEN_BLESS=1 cargo test --test metrics`).
+    fn real_run() -> Summary {
+        const FIXTURE: &str = include_str!("../../../tests/fixtures/every-metric-summary.json");
+        serde_json::from_str(FIXTURE).unwrap_or_else(|e| {
+            panic!("tests/fixtures/every-metric-summary.json: {e}; regenerate it: TRAFFICGEN_BLESS=1 cargo test --test metrics")
+        })
+    }
+
+    #[test]
+    fn every_catalogue_metric_has_a_value_in_a_real_runs_summary() {
+        let s = real_run();
+        for m in metrics::CATALOGUE {
+            let names = m.names();
+            assert!(!names.is_empty(), "{} stands for no name", m.pattern);
+            let missing: Vec<&String> = names.iter().filter(|n| !lookup(&s, n).is_some_and(f64::is_finite)).collect();
+            assert!(missing.is_empty(), "{}: no value for {missing:?}", m.pattern);
+        }
+        assert_eq!(lookup(&s, "upload.count"), s.ops.get("upload").map(|c| (c.ok + c.failed) as f64));
+        assert_eq!(lookup(&s, "no_such_metric"), None);
+    }
+
+    #[test]
+    fn an_unmeasured_metric_says_what_had_no_sample() {
+        let mut s = real_run();
+        s.telemetry = None;
+        s.latency_ms.clear();
+        s.start_lag_ms.count = 0;
+        s.target_ops = 0.0;
+        (s.totals.counters.started, s.totals.counters.shortfall) = (0, 0);
+        // (metric, unmeasured in `s` now, why it has no value when it has none)
+        let cases = [
+            ("telemetry_mismatches", true, "telemetry was not verified (--verify-telemetry)"),
+            ("telemetry.lost_exports", true, "telemetry was not verified (--verify-telemetry)"),
+            ("upload.p95", true, "no upload command ran"),
+            ("missing_key_head.max", true, "no missing_key_head command ran"),
+            ("start_lag.p99", true, "no scheduled operation started"),
+            ("achieved_ratio", true, "the target was 0 operations"),
+            ("shortfall_rate", true, "no slot was due"),
+            ("failure_rate", false, "no command ran"),
+            ("download_share_error", false, "no sample"),
+            ("integrity.mismatch", false, "no sample"),
+        ];
+        for (name, none, why) in cases {
+            assert_eq!(lookup(&s, name).is_none(), none, "{name}");
+            assert_eq!(unmeasured(&s, name), why, "{name}");
+        }
+        // A run in which no command ran says so for every command kind's metric.
+        s.ops.clear();
+        assert_eq!(unmeasured(&s, "upload.p95"), "no command ran");
+        assert_eq!(unmeasured(&s, "wrong_credentials.count"), "no command ran");
+        assert_eq!(unmeasured(&s, "failure_rate"), "no command ran");
+        assert_eq!(unmeasured(&s, "start_lag.p50"), "no scheduled operation started");
+    }
+
+    #[test]
+    fn chance_weighs_capacity_metrics_by_what_the_summary_counted() {
+        use chance::Evidence;
+        let s = real_run();
+        let t = &s.totals.counters;
+        let upload = s.latency_ms.get("upload").map_or(0, |l| l.count);
+        let cases = [
+            ("achieved_ratio", Evidence::Poisson { expected: s.target_ops, observed: s.achieved_ops }),
+            ("shortfall_rate", Evidence::Binomial { trials: t.started + t.shortfall, hits: t.shortfall }),
+            ("upload.p95", Evidence::Samples { n: upload, needed: 20 }),
+            ("upload.max", Evidence::Samples { n: upload, needed: 1 }),
+            ("start_lag.p99", Evidence::Samples { n: s.start_lag_ms.count, needed: 100 }),
+            ("upload.count", Evidence::None),
+            ("failure_rate", Evidence::None),
+            ("download_share_error", Evidence::None),
+            ("no_such_metric", Evidence::None),
+        ];
+        for (name, e) in cases {
+            assert_eq!(evidence(&s, name), e, "{name}");
+        }
     }
 
     #[test]
