@@ -223,4 +223,3 @@ pub(super) fn share_bars(rows: &[(String, f64, Option<f64>)]) -> Result<String, 
     }
     Ok(svg)
 }
-

@@ -20,10 +20,7 @@ pub(super) fn overview(out: &mut String, s: &Summary) {
     add("trafficgen", s.trafficgen_version.clone());
     add("client", format!("{} ({}, {})", s.client.version, s.client.flavor, s.client.binary));
     add("seed", s.seed.to_string());
-    add(
-        "simulated time",
-        format!("{} to {} UTC (time scale {}x)", s.sim_start, s.sim_end, fmt(s.time_scale, 2)),
-    );
+    add("simulated time", format!("{} to {} UTC (time scale {}x)", s.sim_start, s.sim_end, fmt(s.time_scale, 2)));
     add(
         "wall time",
         format!(

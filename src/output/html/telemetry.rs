@@ -72,11 +72,8 @@ pub(super) fn telemetry(out: &mut String, s: &Summary) {
         table(out, "telemetry", &["family", "expected", "reported", "diff", "server", "verdict", "note"], &rows);
     }
     windows(out, t);
-    let strays: Vec<Vec<String>> = t
-        .out_of_contract
-        .iter()
-        .map(|x| vec![esc(&x.metric), esc(&x.attributes), cell(Some(x.total), 2)])
-        .collect();
+    let strays: Vec<Vec<String>> =
+        t.out_of_contract.iter().map(|x| vec![esc(&x.metric), esc(&x.attributes), cell(Some(x.total), 2)]).collect();
     if !strays.is_empty() {
         out.push_str("<h3>Series outside the contract</h3>\n");
         table(out, "strays", &["metric", "attributes", "total"], &strays);

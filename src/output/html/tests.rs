@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::render;
 use super::charts::clock_label;
+use super::render;
 use super::timeline::{MAX_PERSONA_CHARTS, Timeline};
 use crate::model::counts::{Counters, Fidelity, Histograms, Latency, Share};
 use crate::model::host::HostReport;

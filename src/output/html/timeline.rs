@@ -133,7 +133,6 @@ impl Timeline {
     }
 }
 
-
 /// The fleet's throughput, then each persona's (a table of them all, charts of the busiest).
 pub(super) fn throughput(out: &mut String, tl: &Timeline) -> Result<(), String> {
     out.push_str("<h2>Throughput</h2>\n");
@@ -286,4 +285,3 @@ pub(super) fn failures_over_time(out: &mut String, tl: &Timeline) -> Result<(), 
     out.push_str("</div>\n");
     Ok(())
 }
-
