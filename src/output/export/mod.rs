@@ -238,9 +238,7 @@ impl Exports {
             written.push(p.clone());
         }
         if let Some(p) = &self.html {
-            // From the summary's JSON, as `trafficgen report` reads a saved one.
-            let value = serde_json::to_value(s).map_err(|e| Error::Failed(e.to_string()))?;
-            let page = crate::output::html::render(&value)
+            let page = crate::output::html::render(s)
                 .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
             write_atomic(p, &page)
                 .map_err(|e| Error::Failed(format!("cannot write the HTML report to {}: {e}", p.display())))?;
