@@ -489,6 +489,9 @@ fn server_metrics_witness_aws() {
                 "1h",
                 "--time-scale",
                 "120",
+                // One simulated hour boundary (10:00) half-way: two hourly windows.
+                "--start-at",
+                "09:30",
                 "--users",
                 "alice-dev,henry-ops,jack-mobile",
                 "--max-file-size",
@@ -521,6 +524,17 @@ fn server_metrics_witness_aws() {
     // Confirmations of TTL deletes are HeadObjects that find nothing (404); nothing else fails.
     assert_eq!(apis["PutObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
     assert_eq!(apis["DeleteObject"]["server_errors"].as_f64(), Some(0.0), "{apis}");
+    // By simulated hour: the windows run from the first reading to the last and split
+    // the run, so per API they add up to the whole run's counts, on both sides.
+    let windows =
+        s["server_metrics"]["windows"].as_array().unwrap_or_else(|| panic!("no windows: {}", s["server_metrics"]));
+    assert!(windows.len() >= 2, "a reading at 10:00 splits the run: {windows:?}");
+    assert!(windows.windows(2).all(|p| p[0]["end_unix"] == p[1]["start_unix"]), "{windows:?}");
+    for api in ["PutObject", "DeleteObject", "HeadObject"] {
+        let sum = |field: &str| windows.iter().map(|w| w["apis"][api][field].as_f64().unwrap_or(0.0)).sum::<f64>();
+        assert_eq!(sum("server"), apis[api]["server"].as_f64().unwrap(), "{api}: {windows:?}");
+        assert_eq!(sum("trafficgen"), apis[api]["trafficgen"].as_f64().unwrap(), "{api}: {windows:?}");
+    }
 }
 
 // Shards of one profile against one server: 4 processes (3 replicas of one persona

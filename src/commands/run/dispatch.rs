@@ -1,6 +1,7 @@
 //! Traffic: the stats thread, the fleet every user shares, a thread per user, and the
 //! wait until the simulated duration has passed or a signal asks to stop.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -9,15 +10,18 @@ use std::time::{Duration, Instant};
 
 use tracing::error;
 
+use crate::analysis::server_metrics;
 use crate::analysis::stats::Stats;
 use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::commands::options::RunOpts;
 use crate::commands::run::leftovers::PerUser;
 use crate::commands::run::monitor;
+use crate::commands::run::monitor::Hourly;
 use crate::config::plan::Plan;
 use crate::exec::client::Client;
 use crate::model::clock::Clock;
+use crate::model::counts::{Name, OpCount};
 use crate::model::events::Event;
 use crate::model::summary::StopCause;
 use crate::output::export::opslog::OpsLog;
@@ -38,6 +42,26 @@ pub struct Shown<'a> {
     pub live: Option<Live>,
 }
 
+/// The server's counters read at each simulated hour boundary (`--server-metrics`), with
+/// the commands that had ended by then: a thread of its own, so a slow server never
+/// holds up the stats thread. It ends when the stats thread does.
+pub fn server_readings(url: &str) -> (Hourly, JoinHandle<Vec<server_metrics::Snapshot>>) {
+    let (tx, rx) = std::sync::mpsc::channel::<(f64, BTreeMap<Name, OpCount>)>();
+    let url = url.to_string();
+    let handle = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for (sim_unix, ops) in rx {
+            match server_metrics::scrape(&url) {
+                Ok(counts) => out.push(server_metrics::Snapshot { sim_unix, counts, ops }),
+                // A reading missed: its window joins the next one.
+                Err(e) => tracing::warn!("--server-metrics: an hourly reading failed: {e}"),
+            }
+        }
+        out
+    });
+    (tx, handle)
+}
+
 /// Starts the stats thread, the single consumer of `events`; returns it.
 pub fn monitor(
     plan: &Arc<Plan>,
@@ -45,6 +69,7 @@ pub fn monitor(
     clock: Clock,
     events: Receiver<Event>,
     shown: Shown,
+    hourly: Option<Hourly>,
 ) -> JoinHandle<Stats> {
     if let Some(r) = shown.receiver {
         // Children are reconciled by the simulated hour they start in.
@@ -77,6 +102,7 @@ pub fn monitor(
         shown.ops_log,
         telemetry_line,
         shown.live.map(|l| (l, plan.duration.as_secs_f64() / opts.map.scale)),
+        hourly,
     )
 }
 

@@ -50,7 +50,8 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     let allow = preflight::allowed(&plan, &version);
     let (fleet, events) = dispatch::fleet(&plan, &opts, clock, &rt, &client, journal, &run_id);
     let shown = Shown { label: &label, allow: &allow, receiver: receiver.as_ref(), ops_log, live };
-    let stats_thread = dispatch::monitor(&plan, &opts, clock, events, shown);
+    let (hourly, readings) = plan.server_metrics.as_deref().map(dispatch::server_readings).unzip();
+    let stats_thread = dispatch::monitor(&plan, &opts, clock, events, shown, hourly);
     ints.running.store(true, Ordering::SeqCst);
 
     let workers = dispatch::start_workers(&fleet, temp.path(), leftovers);
@@ -66,8 +67,11 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     drop(fleet);
     host.stop();
     let stats = stats_thread.join().expect("the stats thread does not panic");
-    let witness =
-        ServerWitness { start: server_start, end: plan.server_metrics.as_deref().map(server_metrics::scrape) };
+    let witness = ServerWitness {
+        start: server_start,
+        hourly: readings.and_then(|r| r.join().ok()).unwrap_or_default(),
+        end: plan.server_metrics.as_deref().map(server_metrics::scrape),
+    };
     let telemetry = receiver.map(|r| report::final_telemetry(r, &plan, &label, &allow));
     rt.shutdown_timeout(Duration::from_secs(2));
     let end = RunEnd { stopped_by, dispatch_s, witness, telemetry, host: host.report(), journal_error, run_id };

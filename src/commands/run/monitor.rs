@@ -1,9 +1,12 @@
 //! The stats thread: the single consumer of events. It logs each finished operation,
 //! keeps the counters, prints the table every stats interval, and closes a timeline
 //! point every timeline interval (shorter for short runs, see `stats::timeline_interval`).
+//! At each simulated hour boundary it hands the commands ended so far, by kind, to
+//! whoever reads the server's counters then (`--server-metrics`, `Hourly`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,12 +16,19 @@ use crate::analysis::fidelity;
 use crate::analysis::stats::Stats;
 use crate::config::plan::Plan;
 use crate::model::clock::Clock;
-use crate::model::counts::Counters;
+use crate::model::counts::{Counters, Name, OpCount};
 use crate::model::events::Event;
 use crate::model::roster::Roster;
 use crate::output::export::opslog::OpsLog;
 use crate::output::live::{Live, TICK, Window};
 use crate::output::tables;
+
+/// The commands ended so far by kind, at a simulated instant (UNIX seconds).
+pub type Hourly = Sender<(f64, BTreeMap<Name, OpCount>)>;
+
+/// Readings closer than this in wall time are not taken: at a fast clock an hour passes
+/// in milliseconds, and a window then spans several hours.
+const MIN_READING_GAP_S: f64 = 1.0;
 
 /// Runs until every sender is gone, then returns the final counters.
 /// `client` names the client and its version in every table's title.
@@ -32,6 +42,7 @@ pub fn spawn(
     mut ops_log: Option<OpsLog>,
     extra: Option<Box<dyn Fn() -> String + Send>>,
     live: Option<(Live, f64)>,
+    hourly: Option<Hourly>,
 ) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
@@ -46,7 +57,16 @@ pub fn spawn(
             let (mark_every, mut last_mark) = (timeline_every.as_secs_f64(), 0.0);
             let mut window = Window::default();
             let mut next_tick = 0.0;
+            let hour_of = |wall: f64| (clock.map.sim_at(wall) / 3600.0).floor();
+            let (mut read_hour, mut read_at) = (hour_of(0.0), 0.0);
             loop {
+                if let Some(tx) = &hourly {
+                    let now = clock.elapsed();
+                    if hour_of(now) > read_hour && now - read_at >= MIN_READING_GAP_S {
+                        (read_hour, read_at) = (hour_of(now), now);
+                        let _ = tx.send((clock.map.sim_at(now), stats.totals().ops));
+                    }
+                }
                 let mut wait = (last + every).min(last_mark + mark_every) - clock.elapsed();
                 wait = wait.max(0.0);
                 if let Some((live, dispatch_s)) = &live {
@@ -65,6 +85,12 @@ pub fn spawn(
                         next_tick = now + TICK.as_secs_f64();
                     }
                     wait = wait.min(next_tick - now).max(0.0);
+                }
+                if hourly.is_some() {
+                    // Awake at the next hour boundary even when no event comes.
+                    let now = clock.elapsed();
+                    let next = clock.map.wall_at((read_hour + 1.0) * 3600.0).max(read_at + MIN_READING_GAP_S);
+                    wait = wait.min((next - now).max(0.0));
                 }
                 match rx.recv_timeout(Duration::from_secs_f64(wait)) {
                     Ok(ev) => {

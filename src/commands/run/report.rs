@@ -35,6 +35,8 @@ pub struct RunEnd {
 /// The server's counters read before and after the run.
 pub struct ServerWitness {
     pub start: Option<server_metrics::Counts>,
+    /// The readings at simulated hour boundaries, with the commands ended by then.
+    pub hourly: Vec<server_metrics::Snapshot>,
     pub end: Option<Result<server_metrics::Counts, String>>,
 }
 
@@ -111,7 +113,20 @@ pub fn report(
     );
     match (witness.start, witness.end, &plan.server_metrics) {
         (Some(start), Some(Ok(end)), Some(url)) => {
-            let r = server_metrics::report(url, &start, &end, &summary.ops, crate::model::events::SYNC_FILES as u64);
+            let sync_files = crate::model::events::SYNC_FILES as u64;
+            let mut r = server_metrics::report(url, &start, &end, &summary.ops, sync_files);
+            // The windows run from the first reading to the last, through the hourly ones.
+            if !witness.hourly.is_empty() {
+                let first =
+                    server_metrics::Snapshot { sim_unix: clock.map.sim_start, counts: start, ops: Default::default() };
+                let last = server_metrics::Snapshot {
+                    sim_unix: clock.map.sim_at(clock.elapsed()),
+                    counts: end,
+                    ops: summary.ops.clone(),
+                };
+                let all: Vec<_> = std::iter::once(first).chain(witness.hourly).chain(std::iter::once(last)).collect();
+                r.windows = server_metrics::windows(&all, sync_files);
+            }
             info!(target: "report", "{}", server_metrics::render(&r));
             summary.server_metrics = Some(r);
         }

@@ -154,6 +154,47 @@ pub(super) fn server_metrics(out: &mut String, s: &Summary) {
             &rows,
         );
     }
+    server_windows(out, m);
+}
+
+/// The server's counts by stretch of simulated time (an hour, or more when the clock ran
+/// faster than the server could be read): one row per window, one column per S3 API,
+/// each cell `server requests / trafficgen commands`.
+fn server_windows(out: &mut String, m: &server::Report) {
+    if m.windows.is_empty() {
+        return;
+    }
+    let mut apis: Vec<&str> = Vec::new();
+    for w in &m.windows {
+        for k in w.apis.keys() {
+            if !apis.contains(&k.as_str()) {
+                apis.push(k.as_str());
+            }
+        }
+    }
+    apis.sort_unstable();
+    let rows: Vec<Vec<String>> = m
+        .windows
+        .iter()
+        .map(|w| {
+            let (a, b) = (civil(w.start_unix as f64), civil(w.end_unix as f64));
+            let mut row = vec![format!("{} {} – {}", a.date(), a.hhmm(), b.hhmm()), count(w.commands)];
+            for api in &apis {
+                row.push(match w.apis.get(*api) {
+                    Some(r) => {
+                        let theirs = r.trafficgen.map_or("-".to_string(), |n| count(n));
+                        format!("{} / {theirs}", cell(Some(r.server), 0))
+                    }
+                    None => String::new(),
+                });
+            }
+            row
+        })
+        .collect();
+    out.push_str("<h3>By simulated hour (server requests / trafficgen commands)</h3>\n");
+    let mut head = vec!["window (UTC)", "commands"];
+    head.extend(apis.iter().copied());
+    table(out, "server-windows", &head, &rows);
 }
 
 fn api_row(api: &str, r: &server::ApiRow) -> Vec<String> {
