@@ -28,8 +28,11 @@ fn write(summary: &Path, html: &Path) -> Result<(), String> {
     export::prepare("--html", html)?;
     export::check_distinct(&[("the summary", summary)], &[("--html", html)])?;
     let text = export::read_summary(summary)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
+    // Typed first: a summary of another schema version, or with a field of the wrong
+    // type, is refused here naming the file. The page is still drawn from a JSON value
+    // (the typed one, written back) until `html::render` takes the typed summary.
+    let typed = crate::model::summary::from_json(&text).map_err(|e| e.describe(&shown.to_string()))?;
+    let value = serde_json::to_value(&typed).map_err(|e| format!("{shown}: {e}"))?;
     let page = crate::output::html::render(&value).map_err(|e| format!("{shown}: {e}"))?;
     export::write_atomic(html, &page).map_err(|e| format!("--html {}: cannot write it: {e}", html.display()))
 }
