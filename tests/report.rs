@@ -148,7 +148,12 @@ fn the_report_command_refuses_bad_input_and_bad_paths_naming_them() {
     let sb = Sandbox::new(&[]);
     std::fs::write(sb.path("broken.json"), "{\"ops\": ").unwrap();
     std::fs::write(sb.path("other.json"), "{\"name\": \"not a summary\"}").unwrap();
-    std::fs::write(sb.path("ok.json"), "{\"ops\": {}, \"timeline\": []}").unwrap();
+    // A whole summary (report reads only those) with nothing in it: no ops, no timeline.
+    let mut empty: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/fixtures/summary-v1.json")).unwrap()).unwrap();
+    empty["ops"] = serde_json::json!({});
+    empty["timeline"] = serde_json::json!([]);
+    std::fs::write(sb.path("ok.json"), empty.to_string()).unwrap();
     let cases: [(&[&str], &str); 5] = [
         (&["report", "missing.json", "--html", "r.html"], "cannot read missing.json"),
         (&["report", "broken.json", "--html", "r.html"], "broken.json is not valid JSON"),

@@ -125,13 +125,13 @@ pub struct Summary {
     pub totals: UserSummary,
     pub users: BTreeMap<String, UserSummary>,
     /// Per persona (its replicas summed), when the profile has replicas.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub personas: BTreeMap<String, UserSummary>,
     /// `--shard I/N`: this instance's part (absent when unsharded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::model::summary::Shard>,
     /// The shard summaries a `merge` combined.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
     /// Every latency distribution as recorded buckets, so `merge` adds them exactly.
     pub histograms: crate::model::counts::Histograms,

@@ -97,7 +97,7 @@ pub struct Report {
     pub users: BTreeMap<String, BTreeMap<String, Family>>,
     /// Under `ab`: the families per build ("A", "B"), reconciled apart, so a family that
     /// one build gets wrong shows whatever the other does.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub builds: BTreeMap<String, BTreeMap<String, Family>>,
     /// Children by command kind.
     pub commands: BTreeMap<String, CommandKind>,
