@@ -302,6 +302,10 @@ pub fn from_json(text: &str) -> Result<Summary, SummaryError> {
         Err(e) if e.is_data() => return Err(SummaryError::NotASummary),
         Err(e) => return Err(SummaryError::Malformed(e)),
     };
+    // serde reads a struct from an array too; a summary is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(SummaryError::NotASummary);
+    }
     match (head.schema_version, head.trafficgen_version) {
         (Some(v), _) if v == u64::from(SCHEMA_VERSION) => {}
         (Some(v), _) => return Err(SummaryError::Version(v)),
@@ -312,4 +316,48 @@ pub fn from_json(text: &str) -> Result<Summary, SummaryError> {
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de)
         .map_err(|e| SummaryError::Invalid { path: e.path().to_string(), error: e.into_inner() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_read_first_and_named_with_ours() {
+        let msg = |text: &str| from_json(text).map(|_| ()).unwrap_err().describe("s.json");
+        assert!(msg("{\"ops\": ").starts_with("s.json is not valid JSON: EOF"), "{}", msg("{\"ops\": "));
+        assert!(msg("{\"name\": 1}").starts_with("s.json: this is not a trafficgen summary"));
+        assert!(msg("[1, 2]").starts_with("s.json: this is not a trafficgen summary"));
+        let old = msg("{\"trafficgen_version\": \"0.1.0\", \"ops\": {}}");
+        assert!(old.starts_with("summary s.json has schema version none (trafficgen 0.1.0"), "{old}");
+        assert!(old.ends_with("reads version 1"), "{old}");
+        // A newer version is judged by its version alone, whatever its fields.
+        let newer = msg("{\"schema_version\": 2, \"ops\": \"renamed\"}");
+        assert!(newer.starts_with("summary s.json has schema version 2 (written by a newer trafficgen)"), "{newer}");
+        assert!(newer.ends_with("reads version 1"), "{newer}");
+        let bad = msg("{\"schema_version\": 1, \"trafficgen_version\": 3}");
+        assert!(bad.starts_with("s.json is not a valid version-1 summary: trafficgen_version: invalid type"), "{bad}");
+    }
+
+    #[test]
+    fn a_merges_sections_read_back_as_a_merges() {
+        let merged = TelemetrySection::Merged(MergedTelemetry {
+            mismatches: 1,
+            lost_exports: 2,
+            children_ended: 3,
+            children_reported: 1,
+            export_requests: 1,
+            foreign_requests: 0,
+            windows: Vec::new(),
+            per_shard: Vec::new(),
+        });
+        let text = serde_json::to_string(&merged).unwrap();
+        assert_eq!(serde_json::from_str::<TelemetrySection>(&text).unwrap(), merged);
+        let server = ServerSection::PerShard(vec![None]);
+        let text = serde_json::to_string(&server).unwrap();
+        assert_eq!(serde_json::from_str::<ServerSection>(&text).unwrap(), server);
+        // A run's section with a field missing names the field.
+        let e = serde_json::from_str::<TelemetrySection>("{\"client\": \"obsctl\"}").unwrap_err().to_string();
+        assert!(e.contains("children_ended"), "{e}");
+    }
 }
