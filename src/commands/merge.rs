@@ -460,20 +460,21 @@ fn add_point(acc: &mut TimelinePoint, p: &TimelinePoint) {
         mine.target += theirs.target;
         mine.scheduled = mine.scheduled.saturating_add(theirs.scheduled);
     }
-    for (mine, theirs) in [
-        (&mut acc.failures_by_class, &p.failures_by_class),
-        (&mut acc.shortfall_by_reason, &p.shortfall_by_reason),
-    ] {
+    for (mine, theirs) in
+        [(&mut acc.failures_by_class, &p.failures_by_class), (&mut acc.shortfall_by_reason, &p.shortfall_by_reason)]
+    {
         for (k, n) in theirs {
             let m = mine.entry(k.clone()).or_insert(0);
             *m = m.saturating_add(*n);
         }
     }
     for (kind, theirs) in &p.latency_ms {
-        let mine = acc
-            .latency_ms
-            .entry(kind.clone())
-            .or_insert(IntervalLatency { count: 0, p50_ms: 0.0, p95_ms: 0.0, p99_ms: 0.0 });
+        let mine = acc.latency_ms.entry(kind.clone()).or_insert(IntervalLatency {
+            count: 0,
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+        });
         mine.count = mine.count.saturating_add(theirs.count);
         mine.p50_ms = mine.p50_ms.max(theirs.p50_ms);
         mine.p95_ms = mine.p95_ms.max(theirs.p95_ms);
@@ -505,7 +506,8 @@ fn fleet_host(parts: &[Part]) -> HostReport {
         h.cpu_busy = theirs.cpu_busy;
         h.runnable = theirs.runnable;
         h.cores = theirs.cores;
-        h.others = theirs.others.iter().map(|o| OtherProcess { pid: o.pid, name: o.name.clone(), share: o.share }).collect();
+        h.others =
+            theirs.others.iter().map(|o| OtherProcess { pid: o.pid, name: o.name.clone(), share: o.share }).collect();
     }
     h
 }

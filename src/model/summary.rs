@@ -174,7 +174,8 @@ pub enum Split {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum TelemetrySection {
-    Run(crate::model::telemetry::Report),
+    // Boxed: a run's reconciliation is several times the size of a merge's sums.
+    Run(Box<crate::model::telemetry::Report>),
     Merged(MergedTelemetry),
 }
 
@@ -211,7 +212,7 @@ impl<'de> Deserialize<'de> for TelemetrySection {
         let read = |v| -> Result<TelemetrySection, serde_path_to_error::Error<serde_json::Error>> {
             Ok(match merged {
                 true => TelemetrySection::Merged(serde_path_to_error::deserialize(v)?),
-                false => TelemetrySection::Run(serde_path_to_error::deserialize(v)?),
+                false => TelemetrySection::Run(Box::new(serde_path_to_error::deserialize(v)?)),
             })
         };
         read(v).map_err(|e| serde::de::Error::custom(format!("{}: {}", e.path(), e.inner())))

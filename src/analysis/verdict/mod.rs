@@ -155,7 +155,9 @@ pub fn lookup(s: &Summary, name: &str) -> Option<f64> {
         "expected_failures.unexpected_success" => Some(sum(&t.unexpected_success)),
         "telemetry_mismatches" => s.telemetry.as_ref().and_then(|t| t.run()).map(|r| r.mismatches as f64),
         "telemetry.lost_exports" => s.telemetry.as_ref().and_then(|t| t.run()).map(|r| r.lost_exports as f64),
-        "telemetry.out_of_contract" => s.telemetry.as_ref().and_then(|t| t.run()).map(|r| r.out_of_contract.len() as f64),
+        "telemetry.out_of_contract" => {
+            s.telemetry.as_ref().and_then(|t| t.run()).map(|r| r.out_of_contract.len() as f64)
+        }
         "expected_failures.failed_as_expected" => Some(sum(&t.expected_failures)),
         _ => {
             let (head, stat) = name.split_once('.')?;

@@ -729,7 +729,7 @@ fn report(
         } else {
             info!(target: "report", "{}", telemetry::render(&t));
         }
-        summary.telemetry = Some(crate::model::summary::TelemetrySection::Run(t));
+        summary.telemetry = Some(crate::model::summary::TelemetrySection::Run(Box::new(t)));
     }
     if let Some(w) = &host.warning {
         // The party: trafficgen's own processes (slots held back) or other work.
