@@ -9,7 +9,7 @@ use crate::config::plan::Plan;
 use crate::model::clock::{TimeMap, civil};
 use crate::model::counts::{Counters, Latency, Name, PersonaPoint, TimelinePoint};
 use crate::model::events::{OpType, SizeClass};
-use crate::model::summary::{ClientInfo, ExpectedCount, Selection, Summary, UserSummary};
+use crate::model::summary::{ClientInfo, ExpectedCount, SCHEMA_VERSION, Selection, Summary, UserSummary};
 
 /// Target operations for one user between two wall offsets.
 fn target_ops(plan: &Plan, map: &TimeMap, user: usize, from: f64, to: f64) -> f64 {
@@ -33,54 +33,17 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         let c = civil(s);
         format!("{}T{:02}:{:02}:{:02}Z", c.date(), c.hour, c.minute, c.second)
     };
-    let mut users = BTreeMap::new();
-    for (i, c) in stats.users.iter().enumerate() {
-        let target = target_ops(f.plan, &f.map, i, 0.0, f.dispatch_s);
-        let u = &f.plan.users[i];
-        users.insert(
-            u.id.clone(),
-            UserSummary {
-                persona: Some(u.persona.clone()),
-                target_ops: round1(target),
-                achieved_ops: c.started,
-                counters: c.clone(),
-                in_flight: c.in_flight(),
-                fidelity: fidelity::measure(f.plan, &[(u, c)], c),
-            },
-        );
-    }
+    let users = users(&f, stats);
     let t = stats.totals();
     let pairs: Vec<_> = f.plan.users.iter().zip(stats.users.iter()).collect();
     let fleet_fidelity = fidelity::measure(f.plan, &pairs, &t);
     let target: f64 = users.values().map(|u| u.target_ops).sum();
     let minutes = (f.dispatch_s / 60.0).max(1e-9);
     let attempted: u64 = t.ops.values().map(|o| o.ok + o.failed).sum();
-    let latency_ms = OpType::ALL.iter().map(|op| (op.name().into(), stats.latency(*op))).collect();
-    let mut latency_by_size_ms = BTreeMap::new();
-    for op in OpType::ALL {
-        let classes: BTreeMap<Name, Latency> = SizeClass::ALL
-            .iter()
-            .map(|c| (c.name().into(), stats.latency_by_size(op, *c)))
-            .filter(|(_, l)| l.count > 0)
-            .collect();
-        if !classes.is_empty() {
-            latency_by_size_ms.insert(op.name().into(), classes);
-        }
-    }
-    let expected_failures = OpType::EXPECTED_FAILURES
-        .iter()
-        .map(|op| {
-            let n = |m: &BTreeMap<Name, u64>| m.get(op.name()).copied().unwrap_or(0);
-            (
-                Name::from(op.name()),
-                ExpectedCount {
-                    failed_as_expected: n(&t.expected_failures),
-                    unexpected_success: n(&t.unexpected_success),
-                },
-            )
-        })
-        .collect();
+    let (latency_ms, latency_by_size_ms) = latencies(stats);
+    let expected_failures = expected_failures(&t);
     Summary {
+        schema_version: SCHEMA_VERSION,
         trafficgen_version: env!("CARGO_PKG_VERSION").into(),
         run_id: f.run_id,
         profile_digest: f.plan.profile_digest.clone(),
@@ -138,6 +101,63 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         },
         users,
     }
+}
+
+/// Each user's part, by id.
+fn users(f: &RunFacts, stats: &Stats) -> BTreeMap<String, UserSummary> {
+    let mut users = BTreeMap::new();
+    for (i, c) in stats.users.iter().enumerate() {
+        let target = target_ops(f.plan, &f.map, i, 0.0, f.dispatch_s);
+        let u = &f.plan.users[i];
+        users.insert(
+            u.id.clone(),
+            UserSummary {
+                persona: Some(u.persona.clone()),
+                target_ops: round1(target),
+                achieved_ops: c.started,
+                counters: c.clone(),
+                in_flight: c.in_flight(),
+                fidelity: fidelity::measure(f.plan, &[(u, c)], c),
+            },
+        );
+    }
+    users
+}
+
+/// Latency per kind (every kind, 0s when it never ran), and per kind and size class
+/// (only the classes that occurred, only the kinds with any).
+type ByKind = BTreeMap<Name, Latency>;
+fn latencies(stats: &Stats) -> (ByKind, BTreeMap<Name, ByKind>) {
+    let latency_ms = OpType::ALL.iter().map(|op| (op.name().into(), stats.latency(*op))).collect();
+    let mut latency_by_size_ms = BTreeMap::new();
+    for op in OpType::ALL {
+        let classes: ByKind = SizeClass::ALL
+            .iter()
+            .map(|c| (c.name().into(), stats.latency_by_size(op, *c)))
+            .filter(|(_, l)| l.count > 0)
+            .collect();
+        if !classes.is_empty() {
+            latency_by_size_ms.insert(op.name().into(), classes);
+        }
+    }
+    (latency_ms, latency_by_size_ms)
+}
+
+/// Per expected-failure kind: failed as it should, and succeeded although it must fail.
+fn expected_failures(t: &Counters) -> BTreeMap<Name, ExpectedCount> {
+    OpType::EXPECTED_FAILURES
+        .iter()
+        .map(|op| {
+            let n = |m: &BTreeMap<Name, u64>| m.get(op.name()).copied().unwrap_or(0);
+            (
+                Name::from(op.name()),
+                ExpectedCount {
+                    failed_as_expected: n(&t.expected_failures),
+                    unexpected_success: n(&t.unexpected_success),
+                },
+            )
+        })
+        .collect()
 }
 
 /// Replicas summed under their persona; empty when no persona has replicas.
@@ -203,4 +223,23 @@ fn round3(x: f64) -> f64 {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// A summary of a run that ran nothing, whole in every field: what tests lay their own
+/// fields over.
+#[cfg(test)]
+pub(crate) fn example(plan: &Plan) -> Summary {
+    let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
+    let stats = Stats::new(plan.users.len(), &bands);
+    let facts = RunFacts {
+        plan,
+        run_id: Some("example".into()),
+        map: TimeMap { sim_start: 0.0, scale: 1.0 },
+        seed: 42,
+        client: ClientInfo { flavor: "obsctl".into(), binary: "obsctl".into(), version: "obsctl 0.3.0".into() },
+        dispatch_s: 600.0,
+        duration_s: 610.0,
+        stopped_by: crate::model::summary::StopCause::Duration,
+    };
+    summary(facts, &stats)
 }

@@ -2,18 +2,18 @@
 //! rate of two runs side by side, e.g. obsctl N-1 against N under the same seed and
 //! profile, optionally failing when the new run is worse by more than a limit.
 //!
-//! Summaries are read as plain JSON values rather than the typed summary, so a summary
-//! written by an older trafficgen (missing fields) still compares on what it has.
+//! Summaries are read typed (`model::summary::from_json`): one of another schema version
+//! is refused naming both versions, rather than compared on whatever fields happen to match.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::cli::CompareArgs;
 use crate::model::error::Error;
+use crate::model::summary::{Summary, from_json};
 use crate::model::verdict::Judgement;
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
@@ -27,9 +27,15 @@ pub fn run(args: &CompareArgs) -> Result<Judgement, Error> {
     };
     // `compare A B > A` has emptied A before compare started: say so, not "invalid JSON".
     crate::output::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[])?;
-    let (base, new) = match (load(&args.base), load(&args.new)) {
-        (Ok(base), Ok(new)) => (base, new),
-        (Err(e), _) | (_, Err(e)) => return Err(Error::Usage(crate::model::terminal::clean(&e.to_string()))),
+    // Both files are read (size-capped) before either is parsed, so a file too large is
+    // named even beside one that is not a summary.
+    let loaded = read(&args.base).and_then(|b| Ok((b, read(&args.new)?))).and_then(|(b, n)| {
+        let base = parse(&args.base, &b)?;
+        Ok((base, parse(&args.new, &n)?))
+    });
+    let (base, new) = match loaded {
+        Ok(both) => both,
+        Err(e) => return Err(Error::Usage(crate::model::terminal::clean(&e.to_string()))),
     };
     let (base_name, new_name) = (args.base.display().to_string(), args.new.display().to_string());
     let c = compare(Run { name: &base_name, summary: &base }, Run { name: &new_name, summary: &new }, limit);
@@ -79,27 +85,23 @@ impl Limit {
     }
 }
 
-/// Reads a summary and checks it looks like one, naming the file in every error.
-fn load(path: &Path) -> Result<Value, String> {
-    let shown = path.display();
-    let text = crate::output::export::read_summary(path)?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
-    let has = |key: &str| v.get(key).is_some_and(Value::is_object);
-    if !v.is_object() || !(has("latency_ms") || has("ops")) {
-        return Err(format!(
-            "{shown} is not a trafficgen run summary (no latency_ms or ops); pass files written by --summary-json"
-        ));
-    }
-    Ok(v)
+/// A summary's text, size-capped, naming the file in every error.
+fn read(path: &Path) -> Result<String, String> {
+    crate::output::export::read_summary(path).map_err(String::from)
+}
+
+/// A summary, typed; the error names the file (and both versions for another schema).
+fn parse(path: &Path, text: &str) -> Result<Summary, String> {
+    from_json(text).map_err(|e| e.describe(&path.display().to_string()))
 }
 
 struct Run<'a> {
     name: &'a str,
-    summary: &'a Value,
+    summary: &'a Summary,
 }
 
 /// One operation in one run. Latencies are None when the operation never ran; throughput
-/// and failure rate are None when the summary lacks the counts (older summaries).
+/// and failure rate are None when the summary lacks the counts (no such kind in `ops`).
 #[derive(Debug, Clone, Default, Serialize)]
 struct Side {
     count: u64,
@@ -113,23 +115,22 @@ struct Side {
 }
 
 impl Side {
-    fn read(summary: &Value, op: &str) -> Side {
-        // Indexing a Value yields Null for anything missing, so absent fields become None.
-        let latency = &summary["latency_ms"][op];
-        let counts = &summary["ops"][op];
-        let count = whole(&latency["count"]);
-        let (ok, failed) = (whole(&counts["ok"]), whole(&counts["failed"]));
-        let percentile = |key: &str| match count {
+    fn read(summary: &Summary, op: &str) -> Side {
+        let latency = summary.latency_ms.get(op);
+        let counts = summary.ops.get(op);
+        let count = latency.map(|l| l.count);
+        let (ok, failed) = (counts.map(|c| c.ok), counts.map(|c| c.failed));
+        let percentile = |stat: fn(&crate::model::counts::Latency) -> f64| match count {
             Some(0) => None,
-            _ => latency[key].as_f64(),
+            _ => latency.map(stat),
         };
-        let dispatch_s = summary["dispatch_s"].as_f64().filter(|s| *s > 0.0);
-        let attempts = ok.zip(failed).map(|(o, f)| o + f);
+        let dispatch_s = Some(summary.dispatch_s).filter(|s| *s > 0.0);
+        let attempts = ok.zip(failed).map(|(o, f)| o.saturating_add(f));
         Side {
             count: count.or(attempts).unwrap_or(0),
-            p50_ms: percentile("p50_ms"),
-            p95_ms: percentile("p95_ms"),
-            p99_ms: percentile("p99_ms"),
+            p50_ms: percentile(|l| l.p50_ms),
+            p95_ms: percentile(|l| l.p95_ms),
+            p99_ms: percentile(|l| l.p99_ms),
             ok,
             failed,
             ops_per_min: ok.zip(dispatch_s).map(|(o, s)| o as f64 * 60.0 / s),
@@ -140,11 +141,6 @@ impl Side {
     fn ran(&self) -> bool {
         self.count > 0 || self.ok.unwrap_or(0) + self.failed.unwrap_or(0) > 0
     }
-}
-
-/// A non-negative whole number, also when a writer stored it as `12.0`.
-fn whole(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_f64().filter(|x| x.is_finite() && *x >= 0.0 && x.fract() == 0.0).map(|x| x as u64))
 }
 
 /// New against base: percent for latencies and throughput, percentage points for the
@@ -200,11 +196,8 @@ const FIRST: &[&str] = &["upload", "download", "delete"];
 fn compare(base: Run, new: Run, limit: Option<Limit>) -> Comparison {
     let mut names = BTreeSet::new();
     for summary in [base.summary, new.summary] {
-        for key in ["latency_ms", "ops"] {
-            if let Some(map) = summary[key].as_object() {
-                names.extend(map.keys().cloned());
-            }
-        }
+        names.extend(summary.latency_ms.keys().map(|k| k.to_string()));
+        names.extend(summary.ops.keys().map(|k| k.to_string()));
     }
     let mut names: Vec<String> = names.into_iter().collect();
     names.sort_by_key(|n| (FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len()), n.clone()));
@@ -230,18 +223,16 @@ fn compare(base: Run, new: Run, limit: Option<Limit>) -> Comparison {
     }
 
     let mut notes = Vec::new();
-    let seed = |r: &Run| r.summary["seed"].as_u64();
-    if let (Some(s1), Some(s2)) = (seed(&base), seed(&new))
-        && s1 != s2
-    {
+    let (s1, s2) = (base.summary.seed, new.summary.seed);
+    if s1 != s2 {
         notes.push(format!("the seeds differ ({s1} vs {s2}), so the runs did not replay the same traffic"));
     }
     for r in [&base, &new] {
-        if !r.summary["dispatch_s"].as_f64().is_some_and(|s| s > 0.0) {
+        if r.summary.dispatch_s <= 0.0 {
             notes.push(format!("{} has no dispatch_s, so its ops/min is not known", r.name));
         }
-        if !r.summary["ops"].is_object() {
-            notes.push(format!("{} has no ops counts (older summary): no ops/min or failure rates", r.name));
+        if r.summary.ops.is_empty() {
+            notes.push(format!("{} has no ops counts: no ops/min or failure rates", r.name));
         }
     }
     let regressions = rows.iter().map(|r| r.reasons.len()).sum();
@@ -294,22 +285,15 @@ fn judge(b: &Side, n: &Side, c: &Change, limit: &Limit) -> Vec<String> {
 }
 
 /// "obsctl 0.3.1, seed 42" from what the summary has.
-fn describe(summary: &Value) -> String {
-    let client = &summary["client"];
+fn describe(summary: &Summary) -> String {
+    let client = &summary.client;
     let mut parts = Vec::new();
-    if let Some(c) = client["version"].as_str().or(client["flavor"].as_str()).filter(|s| !s.is_empty()) {
+    if let Some(c) = [&client.version, &client.flavor].into_iter().find(|s| !s.is_empty()) {
         parts.push(c.to_string());
     }
-    if let Some(seed) = summary["seed"].as_u64() {
-        parts.push(format!("seed {seed}"));
-    }
-    if let Some(s) = summary["dispatch_s"].as_f64() {
-        parts.push(format!("{s:.0} s of traffic"));
-    }
-    match parts.is_empty() {
-        true => String::new(),
-        false => format!(" ({})", parts.join(", ")),
-    }
+    parts.push(format!("seed {}", summary.seed));
+    parts.push(format!("{:.0} s of traffic", summary.dispatch_s));
+    format!(" ({})", parts.join(", "))
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -341,7 +325,7 @@ const COL_W: usize = 10;
 
 /// Three lines per operation (base, new, change) keep the table within 100 columns even
 /// for the longest operation names.
-fn table(c: &Comparison, base: &Value, new: &Value) -> String {
+fn table(c: &Comparison, base: &Summary, new: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "compare: base {}{}", c.base, describe(base));
     let _ = writeln!(out, "         new  {}{}", c.new, describe(new));
@@ -416,10 +400,20 @@ fn verdict(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn latency(count: u64, p50: f64, p95: f64, p99: f64) -> Value {
-        json!({"count": count, "min_ms": p50 / 2.0, "p50_ms": p50, "p90_ms": p95, "p95_ms": p95, "p99_ms": p99, "max_ms": p99})
+        json!({"count": count, "min_ms": p50 / 2.0, "mean_ms": p50, "p50_ms": p50, "p90_ms": p95, "p95_ms": p95, "p99_ms": p99, "max_ms": p99})
+    }
+
+    /// A whole summary with `v`'s top-level fields in place of its own.
+    fn typed(v: &Value) -> Summary {
+        let mut whole = serde_json::to_value(crate::analysis::summary::example(&crate::config::profile::shipped()))
+            .expect("the example summary serializes");
+        for (k, field) in v.as_object().expect("a summary object") {
+            whole[k] = field.clone();
+        }
+        serde_json::from_value(whole).expect("a whole summary")
     }
 
     /// A summary with upload and download; `upload_p95` and `upload_ok` vary per test.
@@ -443,7 +437,8 @@ mod tests {
 
     fn run_cmp(base: &Value, new: &Value, limit: Option<&str>) -> Comparison {
         let limit = limit.map(|l| Limit::parse(l).unwrap());
-        compare(Run { name: "base.json", summary: base }, Run { name: "new.json", summary: new }, limit)
+        let (base, new) = (typed(base), typed(new));
+        compare(Run { name: "base.json", summary: &base }, Run { name: "new.json", summary: &new }, limit)
     }
 
     fn row<'a>(c: &'a Comparison, op: &str) -> &'a Row {
@@ -527,7 +522,7 @@ mod tests {
         assert_eq!(row(&c, "download").reasons, ["no longer ran"]);
         assert!(!row(&c, "ls").regressed);
         assert_eq!(row(&c, "ls").base.p95_ms, None);
-        let text = table(&c, &base, &new);
+        let text = table(&c, &typed(&base), &typed(&new));
         assert!(text.contains("no longer ran") && text.contains("new in this run"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
     }
@@ -535,8 +530,9 @@ mod tests {
     #[test]
     fn older_summaries_without_counts_still_compare_latency() {
         let mut base = summary("a", 4000.0, 100, 0);
-        base.as_object_mut().unwrap().remove("ops");
-        base.as_object_mut().unwrap().remove("dispatch_s");
+        // What a summary without counts reads as: no kind in `ops`, no dispatch time.
+        base["ops"] = json!({});
+        base["dispatch_s"] = json!(0.0);
         let c = run_cmp(&base, &summary("b", 9000.0, 100, 0), Some("20%"));
         let up = row(&c, "upload");
         assert_eq!(up.base.ops_per_min, None);
@@ -567,13 +563,13 @@ mod tests {
         let base = summary("obsctl 0.3.0", 4000.0, 100, 0);
         let new = summary("obsctl 0.3.1", 5250.0, 100, 0);
         let c = run_cmp(&base, &new, Some("20%"));
-        let text = table(&c, &base, &new);
+        let text = table(&c, &typed(&base), &typed(&new));
         assert!(text.contains("base base.json (obsctl 0.3.0, seed 42, 600 s of traffic)"), "{text}");
         assert!(text.contains("+31.2%") && text.contains("<< regression"), "{text}");
         assert!(text.ends_with("verdict: 1 regression beyond 20%: upload p95 +31.2% > 20%\n"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
         let same = run_cmp(&base, &base, Some("20%"));
-        assert!(table(&same, &base, &base).ends_with("verdict: no regression beyond 20%\n"));
+        assert!(table(&same, &typed(&base), &typed(&base)).ends_with("verdict: no regression beyond 20%\n"));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::analysis::stats::Stats;
 use crate::analysis::summary::{self, RunFacts};
@@ -18,9 +18,14 @@ use crate::analysis::verdict;
 use crate::config::plan::Plan;
 use crate::config::threshold;
 use crate::model::clock::TimeMap;
-use crate::model::counts::{Counters, Histograms};
+use crate::model::counts::{IntervalLatency, PersonaPoint, TimelinePoint};
 use crate::model::error::Error;
-use crate::model::summary::{ClientInfo, Selection};
+use crate::model::host::{HostReport, OtherProcess, Party};
+use crate::model::server::Report as ServerReport;
+use crate::model::summary::{
+    ClientInfo, MergedTelemetry, Selection, ServerSection, StopCause, Summary, TelemetrySection, from_json,
+};
+use crate::model::telemetry::{Agreement, Family, Report, Window};
 use crate::model::verdict::Judgement;
 
 pub struct MergeArgs<'a> {
@@ -30,6 +35,8 @@ pub struct MergeArgs<'a> {
     pub thresholds: &'a [String],
 }
 
+/// Bad input (a summary, the profile, an output path) is exit 2; an output that cannot
+/// be written after the merge is exit 1; otherwise the fleet's verdict.
 pub fn run(plan: Plan, a: MergeArgs) -> Result<Judgement, Error> {
     merge(plan, &a).map_err(|e| Error::Usage(crate::model::terminal::clean(&e.to_string())))?
 }
@@ -53,64 +60,110 @@ fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), Error> {
 /// One shard's summary, read.
 struct Part {
     file: String,
-    v: Value,
+    s: Summary,
 }
 
 impl Part {
-    fn num(&self, path: &[&str]) -> Option<f64> {
-        path.iter().try_fold(&self.v, |v, k| v.get(k))?.as_f64()
-    }
-    fn str(&self, key: &str) -> Option<&str> {
-        self.v.get(key)?.as_str()
+    /// Its telemetry reconciliation, when it is a run's.
+    fn telemetry(&self) -> Option<&Report> {
+        self.s.telemetry.as_ref()?.run()
     }
 }
 
-/// Err: bad input (exit 2). Ok: the merged verdict, or an output that could not be
-/// written once the inputs were merged (exit 1).
+/// Each file read (size-capped) and parsed typed, naming the file in every error.
+fn read_parts(files: &[PathBuf]) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    for f in files {
+        let file = f.display().to_string();
+        let text = crate::output::export::read_summary(f)?;
+        let s = from_json(&text).map_err(|e| e.describe(&file))?;
+        parts.push(Part { file, s });
+    }
+    Ok(parts)
+}
+
+/// The outer error is bad input (exit 2); the inner one an output that could not be
+/// written once the merge was done (exit 1).
 fn merge(mut plan: Plan, a: &MergeArgs) -> Result<Result<Judgement, Error>, String> {
     if plan.shard.is_some() {
         return Err("merge takes the whole profile; drop --shard (and JOB_COMPLETION_INDEX)".into());
     }
-    check_outputs(&plan, a)?;
-    let mut parts = Vec::new();
-    for f in a.files {
-        let text = crate::output::export::read_summary(f)?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not a summary JSON: {e}", f.display()))?;
-        if v.get("histograms").is_none() || v.get("users").is_none() {
-            return Err(format!(
-                "{}: not a trafficgen {} summary (no histograms or users)",
-                f.display(),
-                env!("CARGO_PKG_VERSION")
-            ));
-        }
-        parts.push(Part { file: f.display().to_string(), v });
-    }
+    check_outputs(&plan, a).map_err(|e| e.to_string())?;
+    let parts = read_parts(a.files)?;
     check_shards(&parts)?;
     let selection = check_origin(&parts, &plan)?;
     check_sums(&parts)?;
-    // Judged against what the runs were asked for: a `--users` run against its users,
-    // not the whole profile.
+    narrow(&mut plan, &selection, &parts)?;
+    let stats = add_up(&plan, &parts)?;
+    let (mut summary, map) = rebuild(&plan, &parts, &stats);
+    let thresholds = thresholds(&parts, &plan, a.thresholds)?;
+    // The fleet was host-limited wherever one of its machines was: the verdict weighs it so.
+    summary.host = fleet_host(&parts);
+    let v = verdict::judge_by(&summary, &thresholds, |name| match name {
+        "telemetry_mismatches" => telemetry_sum(&parts, |t| t.mismatches).map(|n| n as f64),
+        "telemetry.lost_exports" => telemetry_sum(&parts, |t| t.lost_exports).map(|n| n as f64),
+        "telemetry.out_of_contract" => telemetry_sum(&parts, |t| t.out_of_contract.len() as u64).map(|n| n as f64),
+        _ => verdict::lookup(&summary, name),
+    });
+
+    // Whatever the summaries hold, no escape sequence of theirs reaches the terminal.
+    let clean = crate::model::terminal::clean;
+    let (roster, fidelity) = (plan.roster(), crate::analysis::fidelity::fleet(&plan, &stats));
+    let view = crate::output::tables::View { roster: &roster, map: &map, fidelity: &fidelity };
+    let title = format!("merged ({} summaries)", parts.len());
+    let dispatch_s = parts.iter().map(|p| p.s.dispatch_s).fold(0.0, f64::max);
+    println!("{}", clean(&crate::output::tables::table(&view, &stats, &[], 0.0, dispatch_s, &title)));
+    let limited: Vec<String> = parts.iter().filter(|p| p.s.host.warning.is_some()).map(|p| p.file.clone()).collect();
+    if !limited.is_empty() {
+        println!("HOST LIMITED: {} (their results measure their machines too)", clean(&limited.join(", ")));
+    }
+    println!("{}", clean(&verdict::render(&v)));
+    let code = v.result;
+    summary.verdict = Some(v);
+    // The JUnit report is the fleet's verdict on the summary as judged; the JSON then
+    // carries the shards' timelines, hosts, telemetry and server counts combined.
+    let junit = crate::output::export::junit::from_summary(&summary);
+    combine_sections(&mut summary, &parts);
+    if let Some(p) = a.summary_json {
+        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
+        if let Err(e) = crate::output::export::write_atomic(p, &text) {
+            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
+        }
+        eprintln!("written: {}", p.display());
+    }
+    if let Some(p) = a.junit {
+        if let Err(e) = crate::output::export::write_atomic(p, &junit) {
+            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
+        }
+        eprintln!("written: {}", p.display());
+    }
+    Ok(Ok(code))
+}
+
+/// The plan as the runs ran it: judged against what they were asked for (a `--users`
+/// run against its users, not the whole profile), at their scales, which must agree.
+fn narrow(plan: &mut Plan, selection: &Selection, parts: &[Part]) -> Result<(), String> {
     if let Some(ids) = &selection.users {
         plan.users.retain(|u| ids.contains(&u.id) || ids.contains(&u.persona));
         plan.selected_users = Some(ids.clone());
     }
     let first = &parts[0];
-    if let Some(scale) = first.num(&["rate_scale"]) {
-        plan.rates.scale = scale;
-    }
-    plan.limits.max_file_size = first.v.get("max_file_size").and_then(Value::as_u64);
+    plan.rates.scale = first.s.rate_scale;
+    plan.limits.max_file_size = first.s.max_file_size;
     for p in &parts[1..] {
-        if p.num(&["rate_scale"]) != first.num(&["rate_scale"]) || p.num(&["time_scale"]) != first.num(&["time_scale"])
-        {
+        if p.s.rate_scale != first.s.rate_scale || p.s.time_scale != first.s.time_scale {
             return Err(format!("{} ran with another --rate-scale or --time-scale than {}", p.file, first.file));
         }
     }
+    Ok(())
+}
 
+/// Every user's counters and every latency distribution, added (the sums were checked).
+fn add_up(plan: &Plan, parts: &[Part]) -> Result<Stats, String> {
     let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
     let mut stats = Stats::new(plan.users.len(), &bands);
-    for p in &parts {
-        let users = p.v.get("users").and_then(Value::as_object).ok_or_else(|| format!("{}: no users", p.file))?;
-        for (id, u) in users {
+    for p in parts {
+        for (id, u) in &p.s.users {
             let i = plan.users.iter().position(|x| &x.id == id).ok_or_else(|| {
                 format!(
                     "{}: user {id:?} is not in {}; merge with the profile the shards ran",
@@ -118,53 +171,54 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<Result<Judgement, Error>, Stri
                     plan.source.display()
                 )
             })?;
-            let c: Counters = serde_json::from_value(u.clone()).map_err(|e| format!("{}: users.{id}: {e}", p.file))?;
-            stats.users[i].add(&c);
+            stats.users[i].add(&u.counters);
         }
-        let h: Histograms =
-            serde_json::from_value(p.v["histograms"].clone()).map_err(|e| format!("{}: histograms: {e}", p.file))?;
-        stats.add_histograms(&h);
+        stats.add_histograms(&p.s.histograms);
     }
+    Ok(stats)
+}
 
-    let max = |path: &[&str]| parts.iter().filter_map(|p| p.num(path)).fold(0.0, f64::max);
-    let sim_start = parts.iter().filter_map(|p| p.num(&["sim_start_unix"])).fold(f64::INFINITY, f64::min);
-    let map = TimeMap { sim_start: if sim_start.is_finite() { sim_start } else { 0.0 }, scale: max(&["time_scale"]) };
-    let dispatch_s = max(&["dispatch_s"]);
-    let client = first.v.get("client").cloned().unwrap_or(Value::Null);
-    let text = |k: &str| client.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+/// The fleet's summary, built by the code a run uses, from the shards' facts: the
+/// longest of their spans, the first's client and seed, a signal if any was stopped by one.
+fn rebuild(plan: &Plan, parts: &[Part], stats: &Stats) -> (Summary, TimeMap) {
+    let max = |f: fn(&Summary) -> f64| parts.iter().map(|p| f(&p.s)).fold(0.0, f64::max);
+    let sim_start = parts.iter().map(|p| p.s.sim_start_unix).fold(f64::INFINITY, f64::min);
+    let map = TimeMap { sim_start: if sim_start.is_finite() { sim_start } else { 0.0 }, scale: max(|s| s.time_scale) };
+    let first = &parts[0].s;
     let facts = RunFacts {
-        plan: &plan,
+        plan,
         run_id: None,
         map,
-        seed: first.v.get("seed").and_then(Value::as_u64).unwrap_or(0),
+        seed: first.seed,
         client: ClientInfo {
-            flavor: if text("flavor") == "aws" { "aws" } else { "obsctl" }.to_string(),
-            binary: text("binary"),
-            version: text("version"),
+            flavor: if first.client.flavor == "aws" { "aws" } else { "obsctl" }.to_string(),
+            binary: first.client.binary.clone(),
+            version: first.client.version.clone(),
         },
-        dispatch_s,
-        duration_s: max(&["duration_s"]),
-        stopped_by: if parts.iter().any(|p| p.str("stopped_by") == Some("signal")) {
-            crate::model::summary::StopCause::Signal
+        dispatch_s: max(|s| s.dispatch_s),
+        duration_s: max(|s| s.duration_s),
+        stopped_by: if parts.iter().any(|p| p.s.stopped_by == StopCause::Signal) {
+            StopCause::Signal
         } else {
-            crate::model::summary::StopCause::Duration
+            StopCause::Duration
         },
     };
-    let mut summary = summary::summary(facts, &stats);
+    let mut summary = summary::summary(facts, stats);
     summary.merged_from = parts.iter().map(|p| p.file.clone()).collect();
     // A shard whose journal failed fails the fleet: its uploads stopped there.
-    let journal_errors: Vec<String> = parts
-        .iter()
-        .filter_map(|p| p.v.get("journal_error").and_then(Value::as_str).map(|e| format!("{}: {e}", p.file)))
-        .collect();
+    let journal_errors: Vec<String> =
+        parts.iter().filter_map(|p| p.s.journal_error.as_ref().map(|e| format!("{}: {e}", p.file))).collect();
     summary.journal_error = (!journal_errors.is_empty()).then(|| journal_errors.join("; "));
+    (summary, map)
+}
 
-    // The thresholds the shards were judged by (their command lines included), else the
-    // profile's; then any given here.
+/// The thresholds the shards were judged by (their command lines included), else the
+/// profile's; then any given here.
+fn thresholds(parts: &[Part], plan: &Plan, given: &[String]) -> Result<Vec<threshold::Threshold>, String> {
     let mut thresholds = Vec::new();
-    for p in &parts {
-        for o in p.v.pointer("/verdict/thresholds").and_then(Value::as_array).into_iter().flatten() {
-            let t = o.get("threshold").and_then(Value::as_str).unwrap_or_default();
+    for p in parts {
+        for o in p.s.verdict.iter().flat_map(|v| &v.thresholds) {
+            let t = &o.threshold;
             let t = threshold::parse(t, threshold::unit_of).map_err(|e| format!("{}: threshold {t:?}: {e}", p.file))?;
             if !thresholds.iter().any(|x: &threshold::Threshold| x.text == t.text) {
                 thresholds.push(t);
@@ -174,103 +228,54 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<Result<Judgement, Error>, Stri
     if thresholds.is_empty() {
         thresholds = plan.thresholds.clone();
     }
-    for expr in a.thresholds {
+    for expr in given {
         thresholds.push(threshold::parse(expr, threshold::unit_of).map_err(|e| format!("--threshold: {e}"))?);
     }
-    // Telemetry is reconciled by each shard against its own children; the fleet's
-    // mismatches are the shards' summed (a family wrong on two shards counts twice).
-    let telemetry_sum = |key: &str| -> Option<f64> {
-        let vals: Vec<f64> = parts.iter().filter_map(|p| p.num(&["telemetry", key])).collect();
-        (vals.len() == parts.len()).then(|| vals.iter().sum())
-    };
-    let outofcontract = || -> Option<f64> {
-        let vals: Vec<usize> = parts
-            .iter()
-            .filter_map(|p| p.v.pointer("/telemetry/out_of_contract").and_then(Value::as_array).map(Vec::len))
-            .collect();
-        (vals.len() == parts.len()).then(|| vals.iter().sum::<usize>() as f64)
-    };
-    // The fleet was host-limited wherever one of its machines was: the verdict weighs it so.
-    summary.host = fleet_host(&parts);
-    let v = verdict::judge_by(&summary, &thresholds, |name| match name {
-        "telemetry_mismatches" => telemetry_sum("mismatches"),
-        "telemetry.lost_exports" => telemetry_sum("lost_exports"),
-        "telemetry.out_of_contract" => outofcontract(),
-        _ => verdict::lookup(&summary, name),
-    });
+    Ok(thresholds)
+}
 
-    // Whatever the summaries hold, no escape sequence of theirs reaches the terminal.
-    let clean = crate::model::terminal::clean;
-    let (roster, fidelity) = (plan.roster(), crate::analysis::fidelity::fleet(&plan, &stats));
-    let view = crate::output::tables::View { roster: &roster, map: &map, fidelity: &fidelity };
-    println!(
-        "{}",
-        clean(&crate::output::tables::table(
-            &view,
-            &stats,
-            &[],
-            0.0,
-            dispatch_s,
-            &format!("merged ({} summaries)", parts.len())
-        ))
-    );
-    let limited: Vec<String> = parts
+/// Telemetry is reconciled by each shard against its own children; the fleet's counts
+/// are the shards' summed (a family wrong on two shards counts twice). None unless every
+/// shard reconciled.
+fn telemetry_sum(parts: &[Part], count: impl Fn(&Report) -> u64) -> Option<u64> {
+    parts.iter().try_fold(0u64, |sum, p| Some(sum.saturating_add(count(p.telemetry()?))))
+}
+
+/// The sections a merge combines rather than rebuilds: the timelines point by point, the
+/// hosts, and (when every shard has one) telemetry; server counts side by side.
+fn combine_sections(summary: &mut Summary, parts: &[Part]) {
+    summary.timeline = merge_points(parts.iter().map(|p| p.s.timeline.as_slice()));
+    summary.host = merge_host(parts);
+    let runs: Option<Vec<&Report>> = parts.iter().map(Part::telemetry).collect();
+    if let Some(runs) = runs {
+        let sum = |count: fn(&Report) -> u64| runs.iter().map(|t| count(t)).fold(0u64, u64::saturating_add);
+        summary.telemetry = Some(TelemetrySection::Merged(MergedTelemetry {
+            mismatches: sum(|t| t.mismatches),
+            lost_exports: sum(|t| t.lost_exports),
+            children_ended: sum(|t| t.children_ended),
+            children_reported: sum(|t| t.children_reported),
+            export_requests: sum(|t| t.export_requests),
+            foreign_requests: sum(|t| t.foreign_requests),
+            windows: merge_windows(runs.iter().map(|t| t.windows.as_slice())),
+            per_shard: runs.into_iter().cloned().collect(),
+        }));
+    }
+    let server: Vec<Option<ServerReport>> = parts
         .iter()
-        .filter(|p| p.v.pointer("/host/warning").is_some_and(|w| !w.is_null()))
-        .map(|p| p.file.clone())
+        .map(|p| match &p.s.server_metrics {
+            Some(ServerSection::Run(r)) => Some(r.clone()),
+            _ => None,
+        })
         .collect();
-    if !limited.is_empty() {
-        println!("HOST LIMITED: {} (their results measure their machines too)", clean(&limited.join(", ")));
+    if server.iter().any(Option::is_some) {
+        summary.server_metrics = Some(ServerSection::PerShard(server));
     }
-    println!("{}", clean(&verdict::render(&v)));
-    let code = v.result;
-    summary.verdict = Some(v);
-
-    let mut out = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
-    out["timeline"] = merge_points(parts.iter().map(|p| p.v.get("timeline").cloned().unwrap_or(Value::Null)));
-    out["host"] = merge_host(&parts);
-    if parts.iter().all(|p| p.v.get("telemetry").is_some_and(|t| !t.is_null())) {
-        let mut t = Map::new();
-        // Counts, summed over the shards.
-        for key in
-            ["mismatches", "lost_exports", "children_ended", "children_reported", "export_requests", "foreign_requests"]
-        {
-            t.insert(key.into(), telemetry_sum(key).map_or(Value::Null, |n| Value::from(n as u64)));
-        }
-        t.insert("windows".into(), merge_windows(parts.iter().map(|p| &p.v["telemetry"])));
-        t.insert("per_shard".into(), parts.iter().map(|p| p.v["telemetry"].clone()).collect());
-        out["telemetry"] = Value::Object(t);
-    }
-    let server: Vec<Value> = parts.iter().filter_map(|p| p.v.get("server_metrics").cloned()).collect();
-    if server.iter().any(|s| !s.is_null()) {
-        out["server_metrics"] = Value::Array(server);
-    }
-    if let Some(p) = a.summary_json {
-        let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())? + "\n";
-        if let Err(e) = crate::output::export::write_atomic(p, &text) {
-            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
-        }
-        eprintln!("written: {}", p.display());
-    }
-    if let Some(p) = a.junit {
-        if let Err(e) = crate::output::export::write_atomic(p, &crate::output::export::junit::from_summary(&summary)) {
-            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
-        }
-        eprintln!("written: {}", p.display());
-    }
-    Ok(Ok(code))
 }
 
 /// Either every summary is one shard of the same N and each index appears once and all
 /// are there, or none is a shard (independent runs, summed).
 fn check_shards(parts: &[Part]) -> Result<(), String> {
-    let shards: Vec<Option<(u64, u64)>> = parts
-        .iter()
-        .map(|p| {
-            let s = p.v.get("shard")?;
-            Some((s.get("index")?.as_u64()?, s.get("count")?.as_u64()?))
-        })
-        .collect();
+    let shards: Vec<Option<(u32, u32)>> = parts.iter().map(|p| p.s.shard.map(|s| (s.index, s.count))).collect();
     if shards.iter().all(Option::is_none) {
         return Ok(());
     }
@@ -278,7 +283,7 @@ fn check_shards(parts: &[Part]) -> Result<(), String> {
         return Err(format!("{} is not a shard's summary, but others are", parts[i].file));
     }
     let count = shards[0].map_or(0, |s| s.1);
-    let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
     for (p, s) in parts.iter().zip(&shards) {
         let (i, n) = s.unwrap_or_default();
         if n != count {
@@ -300,13 +305,14 @@ fn check_shards(parts: &[Part]) -> Result<(), String> {
 /// them are two runs of the whole profile, not one. Returns the selection.
 fn check_origin(parts: &[Part], plan: &Plan) -> Result<Selection, String> {
     for p in parts {
-        let Some(d) = p.str("profile_digest") else {
+        let d = &p.s.profile_digest;
+        if d.is_empty() {
             return Err(format!(
                 "{}: no profile_digest (written by an older trafficgen?): cannot tell which profile it ran",
                 p.file
             ));
-        };
-        if d != plan.profile_digest {
+        }
+        if *d != plan.profile_digest {
             return Err(format!(
                 "{} ran another profile than {} ({d}, not {}); merge only summaries of the profile given to merge",
                 p.file,
@@ -315,21 +321,17 @@ fn check_origin(parts: &[Part], plan: &Plan) -> Result<Selection, String> {
             ));
         }
     }
-    let read = |p: &Part| -> Result<Selection, String> {
-        let v = p.v.get("selection").cloned().ok_or_else(|| format!("{}: no selection", p.file))?;
-        serde_json::from_value(v).map_err(|e| format!("{}: selection: {e}", p.file))
-    };
-    let first = read(&parts[0])?;
+    let first = parts[0].s.selection.clone();
     for p in &parts[1..] {
-        let s = read(p)?;
-        if s != first {
+        let s = &p.s.selection;
+        if *s != first {
             let show = |s: &Selection| serde_json::to_string(s).unwrap_or_default();
             return Err(format!(
                 "{} and {} ran different selections ({} vs {}); merge only the shards of one run",
                 parts[0].file,
                 p.file,
                 show(&first),
-                show(&s)
+                show(s)
             ));
         }
     }
@@ -344,7 +346,7 @@ fn check_origin(parts: &[Part], plan: &Plan) -> Result<Selection, String> {
     }
     let mut runs: BTreeMap<&str, &str> = BTreeMap::new();
     for p in parts {
-        let Some(id) = p.str("run_id") else {
+        let Some(id) = p.s.run_id.as_deref() else {
             return Err(format!(
                 "{}: no run_id (a merged summary, or an older trafficgen's): merge takes run summaries",
                 p.file
@@ -377,17 +379,17 @@ fn check_sums(parts: &[Part]) -> Result<(), String> {
         Ok(())
     };
     for p in parts {
-        let users = p.v.get("users").and_then(Value::as_object).into_iter().flatten();
-        for (id, u) in users {
+        for (id, u) in &p.s.users {
             let mut leaves = Vec::new();
-            whole_numbers(u, String::new(), &mut leaves);
+            whole_numbers(&serde_json::to_value(u).map_err(|e| e.to_string())?, String::new(), &mut leaves);
             for (path, n) in leaves {
                 add(&p.file, format!("users.{id}{path}"), n)?;
                 add(&p.file, format!("totals{path}"), n)?;
             }
         }
         let mut leaves = Vec::new();
-        whole_numbers(p.v.get("histograms").unwrap_or(&Value::Null), String::new(), &mut leaves);
+        let histograms = serde_json::to_value(&p.s.histograms).map_err(|e| e.to_string())?;
+        whole_numbers(&histograms, String::new(), &mut leaves);
         for (path, n) in leaves {
             // A bucket is [value, count]: its count adds to its histogram's total.
             if let Some(hist) = path.strip_suffix("[1]").and_then(|h| h.rsplit_once('[')).map(|(h, _)| h) {
@@ -398,7 +400,7 @@ fn check_sums(parts: &[Part]) -> Result<(), String> {
     Ok(())
 }
 
-/// The whole numbers under `v`, by path (`.ops.upload.ok`, `.start_lag[3][1]`).
+/// The whole numbers under `v` (a part of a summary, as written), by path (`.ops.upload.ok`, `.start_lag[3][1]`).
 fn whole_numbers(v: &Value, path: String, out: &mut Vec<(String, u64)>) {
     match v {
         Value::Number(n) => {
@@ -420,169 +422,152 @@ fn whole_numbers(v: &Value, path: String, out: &mut Vec<(String, u64)>) {
     }
 }
 
-/// Timelines point by point: counts add; times, interval lengths and latency percentiles (`*_ms`) take the
-/// largest shard's value (a percentile of a union is not a sum; the worst shard bounds it).
-fn merge_points(timelines: impl Iterator<Item = Value>) -> Value {
-    let mut out: Vec<Value> = Vec::new();
+/// Timelines point by point: counts add; times, interval lengths and latency percentiles
+/// (`*_ms`) take the largest shard's value (a percentile of a union is not a sum; the
+/// worst shard bounds it). A longer timeline's extra points are kept as they are.
+fn merge_points<'a>(timelines: impl Iterator<Item = &'a [TimelinePoint]>) -> Vec<TimelinePoint> {
+    let mut out: Vec<TimelinePoint> = Vec::new();
     for t in timelines {
-        for (i, point) in t.as_array().into_iter().flatten().enumerate() {
-            if i < out.len() {
-                let mut acc = std::mem::take(&mut out[i]);
-                add_value(&mut acc, point, "");
-                out[i] = acc;
-            } else {
-                out.push(point.clone());
+        for (i, point) in t.iter().enumerate() {
+            match out.get_mut(i) {
+                Some(acc) => add_point(acc, point),
+                None => out.push(point.clone()),
             }
         }
     }
-    Value::Array(out)
+    out
 }
 
-fn add_value(acc: &mut Value, v: &Value, key: &str) {
-    match (acc, v) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, bv) in b {
-                match a.get_mut(k) {
-                    Some(av) => add_value(av, bv, k),
-                    None => {
-                        a.insert(k.clone(), bv.clone());
-                    }
-                }
-            }
+fn add_point(acc: &mut TimelinePoint, p: &TimelinePoint) {
+    acc.t_s = acc.t_s.max(p.t_s);
+    acc.interval_s = acc.interval_s.max(p.interval_s);
+    acc.sim_unix = acc.sim_unix.max(p.sim_unix);
+    for (mine, theirs) in [
+        (&mut acc.started, p.started),
+        (&mut acc.ok, p.ok),
+        (&mut acc.failed, p.failed),
+        (&mut acc.shortfall, p.shortfall),
+        (&mut acc.scheduled, p.scheduled),
+    ] {
+        *mine = mine.saturating_add(theirs);
+    }
+    acc.target += p.target;
+    for (name, theirs) in &p.personas {
+        let mine = acc.personas.entry(name.clone()).or_insert(PersonaPoint { target: 0.0, scheduled: 0 });
+        mine.target += theirs.target;
+        mine.scheduled = mine.scheduled.saturating_add(theirs.scheduled);
+    }
+    for (mine, theirs) in
+        [(&mut acc.failures_by_class, &p.failures_by_class), (&mut acc.shortfall_by_reason, &p.shortfall_by_reason)]
+    {
+        for (k, n) in theirs {
+            let m = mine.entry(k.clone()).or_insert(0);
+            *m = m.saturating_add(*n);
         }
-        (acc @ Value::Number(_), Value::Number(b)) => {
-            let (x, y) = (acc.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-            let largest = key == "t_s" || key == "interval_s" || key.starts_with("sim") || key.ends_with("_ms");
-            *acc = match (acc.as_u64(), b.as_u64()) {
-                (Some(p), Some(q)) if !largest => Value::from(p + q),
-                (Some(p), Some(q)) => Value::from(p.max(q)),
-                _ if largest => Value::from(x.max(y)),
-                _ => Value::from(x + y),
-            };
-        }
-        (acc @ Value::Null, b) => *acc = b.clone(),
-        _ => {}
+    }
+    for (kind, theirs) in &p.latency_ms {
+        let mine = acc.latency_ms.entry(kind.clone()).or_insert(IntervalLatency {
+            count: 0,
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+        });
+        mine.count = mine.count.saturating_add(theirs.count);
+        mine.p50_ms = mine.p50_ms.max(theirs.p50_ms);
+        mine.p95_ms = mine.p95_ms.max(theirs.p95_ms);
+        mine.p99_ms = mine.p99_ms.max(theirs.p99_ms);
     }
 }
 
 /// The host as the fleet's verdict weighs it: the longest saturation of any machine, and
 /// its party ("other" if any machine was busy with other work, which no slot held back
 /// explains), with that machine's figures.
-fn fleet_host(parts: &[Part]) -> crate::model::host::HostReport {
-    use crate::model::host::{HostReport, OtherProcess, Party};
+fn fleet_host(parts: &[Part]) -> HostReport {
     let mut h = HostReport::default();
     for p in parts {
-        let (held, other) =
-            (p.num(&["host", "saturated_s"]).unwrap_or(0.0), p.num(&["host", "other_busy_s"]).unwrap_or(0.0));
+        let theirs = &p.s.host;
+        let (held, other) = (theirs.saturated_s, theirs.other_busy_s);
         if held.max(other) <= h.saturated_s.max(h.other_busy_s) {
             continue;
         }
         h.saturated_s = held;
         h.other_busy_s = other;
-        h.party = match p.v.pointer("/host/party").and_then(Value::as_str) {
-            Some("other") => Some(Party::Other),
-            Some(_) => Some(Party::Trafficgen),
+        // A summary that names no party: held back means trafficgen, else nobody.
+        h.party = match theirs.party {
+            Some(party) => Some(party),
             None if held > 0.0 => Some(Party::Trafficgen),
             None => None,
         };
-        h.own_cpu_share = p.num(&["host", "own_cpu_share"]);
-        h.other_cpu_share = p.num(&["host", "other_cpu_share"]);
-        h.cpu_busy = p.num(&["host", "cpu_busy"]);
-        h.runnable = p.num(&["host", "runnable"]);
-        h.cores = p.num(&["host", "cores"]).unwrap_or(0.0);
+        h.own_cpu_share = theirs.own_cpu_share;
+        h.other_cpu_share = theirs.other_cpu_share;
+        h.cpu_busy = theirs.cpu_busy;
+        h.runnable = theirs.runnable;
+        h.cores = theirs.cores;
         h.others =
-            p.v.pointer("/host/others")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|o| {
-                    Some(OtherProcess {
-                        pid: u32::try_from(o.get("pid")?.as_u64()?).ok()?,
-                        name: o.get("name")?.as_str()?.to_string(),
-                        share: o.get("share")?.as_f64()?,
-                    })
-                })
-                .collect();
+            theirs.others.iter().map(|o| OtherProcess { pid: o.pid, name: o.name.clone(), share: o.share }).collect();
     }
     h
 }
 
 /// The fleet was host-limited wherever one of its machines was.
-fn merge_host(parts: &[Part]) -> Value {
-    let saturated = parts.iter().filter_map(|p| p.num(&["host", "saturated_s"])).fold(0.0, f64::max);
-    let warnings: Vec<String> = parts
-        .iter()
-        .filter_map(|p| p.v.pointer("/host/warning").and_then(Value::as_str).map(|w| format!("{}: {w}", p.file)))
-        .collect();
-    let mut by_reason = Value::Object(Map::new());
+fn merge_host(parts: &[Part]) -> HostReport {
+    let saturated = parts.iter().map(|p| p.s.host.saturated_s).fold(0.0, f64::max);
+    let warnings: Vec<String> =
+        parts.iter().filter_map(|p| p.s.host.warning.as_ref().map(|w| format!("{}: {w}", p.file))).collect();
+    let mut by_reason = BTreeMap::new();
     for p in parts {
-        if let Some(r) = p.v.pointer("/host/by_reason") {
-            add_value(&mut by_reason, r, "");
+        for (reason, s) in &p.s.host.by_reason {
+            *by_reason.entry(reason.clone()).or_insert(0.0) += s;
         }
     }
-    let fleet = fleet_host(parts);
-    serde_json::json!({
-        "saturated_s": saturated,
-        "other_busy_s": fleet.other_busy_s,
-        "party": fleet.party.map(crate::model::host::Party::name),
-        "own_cpu_share": fleet.own_cpu_share,
-        "other_cpu_share": fleet.other_cpu_share,
-        "others": fleet.others,
-        "cpu_busy": fleet.cpu_busy,
-        "runnable": fleet.runnable,
-        "cores": fleet.cores,
-        "by_reason": by_reason,
-        "warning": if warnings.is_empty() { Value::Null } else { Value::from(warnings.join("; ")) },
-    })
+    HostReport {
+        saturated_s: saturated,
+        by_reason,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        ..fleet_host(parts)
+    }
 }
 
 /// The shards' telemetry windows added hour by hour: counts and each family's expected
 /// and reported summed; a family mismatches in an hour when it does on any shard (each
 /// shard judged its own children), is allowed or n/a when it is on any, else matches.
-fn merge_windows<'a>(shards: impl Iterator<Item = &'a Value>) -> Value {
-    let mut hours: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
-    for t in shards {
-        for w in t.get("windows").and_then(Value::as_array).into_iter().flatten() {
-            let Some(start) = w.get("start_unix").and_then(Value::as_i64) else { continue };
-            let acc = hours.entry(start).or_insert_with(|| {
-                let mut m = Map::new();
-                m.insert("start_unix".into(), Value::from(start));
-                m.insert("families".into(), Value::Object(Map::new()));
-                m
+fn merge_windows<'a>(shards: impl Iterator<Item = &'a [Window]>) -> Vec<Window> {
+    let mut hours: BTreeMap<i64, Window> = BTreeMap::new();
+    for windows in shards {
+        for w in windows {
+            let acc = hours.entry(w.start_unix).or_insert_with(|| Window {
+                start_unix: w.start_unix,
+                children_ended: 0,
+                children_reported: 0,
+                lost_exports: 0,
+                mismatches: 0,
+                families: BTreeMap::new(),
             });
-            for key in ["children_ended", "children_reported", "lost_exports"] {
-                let n =
-                    acc.get(key).and_then(Value::as_u64).unwrap_or(0) + w.get(key).and_then(Value::as_u64).unwrap_or(0);
-                acc.insert(key.into(), Value::from(n));
-            }
-            let Some(Value::Object(fams)) = acc.get_mut("families") else { continue };
-            for (name, f) in w.get("families").and_then(Value::as_object).into_iter().flatten() {
-                let cell = fams
-                    .entry(name.clone())
-                    .or_insert_with(|| serde_json::json!({"expected": 0.0, "reported": 0.0, "verdict": "match"}));
-                for key in ["expected", "reported"] {
-                    let x = cell[key].as_f64().unwrap_or(0.0) + f.get(key).and_then(Value::as_f64).unwrap_or(0.0);
-                    cell[key] = Value::from(x);
-                }
-                cell["diff"] =
-                    Value::from(cell["reported"].as_f64().unwrap_or(0.0) - cell["expected"].as_f64().unwrap_or(0.0));
-                let rank = |v: &str| ["match", "n/a", "allowed", "MISMATCH"].iter().position(|x| *x == v).unwrap_or(0);
-                let theirs = f.get("verdict").and_then(Value::as_str).unwrap_or("match");
-                if rank(theirs) > rank(cell["verdict"].as_str().unwrap_or("match")) {
-                    cell["verdict"] = Value::from(theirs);
-                }
+            acc.children_ended = acc.children_ended.saturating_add(w.children_ended);
+            acc.children_reported = acc.children_reported.saturating_add(w.children_reported);
+            acc.lost_exports = acc.lost_exports.saturating_add(w.lost_exports);
+            for (name, f) in &w.families {
+                let cell = acc.families.entry(name.clone()).or_insert(Family {
+                    expected: 0.0,
+                    reported: 0.0,
+                    diff: 0.0,
+                    verdict: Agreement::Match,
+                    server: None,
+                    note: None,
+                });
+                cell.expected += f.expected;
+                cell.reported += f.reported;
+                cell.diff = cell.reported - cell.expected;
+                // Agreement is ordered from the mildest to the worst.
+                cell.verdict = cell.verdict.max(f.verdict);
             }
         }
     }
     hours
         .into_values()
         .map(|mut w| {
-            let bad = w
-                .get("families")
-                .and_then(Value::as_object)
-                .map_or(0, |f| f.values().filter(|c| c["verdict"] == "MISMATCH").count());
-            w.insert("mismatches".into(), Value::from(bad as u64));
-            Value::Object(w)
+            w.mismatches = w.families.values().filter(|c| c.verdict == Agreement::Mismatch).count() as u64;
+            w
         })
         .collect()
 }
@@ -598,9 +583,10 @@ mod tests {
             json!({"start_unix": start, "children_ended": 5, "children_reported": 4, "lost_exports": 1, "mismatches": 0,
                    "families": {"uploads_total": {"expected": exp, "reported": rep, "diff": rep - exp, "verdict": verdict}}})
         };
-        let a = json!({"windows": [w(3600, 5.0, 5.0, "match"), w(7200, 5.0, 4.0, "MISMATCH")]});
-        let b = json!({"windows": [w(7200, 5.0, 5.0, "match"), w(10_800, 2.0, 2.0, "match")]});
-        let m = merge_windows([&a, &b].into_iter());
+        let windows = |v: Value| -> Vec<Window> { serde_json::from_value(v).unwrap() };
+        let a = windows(json!([w(3600, 5.0, 5.0, "match"), w(7200, 5.0, 4.0, "MISMATCH")]));
+        let b = windows(json!([w(7200, 5.0, 5.0, "match"), w(10_800, 2.0, 2.0, "match")]));
+        let m = serde_json::to_value(merge_windows([a.as_slice(), b.as_slice()].into_iter())).unwrap();
         let m = m.as_array().unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m[1]["start_unix"], 7200);
@@ -616,8 +602,40 @@ mod tests {
         assert_eq!(m[0]["mismatches"], 0);
     }
 
+    /// A whole summary with `v`'s fields laid over it; each of `v`'s users laid over the
+    /// template's totals, and only those users.
     fn part(file: &str, v: Value) -> Part {
-        Part { file: file.to_string(), v }
+        fn lay(base: &mut Value, top: &Value) {
+            match (base, top) {
+                (Value::Object(b), Value::Object(t)) => {
+                    for (k, tv) in t {
+                        match b.get_mut(k) {
+                            Some(bv) => lay(bv, tv),
+                            None => {
+                                b.insert(k.clone(), tv.clone());
+                            }
+                        }
+                    }
+                }
+                (b, t) => *b = t.clone(),
+            }
+        }
+        let mut base = serde_json::to_value(crate::analysis::summary::example(&plan())).unwrap();
+        if let Some(users) = v.get("users").and_then(Value::as_object) {
+            let totals = base["totals"].clone();
+            let users = users.iter().map(|(id, u)| {
+                let mut whole = totals.clone();
+                lay(&mut whole, u);
+                (id.clone(), whole)
+            });
+            base["users"] = Value::Object(users.collect());
+        }
+        let mut top = v.clone();
+        if let Some(o) = top.as_object_mut() {
+            o.remove("users");
+        }
+        lay(&mut base, &top);
+        Part { file: file.to_string(), s: serde_json::from_value(base).unwrap() }
     }
 
     fn plan() -> Plan {
@@ -652,7 +670,7 @@ mod tests {
         let mut henry = plan();
         henry.selected_users = Some(vec!["henry-ops".into()]);
         assert!(check_origin(&ok, &henry).unwrap_err().contains("merge --users henry-ops but a ran every user"));
-        let old = [part("a", json!({"users": {}}))];
+        let old = [part("a", json!({"users": {}, "profile_digest": ""}))];
         assert!(check_origin(&old, &p).unwrap_err().contains("no profile_digest"));
     }
 
@@ -668,7 +686,9 @@ mod tests {
         assert_eq!((h.other_busy_s, h.party), (12.5, Some(crate::model::host::Party::Other)));
         assert!(h.limited());
         assert!(h.describe().unwrap().starts_with("host busy with other work: moto_server 61 %"), "{h:?}");
-        let merged = merge_host(&[part("b", json!({"host": {"other_busy_s": 3.0, "party": "other"}}))]);
+        let merged =
+            serde_json::to_value(merge_host(&[part("b", json!({"host": {"other_busy_s": 3.0, "party": "other"}}))]))
+                .unwrap();
         assert_eq!(merged["party"], "other");
         // Older summaries without the fields: held back means trafficgen, else nothing.
         let old = fleet_host(&[part("a", json!({"host": {"saturated_s": 4.0}}))]);

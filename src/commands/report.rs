@@ -24,25 +24,10 @@ fn write(summary: &Path, html: &Path) -> Result<(), Error> {
     export::prepare("--html", html)?;
     export::check_distinct(&[("the summary", summary)], &[("--html", html)])?;
     let text = export::read_summary(summary)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{shown} is not valid JSON: {e}")))?;
-    let summary = typed(value).map_err(|e| Error::Usage(format!("{shown}: {e}")))?;
+    // Typed: a summary of another schema version, or with a field of the wrong type, is
+    // refused here naming the file, and never drawn.
+    let summary = crate::model::summary::from_json(&text).map_err(|e| Error::Usage(e.describe(&shown.to_string())))?;
     let page = crate::output::html::render(&summary).map_err(|e| Error::Usage(format!("{shown}: {e}")))?;
     export::write_atomic(html, &page)
         .map_err(|e| Error::Usage(format!("--html {}: cannot write it: {e}", html.display())))
-}
-
-/// The summary read as the typed document the page is drawn from; what does not read as
-/// one (a field missing, a number that is text) is refused here and never drawn.
-fn typed(value: serde_json::Value) -> Result<crate::model::summary::Summary, String> {
-    // serde says what was wrong but not where: the exit code, which scripts act on, is
-    // named when it is not a number.
-    if let Some(code) = value.pointer("/verdict/exit_code")
-        && !code.is_null()
-        && !(code.is_i64() || code.is_u64())
-    {
-        let shown: String = code.to_string().chars().take(40).collect();
-        return Err(format!("verdict.exit_code must be an integer, not {shown}"));
-    }
-    serde_json::from_value(value).map_err(|e| format!("this is not a trafficgen summary: {e}"))
 }

@@ -17,7 +17,7 @@ pub type Name = Cow<'static, str>;
 
 /// Successful and failed commands of one kind. `ok` includes expected failures that
 /// failed as they should.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OpCount {
     pub ok: u64,
     pub failed: u64,
@@ -25,7 +25,7 @@ pub struct OpCount {
 
 /// One user's (or the fleet's) counts. Successful operations only in
 /// uploads/downloads/deletes; every failure in `failures`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counters {
     pub uploads: u64,
     pub downloads: u64,
@@ -170,7 +170,7 @@ impl Counters {
 /// Operations per stats interval, so a run's phases (an outage, a recovery) show, and
 /// the HTML report can draw them. Every count is a plain count for this interval (not
 /// a running total), so the timelines of several processes add up point by point.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct TimelinePoint {
     /// Wall seconds since start at the end of the interval.
     pub t_s: f64,
@@ -205,14 +205,14 @@ pub struct TimelinePoint {
     pub end_s: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct PersonaPoint {
     pub target: f64,
     pub scheduled: u64,
 }
 
 /// One interval's latency of one kind of command, in milliseconds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct IntervalLatency {
     pub count: u64,
     pub p50_ms: f64,
@@ -221,7 +221,7 @@ pub struct IntervalLatency {
 }
 
 /// A latency distribution in milliseconds (HDR histogram, 3 significant digits).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Latency {
     pub count: u64,
     pub min_ms: f64,
@@ -272,14 +272,14 @@ impl Latency {
 pub type Buckets = Vec<(u64, u64)>;
 
 /// Every latency distribution of a run, for `merge`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Histograms {
     pub latency: BTreeMap<String, Buckets>,
     pub by_size: BTreeMap<String, BTreeMap<String, Buckets>>,
     pub start_lag: Buckets,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Share {
     pub target: f64,
     /// None when nothing was counted that this share is a fraction of.
@@ -297,7 +297,7 @@ impl Share {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Fidelity {
     /// Scheduled operations started: the whole that op shares are fractions of.
     pub operations: u64,

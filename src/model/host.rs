@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::counts::Name;
 
 /// Another process's part of the machine's busy CPU while it was saturated.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct OtherProcess {
     pub pid: u32,
     /// Its command name (`/proc/PID/comm`).
@@ -18,24 +18,15 @@ pub struct OtherProcess {
 
 /// Who took the CPU: trafficgen's own process tree (itself and the clients it runs), or
 /// other processes (a local S3 server, a neighbour on a CI runner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Party {
     Trafficgen,
     Other,
 }
 
-impl Party {
-    pub fn name(self) -> &'static str {
-        match self {
-            Party::Trafficgen => "trafficgen",
-            Party::Other => "other",
-        }
-    }
-}
-
 /// What the summary says about the host.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct HostReport {
     /// Wall seconds during which new slots were held back.
     pub saturated_s: f64,

@@ -186,7 +186,7 @@ fn latency_samples(s: &Summary, op: &str) -> u64 {
 }
 
 fn telemetry(s: &Summary, read: fn(&crate::model::telemetry::Report) -> u64) -> Option<f64> {
-    s.telemetry.as_ref().map(|r| read(r) as f64)
+    s.telemetry.as_ref().and_then(|t| t.run()).map(|r| read(r) as f64)
 }
 
 const NO_COMMAND: &str = "no command ran";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One S3 API: what the server counted during the run against what trafficgen asked for.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct ApiRow {
     /// Requests the server counted between the two readings.
     pub server: f64,
@@ -19,7 +19,7 @@ pub struct ApiRow {
     pub per_command: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Report {
     pub url: String,
     /// Every command this run ran (the whole for `per_command`).
@@ -35,7 +35,7 @@ pub struct Report {
 
 /// One stretch of simulated time: the server's counts against the commands that ended
 /// in it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Window {
     /// Simulated UNIX seconds of its first and last reading.
     pub start_unix: i64,

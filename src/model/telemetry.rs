@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a family's reported count stands against the expected one. Ordered from the
 /// mildest to the worst, so a merge keeps the worst of its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Agreement {
     #[serde(rename = "match")]
     Match,
@@ -34,7 +34,7 @@ impl Agreement {
 }
 
 /// One family's reconciliation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Family {
     pub expected: f64,
     pub reported: f64,
@@ -50,14 +50,14 @@ pub struct Family {
 
 /// A series whose metric the contract does not cover (a dashboard that sums the family
 /// counts it too).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Stray {
     pub metric: String,
     pub attributes: String,
     pub total: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Report {
     pub client: String,
     /// Children that exited by themselves (they had their chance to export).
@@ -108,7 +108,7 @@ pub struct Report {
 }
 
 /// Children of one command kind.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct CommandKind {
     pub children_ended: u64,
     pub children_reported: u64,
@@ -116,7 +116,7 @@ pub struct CommandKind {
 }
 
 /// One simulated hour of the reconciliation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Window {
     /// Simulated UNIX seconds the hour starts at.
     pub start_unix: i64,

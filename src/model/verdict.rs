@@ -11,7 +11,7 @@ use crate::model::counts::Name;
 use crate::model::exit;
 
 /// What a metric's numbers mean, so a limit can be read (`1%`, `8s`, `3`) and shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     /// A fraction, 0..1 for rates (1% = 0.01).
@@ -23,7 +23,7 @@ pub enum Unit {
 }
 
 /// What a threshold judges, which decides whether a busy load generator may excuse it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {
     /// What the client did and said: failures, integrity, expected failures, telemetry,
@@ -43,7 +43,7 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -54,7 +54,7 @@ pub enum Status {
 }
 
 /// The result of one threshold against a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// The threshold's normalized text.
     pub threshold: String,
@@ -75,7 +75,7 @@ pub struct Outcome {
 }
 
 /// The overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Judgement {
     Pass,
@@ -103,7 +103,7 @@ impl Judgement {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// PASS, FAIL or INCONCLUSIVE.
     pub result: Judgement,

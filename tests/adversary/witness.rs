@@ -372,11 +372,12 @@ const NAMED: &[&str] = &[
     "by_user",
 ];
 
-/// Fields whose strings are a closed vocabulary (a summary is read typed: any other
-/// word there is refused before a page is made, so they are left as they are).
-const WORDS: &[&str] = &["stopped_by", "result", "unit", "class", "status", "party", "verdict", "split"];
+/// Fields whose strings are a closed vocabulary (`duration`, `PASS`, `ratio`, `match`…):
+/// the typed reader refuses any other word there, so only free text and names carry a
+/// payload (a refused word is tested apart).
+const VOCABULARY: &[&str] = &["stopped_by", "split", "verdict", "unit", "class", "status", "result", "party"];
 
-/// `v` with `payload` added to every string and to every name a summary holds.
+/// `v` with `payload` added to every free-text string and to every name a summary holds.
 fn poison(v: &Value, payload: &str, named: bool) -> Value {
     match v {
         Value::String(s) => Value::String(format!("{s}{payload}")),
@@ -385,7 +386,7 @@ fn poison(v: &Value, payload: &str, named: bool) -> Value {
             m.iter()
                 .map(|(k, x)| {
                     let key = if named { format!("{k}{payload}") } else { k.clone() };
-                    if x.is_string() && WORDS.contains(&k.as_str()) {
+                    if x.is_string() && VOCABULARY.contains(&k.as_str()) {
                         return (key, x.clone());
                     }
                     (key, poison(x, payload, NAMED.contains(&k.as_str())))
@@ -410,8 +411,14 @@ fn a_hostile_summary_puts_no_markup_in_the_report_and_a_typed_field_must_be_type
     let sb = Sandbox::new(&[]);
     let mut s = poison(&real_summary(&sb), MARKUP, false);
     // Names the run did not have but a summary can hold: the telemetry section too.
+    // Whole sections (the summary is read typed); every free text and name in them hostile.
     s["telemetry"] = serde_json::json!({
         "client": format!("obsctl{MARKUP}"),
+        "children_ended": 1, "children_reported": 1, "lost_exports": 0, "children_killed": 0,
+        "late_exports": 0, "peak_live_children": 1, "unattributed_requests": 0, "export_requests": 1,
+        "foreign_requests": 1, "foreign_instance_ids": 1, "foreign_ids_capped": false,
+        "foreign_examples": [MARKUP], "dropped_series": 0, "forwarded": 0, "forward_failures": 0,
+        "mismatches": 0,
         "families": {format!("uploads_total{MARKUP}"): {"expected": 1, "reported": 1, "diff": 0,
             "verdict": "match", "note": MARKUP}},
         "out_of_contract": [{"metric": MARKUP, "attributes": MARKUP, "total": 1}],

@@ -128,13 +128,13 @@ pub fn report(
                 r.windows = server_metrics::windows(&all, sync_files);
             }
             info!(target: "report", "{}", server_metrics::render(&r));
-            summary.server_metrics = Some(r);
+            summary.server_metrics = Some(crate::model::summary::ServerSection::Run(r));
         }
         (_, Some(Err(e)), _) => warn!("--server-metrics: the final reading failed, so no server counts: {e}"),
         _ => {}
     }
     if let Some(mut t) = telemetry {
-        if let Some(server) = &summary.server_metrics {
+        if let Some(crate::model::summary::ServerSection::Run(server)) = &summary.server_metrics {
             telemetry::add_server(&mut t, server);
         }
         if t.mismatches > 0 {
@@ -142,7 +142,7 @@ pub fn report(
         } else {
             info!(target: "report", "{}", telemetry::render(&t));
         }
-        summary.telemetry = Some(t);
+        summary.telemetry = Some(crate::model::summary::TelemetrySection::Run(Box::new(t)));
     }
     if let Some(w) = &host.warning {
         // The party: trafficgen's own processes (slots held back) or other work.

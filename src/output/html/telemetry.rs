@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use crate::model::clock::civil;
 use crate::model::server;
-use crate::model::summary::Summary;
-use crate::model::telemetry::{Agreement, Report};
+use crate::model::summary::{MergedTelemetry, ServerSection, Summary, TelemetrySection};
+use crate::model::telemetry::{Agreement, Report, Window};
 
 use super::page::{count, esc, fmt, nodata, table};
 
@@ -18,8 +18,38 @@ fn cell(x: Option<f64>, digits: usize) -> String {
 }
 
 pub(super) fn telemetry(out: &mut String, s: &Summary) {
-    let Some(t) = &s.telemetry else { return };
+    let Some(section) = &s.telemetry else { return };
     out.push_str("<h2>Telemetry reconciliation</h2>\n");
+    match section {
+        TelemetrySection::Run(r) => report(out, r),
+        TelemetrySection::Merged(m) => merged(out, m),
+    }
+}
+
+/// A merge's telemetry: the sums, the hours added up, then each shard's own section.
+fn merged(out: &mut String, m: &MergedTelemetry) {
+    let _ = writeln!(
+        out,
+        "<p>{} shards: {} of {} children that ended reported ({} exports lost); {} export requests; \
+         {} foreign requests without a valid token (ignored). <span class=\"{}\">{} families mismatch.</span></p>",
+        count(m.per_shard.len() as u64),
+        count(m.children_reported),
+        count(m.children_ended),
+        count(m.lost_exports),
+        count(m.export_requests),
+        count(m.foreign_requests),
+        if m.mismatches > 0 { "fail" } else { "pass" },
+        count(m.mismatches)
+    );
+    window_table(out, &m.windows);
+    for (i, r) in m.per_shard.iter().enumerate() {
+        let _ = writeln!(out, "<h3>Shard {i}</h3>");
+        report(out, r);
+    }
+}
+
+/// One run's reconciliation: the counts, the families, the hours, the strays.
+fn report(out: &mut String, t: &Report) {
     let examples = if t.foreign_examples.is_empty() {
         String::new()
     } else {
@@ -71,7 +101,7 @@ pub(super) fn telemetry(out: &mut String, s: &Summary) {
     } else {
         table(out, "telemetry", &["family", "expected", "reported", "diff", "server", "verdict", "note"], &rows);
     }
-    windows(out, t);
+    window_table(out, &t.windows);
     let strays: Vec<Vec<String>> =
         t.out_of_contract.iter().map(|x| vec![esc(&x.metric), esc(&x.attributes), cell(Some(x.total), 2)]).collect();
     if !strays.is_empty() {
@@ -83,12 +113,12 @@ pub(super) fn telemetry(out: &mut String, s: &Summary) {
 /// The reconciliation by simulated hour: one row per hour, one column per family that
 /// moved in any hour, each cell `reported / expected`, mismatching cells marked. Shows
 /// when the client's numbers drifted, which a whole-run total cannot.
-fn windows(out: &mut String, t: &Report) {
-    if t.windows.is_empty() {
+fn window_table(out: &mut String, windows: &[Window]) {
+    if windows.is_empty() {
         return;
     }
     let mut names: Vec<&str> = Vec::new();
-    for w in &t.windows {
+    for w in windows {
         for k in w.families.keys() {
             if !names.contains(&k.as_str()) {
                 names.push(k.as_str());
@@ -97,8 +127,7 @@ fn windows(out: &mut String, t: &Report) {
     }
     // In the contract's table order.
     names.sort_by_key(|n| crate::model::contract::FAMILIES.iter().position(|(f, _)| f == n));
-    let rows: Vec<Vec<String>> = t
-        .windows
+    let rows: Vec<Vec<String>> = windows
         .iter()
         .map(|w| {
             let c = civil(w.start_unix as f64);
@@ -135,8 +164,25 @@ fn windows(out: &mut String, t: &Report) {
 }
 
 pub(super) fn server_metrics(out: &mut String, s: &Summary) {
-    let Some(m) = &s.server_metrics else { return };
+    let Some(section) = &s.server_metrics else { return };
     out.push_str("<h2>Server metrics</h2>\n");
+    match section {
+        ServerSection::Run(m) => server_report(out, m),
+        // A merge: each shard's own counts, as the shards' servers counted them.
+        ServerSection::PerShard(shards) => {
+            for (i, m) in shards.iter().enumerate() {
+                let _ = writeln!(out, "<h3>Shard {i}</h3>");
+                match m {
+                    Some(m) => server_report(out, m),
+                    None => nodata(out, "server requests"),
+                }
+            }
+        }
+    }
+}
+
+/// One run's server counts: the whole run, then by simulated hour.
+fn server_report(out: &mut String, m: &server::Report) {
     let _ = writeln!(
         out,
         "<p>The server's request counts ({}) beside the {} commands this run ran.</p>",

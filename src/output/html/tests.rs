@@ -29,6 +29,7 @@ fn empty() -> Summary {
         no_object: 0,
     };
     Summary {
+        schema_version: crate::model::summary::SCHEMA_VERSION,
         trafficgen_version: "0.1.0".into(),
         run_id: None,
         profile_digest: "sha256:00".into(),
