@@ -20,6 +20,7 @@ use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
+use crate::model::telemetry::Family;
 use crate::model::verdict::Judgement;
 use crate::work::ab::{Build, Sample, Split};
 
@@ -86,19 +87,16 @@ pub struct TelemetryDiff {
     pub verdict: Call,
 }
 
-/// Families whose verdict differs between the builds, from the run summary's
-/// `telemetry.builds` (`{"A": {family: {expected, reported, verdict}}, "B": …}`).
-pub fn telemetry_diffs(builds: &serde_json::Value) -> Vec<TelemetryDiff> {
-    let (Some(a), Some(b)) = (builds["A"].as_object(), builds["B"].as_object()) else { return Vec::new() };
+/// Families whose verdict differs between the builds, from the run's telemetry
+/// reconciled per build (`telemetry.builds`: "A" and "B", each family → its row).
+pub fn telemetry_diffs(builds: &BTreeMap<String, BTreeMap<String, Family>>) -> Vec<TelemetryDiff> {
+    let (Some(a), Some(b)) = (builds.get("A"), builds.get("B")) else { return Vec::new() };
     let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
-    let get = |m: &serde_json::Map<String, serde_json::Value>, n: &str| {
-        let f = m.get(n).cloned().unwrap_or_default();
-        (
-            f["verdict"].as_str().unwrap_or("absent").to_string(),
-            (f["expected"].as_f64().unwrap_or(0.0), f["reported"].as_f64().unwrap_or(0.0)),
-        )
+    let get = |m: &BTreeMap<String, Family>, n: &str| match m.get(n) {
+        Some(f) => (f.verdict.name().to_string(), (f.expected, f.reported)),
+        None => ("absent".to_string(), (0.0, 0.0)),
     };
     names
         .into_iter()
@@ -128,12 +126,11 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     crate::commands::run::run(plan, opts)?;
     let samples = split.take_samples();
     let summary = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let host_warning =
-        summary.as_ref().and_then(|s| s.pointer("/host/warning")).and_then(|w| w.as_str()).map(str::to_string);
+    let host_warning = summary.as_ref().and_then(|s| s.host.warning.clone());
     let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
     let mut report = analyse(&samples, settings, host_warning.as_deref());
-    if let Some(builds) = summary.as_ref().and_then(|s| s.pointer("/telemetry/builds")) {
-        report.telemetry = telemetry_diffs(builds);
+    if let Some(t) = summary.as_ref().and_then(|s| s.telemetry.as_ref()).and_then(|t| t.run()) {
+        report.telemetry = telemetry_diffs(&t.builds);
         if report.telemetry.iter().any(|t| t.verdict == Call::Fail) {
             report.verdict = Call::Fail;
         }
@@ -206,7 +203,7 @@ fn write_outputs(
     outputs: &Outputs,
     report: &AbReport,
     samples: &[Sample],
-    summary: Option<serde_json::Value>,
+    summary: Option<crate::model::summary::Summary>,
 ) -> Result<(), Error> {
     let mut written = Vec::new();
     if let Some(p) = &args.markdown {
@@ -692,12 +689,13 @@ mod tests {
 
     #[test]
     fn a_family_only_b_gets_wrong_is_a_finding() {
-        let builds = serde_json::json!({
-            "A": {"uploads_total": {"expected": 10.0, "reported": 10.0, "verdict": "match"},
-                  "deletes_total": {"expected": 4.0, "reported": 4.0, "verdict": "match"}},
-            "B": {"uploads_total": {"expected": 11.0, "reported": 0.0, "verdict": "MISMATCH"},
-                  "deletes_total": {"expected": 5.0, "reported": 5.0, "verdict": "match"}},
-        });
+        let builds = serde_json::from_value(serde_json::json!({
+            "A": {"uploads_total": {"expected": 10.0, "reported": 10.0, "diff": 0.0, "verdict": "match"},
+                  "deletes_total": {"expected": 4.0, "reported": 4.0, "diff": 0.0, "verdict": "match"}},
+            "B": {"uploads_total": {"expected": 11.0, "reported": 0.0, "diff": -11.0, "verdict": "MISMATCH"},
+                  "deletes_total": {"expected": 5.0, "reported": 5.0, "diff": 0.0, "verdict": "match"}},
+        }))
+        .unwrap();
         let d = telemetry_diffs(&builds);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].family, "uploads_total");

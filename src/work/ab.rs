@@ -51,7 +51,7 @@ pub struct Split {
     pub binary_b: PathBuf,
     pub seed: u64,
     pub samples: Mutex<Vec<Sample>>,
-    pub summary: Mutex<Option<serde_json::Value>>,
+    pub summary: Mutex<Option<crate::model::summary::Summary>>,
 }
 
 impl Split {

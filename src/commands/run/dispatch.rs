@@ -92,18 +92,21 @@ pub fn monitor(
             telemetry::running_line(&t, live)
         }) as Box<dyn Fn() -> String + Send>
     });
-    monitor::spawn(
-        plan.clone(),
+    monitor::spawn(monitor::Feeds {
+        plan: plan.clone(),
         clock,
-        plan.stats_interval,
-        crate::analysis::stats::timeline_interval(plan.duration.div_f64(opts.map.scale.max(1e-9)), plan.stats_interval),
-        shown.label.to_string(),
-        events,
-        shown.ops_log,
-        telemetry_line,
-        shown.live.map(|l| (l, plan.duration.as_secs_f64() / opts.map.scale)),
+        interval: plan.stats_interval,
+        timeline_every: crate::analysis::stats::timeline_interval(
+            plan.duration.div_f64(opts.map.scale.max(1e-9)),
+            plan.stats_interval,
+        ),
+        client: shown.label.to_string(),
+        rx: events,
+        ops_log: shown.ops_log,
+        extra: telemetry_line,
+        live: shown.live.map(|l| (l, plan.duration.as_secs_f64() / opts.map.scale)),
         hourly,
-    )
+    })
 }
 
 /// The fleet every user shares, running; the host sampler watches the machine when the

@@ -30,116 +30,175 @@ pub type Hourly = Sender<(f64, BTreeMap<Name, OpCount>)>;
 /// in milliseconds, and a window then spans several hours.
 const MIN_READING_GAP_S: f64 = 1.0;
 
+/// What the stats thread is given: the plan, the clock, its intervals, the events, and
+/// what it shows them on.
+pub struct Feeds {
+    pub plan: Arc<Plan>,
+    pub clock: Clock,
+    /// Between two periodic tables, and between two timeline points.
+    pub interval: Duration,
+    pub timeline_every: Duration,
+    /// The client and its version, in every table's title.
+    pub client: String,
+    pub rx: Receiver<Event>,
+    pub ops_log: Option<OpsLog>,
+    /// A last line for every table and the live status (the running reconciliation).
+    pub extra: Option<Box<dyn Fn() -> String + Send>>,
+    /// The live status, and the wall seconds of dispatching it counts down.
+    pub live: Option<(Live, f64)>,
+    pub hourly: Option<Hourly>,
+}
+
 /// Runs until every sender is gone, then returns the final counters.
-/// `client` names the client and its version in every table's title.
-pub fn spawn(
-    plan: Arc<Plan>,
-    clock: Clock,
-    interval: Duration,
-    timeline_every: Duration,
-    client: String,
-    rx: Receiver<Event>,
-    mut ops_log: Option<OpsLog>,
-    extra: Option<Box<dyn Fn() -> String + Send>>,
-    live: Option<(Live, f64)>,
-    hourly: Option<Hourly>,
-) -> JoinHandle<Stats> {
+pub fn spawn(feeds: Feeds) -> JoinHandle<Stats> {
     std::thread::Builder::new()
         .name("stats".into())
-        .spawn(move || {
-            let bands: Vec<usize> = plan.kinds.iter().map(|k| k.bands.len()).collect();
-            let mut stats = Stats::new(plan.users.len(), &bands);
-            stats.set_personas(&plan.users.iter().map(|u| u.persona.clone()).collect::<Vec<_>>());
-            let roster = plan.roster();
-            let mut prev: Vec<Counters> = Vec::new();
-            let mut last = 0.0;
-            let every = interval.as_secs_f64();
-            let (mark_every, mut last_mark) = (timeline_every.as_secs_f64(), 0.0);
-            let mut window = Window::default();
-            let mut next_tick = 0.0;
-            let hour_of = |wall: f64| (clock.map.sim_at(wall) / 3600.0).floor();
-            let (mut read_hour, mut read_at) = (hour_of(0.0), 0.0);
-            loop {
-                if let Some(tx) = &hourly {
-                    let now = clock.elapsed();
-                    if hour_of(now) > read_hour && now - read_at >= MIN_READING_GAP_S {
-                        (read_hour, read_at) = (hour_of(now), now);
-                        let _ = tx.send((clock.map.sim_at(now), stats.totals().ops));
+        .spawn(move || Monitor::new(feeds).run())
+        .expect("spawning the stats thread")
+}
+
+/// The stats thread's state between two events.
+struct Monitor {
+    f: Feeds,
+    stats: Stats,
+    roster: Roster,
+    /// The counters at the last periodic table, and when it and the last timeline point were.
+    prev: Vec<Counters>,
+    last: f64,
+    last_mark: f64,
+    window: Window,
+    next_tick: f64,
+    /// The simulated hour of the last server reading, and its wall time.
+    read_hour: f64,
+    read_at: f64,
+}
+
+impl Monitor {
+    fn new(f: Feeds) -> Monitor {
+        let bands: Vec<usize> = f.plan.kinds.iter().map(|k| k.bands.len()).collect();
+        let mut stats = Stats::new(f.plan.users.len(), &bands);
+        stats.set_personas(&f.plan.users.iter().map(|u| u.persona.clone()).collect::<Vec<_>>());
+        let roster = f.plan.roster();
+        let read_hour = (f.clock.map.sim_at(0.0) / 3600.0).floor();
+        Monitor {
+            f,
+            stats,
+            roster,
+            prev: Vec::new(),
+            last: 0.0,
+            last_mark: 0.0,
+            window: Window::default(),
+            next_tick: 0.0,
+            read_hour,
+            read_at: 0.0,
+        }
+    }
+
+    fn run(mut self) -> Stats {
+        loop {
+            self.hourly_reading();
+            let wait = self.wait();
+            match self.f.rx.recv_timeout(Duration::from_secs_f64(wait)) {
+                Ok(ev) => {
+                    log_event(&self.f.plan, &self.roster, &ev);
+                    if let (Some(log), Event::Finished(r)) = (self.f.ops_log.as_mut(), &ev) {
+                        log.write(&self.roster, &self.f.clock.map, r);
+                    }
+                    self.stats.apply(&ev);
+                }
+                Err(RecvTimeoutError::Timeout) if self.f.clock.elapsed() < self.last + self.every() => {
+                    let now = self.f.clock.elapsed();
+                    if now >= self.last_mark + self.f.timeline_every.as_secs_f64() {
+                        self.stats.mark(now, self.f.clock.map.sim_at(now));
+                        self.last_mark = now;
                     }
                 }
-                let mut wait = (last + every).min(last_mark + mark_every) - clock.elapsed();
-                wait = wait.max(0.0);
-                if let Some((live, dispatch_s)) = &live {
-                    let now = clock.elapsed();
-                    if now >= next_tick {
-                        let mut screen =
-                            crate::output::live::render(&roster, &clock.map, &stats, &mut window, now, *dispatch_s);
-                        // The running reconciliation, from the ledger's sums: cheap each tick.
-                        if let Some(line) = &extra {
-                            if !screen.ends_with('\n') {
-                                screen.push('\n');
-                            }
-                            screen.push_str(&line());
-                        }
-                        live.show(screen);
-                        next_tick = now + TICK.as_secs_f64();
+                Err(RecvTimeoutError::Timeout) => self.table(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Some(log) = self.f.ops_log.as_mut() {
+                        log.flush();
                     }
-                    wait = wait.min(next_tick - now).max(0.0);
-                }
-                if hourly.is_some() {
-                    // Awake at the next hour boundary even when no event comes.
-                    let now = clock.elapsed();
-                    let next = clock.map.wall_at((read_hour + 1.0) * 3600.0).max(read_at + MIN_READING_GAP_S);
-                    wait = wait.min((next - now).max(0.0));
-                }
-                match rx.recv_timeout(Duration::from_secs_f64(wait)) {
-                    Ok(ev) => {
-                        log_event(&plan, &roster, &ev);
-                        if let (Some(log), Event::Finished(r)) = (ops_log.as_mut(), &ev) {
-                            log.write(&roster, &clock.map, r);
-                        }
-                        stats.apply(&ev);
+                    let now = self.f.clock.elapsed();
+                    self.stats.mark(now, self.f.clock.map.sim_at(now));
+                    if let Some((live, _)) = &self.f.live {
+                        live.finish();
                     }
-                    Err(RecvTimeoutError::Timeout) if clock.elapsed() < last + every => {
-                        let now = clock.elapsed();
-                        if now >= last_mark + mark_every {
-                            stats.mark(now, clock.map.sim_at(now));
-                            last_mark = now;
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {
-                        let now = clock.elapsed();
-                        let fidelity = fidelity::fleet(&plan, &stats);
-                        let view = tables::View { roster: &roster, map: &clock.map, fidelity: &fidelity };
-                        let t = tables::table(&view, &stats, &prev, last, now, &format!("statistics ({client})"));
-                        match &extra {
-                            Some(line) => info!(target: "stats", "{t}\n{}", line()),
-                            None => info!(target: "stats", "{t}"),
-                        }
-                        prev = stats.users.clone();
-                        if let Some(log) = ops_log.as_mut() {
-                            log.flush();
-                        }
-                        stats.mark(now, clock.map.sim_at(now));
-                        last = now;
-                        last_mark = now;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        if let Some(log) = ops_log.as_mut() {
-                            log.flush();
-                        }
-                        let now = clock.elapsed();
-                        stats.mark(now, clock.map.sim_at(now));
-                        if let Some((live, _)) = &live {
-                            live.finish();
-                        }
-                        break;
-                    }
+                    return self.stats;
                 }
             }
-            stats
-        })
-        .expect("spawning the stats thread")
+        }
+    }
+
+    fn every(&self) -> f64 {
+        self.f.interval.as_secs_f64()
+    }
+
+    /// How long to wait for the next event: until the next table, timeline point, live
+    /// tick or simulated hour boundary, whichever comes first. Draws the live status.
+    fn wait(&mut self) -> f64 {
+        let now = self.f.clock.elapsed();
+        let mut wait =
+            ((self.last + self.every()).min(self.last_mark + self.f.timeline_every.as_secs_f64()) - now).max(0.0);
+        if let Some((live, dispatch_s)) = &self.f.live {
+            if now >= self.next_tick {
+                let mut screen = crate::output::live::render(
+                    &self.roster,
+                    &self.f.clock.map,
+                    &self.stats,
+                    &mut self.window,
+                    now,
+                    *dispatch_s,
+                );
+                // The running reconciliation, from the ledger's sums: cheap each tick.
+                if let Some(line) = &self.f.extra {
+                    if !screen.ends_with('\n') {
+                        screen.push('\n');
+                    }
+                    screen.push_str(&line());
+                }
+                live.show(screen);
+                self.next_tick = now + TICK.as_secs_f64();
+            }
+            wait = wait.min(self.next_tick - now).max(0.0);
+        }
+        if self.f.hourly.is_some() {
+            // Awake at the next hour boundary even when no event comes.
+            let next = self.f.clock.map.wall_at((self.read_hour + 1.0) * 3600.0).max(self.read_at + MIN_READING_GAP_S);
+            wait = wait.min((next - now).max(0.0));
+        }
+        wait
+    }
+
+    /// Past a simulated hour boundary: the commands ended so far go to the server reading.
+    fn hourly_reading(&mut self) {
+        let Some(tx) = &self.f.hourly else { return };
+        let now = self.f.clock.elapsed();
+        let hour = (self.f.clock.map.sim_at(now) / 3600.0).floor();
+        if hour > self.read_hour && now - self.read_at >= MIN_READING_GAP_S {
+            (self.read_hour, self.read_at) = (hour, now);
+            let _ = tx.send((self.f.clock.map.sim_at(now), self.stats.totals().ops));
+        }
+    }
+
+    /// The periodic table, and a timeline point.
+    fn table(&mut self) {
+        let now = self.f.clock.elapsed();
+        let fidelity = fidelity::fleet(&self.f.plan, &self.stats);
+        let view = tables::View { roster: &self.roster, map: &self.f.clock.map, fidelity: &fidelity };
+        let t =
+            tables::table(&view, &self.stats, &self.prev, self.last, now, &format!("statistics ({})", self.f.client));
+        match &self.f.extra {
+            Some(line) => info!(target: "stats", "{t}\n{}", line()),
+            None => info!(target: "stats", "{t}"),
+        }
+        self.prev = self.stats.users.clone();
+        if let Some(log) = self.f.ops_log.as_mut() {
+            log.flush();
+        }
+        self.stats.mark(now, self.f.clock.map.sim_at(now));
+        self.last = now;
+        self.last_mark = now;
+    }
 }
 
 fn log_event(plan: &Plan, roster: &Roster, ev: &Event) {

@@ -169,11 +169,11 @@ pub fn report(
     }
     let judgement = v.result;
     summary.verdict = Some(v);
-    if let Some(ab) = &opts.ab {
-        *ab.summary.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::to_value(&summary).ok();
-    }
     for p in opts.exports.finish(&summary).map_err(logged)? {
         info!("written: {}", p.display());
+    }
+    if let Some(ab) = &opts.ab {
+        *ab.summary.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary);
     }
     Ok(judgement)
 }
