@@ -47,7 +47,7 @@ fn shards_split_users_or_rates_and_together_make_the_whole_plan() {
     assert_eq!(seen, all, "4 shards must hold every user exactly once");
 
     // 16 shards of 10 users: every shard runs every user at 1/16 of its rate.
-    let mut sum = vec![0.0; 24];
+    let mut sum = [0.0; 24];
     for i in 0..16 {
         let p = plan_json(&sb, &["--shard", &format!("{i}/16")]);
         assert_eq!(p["shard"]["split"], "rate");

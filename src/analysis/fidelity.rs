@@ -99,8 +99,7 @@ mod tests {
     #[test]
     fn shares_and_errors() {
         let p = plan();
-        let mut c = Counters::default();
-        c.started = 100;
+        let mut c = Counters { started: 100, ..Default::default() };
         c.started_by_op.insert("download".into(), 17);
         c.started_by_op.insert("missing_key_download".into(), 1);
         c.upload_draws = p.kinds.iter().map(|k| vec![0; k.bands.len()]).collect();

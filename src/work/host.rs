@@ -88,7 +88,8 @@ const SCAN_EVERY: u32 = 5;
 /// Who the party is, from the CPU ticks trafficgen's tree and the machine used over the
 /// same stretch: trafficgen when its tree took most of the busy CPU. None without data.
 pub fn party(own_ticks: f64, busy_ticks: f64) -> Option<Party> {
-    if !(busy_ticks > 0.0) {
+    // NaN counts as no data, as zero does.
+    if busy_ticks.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     Some(if own_ticks / busy_ticks >= OWN_MAJORITY { Party::Trafficgen } else { Party::Other })

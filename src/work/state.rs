@@ -254,10 +254,10 @@ impl State {
                 let first = match rx.recv_timeout(WATCH_EVERY) {
                     Ok(m) => m,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if !h.failed() {
-                            if let Err(e) = check(false) {
-                                h.fail(e);
-                            }
+                        if !h.failed()
+                            && let Err(e) = check(false)
+                        {
+                            h.fail(e);
                         }
                         continue;
                     }

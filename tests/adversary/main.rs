@@ -5,7 +5,6 @@
 //! (`stop`).
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 mod journal;

@@ -41,15 +41,6 @@ pub fn obsctl(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// A moto server on a free loopback port, started by scripts/moto-server.py: an IAM user
-/// allowed s3:* holds the access key pair `access_key()` from the server's first
-/// request on (the same pair after `restart()`).
-///
-/// - `start_auth`: IAM authentication on. A wrong key id fails with 403
-///   InvalidAccessKeyId, a wrong secret with 403 SignatureDoesNotMatch; presigned URLs
-///   (SigV2 and SigV4) are checked too. Children need `env()` (the four AWS_* variables).
-/// - `start` / `start_open`: any credentials accepted (moto's default), the behaviour the
-///   end-to-end tests were written against; `env()` still names a usable pair.
 /// What a child needs to reach a server: its endpoint, a key pair and a region.
 fn aws_env(endpoint: String, key: &(String, String)) -> Vec<(String, String)> {
     vec![
@@ -60,6 +51,15 @@ fn aws_env(endpoint: String, key: &(String, String)) -> Vec<(String, String)> {
     ]
 }
 
+/// A moto server on a free loopback port, started by scripts/moto-server.py: an IAM user
+/// allowed s3:* holds the access key pair `access_key()` from the server's first
+/// request on (the same pair after `restart()`).
+///
+/// - `start_auth`: IAM authentication on. A wrong key id fails with 403
+///   InvalidAccessKeyId, a wrong secret with 403 SignatureDoesNotMatch; presigned URLs
+///   (SigV2 and SigV4) are checked too. Children need `env()` (the four AWS_* variables).
+/// - `start` / `start_open`: any credentials accepted (moto's default), the behaviour the
+///   end-to-end tests were written against; `env()` still names a usable pair.
 pub struct Moto {
     child: Option<Child>,
     pub port: u16,

@@ -362,8 +362,7 @@ mod tests {
         const N: u64 = 100_000;
         const IN_FLIGHT: usize = 64;
         let mut rng = rand::rngs::SmallRng::seed_from_u64(18);
-        let mut s = Store::default();
-        s.ledger = Ledger::new(Duration::from_millis(50), 0.0);
+        let mut s = Store { ledger: Ledger::new(Duration::from_millis(50), 0.0), ..Default::default() };
         let t0 = Instant::now();
         let mut running: VecDeque<(u64, bool)> = VecDeque::new();
         let (mut lost, mut late_sent) = (0u64, 0u64);

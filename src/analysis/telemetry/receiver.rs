@@ -304,7 +304,7 @@ impl Service {
                 Ok(Ok(_)) => {
                     c.forwarded.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(Err(e)) => failed(&c, &e.message().to_string()),
+                Ok(Err(e)) => failed(&c, e.message()),
                 Err(_) => failed(&c, "timed out"),
             }
             c.forwards_in_flight.fetch_sub(1, Ordering::Relaxed);

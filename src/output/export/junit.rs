@@ -98,6 +98,55 @@ fn text(s: &str) -> String {
     escape(s, false)
 }
 
+/// The verdict of a run: one case per threshold, one per integrity class.
+pub fn from_summary(s: &crate::model::summary::Summary) -> String {
+    let mut cases = Vec::new();
+    if let Some(v) = &s.verdict {
+        for o in &v.thresholds {
+            let value = o.value.map_or("not measured".to_string(), |x| crate::model::verdict::show(x, o.unit));
+            let why = o.reason.as_deref().unwrap_or("no sample");
+            // Measured but not judged (a limited host, a run too short), or not measured.
+            let unjudged = match o.value {
+                Some(_) => format!("INCONCLUSIVE: {} measured {value}, not judged ({why})", o.threshold),
+                None => format!("INCONCLUSIVE: {} not measured ({why})", o.threshold),
+            };
+            cases.push(Case {
+                name: o.threshold.clone(),
+                // thresholds.correctness or thresholds.capacity, so CI views group them.
+                classname: format!("thresholds.{}", o.class.name()),
+                failure: (o.status == crate::model::verdict::Status::Fail)
+                    .then(|| format!("{} measured {value}", o.threshold)),
+                skipped: (o.status == crate::model::verdict::Status::Inconclusive).then_some(unjudged),
+                detail: format!("measured {value}"),
+            });
+        }
+        if v.thresholds.iter().all(|o| o.status != crate::model::verdict::Status::Inconclusive)
+            && v.result == crate::model::verdict::Judgement::Inconclusive
+        {
+            // The run as a whole measured nothing: say so where CI looks.
+            let why = v.reasons.iter().find(|r| r.starts_with("nothing measured")).cloned().unwrap_or_default();
+            cases.push(Case {
+                name: "measured".into(),
+                classname: "run".into(),
+                failure: None,
+                skipped: Some(format!("INCONCLUSIVE: {why}")),
+                detail: why,
+            });
+        }
+        for (class, n) in &v.integrity {
+            cases.push(Case {
+                name: format!("integrity.{class}"),
+                classname: "integrity".into(),
+                failure: (*n > 0).then(|| format!("{n} {class}: the client's word was contradicted by the server")),
+                skipped: None,
+                detail: format!("{n} {class}"),
+            });
+        }
+    }
+    let suite = format!("trafficgen ({} {})", s.client.flavor, s.client.version);
+    render(&suite, &cases, s.duration_s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,53 +265,4 @@ mod tests {
         assert!(doc.contains("tests=\"0\" failures=\"0\""));
         assert_eq!(well_formed(&doc), ["testsuites", "testsuite"]);
     }
-}
-
-/// The verdict of a run: one case per threshold, one per integrity class.
-pub fn from_summary(s: &crate::model::summary::Summary) -> String {
-    let mut cases = Vec::new();
-    if let Some(v) = &s.verdict {
-        for o in &v.thresholds {
-            let value = o.value.map_or("not measured".to_string(), |x| crate::model::verdict::show(x, o.unit));
-            let why = o.reason.as_deref().unwrap_or("no sample");
-            // Measured but not judged (a limited host, a run too short), or not measured.
-            let unjudged = match o.value {
-                Some(_) => format!("INCONCLUSIVE: {} measured {value}, not judged ({why})", o.threshold),
-                None => format!("INCONCLUSIVE: {} not measured ({why})", o.threshold),
-            };
-            cases.push(Case {
-                name: o.threshold.clone(),
-                // thresholds.correctness or thresholds.capacity, so CI views group them.
-                classname: format!("thresholds.{}", o.class.name()),
-                failure: (o.status == crate::model::verdict::Status::Fail)
-                    .then(|| format!("{} measured {value}", o.threshold)),
-                skipped: (o.status == crate::model::verdict::Status::Inconclusive).then_some(unjudged),
-                detail: format!("measured {value}"),
-            });
-        }
-        if v.thresholds.iter().all(|o| o.status != crate::model::verdict::Status::Inconclusive)
-            && v.result == crate::model::verdict::Judgement::Inconclusive
-        {
-            // The run as a whole measured nothing: say so where CI looks.
-            let why = v.reasons.iter().find(|r| r.starts_with("nothing measured")).cloned().unwrap_or_default();
-            cases.push(Case {
-                name: "measured".into(),
-                classname: "run".into(),
-                failure: None,
-                skipped: Some(format!("INCONCLUSIVE: {why}")),
-                detail: why,
-            });
-        }
-        for (class, n) in &v.integrity {
-            cases.push(Case {
-                name: format!("integrity.{class}"),
-                classname: "integrity".into(),
-                failure: (*n > 0).then(|| format!("{n} {class}: the client's word was contradicted by the server")),
-                skipped: None,
-                detail: format!("{n} {class}"),
-            });
-        }
-    }
-    let suite = format!("trafficgen ({} {})", s.client.flavor, s.client.version);
-    render(&suite, &cases, s.duration_s)
 }

@@ -228,7 +228,7 @@ fn server_windows(out: &mut String, m: &server::Report) {
             for api in &apis {
                 row.push(match w.apis.get(*api) {
                     Some(r) => {
-                        let theirs = r.trafficgen.map_or("-".to_string(), |n| count(n));
+                        let theirs = r.trafficgen.map_or("-".to_string(), count);
                         format!("{} / {theirs}", cell(Some(r.server), 0))
                     }
                     None => String::new(),
