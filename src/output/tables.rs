@@ -72,9 +72,10 @@ pub fn op_line(roster: &Roster, r: &OpRecord) -> (bool, String) {
     }
 }
 
-/// The periodic (and final) table. `prev` holds the counters at the previous report,
-/// so the ops/min columns show this interval, not the average since start.
-pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, title: &str) -> String {
+/// The periodic (and final) table. `prev` holds each user's started count at the
+/// previous report, so the ops/min columns show this interval, not the average since
+/// start.
+pub fn table(view: &View, stats: &Stats, prev: &[u64], from: f64, to: f64, title: &str) -> String {
     let mut out = String::new();
     let sim = civil(view.map.sim_at(to));
     let _ = writeln!(out, "{title}: {:.0}s elapsed, simulated {} {} UTC", to, sim.date(), sim.hhmm());
@@ -98,7 +99,7 @@ pub fn table(view: &View, stats: &Stats, prev: &[Counters], from: f64, to: f64, 
 
 /// The header, one row per persona (or user) over the interval `from..to`, and the
 /// TOTAL row of `t`.
-fn user_rows(out: &mut String, view: &View, stats: &Stats, t: &Counters, prev: &[Counters], (from, to): (f64, f64)) {
+fn user_rows(out: &mut String, view: &View, stats: &Stats, t: &Counters, prev: &[u64], (from, to): (f64, f64)) {
     let View { roster, map, .. } = *view;
     let minutes = ((to - from) / 60.0).max(1e-9);
     // Wide enough for `frank-research x100`.
@@ -141,7 +142,7 @@ fn user_rows(out: &mut String, view: &View, stats: &Stats, t: &Counters, prev: &
         for &i in &members {
             c.add(&stats.users[i]);
             target += roster.target_ops(map, i, from, to);
-            started += stats.users[i].started - prev.get(i).map_or(0, |p| p.started);
+            started += stats.users[i].started - prev.get(i).copied().unwrap_or(0);
         }
         total_target += target;
         total_started += started;
