@@ -170,7 +170,7 @@ pub fn windows(snaps: &[Snapshot], sync_files: u64) -> Vec<Window> {
                     let before = a.ops.get(k).copied().unwrap_or_default();
                     let d =
                         OpCount { ok: n.ok.saturating_sub(before.ok), failed: n.failed.saturating_sub(before.failed) };
-                    (k.clone(), d)
+                    (*k, d)
                 })
                 .collect();
             let r = report("", &a.counts, &b.counts, &ops, sync_files);

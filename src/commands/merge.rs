@@ -461,12 +461,12 @@ fn add_point(acc: &mut TimelinePoint, p: &TimelinePoint) {
         [(&mut acc.failures_by_class, &p.failures_by_class), (&mut acc.shortfall_by_reason, &p.shortfall_by_reason)]
     {
         for (k, n) in theirs {
-            let m = mine.entry(k.clone()).or_insert(0);
+            let m = mine.entry(*k).or_insert(0);
             *m = m.saturating_add(*n);
         }
     }
     for (kind, theirs) in &p.latency_ms {
-        let mine = acc.latency_ms.entry(kind.clone()).or_insert(IntervalLatency {
+        let mine = acc.latency_ms.entry(*kind).or_insert(IntervalLatency {
             count: 0,
             p50_ms: 0.0,
             p95_ms: 0.0,
@@ -517,7 +517,7 @@ fn merge_host(parts: &[Part]) -> HostReport {
     let mut by_reason = BTreeMap::new();
     for p in parts {
         for (reason, s) in &p.s.host.by_reason {
-            *by_reason.entry(reason.clone()).or_insert(0.0) += s;
+            *by_reason.entry(*reason).or_insert(0.0) += s;
         }
     }
     HostReport {

@@ -10,10 +10,100 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::events::{FailClass, OpType, Shortfall};
 
-/// A name from a fixed vocabulary (command kinds, failure classes, shortfall reasons):
-/// borrowed from the program's own tables while a run counts, owned when a summary is
-/// read back. No allocation on the hot path, no leak on the read path.
-pub type Name = Cow<'static, str>;
+/// A name from a fixed vocabulary (command kinds, failure classes, shortfall reasons,
+/// size classes): the program's own `&'static str` while a run counts, so every map
+/// key is 16 bytes and no key allocates. Read back from a summary, a name is interned
+/// once per process (`intern`): the vocabulary is a few dozen words, and what a foreign
+/// summary adds is capped, so the few bytes kept for the process's life are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Name(&'static str);
+
+impl From<&'static str> for Name {
+    fn from(s: &'static str) -> Name {
+        Name(s)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Distinct names one process keeps from summaries it reads, at most: the program's own
+/// vocabulary is under a hundred; a summary that brings more is not one of ours.
+pub const MAX_NAMES: usize = 10_000;
+/// A name longer than this is refused the same way.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// The one `&'static str` of `s` in this process: leaked the first time it is seen,
+/// within `MAX_NAMES` names of at most `MAX_NAME_LEN` bytes (at most 2.5 MB for the
+/// process's life, for the most hostile summaries).
+fn intern(s: &str) -> Result<&'static str, String> {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    if s.len() > MAX_NAME_LEN {
+        return Err(format!("a name of {} bytes (at most {MAX_NAME_LEN})", s.len()));
+    }
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(s) {
+        return Ok(n);
+    }
+    if names.len() >= MAX_NAMES {
+        return Err(format!("more than {MAX_NAMES} distinct names"));
+    }
+    let n: &'static str = Box::leak(s.to_string().into_boxed_str());
+    names.insert(n);
+    Ok(n)
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        intern(&s).map(Name).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Name {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "String".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
 
 /// Successful and failed commands of one kind. `ok` includes expected failures that
 /// failed as they should.
@@ -103,11 +193,11 @@ impl Counters {
             (&mut self.started_by_op, &o.started_by_op),
         ] {
             for (k, v) in theirs {
-                *mine.entry(k.clone()).or_default() += v;
+                *mine.entry(*k).or_default() += v;
             }
         }
         for (k, v) in &o.ops {
-            let e = self.ops.entry(k.clone()).or_default();
+            let e = self.ops.entry(*k).or_default();
             e.ok += v.ok;
             e.failed += v.failed;
         }
@@ -318,4 +408,23 @@ pub struct Fidelity {
     pub size_band_error: Option<f64>,
     /// Read slots that found no object (made up later).
     pub no_object: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_read_back_is_one_word_in_the_process_and_a_huge_one_is_refused() {
+        let a: Name = serde_json::from_str("\"upload\"").unwrap();
+        let b: Name = serde_json::from_str("\"upload\"").unwrap();
+        assert_eq!(a, Name::from("upload"));
+        assert!(std::ptr::eq(&*a, &*b), "kept once, however often it is read");
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"upload\"");
+        let long = format!("\"{}\"", "x".repeat(MAX_NAME_LEN + 1));
+        let e = serde_json::from_str::<Name>(&long).unwrap_err().to_string();
+        assert!(e.contains("at most 256"), "{e}");
+        // 16 bytes a key, as the program's own `&'static str`.
+        assert_eq!(std::mem::size_of::<Name>(), 16);
+    }
 }
