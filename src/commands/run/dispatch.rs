@@ -46,7 +46,7 @@ pub struct Shown<'a> {
 /// the commands that had ended by then: a thread of its own, so a slow server never
 /// holds up the stats thread. It ends when the stats thread does.
 pub fn server_readings(url: &str) -> (Hourly, JoinHandle<Vec<server_metrics::Snapshot>>) {
-    let (tx, rx) = std::sync::mpsc::channel::<(f64, BTreeMap<Name, OpCount>)>();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(f64, BTreeMap<Name, OpCount>)>(1);
     let url = url.to_string();
     let handle = std::thread::spawn(move || {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,7 +24,10 @@ use crate::output::live::{Live, TICK, Window};
 use crate::output::tables;
 
 /// The commands ended so far by kind, at a simulated instant (UNIX seconds).
-pub type Hourly = Sender<(f64, BTreeMap<Name, OpCount>)>;
+/// One place: while the server is still being read (a slow or hung server, up to the
+/// reading's timeout), the next boundary's reading is skipped and its window joins the
+/// next one, rather than readings queueing without bound behind it.
+pub type Hourly = SyncSender<(f64, BTreeMap<Name, OpCount>)>;
 
 /// Readings closer than this in wall time are not taken: at a fast clock an hour passes
 /// in milliseconds, and a window then spans several hours.
@@ -176,7 +179,8 @@ impl Monitor {
         let hour = (self.f.clock.map.sim_at(now) / 3600.0).floor();
         if hour > self.read_hour && now - self.read_at >= MIN_READING_GAP_S {
             (self.read_hour, self.read_at) = (hour, now);
-            let _ = tx.send((self.f.clock.map.sim_at(now), self.stats.totals().ops));
+            // Full: the last reading is still under way; this one is skipped.
+            let _ = tx.try_send((self.f.clock.map.sim_at(now), self.stats.totals().ops));
         }
     }
 
