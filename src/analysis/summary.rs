@@ -9,13 +9,8 @@ use crate::config::plan::Plan;
 use crate::model::clock::{TimeMap, civil};
 use crate::model::counts::{Counters, Latency, Name, PersonaPoint, TimelinePoint};
 use crate::model::events::{OpType, SizeClass};
+use crate::model::roster::Roster;
 use crate::model::summary::{ClientInfo, ExpectedCount, SCHEMA_VERSION, Selection, Summary, UserSummary};
-
-/// Target operations for one user between two wall offsets.
-fn target_ops(plan: &Plan, map: &TimeMap, user: usize, from: f64, to: f64) -> f64 {
-    let u = &plan.users[user];
-    map.expected_ops(|h| plan.user_rate(u, h), from, to)
-}
 
 pub struct RunFacts<'a> {
     pub plan: &'a Plan,
@@ -33,7 +28,9 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         let c = civil(s);
         format!("{}T{:02}:{:02}:{:02}Z", c.date(), c.hour, c.minute, c.second)
     };
-    let users = users(&f, stats);
+    // The plan's hourly targets, computed once for every user and timeline point.
+    let roster = f.plan.roster();
+    let users = users(&f, &roster, stats);
     let t = stats.totals();
     let pairs: Vec<_> = f.plan.users.iter().zip(stats.users.iter()).collect();
     let fleet_fidelity = fidelity::measure(f.plan, &pairs, &t);
@@ -86,7 +83,7 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
         telemetry: None,
         server_metrics: None,
         verdict: None,
-        timeline: timeline(f.plan, &f.map, f.dispatch_s, stats),
+        timeline: timeline(&roster, &f.map, f.dispatch_s, stats),
         personas: personas(f.plan, &users, stats),
         shard: f.plan.shard,
         merged_from: Vec::new(),
@@ -104,10 +101,10 @@ pub fn summary(f: RunFacts, stats: &Stats) -> Summary {
 }
 
 /// Each user's part, by id.
-fn users(f: &RunFacts, stats: &Stats) -> BTreeMap<String, UserSummary> {
+fn users(f: &RunFacts, roster: &Roster, stats: &Stats) -> BTreeMap<String, UserSummary> {
     let mut users = BTreeMap::new();
     for (i, c) in stats.users.iter().enumerate() {
-        let target = target_ops(f.plan, &f.map, i, 0.0, f.dispatch_s);
+        let target = roster.target_ops(&f.map, i, 0.0, f.dispatch_s);
         let u = &f.plan.users[i];
         users.insert(
             u.id.clone(),
@@ -192,7 +189,7 @@ fn personas(plan: &Plan, users: &BTreeMap<String, UserSummary>, stats: &Stats) -
 
 /// The stats thread's timeline with the plan's targets filled in: what each persona
 /// (and the fleet) was asked for in each interval, up to the end of dispatch.
-fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<TimelinePoint> {
+fn timeline(roster: &Roster, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<TimelinePoint> {
     let names = stats.persona_names();
     let persona_of = stats.persona_of();
     let mut out = Vec::with_capacity(stats.timeline.len());
@@ -201,8 +198,8 @@ fn timeline(plan: &Plan, map: &TimeMap, dispatch_s: f64, stats: &Stats) -> Vec<T
         let mut p = p.clone();
         let (a, b) = (from.min(dispatch_s), p.end_s.min(dispatch_s));
         let mut targets = vec![0.0; names.len()];
-        for (i, persona) in persona_of.iter().enumerate().take(plan.users.len()) {
-            targets[*persona] += target_ops(plan, map, i, a, b);
+        for (i, persona) in persona_of.iter().enumerate().take(roster.users.len()) {
+            targets[*persona] += roster.target_ops(map, i, a, b);
         }
         p.target = round3(targets.iter().sum());
         p.personas = names

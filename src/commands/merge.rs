@@ -466,12 +466,8 @@ fn add_point(acc: &mut TimelinePoint, p: &TimelinePoint) {
         }
     }
     for (kind, theirs) in &p.latency_ms {
-        let mine = acc.latency_ms.entry(*kind).or_insert(IntervalLatency {
-            count: 0,
-            p50_ms: 0.0,
-            p95_ms: 0.0,
-            p99_ms: 0.0,
-        });
+        let mine =
+            acc.latency_ms.entry(*kind).or_insert(IntervalLatency { count: 0, p50_ms: 0.0, p95_ms: 0.0, p99_ms: 0.0 });
         mine.count = mine.count.saturating_add(theirs.count);
         mine.p50_ms = mine.p50_ms.max(theirs.p50_ms);
         mine.p95_ms = mine.p95_ms.max(theirs.p95_ms);

@@ -306,11 +306,14 @@ impl Plan {
     }
 
     pub fn persona_groups(&self) -> Vec<PersonaGroup> {
-        self.roster().persona_groups()
+        crate::model::roster::persona_groups(self.users.iter().map(|u| u.persona.as_str()))
     }
 
     pub fn columns(&self) -> Vec<(String, Vec<usize>)> {
-        self.roster().columns()
+        crate::model::roster::columns(
+            self.users.iter().map(|u| (u.id.as_str(), u.persona.as_str())),
+            self.expand_replicas,
+        )
     }
 }
 

@@ -29,26 +29,37 @@ pub struct PersonaGroup {
     pub users: Vec<usize>,
 }
 
-impl Roster {
-    /// Consecutive users with one persona form its group (replicas are expanded in order).
-    pub fn persona_groups(&self) -> Vec<PersonaGroup> {
-        let mut out: Vec<PersonaGroup> = Vec::new();
-        for (i, u) in self.users.iter().enumerate() {
-            match out.last_mut() {
-                Some(g) if g.name == u.persona => g.users.push(i),
-                _ => out.push(PersonaGroup { name: u.persona.clone(), users: vec![i] }),
-            }
+/// Consecutive users with one persona form its group (replicas are expanded in order).
+/// Shared with the plan, which groups its users without computing a roster's rates.
+pub fn persona_groups<'a>(personas: impl IntoIterator<Item = &'a str>) -> Vec<PersonaGroup> {
+    let mut out: Vec<PersonaGroup> = Vec::new();
+    for (i, persona) in personas.into_iter().enumerate() {
+        match out.last_mut() {
+            Some(g) if g.name == persona => g.users.push(i),
+            _ => out.push(PersonaGroup { name: persona.to_string(), users: vec![i] }),
         }
-        out
+    }
+    out
+}
+
+/// The rows of the tables and the columns of `plan`: one per persona (its replicas
+/// summed), or one per user with `--expand-replicas`. Each with its users' indices.
+/// `users` are (id, persona) pairs.
+pub fn columns<'a>(users: impl IntoIterator<Item = (&'a str, &'a str)>, expand: bool) -> Vec<(String, Vec<usize>)> {
+    let users: Vec<(&str, &str)> = users.into_iter().collect();
+    if expand {
+        return users.iter().enumerate().map(|(i, (id, _))| (id.to_string(), vec![i])).collect();
+    }
+    persona_groups(users.iter().map(|(_, p)| *p)).into_iter().map(|g| (g.name, g.users)).collect()
+}
+
+impl Roster {
+    pub fn persona_groups(&self) -> Vec<PersonaGroup> {
+        persona_groups(self.users.iter().map(|u| u.persona.as_str()))
     }
 
-    /// The rows of the tables and the columns of `plan`: one per persona (its replicas
-    /// summed), or one per user with `--expand-replicas`. Each with its users' indices.
     pub fn columns(&self) -> Vec<(String, Vec<usize>)> {
-        if self.expand_replicas {
-            return self.users.iter().enumerate().map(|(i, u)| (u.id.clone(), vec![i])).collect();
-        }
-        self.persona_groups().into_iter().map(|g| (g.name, g.users)).collect()
+        columns(self.users.iter().map(|u| (u.id.as_str(), u.persona.as_str())), self.expand_replicas)
     }
 
     /// Target operations for one user between two wall offsets.
