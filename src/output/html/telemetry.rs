@@ -3,6 +3,7 @@
 //! request counts. Shown only when the run measured them (`--verify-telemetry`,
 //! `--server-metrics`).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::model::clock::civil;
@@ -117,14 +118,12 @@ fn window_table(out: &mut String, windows: &[Window]) {
     if windows.is_empty() {
         return;
     }
-    let mut names: Vec<&str> = Vec::new();
-    for w in windows {
-        for k in w.families.keys() {
-            if !names.contains(&k.as_str()) {
-                names.push(k.as_str());
-            }
-        }
-    }
+    let mut names: Vec<&str> = windows
+        .iter()
+        .flat_map(|w| w.families.keys().map(String::as_str))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     // In the contract's table order.
     names.sort_by_key(|n| crate::model::contract::FAMILIES.iter().position(|(f, _)| f == n));
     let rows: Vec<Vec<String>> = windows
@@ -210,15 +209,8 @@ fn server_windows(out: &mut String, m: &server::Report) {
     if m.windows.is_empty() {
         return;
     }
-    let mut apis: Vec<&str> = Vec::new();
-    for w in &m.windows {
-        for k in w.apis.keys() {
-            if !apis.contains(&k.as_str()) {
-                apis.push(k.as_str());
-            }
-        }
-    }
-    apis.sort_unstable();
+    let apis: Vec<&str> =
+        m.windows.iter().flat_map(|w| w.apis.keys().map(String::as_str)).collect::<BTreeSet<_>>().into_iter().collect();
     let rows: Vec<Vec<String>> = m
         .windows
         .iter()
