@@ -12,28 +12,12 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use statrs::distribution::{ContinuousCDF, Discrete, Hypergeometric, Normal};
 
+// The results are plain data (model::ab) so the outputs can draw them.
+pub use crate::model::ab::{Call, Failures, Shift};
+
 /// z for a two-sided 95 % interval and for 80 % power.
 const Z_95: f64 = 1.959_963_984_540_054;
 const Z_80: f64 = 0.841_621_233_572_914_4;
-
-/// PASS, FAIL or INCONCLUSIVE for one comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Call {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-impl Call {
-    pub fn name(self) -> &'static str {
-        match self {
-            Call::Pass => "PASS",
-            Call::Fail => "FAIL",
-            Call::Inconclusive => "INCONCLUSIVE",
-        }
-    }
-}
 
 /// The median of a sample (NaN for an empty one).
 #[cfg(test)]
@@ -198,29 +182,6 @@ pub fn fisher_b_worse(fail_a: u64, n_a: u64, fail_b: u64, n_b: u64) -> f64 {
     (low..=fail_a).map(|x| h.pmf(x)).sum::<f64>().min(1.0)
 }
 
-/// What the bootstrap found for one comparison of latencies.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Shift {
-    pub n_a: usize,
-    pub n_b: usize,
-    pub median_a: f64,
-    pub median_b: f64,
-    pub p95_a: f64,
-    pub p95_b: f64,
-    /// Hodges-Lehmann shift B − A of the latencies themselves, seconds.
-    pub hl: f64,
-    /// The shift relative to A's median (0.10 = B 10 % slower), with its 95 % interval.
-    pub rel: f64,
-    pub rel_lo: f64,
-    pub rel_hi: f64,
-    /// IQR(B) / IQR(A), with its 95 % interval (noisiness).
-    pub iqr_ratio: f64,
-    pub iqr_lo: f64,
-    pub iqr_hi: f64,
-    /// Two-sided Mann-Whitney p (uncorrected; `ab` applies Holm across comparisons).
-    pub p: f64,
-}
-
 impl Shift {
     /// The standard error of the relative shift, read from the interval's width.
     pub fn se(&self) -> f64 {
@@ -354,36 +315,15 @@ pub fn settling_size(s: &Shift, t: f64) -> Option<u64> {
     (needed.is_finite() && needed < 1e12).then(|| needed.ceil() as u64)
 }
 
-/// Failure counts of one comparison and their verdict.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Failures {
-    pub failed_a: u64,
-    pub total_a: u64,
-    pub failed_b: u64,
-    pub total_b: u64,
-    /// One-sided Fisher p that B fails more often.
-    pub p: f64,
-}
-
 impl Failures {
     pub fn new(failed_a: u64, total_a: u64, failed_b: u64, total_b: u64) -> Failures {
         Failures { failed_a, total_a, failed_b, total_b, p: fisher_b_worse(failed_a, total_a, failed_b, total_b) }
-    }
-    pub fn rate_a(&self) -> f64 {
-        rate(self.failed_a, self.total_a)
-    }
-    pub fn rate_b(&self) -> f64 {
-        rate(self.failed_b, self.total_b)
     }
     /// FAIL when B fails more often than A by more than `max_delta` (0.01 = one
     /// percentage point) and the excess is significant at 5 %.
     pub fn judge(&self, max_delta: f64) -> Call {
         if self.rate_b() - self.rate_a() > max_delta && self.p < 0.05 { Call::Fail } else { Call::Pass }
     }
-}
-
-fn rate(f: u64, n: u64) -> f64 {
-    if n == 0 { 0.0 } else { f as f64 / n as f64 }
 }
 
 #[cfg(test)]

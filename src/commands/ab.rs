@@ -12,12 +12,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::analysis::abstats::{self, Call, Failures, Shift};
+use crate::analysis::abstats::{self, Call, Failures};
 use crate::cli::AbArgs;
 use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
+use crate::model::ab::{AbReport, Comparison, TelemetryDiff};
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
 use crate::model::telemetry::Family;
@@ -28,64 +27,6 @@ use crate::work::ab::{Build, Sample, Split};
 const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
 /// Fewer successful commands than this per build: no latency verdict (INCONCLUSIVE).
 const MIN_SAMPLES: usize = 5;
-
-/// One comparison: an operation kind and size class, A against B.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub op: &'static str,
-    pub size_class: &'static str,
-    pub shift: Option<Shift>,
-    /// Mann-Whitney p after Holm's correction across every comparison of the run.
-    pub p_holm: f64,
-    pub failures: Failures,
-    /// Integrity classes (phantoms, mismatches, unexpected successes) per build.
-    pub integrity_a: BTreeMap<&'static str, u64>,
-    pub integrity_b: BTreeMap<&'static str, u64>,
-    pub verdict: Call,
-    /// Why, in a few words.
-    pub reason: String,
-    /// For an inconclusive latency: commands per build that would likely settle it.
-    pub settle_at: Option<u64>,
-    /// The smallest shift this comparison detects with 80 % power.
-    pub min_detectable: Option<f64>,
-}
-
-impl Comparison {
-    fn name(&self) -> String {
-        format!("{}/{}", self.op, self.size_class)
-    }
-}
-
-/// The whole comparison, as `--summary-json` writes it (beside both builds' counts
-/// and the run's own summary).
-#[derive(Debug, Serialize)]
-pub struct AbReport {
-    pub verdict: Call,
-    pub calibrate: bool,
-    pub tolerance: f64,
-    pub max_failure_delta: f64,
-    pub binary_a: String,
-    pub binary_b: String,
-    pub comparisons: Vec<Comparison>,
-    /// With telemetry verification: each family whose verdict differs between A and B.
-    pub telemetry: Vec<TelemetryDiff>,
-    /// Warnings: a tolerance below what the run can detect, a host that limited it.
-    pub notes: Vec<String>,
-}
-
-/// A telemetry family reconciled for each build's children alone, where A and B differ.
-#[derive(Debug, Clone, Serialize)]
-pub struct TelemetryDiff {
-    pub family: String,
-    pub verdict_a: String,
-    pub verdict_b: String,
-    /// (expected, reported) for A and for B.
-    pub a: (f64, f64),
-    pub b: (f64, f64),
-    /// FAIL when B mismatches, or deviates where A matches; PASS when B matches where A
-    /// does not.
-    pub verdict: Call,
-}
 
 /// Families whose verdict differs between the builds, from the run's telemetry
 /// reconciled per build (`telemetry.builds`: "A" and "B", each family → its row).

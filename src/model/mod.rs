@@ -2,6 +2,7 @@
 //! imports anything of the crate outside `model` (tests/layering.rs), so a type that two
 //! layers need moves down here rather than one layer importing upward.
 
+pub mod ab;
 pub mod clock;
 pub mod contract;
 pub mod counts;
