@@ -290,6 +290,10 @@ pub struct AbArgs {
     /// Bootstrap resamples per comparison
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub resamples: usize,
+    /// With --server-metrics: wall time dealt whole to one build before the server is
+    /// read again (the server cannot tell the builds apart), 1s to 1h
+    #[arg(long, default_value = "15s", value_name = "DUR")]
+    pub block: humantime::Duration,
     /// Write the comparison as GitHub-flavoured markdown (for $GITHUB_STEP_SUMMARY)
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,

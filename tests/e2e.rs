@@ -537,6 +537,70 @@ fn server_metrics_witness_aws() {
     }
 }
 
+// `ab --server-metrics` against Garage: the server cannot tell two builds apart, so
+// `ab` deals whole blocks of wall time to one build and reads the server between them.
+// Build B is the AWS CLI with one extra bucket listing after every `cp`: the server's
+// view names ListObjectsV2 (a request per command more than A) and FAILs, while its
+// PutObject per upload stays at A's 1.0 and passes.
+#[test]
+fn ab_server_view_names_a_build_that_lists_more_aws() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(st) = setup("ab_server_view", Flavor::Aws) else { return };
+    let Some(url) = st.server.metrics_url() else {
+        eprintln!("SKIP ab_server_view: {} serves no S3 request counters (Garage only)", st.server.name());
+        return;
+    };
+    let mut edits = steady("20", "0.0");
+    edits.push(("ttl = \"3h\"".into(), "ttl = \"1h\"".into()));
+    let sb = sandbox(edits);
+    let wrapper = sb.path("aws-lists-more");
+    let aws = st.client.display().to_string();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\"{aws}\" \"$@\"\nrc=$?\nif [ \"$2\" = cp ]; then\n  for a in \"$@\"; do case $a in s3://*) b=${{a#s3://}}; b=${{b%%/*}};; esac; done\n  \"{aws}\" s3api list-objects-v2 --bucket \"$b\" --max-keys 1 >/dev/null 2>&1\nfi\nexit $rc\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let endpoint = st.server.endpoint();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(sb.path(""))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .envs(st.server.env())
+        .env("PATH", format!("{}:{}", st.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()))
+        .args(["--profiles", "profiles.toml", "ab", "--a"])
+        .arg(&st.client)
+        .arg("--b")
+        .arg(&wrapper)
+        .args(["--client", "aws", "--endpoint", &endpoint, "--command-timeout", "30s"])
+        .args(["--users", "alice-dev,henry-ops", "--max-file-size", "64KiB", "--duration", "70s"])
+        .args(["--server-metrics", &url, "--block", "6s", "--seed", "3", "--stats-interval", "1h", "-q"])
+        .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
+        .args(["--cleanup"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_bounded(cmd, LIMIT);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "B lists more: FAIL\n{text}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    let rows = doc["ab"]["server"].as_array().unwrap_or_else(|| panic!("no server rows: {}", doc["ab"]));
+    let row = |api: &str| rows.iter().find(|r| r["api"] == api).unwrap_or_else(|| panic!("no {api} row: {rows:?}"));
+    let list = row("ListObjectsV2");
+    assert_eq!(list["verdict"], "FAIL", "{list}");
+    assert!(list["b"].as_f64().unwrap() > list["a"].as_f64().unwrap() + 0.3, "{list}");
+    assert!(list["blocks"].as_u64().unwrap() >= 8, "{list}");
+    let put = row("PutObject");
+    assert_eq!((put["per"].as_str(), put["verdict"].as_str()), (Some("request"), Some("PASS")), "{put}");
+    for build in ["a", "b"] {
+        let r = put[build].as_f64().unwrap();
+        assert!((r - 1.0).abs() < 0.1, "one PutObject per upload for {build}: {put}");
+    }
+    assert!(text.contains("ListObjectsV2") && text.contains("server's requests"), "{text}");
+}
+
 // Shards of one profile against one server: 4 processes (3 replicas of one persona
 // sharing its bucket, and one other user) never make the same key, each cleans up its
 // own objects, and the merged summary is their sum.

@@ -326,6 +326,82 @@ impl Failures {
     }
 }
 
+/// Fewer blocks than this (readings of the server, each mostly one build's): no verdict
+/// on the server's rates.
+pub const MIN_BLOCKS: usize = 4;
+
+/// Each build's rate from blocks: a block's server count `y` against what each build's
+/// commands that ended in it asked for (`xa`, `xb`), y ≈ ra·xa + rb·xb by least squares
+/// with no intercept (no requests without commands). Blocks alternate between the
+/// builds, so the two columns are far from proportional; None when they are not (too
+/// few blocks, or every block the same mix), as nothing can then tell the builds apart.
+pub fn two_rates(blocks: &[(f64, f64, f64)]) -> Option<(f64, f64)> {
+    let (mut saa, mut sbb, mut sab, mut say, mut sby) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(y, xa, xb) in blocks {
+        saa += xa * xa;
+        sbb += xb * xb;
+        sab += xa * xb;
+        say += xa * y;
+        sby += xb * y;
+    }
+    let det = saa * sbb - sab * sab;
+    // Relative to the scale: a mix the same in every block leaves det ≈ 0 up to rounding.
+    if !(saa > 0.0 && sbb > 0.0 && det > 1e-6 * saa * sbb) {
+        return None;
+    }
+    Some(((say * sbb - sby * sab) / det, (sby * saa - say * sab) / det))
+}
+
+/// Both builds' rates and B's relative to A's, (B − A) / A, with its 95 % percentile
+/// bootstrap interval over blocks (resampled whole, with replacement, seeded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateShift {
+    pub a: f64,
+    pub b: f64,
+    /// None when A's rate is not above zero (nothing to be relative to).
+    pub rel: Option<(f64, f64, f64)>,
+}
+
+pub fn rate_shift(blocks: &[(f64, f64, f64)], resamples: usize, seed: u64) -> Option<RateShift> {
+    let (a, b) = two_rates(blocks)?;
+    if a <= 0.0 {
+        return Some(RateShift { a, b, rel: None });
+    }
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rels = Vec::with_capacity(resamples);
+    let mut pick = Vec::with_capacity(blocks.len());
+    for _ in 0..resamples {
+        pick.clear();
+        pick.extend((0..blocks.len()).map(|_| blocks[rng.random_range(0..blocks.len())]));
+        if let Some((ra, rb)) = two_rates(&pick)
+            && ra > 0.0
+        {
+            rels.push((rb - ra) / ra);
+        }
+    }
+    // A resample that drew only one build's blocks cannot be fitted; with most of them
+    // unfit the interval means nothing.
+    if rels.len() < resamples / 2 {
+        return Some(RateShift { a, b, rel: Some(((b - a) / a, f64::NEG_INFINITY, f64::INFINITY)) });
+    }
+    rels.sort_by(f64::total_cmp);
+    let rel = ((b - a) / a, quantile_sorted(&rels, 0.025), quantile_sorted(&rels, 0.975));
+    Some(RateShift { a, b, rel: Some(rel) })
+}
+
+/// FAIL when B's rate is above A's by more than `t` beyond doubt, PASS when it is
+/// below that beyond doubt (fewer requests is no regression), else INCONCLUSIVE.
+pub fn judge_rate(r: &RateShift, t: f64) -> Call {
+    match r.rel {
+        Some((_, lo, _)) if lo > t => Call::Fail,
+        Some((_, _, hi)) if hi < t => Call::Pass,
+        Some(_) => Call::Inconclusive,
+        // A sends none: B sending some (beyond rounding) is new traffic.
+        None if r.b > 0.05 => Call::Fail,
+        None => Call::Pass,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,5 +565,56 @@ mod tests {
         assert!(small > 2.5 * large && small < 6.0 * large, "{small} {large}");
         // 30 commands per build at 10 % noise detect some 7 %.
         assert!(small > 0.03 && small < 0.2, "{small}");
+    }
+
+    /// Blocks alternating A, B, A, B…, each mostly one build's commands with a few of
+    /// the other's spilling over, and Poisson-ish noise on the server's count.
+    fn blocks(rng: &mut SmallRng, n: usize, ra: f64, rb: f64) -> Vec<(f64, f64, f64)> {
+        (0..n)
+            .map(|k| {
+                let (main, spill) = (rng.random_range(40.0..60.0_f64).round(), rng.random_range(0.0..4.0_f64).round());
+                let (xa, xb) = if k % 2 == 0 { (main, spill) } else { (spill, main) };
+                let mean = ra * xa + rb * xb;
+                let y = (mean + mean.sqrt() * rng.random_range(-1.0..1.0)).max(0.0).round();
+                (y, xa, xb)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn server_rates_per_build_come_out_of_alternating_blocks() {
+        let mut rng = SmallRng::seed_from_u64(11);
+        // Exact counts: the fit gives the rates back.
+        let exact: Vec<_> = [(10.0, 1.0), (2.0, 9.0), (8.0, 0.0), (0.0, 7.0)]
+            .iter()
+            .map(|&(xa, xb)| (2.0 * xa + 3.0 * xb, xa, xb))
+            .collect();
+        let (a, b) = two_rates(&exact).unwrap();
+        assert!((a - 2.0).abs() < 1e-9 && (b - 3.0).abs() < 1e-9, "{a} {b}");
+        // The same mix in every block cannot tell the builds apart.
+        assert_eq!(two_rates(&[(10.0, 5.0, 5.0), (20.0, 10.0, 10.0), (4.0, 2.0, 2.0)]), None);
+        assert_eq!(two_rates(&[(10.0, 5.0, 0.0)]), None);
+        // Same rates (6 % noise per block): never FAIL, PASS at 10 % in most seeds
+        // (the rest INCONCLUSIVE: 12 such blocks cannot always rule out +10 %).
+        let mut pass = 0;
+        for seed in 0..50 {
+            let r = rate_shift(&blocks(&mut rng, 12, 2.0, 2.0), 400, seed).unwrap();
+            assert_ne!(judge_rate(&r, 0.10), Call::Fail, "{r:?}");
+            pass += (judge_rate(&r, 0.10) == Call::Pass) as u32;
+        }
+        assert!(pass >= 35, "{pass} of 50 passed");
+        // B lists the bucket once more per command (2 → 3): FAIL, with an interval
+        // around +50 %.
+        for seed in 0..20 {
+            let r = rate_shift(&blocks(&mut rng, 12, 2.0, 3.0), 400, seed).unwrap();
+            assert_eq!(judge_rate(&r, 0.10), Call::Fail, "{r:?}");
+            let (rel, lo, hi) = r.rel.unwrap();
+            assert!(lo < 0.5 && 0.5 < hi && (rel - 0.5).abs() < 0.1, "{r:?}");
+        }
+        // A sends none of an API and B does: FAIL; neither does: PASS.
+        let r = rate_shift(&blocks(&mut rng, 12, 0.0, 1.0), 400, 1).unwrap();
+        assert_eq!((r.rel, judge_rate(&r, 0.10)), (None, Call::Fail));
+        let r = rate_shift(&blocks(&mut rng, 12, 0.0, 0.0), 400, 1).unwrap();
+        assert_eq!(judge_rate(&r, 0.10), Call::Pass);
     }
 }

@@ -99,7 +99,7 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
 
 /// Commands of each kind that each need one request of an S3 API. Ground truth: what
 /// trafficgen ran, whatever the client or server said about it.
-fn expected(ops: &BTreeMap<crate::model::counts::Name, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
+pub fn expected(ops: &BTreeMap<crate::model::counts::Name, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
     let n = |op: &str| ops.get(op).map_or(0, |c| c.ok + c.failed);
     BTreeMap::from([
         ("PutObject", n("upload") + n("missing_bucket_upload") + n("sync") * sync_files),

@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::analysis::abstats::{self, Call, Failures};
 use crate::cli::AbArgs;
+use crate::commands::ab_server;
 use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
 use crate::model::ab::{AbReport, Comparison, TelemetryDiff};
@@ -62,9 +64,18 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let outputs = take_outputs(&mut opts, args, &binary_b)?;
     // The profile's thresholds judge one build's run; here the comparison decides.
     plan.thresholds.retain(|t| t.metric == "telemetry_mismatches");
-    let split = Arc::new(Split::new(binary_b.clone(), opts.seed));
+    // The server counts requests per API, not per build: with its counters as a
+    // witness, whole blocks of wall time go to one build in turn.
+    let block = plan.server_metrics.as_ref().map(|_| Duration::from(args.block));
+    let split = Arc::new(Split::new(binary_b.clone(), opts.seed, block));
     opts.ab = Some(split.clone());
+    let server =
+        plan.server_metrics.clone().zip(block).map(|(url, every)| ab_server::readings(url, split.clone(), every));
     crate::commands::run::run(plan, opts)?;
+    let readings = server.map(|(stop, h)| {
+        drop(stop);
+        h.join().unwrap_or_default()
+    });
     let samples = split.take_samples();
     let summary = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
     let host_warning = summary.as_ref().and_then(|s| s.host.warning.clone());
@@ -75,6 +86,15 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
         if report.telemetry.iter().any(|t| t.verdict == Call::Fail) {
             report.verdict = Call::Fail;
         }
+    }
+    if let Some(r) = &readings {
+        report.server = ab_server::rows(r, tolerance, args.resamples, split.seed);
+        let calls: Vec<Call> = report.server.iter().map(|r| r.verdict).collect();
+        report.verdict = match report.verdict {
+            _ if calls.contains(&Call::Fail) => Call::Fail,
+            Call::Pass if calls.contains(&Call::Inconclusive) => Call::Inconclusive,
+            v => v,
+        };
     }
     report.calibrate = args.calibrate;
     report.binary_a = args.a.display().to_string();
@@ -100,6 +120,10 @@ fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
     let max_delta = parse("--max-failure-delta", &args.max_failure_delta)?;
     if args.run.obsctl.is_some() {
         return Err(Error::Usage("--obsctl: `ab` takes its two binaries as --a and --b".into()));
+    }
+    let block = Duration::from(args.block);
+    if block < Duration::from_secs(1) || block > Duration::from_secs(3600) {
+        return Err(Error::Usage(format!("--block {}: give 1s to 1h", args.block)));
     }
     if args.resamples < 100 || args.resamples > 100_000 {
         return Err(Error::Usage(format!("--resamples {}: give 100 to 100000", args.resamples)));
@@ -277,6 +301,7 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
         comparisons,
         telemetry: Vec::new(),
         notes,
+        server: Vec::new(),
     }
 }
 
@@ -427,6 +452,7 @@ pub fn table(r: &AbReport) -> String {
         out += &line(row);
     }
     out += &telemetry_lines(r);
+    out += &server_lines(r);
     if r.calibrate {
         out += &calibration(r);
     }
@@ -452,6 +478,37 @@ fn telemetry_lines(r: &AbReport) -> String {
             t.b.0,
             t.b.1,
             if t.verdict == Call::Fail { "FAIL, B only" } else { "B better" }
+        );
+    }
+    out
+}
+
+fn rate(x: f64) -> String {
+    if x.is_finite() { format!("{x:.2}") } else { "-".into() }
+}
+
+/// `--server-metrics`: the server's requests per command for each build.
+fn server_lines(r: &AbReport) -> String {
+    let Some(first) = r.server.first() else { return String::new() };
+    let mut out = format!("server's requests, A → B ({} blocks, each one build's):\n", first.blocks);
+    for s in &r.server {
+        let rel = match s.rel {
+            Some((x, lo, hi)) if lo.is_finite() => {
+                format!("{:+.1}% [{:+.1}, {:+.1}]", x * 100.0, lo * 100.0, hi * 100.0)
+            }
+            Some((x, _, _)) => format!("{:+.1}%", x * 100.0),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<16} per {:<8} {:>7} → {:<7} {:<24} {:<12} {}",
+            s.api,
+            s.per,
+            rate(s.a),
+            rate(s.b),
+            rel,
+            s.verdict.name(),
+            s.reason
         );
     }
     out
@@ -483,7 +540,7 @@ pub fn markdown(r: &AbReport) -> String {
         }
         out.push_str(&line);
     }
-    let tele = telemetry_lines(r);
+    let tele = telemetry_lines(r) + &server_lines(r);
     if !tele.is_empty() {
         let _ = write!(out, "\n```\n{tele}```\n");
     }
@@ -513,6 +570,13 @@ fn junit_xml(r: &AbReport) -> String {
                 .map(|x| format!("shift {:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0))
                 .unwrap_or_default(),
         })
+        .chain(r.server.iter().map(|s| Case {
+            name: format!("server {} per {}", s.api, s.per),
+            classname: "ab".into(),
+            failure: (s.verdict == Call::Fail).then(|| s.reason.clone()),
+            skipped: (s.verdict == Call::Inconclusive).then(|| s.reason.clone()),
+            detail: format!("A {:.2}, B {:.2}", s.a, s.b),
+        }))
         .chain(r.telemetry.iter().map(|t| Case {
             name: format!("telemetry {}", t.family),
             classname: "ab".into(),

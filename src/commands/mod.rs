@@ -1,6 +1,7 @@
 //! One file per subcommand; this one dispatches. A run (no subcommand) is `run/`.
 
 pub mod ab;
+pub mod ab_server;
 pub mod check;
 pub mod cleanup;
 pub mod compare;

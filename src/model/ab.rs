@@ -114,6 +114,9 @@ pub struct AbReport {
     pub telemetry: Vec<TelemetryDiff>,
     /// Warnings: a tolerance below what the run can detect, a host that limited it.
     pub notes: Vec<String>,
+    /// With `--server-metrics`: the server's requests per command, A beside B.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<ServerRow>,
 }
 
 /// A telemetry family reconciled for each build's children alone, where A and B differ.
@@ -128,4 +131,25 @@ pub struct TelemetryDiff {
     /// FAIL when B mismatches, or deviates where A matches; PASS when B matches where A
     /// does not.
     pub verdict: Call,
+}
+
+/// The server's requests per command for each build (`ab --server-metrics`), one S3 API.
+/// The server cannot tell the builds apart, so `ab` deals whole blocks of wall time to
+/// one build in turn and reads the server at each block's end; the rates are the least
+/// squares fit of each block's requests on the commands each build ended in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerRow {
+    pub api: String,
+    /// What the rate is per: "request" (requests per request of that API trafficgen's
+    /// commands need: 1.0 = no amplification) or "command" (per command of any kind,
+    /// for APIs no command maps to, such as obsctl's bucket listings).
+    pub per: &'static str,
+    pub a: f64,
+    pub b: f64,
+    /// (B − A) / A with its 95 % bootstrap interval over blocks; None when A sends
+    /// none of these (then any B rate above zero is a finding of its own).
+    pub rel: Option<(f64, f64, f64)>,
+    pub blocks: usize,
+    pub verdict: Call,
+    pub reason: String,
 }

@@ -8,10 +8,16 @@
 //! and kind whatever the mix. The operation's build reaches the client through a
 //! task-local (one spawner, no new parameters through every operation), and its
 //! objects carry the build in their keys (`a/…`, `b/…`).
+//!
+//! With `--server-metrics` the server's counters are a witness too, but the server
+//! cannot tell the builds apart. Then whole blocks of wall time go to one build in turn
+//! (`Blocks`), and `ab` reads the server at each block's end: each reading is then
+//! (nearly) one build's requests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::model::events::{FailClass, OpRecord, OpType, SizeClass};
 
@@ -50,16 +56,51 @@ pub struct Sample {
 pub struct Split {
     pub binary_b: PathBuf,
     pub seed: u64,
+    /// Deal whole blocks of this much wall time to one build (`--server-metrics`);
+    /// None: per operation.
+    pub block: Option<Duration>,
+    /// When the first operation was dealt: block 0 starts here.
+    start: OnceLock<Instant>,
     pub samples: Mutex<Vec<Sample>>,
+    /// Commands ended so far, per build and kind (the server's readings are set
+    /// against these).
+    ended: Mutex<[BTreeMap<OpType, u64>; 2]>,
     pub summary: Mutex<Option<crate::model::summary::Summary>>,
 }
 
 impl Split {
-    pub fn new(binary_b: PathBuf, seed: u64) -> Split {
-        Split { binary_b, seed, ..Default::default() }
+    pub fn new(binary_b: PathBuf, seed: u64, block: Option<Duration>) -> Split {
+        Split { binary_b, seed, block, ..Default::default() }
+    }
+
+    /// The build of a user's next operation of kind `op`.
+    pub fn deal(&self, assigner: &mut Assigner, user: usize, op: OpType) -> Build {
+        match self.block {
+            Some(every) => {
+                let start = *self.start.get_or_init(Instant::now);
+                block_build(self.seed, block_index(start, every, Instant::now()))
+            }
+            None => assigner.next(self.seed, user, op),
+        }
+    }
+
+    /// When block 0 began (None before the first operation).
+    pub fn started(&self) -> Option<Instant> {
+        self.start.get().copied()
+    }
+
+    /// Commands ended so far by build (A, B) and kind.
+    pub fn ended(&self) -> [BTreeMap<OpType, u64>; 2] {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn record(&self, build: Build, recs: &[OpRecord]) {
+        {
+            let mut e = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+            for r in recs {
+                *e[(build == Build::B) as usize].entry(r.op).or_default() += 1;
+            }
+        }
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         for r in recs {
             s.push(Sample {
@@ -96,6 +137,18 @@ impl Assigner {
     }
 }
 
+/// The block `now` falls in, counted from `start` in steps of `every`.
+pub fn block_index(start: Instant, every: Duration, now: Instant) -> u64 {
+    (now.saturating_duration_since(start).as_secs_f64() / every.as_secs_f64().max(1e-3)) as u64
+}
+
+/// Block k's build: blocks go in pairs, A then B or B then A by a seeded coin per pair,
+/// so a slow drift over the run (a warming server, a filling disk) falls on both alike.
+pub fn block_build(seed: u64, k: u64) -> Build {
+    let coin = mix(seed ^ mix((k / 2).wrapping_add(0x5bd1_e995)));
+    if (coin & 1 == 0) == (k % 2 == 0) { Build::A } else { Build::B }
+}
+
 /// SplitMix64's finalizer: every input bit moves every output bit.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -130,6 +183,27 @@ mod tests {
         let mut c = Assigner::default();
         let other: Vec<Build> = (0..100).map(|_| c.next(8, 3, OpType::Upload)).collect();
         assert_ne!(seq, other);
+    }
+
+    #[test]
+    fn blocks_alternate_in_seeded_pairs() {
+        let seq: Vec<Build> = (0..40).map(|k| block_build(5, k)).collect();
+        for pair in seq.chunks(2) {
+            assert_ne!(pair[0], pair[1]);
+        }
+        assert!(seq.chunks(2).any(|p| p[0] == Build::A) && seq.chunks(2).any(|p| p[0] == Build::B));
+        assert_ne!(seq, (0..40).map(|k| block_build(6, k)).collect::<Vec<_>>());
+        let t0 = Instant::now();
+        let every = Duration::from_secs(15);
+        assert_eq!(block_index(t0, every, t0 + Duration::from_millis(14_999)), 0);
+        assert_eq!(block_index(t0, every, t0 + Duration::from_secs(15)), 1);
+        assert_eq!(block_index(t0 + Duration::from_secs(1), every, t0), 0);
+        // Blocks: every operation in a block is the block's build, whatever the kind.
+        let split = Split::new(PathBuf::new(), 5, Some(Duration::from_secs(3600)));
+        let mut a = Assigner::default();
+        let first = split.deal(&mut a, 0, OpType::Upload);
+        assert!((0..10).all(|i| split.deal(&mut a, i, OpType::Delete) == first));
+        assert_eq!(first, block_build(5, 0));
     }
 
     #[tokio::test]

@@ -455,7 +455,7 @@ impl Worker {
     /// key is made: the key carries the build).
     fn started(&mut self, op: OpType, lag: Option<Duration>, file: Option<&FileChoice>) {
         if let Some(ab) = &self.fleet.decider.ab {
-            self.build = self.assigner.next(ab.seed, self.idx, op);
+            self.build = ab.deal(&mut self.assigner, self.idx, op);
         }
         self.in_flight += 1;
         let upload = file.map(|f| (f.kind, f.band));
