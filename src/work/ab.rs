@@ -146,7 +146,7 @@ pub fn block_index(start: Instant, every: Duration, now: Instant) -> u64 {
 /// so a slow drift over the run (a warming server, a filling disk) falls on both alike.
 pub fn block_build(seed: u64, k: u64) -> Build {
     let coin = mix(seed ^ mix((k / 2).wrapping_add(0x5bd1_e995)));
-    if (coin & 1 == 0) == (k % 2 == 0) { Build::A } else { Build::B }
+    if (coin & 1 == 0) == k.is_multiple_of(2) { Build::A } else { Build::B }
 }
 
 /// SplitMix64's finalizer: every input bit moves every output bit.
