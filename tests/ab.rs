@@ -241,4 +241,10 @@ fn bad_ab_options_are_usage_errors_before_any_traffic() {
     let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--resamples", "5"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--resamples"), "{err}");
+    // `ab` writes --html itself, checked with its other outputs before anything starts.
+    let page = std::env::temp_dir().join(format!("tg-ab-{}.html", std::process::id()));
+    let page = page.to_str().unwrap();
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--html", page, "--markdown", page]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--html") && err.contains("--markdown") && err.contains("same file"), "{err}");
 }
