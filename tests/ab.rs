@@ -1,7 +1,8 @@
 //! `trafficgen ab` end to end against the fake client: two builds interleaved in one
 //! run. A build whose `cp` sleeps 30 % longer FAILs naming upload and download; an
 //! identical build never FAILs; a build that fails 5 % of its deletes FAILs. Also the
-//! outputs (markdown, JUnit, summary with both builds) and calibration.
+//! outputs (markdown, JUnit, summary with both builds, the HTML report with both
+//! overlaid) and calibration.
 
 mod common;
 
@@ -161,6 +162,33 @@ fn calibration_prints_the_minimum_detectable_effect() {
     let _ = sb;
 }
 
+#[test]
+fn the_html_report_draws_both_builds_overlaid() {
+    let env = [("FAKE_OBSCTL_CP_SLEEP", "0.05")];
+    let (sb, out) = ab(6, 6, None, &env, &env, &["--html", "ab.html"]);
+    let all = text(&out);
+    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{all}");
+    let page = std::fs::read_to_string(sb.path("ab.html")).unwrap_or_else(|e| panic!("no ab.html ({e}): {all}"));
+    // The run's own page, with the comparison after its verdict.
+    assert!(page.contains("<h2>Run</h2>") && page.contains("Latency by operation"), "{page}");
+    assert!(page.contains("A against B</h2>"), "{page}");
+    assert!(page.contains("build-a") && page.contains("build-b"), "both binaries named");
+    // A chart of both builds' latencies for every comparison with a shift.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    let comparisons = s["ab"]["comparisons"].as_array().unwrap();
+    let mut charts = 0;
+    for (i, c) in comparisons.iter().enumerate().filter(|(_, c)| !c["shift"].is_null()) {
+        let id = format!("id=\"ab-{i}-{}_{}\"", c["op"].as_str().unwrap(), c["size_class"].as_str().unwrap());
+        assert!(page.contains(&id), "no chart {id}");
+        charts += 1;
+    }
+    assert!(charts >= 2, "{comparisons:?}");
+    // And none for a comparison without latencies.
+    let figures = page.matches("<figure class=\"chart\" id=\"ab-").count();
+    assert!(figures >= charts && figures <= comparisons.len(), "{figures} charts");
+    assert!(page.len() < 4 << 20, "{} bytes", page.len());
+}
+
 /// The venv's python with the exporter's modules, or None with a SKIP line.
 fn python(test: &str) -> Option<PathBuf> {
     let py = s3::venv().join("bin/python");
@@ -213,4 +241,10 @@ fn bad_ab_options_are_usage_errors_before_any_traffic() {
     let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--resamples", "5"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--resamples"), "{err}");
+    // `ab` writes --html itself, checked with its other outputs before anything starts.
+    let page = std::env::temp_dir().join(format!("tg-ab-{}.html", std::process::id()));
+    let page = page.to_str().unwrap();
+    let (code, err) = run(&["--a", "/bin/true", "--b", "/bin/true", "--html", page, "--markdown", page]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--html") && err.contains("--markdown") && err.contains("same file"), "{err}");
 }

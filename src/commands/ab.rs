@@ -140,29 +140,51 @@ fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
 struct Outputs {
     summary_json: Option<PathBuf>,
     junit: Option<PathBuf>,
+    html: Option<PathBuf>,
 }
 
-/// Takes the summary and JUnit paths from the run (`ab` writes its own) and checks every
-/// output, as a run checks its own: nothing starts when one cannot be written.
+/// Takes the summary, JUnit and HTML paths from the run (`ab` writes its own) and checks
+/// every output, as a run checks its own: nothing starts when one cannot be written.
 fn take_outputs(opts: &mut RunOpts, args: &AbArgs, binary_b: &Path) -> Result<Outputs, Error> {
     let summary_json = opts.exports.summary_json.take();
     let junit = opts.exports.junit.take();
-    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+    let html = opts.exports.html.take();
+    let own =
+        [("--summary-json", &summary_json), ("--junit", &junit), ("--html", &html), ("--markdown", &args.markdown)];
+    for (flag, p) in own {
         if let Some(p) = p {
             crate::output::export::prepare(flag, p)?;
         }
     }
     let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
-    for (flag, p) in [("--summary-json", &summary_json), ("--junit", &junit), ("--markdown", &args.markdown)] {
+    for (flag, p) in own {
         if let Some(p) = p {
             outputs.push((flag, p.as_path()));
         }
     }
     crate::output::export::check_distinct(&[("--a", &args.a), ("--b", binary_b)], &outputs)?;
-    Ok(Outputs { summary_json, junit })
+    Ok(Outputs { summary_json, junit, html })
 }
 
-/// The markdown, the JUnit file and the summary JSON, each written whole or not at all.
+/// Each comparison's successful latencies, A's and B's, grouped as `analyse` groups the
+/// samples (operation kind × size class), sorted and thinned for the HTML report.
+fn curves(samples: &[Sample], report: &AbReport) -> Vec<crate::model::ab::Curves> {
+    let mut groups: BTreeMap<(&str, &str), [Vec<f64>; 2]> = BTreeMap::new();
+    for x in samples.iter().filter(|x| x.result.is_ok()) {
+        groups.entry((x.op.name(), x.class.name())).or_default()[(x.build == Build::B) as usize].push(x.seconds);
+    }
+    report
+        .comparisons
+        .iter()
+        .filter_map(|c| {
+            let [a, b] = groups.remove(&(c.op, c.size_class))?;
+            Some(crate::model::ab::Curves::new(c.name(), a, b))
+        })
+        .collect()
+}
+
+/// The markdown, the JUnit file, the HTML report and the summary JSON, each written
+/// whole or not at all.
 fn write_outputs(
     args: &AbArgs,
     outputs: &Outputs,
@@ -181,6 +203,14 @@ fn write_outputs(
     if let Some(p) = &outputs.junit {
         if let Err(e) = crate::output::export::write_atomic(p, &junit_xml(report)) {
             return Err(Error::Failed(format!("--junit {}: {e}", p.display())));
+        }
+        written.push(p.clone());
+    }
+    if let Some(p) = &outputs.html {
+        let page = crate::output::html::render_ab(summary.as_ref(), report, &curves(samples, report))
+            .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
+        if let Err(e) = crate::output::export::write_atomic(p, &page) {
+            return Err(Error::Failed(format!("--html {}: {e}", p.display())));
         }
         written.push(p.clone());
     }

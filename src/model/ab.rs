@@ -153,3 +153,75 @@ pub struct ServerRow {
     pub verdict: Call,
     pub reason: String,
 }
+
+/// Points kept of each build's latencies for a chart: a page drawn from a 24 h run stays
+/// small whatever the number of commands.
+pub const CURVE_POINTS: usize = 200;
+
+/// One comparison's successful latencies, A and B, for the HTML report's overlaid
+/// distributions: each sorted (seconds) and thinned to at most [`CURVE_POINTS`] order
+/// statistics (`thin`).
+#[derive(Debug, Clone)]
+pub struct Curves {
+    /// The comparison's name (`Comparison::name`, e.g. `upload/small`).
+    pub name: String,
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+}
+
+impl Curves {
+    /// From each build's latencies in any order (non-finite ones are dropped).
+    pub fn new(name: String, mut a: Vec<f64>, mut b: Vec<f64>) -> Curves {
+        for v in [&mut a, &mut b] {
+            v.retain(|x| x.is_finite());
+            v.sort_by(f64::total_cmp);
+        }
+        Curves { name, a: thin(&a, CURVE_POINTS), b: thin(&b, CURVE_POINTS) }
+    }
+}
+
+/// At most `k` evenly spaced order statistics of `sorted`: the `i`-th kept (from 0) is the
+/// one at quantile level `(i + 1) / k`, the last one the maximum; all of them when there
+/// are no more than `k`. Drawn at height `(i + 1) / len`, the kept points trace the
+/// empirical distribution function within `1 / n` of the whole sample's.
+pub fn thin(sorted: &[f64], k: usize) -> Vec<f64> {
+    let n = sorted.len();
+    if n <= k {
+        return sorted.to_vec();
+    }
+    (0..k).map(|i| sorted[((i + 1) * n).div_ceil(k) - 1]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_evenly_spaced_order_statistics_up_to_the_maximum() {
+        let v: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(thin(&v, 20), v, "no more than k: all of them");
+        assert_eq!(thin(&v, 5), vec![1.0, 3.0, 5.0, 7.0, 9.0]);
+        assert_eq!(thin(&[], 5), Vec::<f64>::new());
+        // Half a million samples: 200 points, sorted, the maximum last, each within 1/n
+        // of its quantile level.
+        let n = 500_000;
+        let big: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let t = thin(&big, CURVE_POINTS);
+        assert_eq!(t.len(), CURVE_POINTS);
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(t.last(), Some(&((n - 1) as f64)));
+        for (i, x) in t.iter().enumerate() {
+            let level = (i + 1) as f64 / CURVE_POINTS as f64;
+            assert!(((x + 1.0) / n as f64 - level).abs() <= 1.0 / n as f64, "{i}: {x}");
+        }
+    }
+
+    #[test]
+    fn curves_sort_and_thin_each_build() {
+        let c =
+            Curves::new("upload/small".into(), vec![3.0, 1.0, f64::NAN, 2.0], (0..1000).rev().map(f64::from).collect());
+        assert_eq!(c.a, vec![1.0, 2.0, 3.0]);
+        assert_eq!(c.b.len(), CURVE_POINTS);
+        assert!(c.b.windows(2).all(|w| w[0] <= w[1]));
+    }
+}

@@ -1,5 +1,6 @@
 //! The charts, drawn here as inline SVG with plotters: lines over simulated time (the
-//! timeline's rates and latencies) and bars of shares (the mix). No chart library runs in
+//! timeline's rates and latencies), distribution functions over a plain number (`ab`'s
+//! latencies of two builds) and bars of shares (the mix). No chart library runs in
 //! the browser, so the page needs no script and no network.
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -56,29 +57,81 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> String {
 pub(super) fn line_chart(size: (u32, u32), range: (f64, f64), y_desc: &str, lines: &[Line]) -> Result<String, String> {
     let ymax = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max);
     let ymax = if ymax > 0.0 { ymax * 1.12 } else { 1.0 };
-    let span = range.1 - range.0;
+    let frame = Frame {
+        x: XAxis { lo: range.0, hi: range.1, clock: true },
+        x_desc: None,
+        ymax,
+        y_desc,
+        key: SeriesLabelPosition::UpperLeft,
+        marks: true,
+    };
+    draw_lines(size, &frame, lines)
+}
+
+/// Empirical distribution functions, as an SVG document: x a plain number from 0 to
+/// `xmax` (`x_desc` says what, e.g. latency in ms), y the share of the sample at or
+/// below it, 0 to 1. The key sits at the lower right, which a distribution function
+/// leaves empty.
+pub(super) fn cdf_chart(size: (u32, u32), xmax: f64, x_desc: &str, lines: &[Line]) -> Result<String, String> {
+    let hi = if xmax.is_finite() && xmax > 0.0 { xmax } else { 1.0 };
+    let frame = Frame {
+        x: XAxis { lo: 0.0, hi, clock: false },
+        x_desc: Some(x_desc),
+        ymax: 1.0,
+        y_desc: "share of commands",
+        key: SeriesLabelPosition::LowerRight,
+        marks: false,
+    };
+    draw_lines(size, &frame, lines)
+}
+
+/// What a line chart's axes and key look like.
+struct Frame<'a> {
+    x: XAxis,
+    x_desc: Option<&'a str>,
+    ymax: f64,
+    y_desc: &'a str,
+    key: SeriesLabelPosition,
+    /// Short lines get their points marked (a line of one point draws nothing).
+    marks: bool,
+}
+
+fn draw_lines(size: (u32, u32), f: &Frame, lines: &[Line]) -> Result<String, String> {
+    let ymax = f.ymax;
+    let (lo, hi, clock) = (f.x.lo, f.x.hi, f.x.clock);
+    let span = hi - lo;
+    let digits = if span >= 10.0 {
+        0
+    } else if span >= 1.0 {
+        1
+    } else {
+        3
+    };
+    let x_label = |x: &f64| if clock { clock_label(*x, span) } else { fmt(*x, digits) };
+    let y_label = |y: &f64| fmt(*y, if ymax < 10.0 { 2 } else { 0 });
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(28)
+            .x_label_area_size(if f.x_desc.is_some() { 44 } else { 28 })
             .y_label_area_size(64)
-            .build_cartesian_2d(SimAxis(range.0, range.1), 0f64..ymax)
+            .build_cartesian_2d(XAxis { lo, hi, clock }, 0f64..ymax)
             .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_labels(if size.0 > 800 { 10 } else { 5 })
+        let mut mesh = chart.configure_mesh();
+        mesh.x_labels(if size.0 > 800 { 10 } else { 5 })
             .y_labels(6)
-            .x_label_formatter(&|x| clock_label(*x, span))
-            .y_label_formatter(&|y| fmt(*y, if ymax < 10.0 { 2 } else { 0 }))
-            .y_desc(y_desc)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .y_desc(f.y_desc)
             .light_line_style(RGBColor(240, 240, 240))
             .bold_line_style(RGBColor(215, 215, 215))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(draw_err)?;
+            .label_style(("sans-serif", 13));
+        if let Some(d) = f.x_desc {
+            mesh.x_desc(d);
+        }
+        mesh.draw().map_err(draw_err)?;
         for l in lines {
             let style = ShapeStyle { color: l.color.to_rgba(), filled: false, stroke_width: 2 };
             chart
@@ -87,13 +140,13 @@ pub(super) fn line_chart(size: (u32, u32), range: (f64, f64), y_desc: &str, line
                 .label(l.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
             // A line of one point draws nothing: short timelines get their points marked.
-            if l.points.len() < 40 {
+            if f.marks && l.points.len() < 40 {
                 chart.draw_series(l.points.iter().map(|p| Circle::new(*p, 2, style.filled()))).map_err(draw_err)?;
             }
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(f.key.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font(("sans-serif", 13))
@@ -104,20 +157,18 @@ pub(super) fn line_chart(size: (u32, u32), range: (f64, f64), y_desc: &str, line
     Ok(svg)
 }
 
-/// Simulated time as an x axis, with ticks on round clock times (whole minutes, hours,
-/// days) rather than wherever a decimal step of UNIX seconds falls.
-struct SimAxis(f64, f64);
+/// An x axis from `lo` to `hi`: simulated time (`clock`), with ticks on round clock times
+/// (whole minutes, hours, days) rather than wherever a decimal step of UNIX seconds
+/// falls, or a plain number with ticks on 1, 2 or 5 times a power of ten.
+struct XAxis {
+    lo: f64,
+    hi: f64,
+    clock: bool,
+}
 
-impl Ranged for SimAxis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
-        let frac = (v - self.0) / (self.1 - self.0);
-        limit.0 + (frac * f64::from(limit.1 - limit.0)).round() as i32
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+impl XAxis {
+    /// The distance between ticks: the smallest round step that gives at most `max`.
+    fn step(&self, max: usize) -> f64 {
         const STEPS: [f64; 16] = [
             1.0,
             5.0,
@@ -136,12 +187,34 @@ impl Ranged for SimAxis {
             604_800.0,
             2_592_000.0,
         ];
+        let span = self.hi - self.lo;
+        if self.clock {
+            return STEPS.iter().copied().find(|s| span / s <= max as f64).unwrap_or(span);
+        }
+        if !(span > 0.0 && span.is_finite()) {
+            return 1.0;
+        }
+        let base = 10f64.powf((span / max as f64).log10().floor());
+        [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * base).find(|s| span / s <= max as f64).unwrap_or(span)
+    }
+}
+
+impl Ranged for XAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let frac = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (frac * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
         let max = hint.max_num_points().max(1);
-        let span = self.1 - self.0;
-        let step = STEPS.iter().copied().find(|s| span / s <= max as f64).unwrap_or(span);
-        let mut t = (self.0 / step).ceil() * step;
+        let step = self.step(max);
+        let mut t = (self.lo / step).ceil() * step;
         let mut out = Vec::new();
-        while t <= self.1 && out.len() < max {
+        // Within a hair of the end counts (0.1 + 0.2 is not quite 0.3).
+        while t <= self.hi + step * 1e-9 && out.len() < max {
             out.push(t);
             t += step;
         }
@@ -149,7 +222,7 @@ impl Ranged for SimAxis {
     }
 
     fn range(&self) -> std::ops::Range<f64> {
-        self.0..self.1
+        self.lo..self.hi
     }
 }
 

@@ -6,8 +6,10 @@
 //!
 //! One file per concern: `page` (the frame, escaping, tables), `charts` (drawing),
 //! `timeline` (the charts over time), `sections` (the run, its verdict, mix and
-//! latency), `telemetry` (the client's and the server's counts reconciled).
+//! latency), `telemetry` (the client's and the server's counts reconciled), `ab` (two
+//! client builds of one run, A against B, their latencies overlaid).
 
+mod ab;
 mod charts;
 mod page;
 mod sections;
@@ -17,24 +19,54 @@ mod timeline;
 #[cfg(test)]
 mod tests;
 
+use crate::model::ab::{AbReport, Curves};
 use crate::model::summary::Summary;
 
 use timeline::Timeline;
 
 /// The page for one summary. Errors only when a chart cannot be drawn.
 pub fn render(s: &Summary) -> Result<String, String> {
-    let timeline = Timeline::read(s);
     let mut out = String::with_capacity(256 * 1024);
     page::head(&mut out, &format!("trafficgen report: {} to {}", s.sim_start, s.sim_end));
     sections::overview(&mut out, s);
     sections::verdict(&mut out, s);
-    timeline::throughput(&mut out, &timeline)?;
-    timeline::latency_over_time(&mut out, &timeline)?;
-    timeline::failures_over_time(&mut out, &timeline)?;
-    sections::mix(&mut out, s)?;
-    sections::latency_table(&mut out, s);
-    telemetry::telemetry(&mut out, s);
-    telemetry::server_metrics(&mut out, s);
+    run_sections(&mut out, s)?;
     out.push_str("</body></html>\n");
     Ok(out)
+}
+
+/// `trafficgen ab`'s page: the run's own page (`render`) with the section "A against B"
+/// right after its overview and verdict; that section alone when the run left no
+/// summary (it stopped early). `curves` has each comparison's latencies, by its name.
+pub fn render_ab(s: Option<&Summary>, r: &AbReport, curves: &[Curves]) -> Result<String, String> {
+    let mut out = String::with_capacity(256 * 1024);
+    match s {
+        Some(s) => {
+            page::head(&mut out, &format!("trafficgen ab: {} to {}", s.sim_start, s.sim_end));
+            sections::overview(&mut out, s);
+            sections::verdict(&mut out, s);
+            ab::section(&mut out, r, curves)?;
+            run_sections(&mut out, s)?;
+        }
+        None => {
+            page::head(&mut out, "trafficgen ab");
+            ab::section(&mut out, r, curves)?;
+        }
+    }
+    out.push_str("</body></html>\n");
+    Ok(out)
+}
+
+/// The run's sections after its overview and verdict: the charts over time, the mix,
+/// latency, telemetry and the server's counts.
+fn run_sections(out: &mut String, s: &Summary) -> Result<(), String> {
+    let timeline = Timeline::read(s);
+    timeline::throughput(out, &timeline)?;
+    timeline::latency_over_time(out, &timeline)?;
+    timeline::failures_over_time(out, &timeline)?;
+    sections::mix(out, s)?;
+    sections::latency_table(out, s);
+    telemetry::telemetry(out, s);
+    telemetry::server_metrics(out, s);
+    Ok(())
 }

@@ -16,6 +16,8 @@ table{border-collapse:collapse;margin:.4em 0 1em;font-size:.9em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}
 table.facts td,table.telemetry td:last-child{text-align:left}
+table.ab td:last-child,table.ab th:last-child{text-align:left}table.ab td:last-child{min-width:10em}
+.wide{overflow-x:auto}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.inconclusive{color:#9a6700;font-weight:600}.muted{color:#777}
 .nodata{color:#777;font-style:italic}
 figure.chart{margin:.6em 0 1.2em;display:inline-block;vertical-align:top}

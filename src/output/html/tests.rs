@@ -12,7 +12,7 @@ use crate::model::host::HostReport;
 use crate::model::summary::{ClientInfo, Selection, StopCause, Summary, UserSummary};
 
 /// A summary of nothing: every field there, every section empty or absent.
-fn empty() -> Summary {
+pub(super) fn empty() -> Summary {
     let none = Share { target: 0.0, achieved: None };
     let fidelity = Fidelity {
         operations: 0,
