@@ -261,6 +261,7 @@ mod tests {
                 verdict: Call::Fail,
             }],
             notes: vec!["delete/small: this run detects shifts of 29% or more".into()],
+            server: Vec::new(),
         }
     }
 
