@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::ab::{AbReport, Call, Comparison, Curves, TelemetryDiff};
+use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow, TelemetryDiff};
 
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
@@ -47,7 +47,40 @@ pub(super) fn section(out: &mut String, r: &AbReport, curves: &[Curves]) -> Resu
         out.push_str("</div>\n");
     }
     telemetry(out, &r.telemetry);
+    server(out, &r.server);
     charts(out, r, curves)
+}
+
+/// `--server-metrics`: each build's requests per API, fitted over blocks of one build.
+fn server(out: &mut String, rows: &[ServerRow]) {
+    let Some(first) = rows.first() else { return };
+    let _ = writeln!(
+        out,
+        "<h3>The server's requests, A → B</h3>\n<p>{} blocks of wall time, each dealt whole to one build; each build's rate fitted over them.</p>",
+        first.blocks
+    );
+    let rate = |x: f64| if x.is_finite() { fmt(x, 2) } else { "-".into() };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|s| {
+            let rel = match s.rel {
+                Some((x, lo, hi)) if lo.is_finite() => {
+                    format!("{:+.1}% [{:+.1},&nbsp;{:+.1}]", x * 100.0, lo * 100.0, hi * 100.0)
+                }
+                Some((x, _, _)) => format!("{:+.1}%", x * 100.0),
+                None => "-".into(),
+            };
+            vec![
+                esc(&s.api),
+                esc(s.per),
+                format!("{} →&nbsp;{}", rate(s.a), rate(s.b)),
+                rel,
+                format!("<span class=\"{}\">{}</span>", class(s.verdict), s.verdict.name()),
+                esc(&s.reason),
+            ]
+        })
+        .collect();
+    table(out, "ab", &["S3 API", "per", "A → B", "B vs A [95% CI]", "verdict", "why"], &cells);
 }
 
 const HEAD: [&str; 11] = [
@@ -261,7 +294,16 @@ mod tests {
                 verdict: Call::Fail,
             }],
             notes: vec!["delete/small: this run detects shifts of 29% or more".into()],
-            server: Vec::new(),
+            server: vec![crate::model::ab::ServerRow {
+                api: "ListObjectsV2".into(),
+                per: "command",
+                a: 1.0,
+                b: 2.0,
+                rel: Some((1.0, 0.9, 1.1)),
+                blocks: 12,
+                verdict: Call::Fail,
+                reason: "B sends more than 10% more per command than A".into(),
+            }],
         }
     }
 
@@ -285,6 +327,10 @@ mod tests {
         assert!(page.contains("<td>+30.0% [+28.0,&nbsp;+32.0]</td>") && page.contains("<td>100 →&nbsp;130</td>"));
         assert!(page.contains("<span title=\"A 0/100, B 2/100\">0% →&nbsp;2%</span>"));
         assert!(page.contains("uploads_total") && page.contains("FAIL, B only"));
+        assert!(
+            page.contains("The server's requests, A → B") && page.contains("<td>1.00 →&nbsp;2.00</td>"),
+            "the server's rows"
+        );
         assert!(page.contains("detects shifts of 29%"));
         // A chart for each comparison with curves, none for the one without.
         for id in ["ab-0-upload_small", "ab-1-download_small"] {
