@@ -328,7 +328,7 @@ mod tests {
         assert!(page.contains("<span title=\"A 0/100, B 2/100\">0% →&nbsp;2%</span>"));
         assert!(page.contains("uploads_total") && page.contains("FAIL, B only"));
         assert!(
-            page.contains("The server's requests, A → B") && page.contains("<td>1.00 →&nbsp;2.00</td>"),
+            page.contains("The server's requests, A → B") && page.contains("<td>1 →&nbsp;2</td>"),
             "the server's rows"
         );
         assert!(page.contains("detects shifts of 29%"));
