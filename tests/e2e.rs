@@ -550,7 +550,7 @@ fn ab_server_view_names_a_build_that_lists_more_aws() {
         eprintln!("SKIP ab_server_view: {} serves no S3 request counters (Garage only)", st.server.name());
         return;
     };
-    let mut edits = steady("20", "0.0");
+    let mut edits = steady("10", "0.0");
     edits.push(("ttl = \"3h\"".into(), "ttl = \"1h\"".into()));
     let sb = sandbox(edits);
     let wrapper = sb.path("aws-lists-more");
@@ -575,7 +575,7 @@ fn ab_server_view_names_a_build_that_lists_more_aws() {
         .arg("--b")
         .arg(&wrapper)
         .args(["--client", "aws", "--endpoint", &endpoint, "--command-timeout", "30s"])
-        .args(["--users", "alice-dev,henry-ops", "--max-file-size", "64KiB", "--duration", "70s"])
+        .args(["--users", "alice-dev,henry-ops", "--max-file-size", "64KiB", "--duration", "80s"])
         .args(["--server-metrics", &url, "--block", "6s", "--seed", "3", "--stats-interval", "1h", "-q"])
         .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
         .args(["--cleanup"])

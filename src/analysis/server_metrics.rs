@@ -97,18 +97,32 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
     parse(&text).map_err(|e| format!("{url}: {e}"))
 }
 
-/// Commands of each kind that each need one request of an S3 API. Ground truth: what
-/// trafficgen ran, whatever the client or server said about it.
+/// The S3 API a command of kind `op` needs, and how many requests of it: ground truth
+/// from what trafficgen ran, whatever the client or the server said about it.
+pub fn needs(op: &str, sync_files: u64) -> Option<(&'static str, u64)> {
+    Some(match op {
+        "upload" | "missing_bucket_upload" => ("PutObject", 1),
+        "sync" => ("PutObject", sync_files),
+        "download" | "missing_key_download" | "presign" => ("GetObject", 1),
+        "delete" | "missing_bucket_delete" => ("DeleteObject", 1),
+        "head_object" | "confirm_upload" | "confirm_delete" | "missing_key_head" => ("HeadObject", 1),
+        "mb" => ("CreateBucket", 1),
+        "rb" => ("DeleteBucket", 1),
+        _ => return None,
+    })
+}
+
+/// Requests per S3 API that the commands `ops` need (every API `needs` names, zero
+/// where none ran).
 pub fn expected(ops: &BTreeMap<crate::model::counts::Name, OpCount>, sync_files: u64) -> BTreeMap<&'static str, u64> {
-    let n = |op: &str| ops.get(op).map_or(0, |c| c.ok + c.failed);
-    BTreeMap::from([
-        ("PutObject", n("upload") + n("missing_bucket_upload") + n("sync") * sync_files),
-        ("GetObject", n("download") + n("missing_key_download") + n("presign")),
-        ("DeleteObject", n("delete") + n("missing_bucket_delete")),
-        ("HeadObject", n("head_object") + n("confirm_upload") + n("confirm_delete") + n("missing_key_head")),
-        ("CreateBucket", n("mb")),
-        ("DeleteBucket", n("rb")),
-    ])
+    let mut out: BTreeMap<&'static str, u64> =
+        ["PutObject", "GetObject", "DeleteObject", "HeadObject", "CreateBucket", "DeleteBucket"].map(|a| (a, 0)).into();
+    for (op, c) in ops {
+        if let Some((api, n)) = needs(op, sync_files) {
+            *out.entry(api).or_default() += (c.ok + c.failed) * n;
+        }
+    }
+    out
 }
 
 pub fn report(

@@ -88,7 +88,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
         }
     }
     if let Some(r) = &readings {
-        report.server = ab_server::rows(r, tolerance, args.resamples, split.seed);
+        report.server = ab_server::rows(r, &samples, tolerance, args.resamples, split.seed);
         let calls: Vec<Call> = report.server.iter().map(|r| r.verdict).collect();
         report.verdict = match report.verdict {
             _ if calls.contains(&Call::Fail) => Call::Fail,
@@ -668,6 +668,7 @@ mod tests {
                         op,
                         class: SizeClass::Small,
                         seconds: 0.05 * f * rng.random_range(0.9..1.1),
+                        end_s: i as f64,
                         result: if failed { Err(FailClass::Failed) } else { Ok(()) },
                     });
                 }
@@ -714,6 +715,7 @@ mod tests {
             op: OpType::Upload,
             class: SizeClass::Small,
             seconds: 0.05,
+            end_s: 0.0,
             result: Err(FailClass::PhantomUpload),
         });
         let r = analyse(&s, S, None);

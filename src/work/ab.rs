@@ -14,7 +14,7 @@
 //! (`Blocks`), and `ab` reads the server at each block's end: each reading is then
 //! (nearly) one build's requests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -47,6 +47,9 @@ pub struct Sample {
     pub op: OpType,
     pub class: SizeClass,
     pub seconds: f64,
+    /// When it ended, in seconds since the first operation was dealt (the server's
+    /// readings are timed the same way).
+    pub end_s: f64,
     pub result: Result<(), FailClass>,
 }
 
@@ -62,9 +65,6 @@ pub struct Split {
     /// When the first operation was dealt: block 0 starts here.
     start: OnceLock<Instant>,
     pub samples: Mutex<Vec<Sample>>,
-    /// Commands ended so far, per build and kind (the server's readings are set
-    /// against these).
-    ended: Mutex<[BTreeMap<OpType, u64>; 2]>,
     pub summary: Mutex<Option<crate::model::summary::Summary>>,
 }
 
@@ -89,18 +89,8 @@ impl Split {
         self.start.get().copied()
     }
 
-    /// Commands ended so far by build (A, B) and kind.
-    pub fn ended(&self) -> [BTreeMap<OpType, u64>; 2] {
-        self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn record(&self, build: Build, recs: &[OpRecord]) {
-        {
-            let mut e = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-            for r in recs {
-                *e[(build == Build::B) as usize].entry(r.op).or_default() += 1;
-            }
-        }
+        let end_s = self.started().map_or(0.0, |t| t.elapsed().as_secs_f64());
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         for r in recs {
             s.push(Sample {
@@ -108,6 +98,7 @@ impl Split {
                 op: r.op,
                 class: SizeClass::of(r.bytes),
                 seconds: r.duration.as_secs_f64(),
+                end_s,
                 result: r.result,
             });
         }
