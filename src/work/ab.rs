@@ -90,7 +90,11 @@ impl Split {
     }
 
     pub fn record(&self, build: Build, recs: &[OpRecord]) {
-        let end_s = self.started().map_or(0.0, |t| t.elapsed().as_secs_f64());
+        // Each command's end on this clock: the operation's last command ended now, and
+        // the others (an upload before its confirmation) when their own times say.
+        let now = self.started().map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let end = |r: &OpRecord| r.at + r.duration.as_secs_f64();
+        let last = recs.iter().map(end).fold(f64::NEG_INFINITY, f64::max);
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         for r in recs {
             s.push(Sample {
@@ -98,7 +102,7 @@ impl Split {
                 op: r.op,
                 class: SizeClass::of(r.bytes),
                 seconds: r.duration.as_secs_f64(),
-                end_s,
+                end_s: now - (last - end(r)),
                 result: r.result,
             });
         }
