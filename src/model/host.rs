@@ -47,7 +47,7 @@ pub struct HostReport {
     pub others: Vec<OtherProcess>,
     /// Who saturated the machine: "trafficgen", "other", or null when it never was.
     pub party: Option<Party>,
-    /// Share of their runnable time trafficgen's own processes (its clients) spent
+    /// Share of their lives trafficgen's own processes (its clients) spent
     /// waiting for a CPU, over the run (0..1; None where the kernel keeps no schedstat):
     /// the latency this machine added to the commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +90,7 @@ impl HostReport {
         let mut own =
             self.own_cpu_share.map(|s| format!(", trafficgen's own processes {:.0} %", s * 100.0)).unwrap_or_default();
         if let Some(w) = self.own_cpu_wait {
-            own += &format!(", its commands waiting {:.0} % of their runnable time for a CPU", w * 100.0);
+            own += &format!(", its commands waiting {:.0} % of their lives for a CPU", w * 100.0);
         }
         Some(match self.party {
             Some(Party::Other) => {
