@@ -47,11 +47,6 @@ pub struct HostReport {
     pub others: Vec<OtherProcess>,
     /// Who saturated the machine: "trafficgen", "other", or null when it never was.
     pub party: Option<Party>,
-    /// Share of their lives trafficgen's own processes (its clients) spent
-    /// waiting for a CPU, over the run (0..1; None where the kernel keeps no schedstat):
-    /// the latency this machine added to the commands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub own_cpu_wait: Option<f64>,
     /// Mean CPU busy share (0..1) and runnable tasks while saturated, and the cores.
     pub cpu_busy: Option<f64>,
     pub runnable: Option<f64>,
@@ -87,11 +82,8 @@ impl HostReport {
             (Some(b), Some(r)) => format!("CPU {:.0}% busy, {r:.1} runnable on {} cores", b * 100.0, self.cores),
             _ => "CPU saturated".to_string(),
         };
-        let mut own =
+        let own =
             self.own_cpu_share.map(|s| format!(", trafficgen's own processes {:.0} %", s * 100.0)).unwrap_or_default();
-        if let Some(w) = self.own_cpu_wait {
-            own += &format!(", its commands waiting {:.0} % of their lives for a CPU", w * 100.0);
-        }
         Some(match self.party {
             Some(Party::Other) => {
                 let others = if self.others.is_empty() { "unnamed processes".to_string() } else { self.others_text() };

@@ -1,9 +1,8 @@
 //! Admission control: is this machine, not the server, now the bottleneck? A sampler
 //! thread reads the kernel's counters every 200 ms; while the host is saturated (CPU
-//! busy and more runnable tasks than cores, trafficgen's own commands waiting for a CPU
-//! much of the time they could run, command latency ballooning while work in flight
-//! piles up on a busy CPU, memory nearly gone, or file descriptors nearly used up) new
-//! slots are not started and count as shortfall `host`. Results of such a
+//! busy and more runnable tasks than cores, command latency ballooning while work in
+//! flight piles up on a busy CPU, memory nearly gone, or file descriptors nearly used
+//! up) new slots are not started and count as shortfall `host`. Results of such a
 //! stretch measure the load generator, not the server: the run says so.
 
 use std::collections::{HashMap, VecDeque};
@@ -34,20 +33,6 @@ const LATENCY_OFF: f64 = 2.0;
 const PILE_UP: f64 = 1.5;
 const MIN_IN_FLIGHT: f64 = 4.0;
 const LATENCY_BUSY: f64 = 0.75;
-/// CPU wait: saturated when trafficgen's processes (its clients) spent at least this
-/// share of their lives waiting for a CPU over the window (`/proc/PID/schedstat`: the
-/// scheduler's own run-delay clock, over the time each was alive between two scans)
-/// while the CPU is at least `WAIT_BUSY` busy; admitted again below `WAIT_OFF`. This is
-/// the command latency the host adds, measured directly: busy share and queue length
-/// miss it on a machine 90 % busy with a long queue (the AWS CLI at 1.5x the smoke rate
-/// on 2 cores: 20 s p95, never flagged by them). Over the lives, not over the CPU time:
-/// a client that mostly sleeps (obsctl waits 2.5 s at exit) waits a few ms at each
-/// wake-up, most of its little CPU time, which costs it nothing.
-const WAIT_ON: f64 = 0.25;
-const WAIT_OFF: f64 = 0.15;
-const WAIT_BUSY: f64 = 0.5;
-/// Process-alive time (ns) the tree needs in a window before its wait share counts.
-const WAIT_MIN_NS: u64 = 1_000_000_000;
 /// Commands a window needs before its mean latency counts.
 const MIN_COMMANDS: u64 = 10;
 /// The in-flight cap rises once per this many ticks while the host keeps up.
@@ -74,7 +59,6 @@ pub fn next_limit(limit: u64, in_flight: u64, saturated: bool, may_cut: bool, ra
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Cpu,
-    CpuWait,
     Latency,
     Memory,
     Fds,
@@ -84,7 +68,6 @@ impl Reason {
     pub fn name(self) -> &'static str {
         match self {
             Reason::Cpu => "cpu",
-            Reason::CpuWait => "cpu_wait",
             Reason::Latency => "latency",
             Reason::Memory => "memory",
             Reason::Fds => "file_descriptors",
@@ -119,7 +102,7 @@ pub fn party(own_ticks: f64, busy_ticks: f64) -> Option<Party> {
 pub fn holds_back(reason: Reason, party: Option<Party>) -> bool {
     match reason {
         Reason::Memory | Reason::Fds => true,
-        Reason::Cpu | Reason::CpuWait | Reason::Latency => party != Some(Party::Other),
+        Reason::Cpu | Reason::Latency => party != Some(Party::Other),
     }
 }
 
@@ -133,10 +116,6 @@ pub struct Proc {
     pub ticks: u64,
     /// cutime + cstime: its children that ended and were waited for.
     pub reaped: u64,
-    /// From `/proc/PID/schedstat` (0 where the kernel does not keep it): nanoseconds on
-    /// a CPU and waiting on a run queue.
-    pub on_cpu_ns: u64,
-    pub wait_ns: u64,
 }
 
 /// Parses one `/proc/PID/stat` line. The name is in parentheses and may hold spaces
@@ -155,15 +134,7 @@ pub fn parse_stat(text: &str) -> Option<Proc> {
         name,
         ticks: field(14)? + field(15)?,
         reaped: field(16)? + field(17)?,
-        on_cpu_ns: 0,
-        wait_ns: 0,
     })
-}
-
-/// `/proc/PID/schedstat`: "ON_CPU_NS WAIT_NS TIMESLICES".
-pub fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
-    let mut f = text.split_whitespace().map(|x| x.parse::<u64>().ok());
-    Some((f.next()??, f.next()??))
 }
 
 /// CPU ticks between two scans: trafficgen's tree (`me` and its descendants, with the
@@ -175,22 +146,6 @@ pub struct Split {
     pub own_total: u64,
     /// Ticks per other process since the previous scan: (pid, name, ticks).
     pub others: Vec<(u32, String, u64)>,
-    /// The tree's processes' scheduler clocks: (pid, on CPU ns, waiting ns).
-    pub own_sched: Vec<(u32, u64, u64)>,
-}
-
-/// Nanoseconds trafficgen's tree was alive and waited for a CPU between two scans `dt_ns`
-/// apart, over the processes alive at both (one that started or ended in between is
-/// left out: the share errs low, never blaming the host for what it did not do).
-pub fn tree_wait(prev: &HashMap<u32, (u64, u64)>, now: &[(u32, u64, u64)], dt_ns: u64) -> (u64, u64) {
-    let (mut alive, mut wait) = (0u64, 0u64);
-    for (pid, _, w) in now {
-        if let Some((_, pw)) = prev.get(pid) {
-            alive += dt_ns;
-            wait += w.saturating_sub(*pw).min(dt_ns);
-        }
-    }
-    (alive, wait)
 }
 
 /// Splits a scan into trafficgen's tree and the rest (pure: scans in, ticks out).
@@ -212,7 +167,6 @@ pub fn split(prev: &std::collections::HashMap<u32, u64>, now: &[Proc], me: u32) 
     for p in now {
         if tree.contains(&p.pid) {
             out.own_total += p.ticks + p.reaped;
-            out.own_sched.push((p.pid, p.on_cpu_ns, p.wait_ns));
         } else {
             // A process new since the last scan counts from its start.
             let delta = p.ticks.saturating_sub(prev.get(&p.pid).copied().unwrap_or(0));
@@ -259,11 +213,6 @@ fn scan_procs() -> Vec<Proc> {
                 let text = String::from_utf8_lossy(&cmdline);
                 let args: Vec<&str> = text.split('\0').filter(|a| !a.is_empty()).take(8).collect();
                 p.name = display_name(&p.name, &args);
-            }
-            if let Some((on, wait)) =
-                std::fs::read_to_string(e.path().join("schedstat")).ok().as_deref().and_then(parse_schedstat)
-            {
-                (p.on_cpu_ns, p.wait_ns) = (on, wait);
             }
             Some(p)
         })
@@ -393,20 +342,12 @@ fn fd_share() -> Option<f64> {
 }
 
 /// The decision for one tick, from pure numbers (testable without a machine).
-/// The window's wait share: trafficgen's tree's time waiting for a CPU over the time
-/// its processes were alive (None with too little of it to tell).
-pub fn wait_share(alive_ns: u64, wait_ns: u64) -> Option<f64> {
-    (alive_ns >= WAIT_MIN_NS).then(|| wait_ns as f64 / alive_ns as f64)
-}
-
-#[allow(clippy::too_many_arguments)]
 pub fn judge(
     busy: f64,
     runnable: f64,
     cores: f64,
     mem_share: f64,
     fds: f64,
-    wait: Option<f64>,
     latency: Option<&Latency>,
     was: bool,
 ) -> Option<Reason> {
@@ -419,9 +360,6 @@ pub fn judge(
     let threshold = if was { BUSY_OFF } else { BUSY_ON };
     if busy >= threshold && runnable > cores {
         return Some(Reason::Cpu);
-    }
-    if busy >= WAIT_BUSY && wait.is_some_and(|w| w >= if was { WAIT_OFF } else { WAIT_ON }) {
-        return Some(Reason::CpuWait);
     }
     latency.is_some_and(|l| latency_saturated(l, busy, was)).then_some(Reason::Latency)
 }
@@ -499,12 +437,6 @@ struct Sampler {
     pid: u32,
     prev_ticks: HashMap<u32, u64>,
     scans: VecDeque<(u64, u64)>,
-    /// The tree's scheduler clocks at the last scan, and (on CPU, waiting) ns per scan
-    /// over the window; the run's sums for the report.
-    prev_sched: HashMap<u32, (u64, u64)>,
-    last_scan: Instant,
-    waits: VecDeque<(u64, u64)>,
-    wait_all: (u64, u64),
     all: Tally,
     during: Tally,
     saturated_since_scan: bool,
@@ -543,10 +475,6 @@ impl Sampler {
             pid: std::process::id(),
             prev_ticks: HashMap::new(),
             scans: VecDeque::new(),
-            prev_sched: HashMap::new(),
-            last_scan: Instant::now(),
-            waits: VecDeque::new(),
-            wait_all: (0, 0),
             all: Tally::default(),
             during: Tally::default(),
             saturated_since_scan: false,
@@ -565,7 +493,7 @@ impl Sampler {
             None
         } else {
             let (mem, fds) = (memory_available_share().unwrap_or(1.0), fd_share().unwrap_or(0.0));
-            judge(busy, runnable, self.cores, mem, fds, self.wait(), latency.as_ref(), was)
+            judge(busy, runnable, self.cores, mem, fds, latency.as_ref(), was)
         };
         // A scan a second, and one early so the party is known by the time the first
         // judgement (three samples) can hold slots back.
@@ -632,26 +560,11 @@ impl Sampler {
             }
         }
         self.saturated_since_scan = false;
-        let dt = self.last_scan.elapsed().as_nanos() as u64;
-        self.last_scan = Instant::now();
-        let (on, wait) = tree_wait(&self.prev_sched, &parts.own_sched, dt);
-        self.waits.push_back((on, wait));
-        if self.waits.len() > WINDOW {
-            self.waits.pop_front();
-        }
-        self.wait_all = (self.wait_all.0 + on, self.wait_all.1 + wait);
-        self.prev_sched = parts.own_sched.iter().map(|(p, c, w)| (*p, (*c, *w))).collect();
         self.prev_ticks = procs.iter().map(|p| (p.pid, p.ticks)).collect();
         self.scans.push_back((s.0.busy, parts.own_total));
         if self.scans.len() > WINDOW + 1 {
             self.scans.pop_front();
         }
-    }
-
-    /// The tree's wait share over the window's scans.
-    fn wait(&self) -> Option<f64> {
-        let (on, wait) = self.waits.iter().fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
-        wait_share(on, wait)
     }
 
     /// Whose work fills the CPU over the last few seconds (None until two scans).
@@ -727,9 +640,6 @@ impl Sampler {
             r.other_cpu_share = Some((other * 1000.0).round() / 1000.0);
             r.others = others;
         }
-        if let Some(w) = wait_share(self.wait_all.0, self.wait_all.1) {
-            r.own_cpu_wait = Some((w * 1000.0).round() / 1000.0);
-        }
         if self.saturated_ticks > 0 {
             r.cpu_busy = Some(((self.busy_sum / self.saturated_ticks as f64) * 1000.0).round() / 1000.0);
             r.runnable = Some(((self.runnable_sum / self.saturated_ticks as f64) * 10.0).round() / 10.0);
@@ -745,12 +655,6 @@ impl Sampler {
             return;
         }
         let commands = match (reason, &t.latency) {
-            (Reason::CpuWait, _) => {
-                format!(
-                    ", trafficgen's commands waiting {:.0}% of their lives for a CPU",
-                    self.wait().unwrap_or(0.0) * 100.0
-                )
-            }
             (Reason::Latency, Some(l)) => format!(
                 ", commands take {:.0} ms against {:.0} ms at best with {:.0} in flight (from {:.0})",
                 l.recent_ms, l.best_ms, l.in_flight_now, l.in_flight_then
@@ -773,7 +677,7 @@ mod tests {
     use super::*;
 
     fn proc(pid: u32, ppid: u32, name: &str, ticks: u64, reaped: u64) -> Proc {
-        Proc { pid, ppid, name: name.to_string(), ticks, reaped, on_cpu_ns: 0, wait_ns: 0 }
+        Proc { pid, ppid, name: name.to_string(), ticks, reaped }
     }
 
     #[test]
@@ -880,12 +784,12 @@ mod tests {
 
     #[test]
     fn saturation_needs_a_busy_cpu_and_a_queue_and_releases_with_hysteresis() {
-        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, None, None, false), Some(Reason::Cpu));
-        assert_eq!(judge(0.99, 1.5, 2.0, 0.5, 0.1, None, None, false), None, "busy but no queue: the work fits");
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, None, false), None, "below the bar to start holding back");
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, None, true), Some(Reason::Cpu), "above the bar to stop");
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, None, None, false), Some(Reason::Memory));
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, None, None, false), Some(Reason::Fds));
+        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, None, false), Some(Reason::Cpu));
+        assert_eq!(judge(0.99, 1.5, 2.0, 0.5, 0.1, None, false), None, "busy but no queue: the work fits");
+        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, false), None, "below the bar to start holding back");
+        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, true), Some(Reason::Cpu), "above the bar to stop");
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, None, false), Some(Reason::Memory));
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, None, false), Some(Reason::Fds));
     }
 
     #[test]
@@ -898,54 +802,18 @@ mod tests {
         };
         // The AWS CLI on 2 cores: 0.4 s calls became 2 s while in flight went 8 → 40.
         let piling = l(2000.0, 8.0, 40.0);
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&piling), false), Some(Reason::Latency));
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&piling), false), Some(Reason::Latency));
         // The same numbers with this machine idle: the server is slow, which is what a
         // run must measure, not hide.
-        assert_eq!(judge(0.30, 0.5, 2.0, 0.5, 0.1, None, Some(&piling), false), None);
+        assert_eq!(judge(0.30, 0.5, 2.0, 0.5, 0.1, Some(&piling), false), None);
         // Slow but not piling up (in flight steady), or piling up at normal latency.
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&l(2000.0, 30.0, 32.0)), false), None);
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&l(500.0, 8.0, 40.0)), false), None);
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(2000.0, 30.0, 32.0)), false), None);
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(500.0, 8.0, 40.0)), false), None);
         // A handful of commands is not a pile.
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&l(2000.0, 1.0, 3.0)), false), None);
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(2000.0, 1.0, 3.0)), false), None);
         // Once held back, in flight stops growing: latency alone decides, with hysteresis.
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&l(1000.0, 40.0, 20.0)), true), Some(Reason::Latency));
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, None, Some(&l(700.0, 40.0, 20.0)), true), None);
-        assert_eq!(judge(0.50, 1.5, 2.0, 0.5, 0.1, None, Some(&l(1000.0, 40.0, 20.0)), true), None);
-    }
-
-    #[test]
-    fn commands_waiting_for_a_cpu_hold_back_even_below_the_busy_bar() {
-        assert_eq!(parse_schedstat("1234 5678 9\n"), Some((1234, 5678)));
-        assert_eq!(parse_schedstat("garbage"), None);
-        // The tree's clocks between scans: only processes seen at both count.
-        let prev = HashMap::from([(10, (1_000, 500)), (11, (2_000, 0))]);
-        let now = [(10, 1_600, 1_100), (11, 2_100, 900), (12, 9_999, 9_999)];
-        // Two processes alive at both scans 1,000 ns apart (a new one is left out); a
-        // wait beyond the interval is clipped to it.
-        assert_eq!(tree_wait(&prev, &now, 1_000), (2_000, 1_500));
-        assert_eq!(tree_wait(&prev, &[(10, 0, 99_999)], 1_000), (1_000, 1_000));
-        // Too little alive time to tell; then the share.
-        assert_eq!(wait_share(1_000, 1_000), None);
-        assert_eq!(wait_share(2_000_000_000, 500_000_000), Some(0.25));
-        // 90 % busy with a long queue is under the CPU bar, but clients waiting 40 % of
-        // their lives are held back; 10 % is not; hysteresis holds at 20 %.
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, Some(0.4), None, false), Some(Reason::CpuWait));
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, Some(0.1), None, false), None);
-        assert_eq!(judge(0.90, 1.0, 2.0, 0.5, 0.1, Some(0.2), None, false), None);
-        assert_eq!(judge(0.90, 1.0, 2.0, 0.5, 0.1, Some(0.2), None, true), Some(Reason::CpuWait));
-        // A mostly idle CPU: waits are wake-up latency, not a saturated host (obsctl on
-        // 2 cores at 22 % busy once read 83 % of its little CPU time as waiting).
-        assert_eq!(judge(0.22, 3.8, 2.0, 0.5, 0.1, Some(0.9), None, false), None);
-        // Others' work making our clients wait is not held back, as for the CPU.
-        assert!(!holds_back(Reason::CpuWait, Some(Party::Other)));
-        assert!(holds_back(Reason::CpuWait, Some(Party::Trafficgen)));
-    }
-
-    #[test]
-    fn this_process_has_scheduler_clocks() {
-        // Linux keeps schedstat for every task here; the signal is no dead code.
-        let text = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
-        let (on, _) = parse_schedstat(&text).expect("schedstat readable");
-        assert!(on > 0, "{text}");
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), Some(Reason::Latency));
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(700.0, 40.0, 20.0)), true), None);
+        assert_eq!(judge(0.50, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), None);
     }
 }
