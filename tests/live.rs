@@ -7,7 +7,8 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
-const ARGS: &[&str] = &["--duration", "4s", "--stats-interval", "2s", "--rate-scale", "3"];
+// Small files: the drain of a large upload in a debug build would double the run.
+const ARGS: &[&str] = &["--duration", "4s", "--stats-interval", "2s", "--rate-scale", "3", "--max-file-size", "1MiB"];
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -75,4 +76,16 @@ fn under_script(sb: &Sandbox, term: Option<&str>) -> String {
     let out = run_bounded(tty, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "TERM={term:?}: {}", stderr(&out));
     stdout(&out)
+}
+
+/// The harness itself: a run that writes more than a pipe holds still ends. (Before the
+/// pipes were drained while waiting, a chatty run under `script` blocked on its console.)
+#[test]
+fn a_run_louder_than_a_pipe_still_ends() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_bounded(cmd, Duration::from_secs(20));
+    assert_eq!((out.stdout.len(), out.stderr.len()), (300_000, 200_000));
 }

@@ -196,22 +196,61 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 }
 
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    // Drain the pipes while waiting: a run that writes more than a pipe holds (64 KiB)
+    // would otherwise block on its console and never end.
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
     loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            // The pipes close when the last holder exits; a grandchild that keeps one
+            // open must not hang the test, so wait a bounded time for the rest.
+            return Output { status, stdout: out.finish(), stderr: err.finish() };
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
             panic!(
                 "still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.finish()),
+                String::from_utf8_lossy(&err.finish())
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A pipe read to its end on a thread, so the writer never blocks on a full pipe.
+struct Drain {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Drain {
+    /// What was read: all of it once the pipe closes, or what came within 5 s.
+    fn finish(&self) -> Vec<u8> {
+        let _ = self.done.recv_timeout(Duration::from_secs(5));
+        self.buf.lock().unwrap().clone()
+    }
+}
+
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> Drain {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, done) = std::sync::mpsc::channel();
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        if let Some(mut pipe) = pipe {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        }
+        let _ = tx.send(());
+    });
+    Drain { buf, done }
 }
 
 /// Processes whose command line contains `marker`.
