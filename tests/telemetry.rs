@@ -267,9 +267,13 @@ impl Run {
 
 /// Runs trafficgen for SECS with the fake client exporting in `mode`, telemetry verified.
 fn run(py: &Path, mode: &str, profile_text: &str, extra: &[&str]) -> Run {
+    run_with_buckets(py, mode, profile_text, extra, true)
+}
+
+/// As `run`; `premade` makes the buckets before the run, so every bucket check passes.
+fn run_with_buckets(py: &Path, mode: &str, profile_text: &str, extra: &[&str], premade: bool) -> Run {
     let sb = Sandbox::with_profile(profile_text);
-    for (_, bucket) in USERS {
-        // Made before the run, so bucket checks pass and every failure has a known cause.
+    for (_, bucket) in USERS.iter().filter(|_| premade) {
         std::fs::create_dir_all(sb.path("store").join(bucket)).unwrap();
     }
     let http = Http::serve(&sb.path("store"));
@@ -364,6 +368,25 @@ fn an_honest_client_matches_every_family_and_passes() {
     assert!(err.contains("telemetry (obsctl: obsctl 0.3.0-fake):"), "{err}");
     assert!(err.contains("0 families mismatch"), "{err}");
     assert!(r.sb.log().contains("telemetry ("), "the table is in the log too");
+}
+
+/// A fresh server: each bucket check fails before its `mb`. obsctl's bare `service
+/// error` does not say why; the `mb` that succeeds does, so the failures' class is known
+/// and the error families are judged (they were `n/a` for a run's first hour before).
+#[test]
+fn bucket_checks_before_the_first_mb_keep_the_error_classes_judged() {
+    let Some(py) = python("bucket_checks_before_the_first_mb_keep_the_error_classes_judged") else { return };
+    let r = run_with_buckets(&py, "honest", &profile("", ""), &[], false);
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.n("mismatches"), 0, "{}", r.context());
+    let made = std::fs::read_to_string(r.sb.path("calls.log")).unwrap_or_default();
+    assert!(made.lines().any(|l| l.contains(" mb s3://")), "no bucket was made: the test proves nothing\n{made}");
+    for name in ["errors_total", "errors_bucket_total", "errors_service_total"] {
+        assert_eq!(r.verdict(name), "match", "{name}: {}", r.context());
+    }
+    // The failed checks are counted as bucket errors: one per bucket more than the run's
+    // own expected failures of that class.
+    assert!(r.expected("errors_bucket_total") >= USERS.len() as f64, "{}", r.context());
 }
 
 #[test]

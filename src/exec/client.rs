@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::config::plan::{ClientPlan, Flavor};
-use crate::model::contract::{ChildFact, Cmd};
+use crate::model::contract::{ChildFact, ChildWatch, Cmd};
 use crate::model::error::Error;
 use crate::model::events::OpType;
 use crate::model::secrets::Secrets;
@@ -117,6 +117,32 @@ pub struct Exec {
     /// False when stdout was longer than the capture kept: `stdout` is then only its
     /// beginning, and a listing in it is not the whole bucket.
     pub stdout_complete: bool,
+}
+
+/// A child that has ended but is not yet reported to the ledger (`Client::run_pending`).
+/// Dropped unsettled, it is reported as it was: a record is never left open.
+pub struct Pending {
+    watch: Option<(std::sync::Arc<dyn ChildWatch>, ChildFact)>,
+}
+
+impl Pending {
+    /// Reports the child, its failure (if it failed) put down to `cause`.
+    pub fn settle(mut self, cause: Option<OpType>) {
+        if let Some((watch, mut fact)) = self.watch.take() {
+            if !fact.ok && fact.exited && cause.is_some() {
+                fact.expected = cause;
+            }
+            watch.ended(fact);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some((watch, fact)) = self.watch.take() {
+            watch.ended(fact);
+        }
+    }
 }
 
 /// Children now running (pid = process group id), so shutdown can kill them.
@@ -482,6 +508,15 @@ impl Client {
     /// Runs an action for a user and an operation. The wrong-credentials expected
     /// failure's child alone gets credentials no server accepts.
     pub async fn run_with(&self, action: Action<'_>, tag: Tag) -> Exec {
+        let (exec, pending) = self.run_pending(action, tag).await;
+        pending.settle(None);
+        exec
+    }
+
+    /// As `run_with`, but the child's end reaches the ledger only when the returned
+    /// `Pending` is settled, with a cause learnt afterwards (a bucket check that failed
+    /// on a bucket the next `mb` created failed because the bucket was missing).
+    pub async fn run_pending(&self, action: Action<'_>, tag: Tag) -> (Exec, Pending) {
         let wrong_credentials = tag.op == Some(OpType::WrongCredentials);
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{}-{n}", self.telemetry.run_id);
@@ -512,9 +547,9 @@ impl Client {
                 files: before.1,
                 build: self.binary_b.as_ref().map(|_| tag.build),
             };
-            l.ended(fact);
+            return (exec, Pending { watch: Some((l.clone(), fact)) });
         }
-        exec
+        (exec, Pending { watch: None })
     }
 
     async fn spawn_and_wait(

@@ -502,11 +502,16 @@ fn release_local(path: &Path) {
 /// create fails (another process may have won the race). Errors carry the client's
 /// first stderr line.
 pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<(), String> {
-    let exists = client.run(Action::BucketExists { bucket }).await;
+    let (exists, check) = client.run_pending(Action::BucketExists { bucket }, Tag::default()).await;
     if exists.outcome == Outcome::Ok {
+        check.settle(None);
         return Ok(());
     }
     let made = client.run(Action::MakeBucket { bucket }).await;
+    // obsctl's `service error` does not say why the check failed; the `mb` that then
+    // succeeds does: the bucket was missing. The failure's class is then known (a
+    // bucket error), and obsctl's error families stay judged from a run's first hour.
+    check.settle((made.outcome == Outcome::Ok).then_some(OpType::MissingBucketDelete));
     if made.outcome == Outcome::Ok {
         return Ok(());
     }
