@@ -522,13 +522,6 @@ fn server_lines(r: &AbReport) -> String {
     let Some(first) = r.server.first() else { return String::new() };
     let mut out = format!("server's requests, A → B ({} blocks, each one build's):\n", first.blocks);
     for s in &r.server {
-        let rel = match s.rel {
-            Some((x, lo, hi)) if lo.is_finite() => {
-                format!("{:+.1}% [{:+.1}, {:+.1}]", x * 100.0, lo * 100.0, hi * 100.0)
-            }
-            Some((x, _, _)) => format!("{:+.1}%", x * 100.0),
-            None => "-".into(),
-        };
         let _ = writeln!(
             out,
             "  {:<16} per {:<8} {:>7} → {:<7} {:<24} {:<12} {}",
@@ -536,7 +529,7 @@ fn server_lines(r: &AbReport) -> String {
             s.per,
             rate(s.a),
             rate(s.b),
-            rel,
+            s.shift_text(),
             s.verdict.name(),
             s.reason
         );

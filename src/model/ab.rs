@@ -154,6 +154,20 @@ pub struct ServerRow {
     pub reason: String,
 }
 
+impl ServerRow {
+    /// "+3.1% [−2.0, +8.4]" (B against A with its interval), "+3.1%" without an
+    /// interval, "-" when A sends none: one wording for the table and the page.
+    pub fn shift_text(&self) -> String {
+        match self.rel {
+            Some((x, lo, hi)) if lo.is_finite() => {
+                format!("{:+.1}% [{:+.1}, {:+.1}]", x * 100.0, lo * 100.0, hi * 100.0)
+            }
+            Some((x, _, _)) => format!("{:+.1}%", x * 100.0),
+            None => "-".into(),
+        }
+    }
+}
+
 /// Points kept of each build's latencies for a chart: a page drawn from a 24 h run stays
 /// small whatever the number of commands.
 pub const CURVE_POINTS: usize = 200;

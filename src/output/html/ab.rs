@@ -63,13 +63,8 @@ fn server(out: &mut String, rows: &[ServerRow]) {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|s| {
-            let rel = match s.rel {
-                Some((x, lo, hi)) if lo.is_finite() => {
-                    format!("{:+.1}% [{:+.1},&nbsp;{:+.1}]", x * 100.0, lo * 100.0, hi * 100.0)
-                }
-                Some((x, _, _)) => format!("{:+.1}%", x * 100.0),
-                None => "-".into(),
-            };
+            // The interval stays on one line.
+            let rel = s.shift_text().replace(", ", ",&nbsp;");
             vec![
                 esc(&s.api),
                 esc(s.per),
