@@ -722,6 +722,50 @@ fn strip_ansi(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Records what reaches the ledger.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<ChildFact>>);
+
+    impl ChildWatch for Seen {
+        fn started(&self, _: &str) {}
+        fn ended(&self, fact: ChildFact) {
+            self.0.lock().unwrap().push(fact);
+        }
+    }
+
+    fn pending(seen: &std::sync::Arc<Seen>, ok: bool) -> Pending {
+        let fact = ChildFact {
+            id: "r-1".into(),
+            user: None,
+            cmd: Cmd::List,
+            expected: None,
+            exited: true,
+            ok,
+            bytes: 0,
+            files: Vec::new(),
+            build: None,
+        };
+        Pending { watch: Some((seen.clone(), fact)) }
+    }
+
+    #[test]
+    fn a_cause_learnt_later_explains_a_failure_and_never_a_success() {
+        let seen = std::sync::Arc::new(Seen::default());
+        pending(&seen, false).settle(Some(OpType::MissingBucketDelete));
+        pending(&seen, true).settle(Some(OpType::MissingBucketDelete));
+        pending(&seen, false).settle(None);
+        let got: Vec<Option<OpType>> = seen.0.lock().unwrap().iter().map(|f| f.expected).collect();
+        assert_eq!(got, [Some(OpType::MissingBucketDelete), None, None]);
+    }
+
+    #[test]
+    fn a_pending_child_dropped_unsettled_still_reaches_the_ledger() {
+        let seen = std::sync::Arc::new(Seen::default());
+        drop(pending(&seen, false));
+        assert_eq!(seen.0.lock().unwrap().len(), 1, "a record left open would wait forever");
+        assert_eq!(seen.0.lock().unwrap()[0].expected, None);
+    }
+
     fn client(flavor: Flavor) -> Client {
         Client::new(
             &ClientPlan {

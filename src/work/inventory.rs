@@ -25,7 +25,10 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    pub fn add(&mut self, key: String, size: u64, kind: usize, expires_at: f64, uncertain: bool) -> u64 {
+    pub fn add(&mut self, mut key: String, size: u64, kind: usize, expires_at: f64, uncertain: bool) -> u64 {
+        // A key is kept until its TTL (hours, tens of thousands of them): not the spare
+        // capacity `format!` left behind.
+        key.shrink_to_fit();
         let id = self.next_id;
         self.next_id += 1;
         self.objects.push(Object { id, key, size, kind, expires_at, uncertain, readers: 0 });
