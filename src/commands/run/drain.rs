@@ -37,6 +37,23 @@ pub fn drain(fleet: &Fleet, stopped_by: StopCause, workers: Vec<JoinHandle<Worke
     workers.into_iter().filter_map(|h| h.join().ok()).collect()
 }
 
+/// Objects past their TTL and not deleted when the traffic stopped: the TTL deletes fell
+/// behind (a saturated host, or the deletes' share of the in-flight cap). Said, never
+/// hidden: the buckets held more than the profile's lifecycle asks for.
+pub fn warn_overdue(ends: &[WorkerEnd], sim_now: f64) {
+    let overdue = overdue(ends, sim_now);
+    if overdue > 0 {
+        let left: usize = ends.iter().map(|e| e.objects.len()).sum();
+        warn!(
+            "TTL deletes fell behind: {overdue} of the {left} objects left were past their TTL when the traffic stopped (the host or the deletes' share of the in-flight cap set the pace)"
+        );
+    }
+}
+
+fn overdue(ends: &[WorkerEnd], sim_now: f64) -> usize {
+    ends.iter().flat_map(|e| &e.objects).filter(|o| o.expires_at <= sim_now).count()
+}
+
 /// `--cleanup`, unless a signal stopped the run (the grace period is spent; the objects
 /// are in the journal). Returns what stopped the run: a signal also when a signal
 /// stopped the cleanup.
@@ -164,4 +181,24 @@ pub fn remove_temp(temp: tempfile::TempDir, ints: &Interrupts) {
         warn!("could not remove temp dir {}: {e}", temp_path.display());
     }
     ints.temp_root.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::work::inventory::Object;
+
+    fn obj(expires_at: f64) -> Object {
+        Object { id: 0, key: "k".into(), size: 1, kind: 0, expires_at, uncertain: false, readers: 0 }
+    }
+
+    #[test]
+    fn only_objects_past_their_ttl_are_overdue() {
+        let ends = vec![
+            WorkerEnd { user: 0, objects: vec![obj(10.0), obj(20.0), obj(31.0)] },
+            WorkerEnd { user: 1, objects: vec![obj(30.0)] },
+        ];
+        assert_eq!(overdue(&ends, 30.0), 3);
+        assert_eq!(overdue(&ends, 5.0), 0);
+    }
 }

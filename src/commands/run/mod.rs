@@ -57,6 +57,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     let workers = dispatch::start_workers(&fleet, temp.path(), leftovers);
     let (mut stopped_by, dispatch_s) = dispatch::wait(&fleet, &stop_rx);
     let ends = drain::drain(&fleet, stopped_by, workers);
+    drain::warn_overdue(&ends, clock.sim_now());
     if opts.cleanup {
         stopped_by = drain::cleanup_if_asked(&rt, &fleet, ends, &stop_rx, stopped_by);
     }
