@@ -438,10 +438,12 @@ impl Worker {
 
     /// The janitor: deletes expired objects. Deletes need a global slot but are tried
     /// before new arrivals, so a busy fleet still keeps its buckets small; they may hold
-    /// no more than their share of the slots (`Gate::delete_share`), so a backlog of
-    /// expiries cannot stop the users' traffic.
+    /// no more than their share of the slots (`Gate::delete_share`) and wait, as
+    /// arrivals do, while the host guard holds new work back, so a backlog of expiries
+    /// cannot stop the users' traffic (objects left overdue are counted at the end).
     fn expire(&mut self, sim_now: f64) {
-        while let Some(permit) = self.fleet.decider.gate.try_delete_slot() {
+        while self.fleet.decider.host.admits() {
+            let Some(permit) = self.fleet.decider.gate.try_delete_slot() else { return };
             let Some(obj) = self.inv.take_expired(sim_now, 1).pop() else { return };
             let confirm = self.mix.confirm_delete(&mut self.aux);
             self.started(OpType::Delete, None, None);
