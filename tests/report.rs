@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `SHORT` with a stats interval a second (a timeline of a few points).
 const SHORT_TIMELINE: &[&str] = &["--stats-interval", "1s", "-q"];
@@ -205,31 +205,14 @@ fn headless(browser: &str, profile: &Path, page: &Path, args: &[&str]) -> String
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd.spawn().expect("chromium starts");
-    let start = Instant::now();
-    let limit = Duration::from_secs(60);
-    // Read stdout on a thread: a DOM dump is larger than a pipe holds.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
-        s
+    let child = cmd.spawn().expect("chromium starts");
+    // Both pipes are drained while it runs: a DOM dump is larger than a pipe holds.
+    let out = wait_bounded_with(child, Duration::from_secs(60), |c| {
+        // SAFETY: signals the process group this test started (its own pid).
+        unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
     });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
-            assert!(status.success(), "chromium {args:?} exited {status}: {err}");
-            return reader.join().unwrap();
-        }
-        if start.elapsed() > limit {
-            // SAFETY: signals the process group this test started (its own pid).
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("chromium {args:?} still running after {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(out.status.success(), "chromium {args:?} exited {}: {}", out.status, stderr(&out));
+    stdout(&out)
 }
 
 /// (width, height, pixels that are not near-white) of a PNG.

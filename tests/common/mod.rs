@@ -195,7 +195,14 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     wait_bounded(child, limit)
 }
 
-pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+pub fn wait_bounded(child: Child, limit: Duration) -> Output {
+    wait_bounded_with(child, limit, |c| {
+        let _ = c.kill();
+    })
+}
+
+/// As `wait_bounded`, with `kill` to end the child at the limit (a process group, say).
+pub fn wait_bounded_with(mut child: Child, limit: Duration, kill: impl FnOnce(&mut Child)) -> Output {
     // Drain the pipes while waiting: a run that writes more than a pipe holds (64 KiB)
     // would otherwise block on its console and never end.
     let out = drain(child.stdout.take());
@@ -208,7 +215,7 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
             return Output { status, stdout: out.finish(), stderr: err.finish() };
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
+            kill(&mut child);
             let _ = child.wait();
             panic!(
                 "still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
