@@ -89,7 +89,7 @@ fn shares_and_checks(o: &mut String, plan: &Plan) {
             .telemetry
             .allow
             .iter()
-            .map(|(v, m)| format!("{v}: {}", m.keys().cloned().collect::<Vec<_>>().join(", ")))
+            .map(|k| format!("{}: {}", k.key, k.families.keys().cloned().collect::<Vec<_>>().join(", ")))
             .collect();
         let _ = writeln!(
             o,

@@ -8,3 +8,4 @@ pub mod schedule;
 pub mod shard;
 pub mod threshold;
 pub mod token;
+pub mod versions;

@@ -149,8 +149,8 @@ pub struct TelemetryPlan {
     pub identity: bool,
     /// How long the end of a run waits for exports of children that already ended.
     pub wait: Duration,
-    /// Known deviations: client version (a substring of `--version`) → metric → reason.
-    pub allow: BTreeMap<String, BTreeMap<String, String>>,
+    /// Known deviations, per version key (`config::versions`), in the profile's order.
+    pub allow: Vec<crate::config::versions::KnownDeviations>,
 }
 
 /// Independent checks of the client's word.

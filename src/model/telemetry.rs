@@ -99,6 +99,14 @@ pub struct Report {
     /// one build gets wrong shows whatever the other does.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub builds: BTreeMap<String, BTreeMap<String, Family>>,
+    /// Under `ab`, per build and family: each child's (expected, reported) movement, for
+    /// the children that should have moved the family or did (a uniform sample of at most
+    /// 10,000). `ab` judges the builds' difference on them; never written.
+    #[serde(skip)]
+    pub build_samples: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>,
+    /// Under `ab`, per build: (children ended, of which exported). Never written.
+    #[serde(skip)]
+    pub build_children: BTreeMap<String, (u64, u64)>,
     /// Children by command kind.
     pub commands: BTreeMap<String, CommandKind>,
     /// By simulated hour the children started in, oldest first: when the client's

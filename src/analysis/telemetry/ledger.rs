@@ -20,6 +20,36 @@ use crate::model::contract::{self, ChildFact, Cmd, Expect};
 
 /// Distinct out-of-contract series remembered (more are counted as dropped series).
 const MAX_STRAYS: usize = 1024;
+/// Children kept per build and family for `ab`'s comparison (a uniform sample beyond):
+/// 30 families × 2 builds × this × 16 bytes stays under 10 MB however long `ab` runs.
+pub const MAX_BUILD_SAMPLES: usize = 10_000;
+
+/// A uniform sample of at most `MAX_BUILD_SAMPLES` children's (expected, reported)
+/// movement of one family (Vitter's algorithm R, with a fixed hash for the draws, so a
+/// run is repeatable).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reservoir {
+    pub seen: u64,
+    pub kept: Vec<(f64, f64)>,
+}
+
+impl Reservoir {
+    fn push(&mut self, x: (f64, f64)) {
+        self.seen += 1;
+        if self.kept.len() < MAX_BUILD_SAMPLES {
+            self.kept.push(x);
+            return;
+        }
+        // SplitMix64's finalizer of the count: uniform enough for a draw in 0..seen.
+        let mut z = self.seen.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let j = ((z ^ (z >> 31)) % self.seen) as usize;
+        if j < MAX_BUILD_SAMPLES {
+            self.kept[j] = x;
+        }
+    }
+}
 
 /// Expected and reported movement of each contract family for a set of children.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -70,6 +100,9 @@ pub struct Tally {
     pub commands: BTreeMap<Cmd, Sums>,
     /// Under `ab`: by client build, so a family one build gets wrong shows apart.
     pub builds: BTreeMap<crate::model::events::Build, Sums>,
+    /// Under `ab`: per build and family, each child's (expected, reported) movement, for
+    /// the children that should have moved it or did: `ab` compares the builds on them.
+    pub build_samples: BTreeMap<crate::model::events::Build, BTreeMap<&'static str, Reservoir>>,
     /// Children killed (timeout, shutdown) before they could export.
     pub killed: u64,
     /// Exports that arrived after their child's record was closed (deadline passed, or
@@ -211,6 +244,20 @@ impl Ledger {
         self.tally.commands.entry(fact.cmd).or_default().add(fact, &expected, r);
         if let Some(b) = fact.build {
             self.tally.builds.entry(b).or_default().add(fact, &expected, r);
+            // A child whose export never came is a lost export, judged apart (on a busy
+            // host it may be the host's doing): the families compare what arrived.
+            let Some(r) = r else { return };
+            let samples = self.tally.build_samples.entry(b).or_default();
+            for (name, hist) in contract::FAMILIES {
+                // A child may expect a family more than once (sync: once per file).
+                let sum = |v: &[(&'static str, Expect)]| {
+                    v.iter().filter(|(n, _)| n == name).map(|(_, e)| if *hist { e.count as f64 } else { e.value }).sum()
+                };
+                let (e, rep): (f64, f64) = (sum(&expected), sum(r));
+                if e != 0.0 || rep != 0.0 {
+                    samples.entry(name).or_default().push((e, rep));
+                }
+            }
         }
     }
 }

@@ -11,12 +11,21 @@ pub mod receiver;
 use std::collections::BTreeMap;
 
 use crate::model::contract::{self, Cmd, Expect};
+use crate::model::events::Build;
 use crate::model::telemetry::{Agreement, CommandKind, Family, Report, Stray, Window};
 use ledger::Sums;
 use receiver::Store;
 
 /// Known deviations: metric → reason, for the client version the profile names.
 pub type Allow = BTreeMap<String, String>;
+
+/// The deviations allowed for the run as a whole and, under `ab`, for each build's own
+/// children (each build by its own version).
+#[derive(Debug, Clone, Default)]
+pub struct Allowances {
+    pub run: Allow,
+    pub builds: BTreeMap<Build, Allow>,
+}
 
 fn families(
     expected: &BTreeMap<&'static str, Expect>,
@@ -84,10 +93,34 @@ fn cmd_name(c: Cmd) -> &'static str {
     }
 }
 
+/// The report with `ab`'s per-child samples of each build (the end of the run).
+pub fn with_build_samples(mut report: Report, store: &Store) -> Report {
+    report.build_samples = store
+        .ledger
+        .tally
+        .build_samples
+        .iter()
+        .map(|(b, fams)| {
+            let fams = fams.iter().map(|(n, r)| (n.to_string(), r.kept.clone())).collect();
+            (b.name().to_string(), fams)
+        })
+        .collect();
+    report.build_children =
+        store.ledger.tally.builds.iter().map(|(b, s)| (b.name().to_string(), (s.ended, s.reported_children))).collect();
+    report
+}
+
 /// The reconciliation so far, from the ledger's sums (children still in flight or
 /// awaiting their export are not in it yet) and the receiver's counters.
-pub fn reconcile(client: &str, store: &Store, counters: (u64, u64, u64), users: &[String], allow: &Allow) -> Report {
+pub fn reconcile(
+    client: &str,
+    store: &Store,
+    counters: (u64, u64, u64),
+    users: &[String],
+    allowances: &Allowances,
+) -> Report {
     let t = &store.ledger.tally;
+    let allow = &allowances.run;
     let fams = families_of(&t.all, allow);
     let mismatches = fams.values().filter(|f| f.verdict == Agreement::Mismatch).count() as u64;
     let mut per_user = BTreeMap::new();
@@ -128,7 +161,14 @@ pub fn reconcile(client: &str, store: &Store, counters: (u64, u64, u64), users: 
         mismatches,
         families: fams,
         users: per_user,
-        builds: t.builds.iter().map(|(b, s)| (b.name().to_string(), families_of(s, allow))).collect(),
+        builds: t
+            .builds
+            .iter()
+            .map(|(b, s)| (b.name().to_string(), families_of(s, allowances.builds.get(b).unwrap_or(allow))))
+            .collect(),
+        // Only the end of the run needs them (`with_build_samples`), not each live table.
+        build_samples: BTreeMap::new(),
+        build_children: BTreeMap::new(),
         commands: t
             .commands
             .iter()

@@ -36,7 +36,7 @@ pub struct Shown<'a> {
     /// The client and its version, in every table's title.
     pub label: &'a str,
     /// The telemetry deviations allowed for this client version.
-    pub allow: &'a telemetry::Allow,
+    pub allow: &'a telemetry::Allowances,
     pub receiver: Option<&'a OtlpReceiver>,
     pub ops_log: Option<OpsLog>,
     pub live: Option<Live>,

@@ -37,6 +37,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
         stop_rx,
         run_id,
         version,
+        version_b,
         server_start,
         journal,
         leftovers,
@@ -46,8 +47,11 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
 
     let plan = Arc::new(plan);
     let clock = Clock::start(opts.map);
-    let label = format!("{}: {version}", plan.client.flavor.name());
-    let allow = preflight::allowed(&plan, &version);
+    let label = match &version_b {
+        Some(b) => format!("{}: {version} (A), {b} (B)", plan.client.flavor.name()),
+        None => format!("{}: {version}", plan.client.flavor.name()),
+    };
+    let allow = preflight::allowed(&plan, &version, version_b.as_deref());
     let (fleet, events) = dispatch::fleet(&plan, &opts, clock, &rt, &client, journal, &run_id);
     let shown = Shown { label: &label, allow: &allow, receiver: receiver.as_ref(), ops_log, live };
     let (hourly, readings) = plan.server_metrics.as_deref().map(dispatch::server_readings).unzip();

@@ -20,10 +20,12 @@ use crate::commands::options::RunOpts;
 use crate::commands::run::bounded;
 use crate::commands::run::leftovers::{self, PerUser};
 use crate::config::plan::Plan;
+use crate::config::versions;
 use crate::exec::client::{self, Action, Client, Outcome, Telemetry};
 use crate::exec::signal::{self, Interrupts};
 use crate::model::clock;
 use crate::model::error::Error;
+use crate::model::events::Build;
 use crate::output::export::opslog::OpsLog;
 use crate::output::live::Live;
 use crate::output::logging::{self, LogGuards, logged};
@@ -51,6 +53,8 @@ pub struct Prepared {
     pub run_id: String,
     /// The client's version line.
     pub version: String,
+    /// Under `ab`: build B's version line.
+    pub version_b: Option<String>,
     /// The server's counters before the first operation (with `--server-metrics`).
     pub server_start: Option<server_metrics::Counts>,
     pub journal: Journal,
@@ -105,7 +109,7 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
     let rt = client::runtime().map_err(logged)?;
     let run_id = format!("{:08x}", rand::random::<u32>());
     let Connected { receiver, client, ints, stop_rx } = connect(&rt, plan, opts, &run_id)?;
-    let version = check_client_and_buckets(&rt, plan, opts, &client)?;
+    let (version, version_b) = check_client_and_buckets(&rt, plan, opts, &client)?;
     // The server's counters before the first operation: a URL that does not serve them
     // is bad input, found before any traffic.
     let server_start = match &plan.server_metrics {
@@ -130,6 +134,7 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
         stop_rx,
         run_id,
         version,
+        version_b,
         server_start,
         journal,
         leftovers,
@@ -188,31 +193,23 @@ fn connect(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, run_id: &s
 }
 
 /// The client must run, and every bucket must exist, before any traffic. Returns the
-/// client's version line.
+/// client's version line (and build B's, under `ab`).
 fn check_client_and_buckets(
     rt: &tokio::runtime::Runtime,
     plan: &Plan,
     opts: &RunOpts,
     client: &Arc<Client>,
-) -> Result<String, Error> {
-    let version = rt.block_on(client.run(Action::Version));
-    if version.outcome != Outcome::Ok {
-        return Err(logged(Error::Usage(format!(
-            "cannot run `{} --version` ({} flavor): {}",
-            plan.client.binary.display(),
-            plan.client.flavor.name(),
-            ops::describe(&version)
-        ))));
-    }
-    let version_text = version
-        .stdout
-        .lines()
-        .chain(version.stderr_line.iter().map(|s| s.as_str()))
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(|l| client.redact(l))
-        .unwrap_or_else(|| "unknown".into());
-    announce(plan, opts, &version_text);
+) -> Result<(String, Option<String>), Error> {
+    let version_text = version_line(rt, plan, client, Build::A, &plan.client.binary)?;
+    let version_b = match &opts.ab {
+        Some(split) => Some(version_line(rt, plan, client, Build::B, &split.binary_b)?),
+        None => None,
+    };
+    let shown = match &version_b {
+        Some(b) => format!("{version_text} (A), {b} (B)"),
+        None => version_text.clone(),
+    };
+    announce(plan, opts, &shown);
     // Bounded: 10,000 users once opened every bucket check at once and ran out of files.
     let buckets = plan.buckets().into_iter().map(str::to_string);
     let ensured = rt.block_on(bounded::each(buckets, PREFLIGHT_CONCURRENCY, |b| {
@@ -233,7 +230,35 @@ fn check_client_and_buckets(
         // Each was logged above, by name.
         return Err(Error::Failed(format!("{failed} buckets could not be ensured")).reported());
     }
-    Ok(version_text)
+    Ok((version_text, version_b))
+}
+
+/// One build's `--version` line: the first line it prints (redacted), or the error
+/// that refuses the run.
+fn version_line(
+    rt: &tokio::runtime::Runtime,
+    plan: &Plan,
+    client: &Arc<Client>,
+    build: Build,
+    binary: &std::path::Path,
+) -> Result<String, Error> {
+    let version = rt.block_on(client.run_with(Action::Version, client::Tag { build, ..Default::default() }));
+    if version.outcome != Outcome::Ok {
+        return Err(logged(Error::Usage(format!(
+            "cannot run `{} --version` ({} flavor): {}",
+            binary.display(),
+            plan.client.flavor.name(),
+            ops::describe(&version)
+        ))));
+    }
+    Ok(version
+        .stdout
+        .lines()
+        .chain(version.stderr_line.iter().map(|s| s.as_str()))
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| client.redact(l))
+        .unwrap_or_else(|| "unknown".into()))
 }
 
 /// The run's first lines: what runs against what, how fast, and the thresholds.
@@ -284,7 +309,24 @@ fn temp_dir(opts: &RunOpts, ints: &Interrupts) -> Result<tempfile::TempDir, Erro
     Ok(temp)
 }
 
-/// The telemetry deviations the profile allows for this client version.
-pub fn allowed(plan: &Plan, version: &str) -> telemetry::Allow {
-    plan.telemetry.allow.iter().filter(|(v, _)| version.contains(v.as_str())).flat_map(|(_, m)| m.clone()).collect()
+/// The telemetry deviations the profile allows for this client's version (each build's
+/// for its own children under `ab`; the run as a whole, both builds' children together,
+/// with what either build's version allows). A deviation allowed only for an earlier
+/// version is taken as known since then, with a warning to bring the profile up to date.
+pub fn allowed(plan: &Plan, version: &str, version_b: Option<&str>) -> telemetry::Allowances {
+    let of = |line: &str| {
+        let (allow, since) = versions::allowances(&plan.telemetry.allow, line);
+        if plan.telemetry.verify && !since.is_empty() {
+            warn!(
+                "telemetry: {line} is newer than the profile's [telemetry.allow] versions that list {}: each is allowed as known since then; list them for this version once confirmed",
+                since.join(", ")
+            );
+        }
+        allow
+    };
+    let a = of(version);
+    let Some(b) = version_b.map(of) else { return telemetry::Allowances { run: a, builds: Default::default() } };
+    let mut run = b.clone();
+    run.extend(a.clone());
+    telemetry::Allowances { run, builds: [(Build::A, a), (Build::B, b)].into() }
 }

@@ -45,7 +45,7 @@ pub fn final_telemetry(
     r: OtlpReceiver,
     plan: &Plan,
     label: &str,
-    allow: &telemetry::Allow,
+    allow: &telemetry::Allowances,
 ) -> crate::model::telemetry::Report {
     await_exports(&r, plan.telemetry.wait);
     let mut store = r.store.lock().unwrap_or_else(|e| e.into_inner());
@@ -57,7 +57,7 @@ pub fn final_telemetry(
         c.forward_failures.load(Ordering::Relaxed),
     );
     let users: Vec<String> = plan.users.iter().map(|u| u.id.clone()).collect();
-    let t = telemetry::reconcile(label, &store, counts, &users, allow);
+    let t = telemetry::with_build_samples(telemetry::reconcile(label, &store, counts, &users, allow), &store);
     if t.lost_exports > 0 {
         warn!(
             "telemetry: {} children that exited never exported (each waited {})",

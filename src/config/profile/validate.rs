@@ -19,6 +19,7 @@ use crate::config::plan::{
     Arrivals, Band, ClientPlan, DateField, Flavor, Kind, Lifecycle, Limits, Plan, Rates, TelemetryPlan, Verify,
 };
 use crate::config::threshold::{self, Threshold};
+use crate::config::versions::{KnownDeviations, VersionSpec};
 use crate::model::events::OpType;
 use crate::model::units::parse_duration;
 
@@ -304,37 +305,41 @@ impl Cx<'_> {
         Ok(telemetry)
     }
 
-    /// `[telemetry.allow."VERSION"]`: a client version → metric of the contract → reason.
+    /// `[telemetry.allow."KEY"]`: a client version, requirement, list or `*`
+    /// (`config::versions`) → metric of the contract → reason.
     fn telemetry_allow(
         &self,
         allow: &BTreeMap<String, BTreeMap<String, Spanned<String>>>,
-    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ProfileError> {
+    ) -> Result<Vec<KnownDeviations>, ProfileError> {
         let families: Vec<&str> = crate::model::contract::FAMILIES.iter().map(|(n, _)| *n).collect();
-        let mut out = BTreeMap::new();
-        for (version, metrics) in allow {
-            // Shown by `check` and matched against `--version`: a version's charset.
-            let ok = (1..=64).contains(&version.len())
-                && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        let mut out = Vec::new();
+        for (key, metrics) in allow {
+            let at = metrics.values().next().map_or(self.table_span("telemetry"), |w| w.span());
+            // Shown by `check`: a key's charset (no markup, no escapes), then its meaning.
+            let ok = (1..=64).contains(&key.len())
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || "._+-<>=^~*|, ".contains(c));
             if !ok {
-                let at = metrics.values().next().map_or(self.table_span("telemetry"), |w| w.span());
                 return Err(self.err(
                     at,
-                    format!("telemetry.allow.{version}"),
-                    format!("{version:?}: versions use letters, digits, '.', '+', '-' and '_' (1-64 chars)"),
+                    format!("telemetry.allow.{key}"),
+                    format!(
+                        "{key:?}: a version or requirement uses letters, digits, spaces and . _ + - < > = ^ ~ * | , (1-64 chars)"
+                    ),
                 ));
             }
+            let spec = VersionSpec::parse(key).map_err(|m| self.err(at, format!("telemetry.allow.{key}"), m))?;
             let mut m = BTreeMap::new();
             for (metric, why) in metrics {
                 if !families.contains(&metric.as_str()) {
                     return Err(self.err(
                         why.span(),
-                        format!("telemetry.allow.{version}.{metric}"),
+                        format!("telemetry.allow.{key}.{metric}"),
                         format!("not a metric of the contract ({})", families.join(", ")),
                     ));
                 }
                 m.insert(metric.clone(), why.get_ref().clone());
             }
-            out.insert(version.clone(), m);
+            out.push(KnownDeviations { key: key.clone(), spec, families: m });
         }
         Ok(out)
     }
