@@ -40,15 +40,27 @@ fn ab(
     b_env: &[(&str, &str)],
     extra: &[&str],
 ) -> (Sandbox, std::process::Output) {
-    let profile = edit_profile(
-        &std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap(),
-        &[
-            ("ttl = \"40s\"", "ttl = \"2s\""),
-            ("verify = true ", if py.is_some() { "verify = true " } else { "verify = false " }),
-            // Downloads as often as uploads: both are judged.
-            ("download_share = 0.2", "download_share = 0.4"),
-        ],
-    );
+    ab_edited(secs, seed, py, a_env, b_env, extra, &[])
+}
+
+/// `ab` as above, with more (from, to) edits of the smoke profile.
+fn ab_edited(
+    secs: u32,
+    seed: u64,
+    py: Option<&std::path::Path>,
+    a_env: &[(&str, &str)],
+    b_env: &[(&str, &str)],
+    extra: &[&str],
+    edits: &[(&str, &str)],
+) -> (Sandbox, std::process::Output) {
+    let mut all_edits = vec![
+        ("ttl = \"40s\"", "ttl = \"2s\""),
+        ("verify = true ", if py.is_some() { "verify = true " } else { "verify = false " }),
+        // Downloads as often as uploads: both are judged.
+        ("download_share = 0.2", "download_share = 0.4"),
+    ];
+    all_edits.extend_from_slice(edits);
+    let profile = edit_profile(&std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap(), &all_edits);
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sb = Sandbox::with_profile(&profile);
     for bucket in ["alice-development", "henry-operations", "jack-mobile-apps"] {
@@ -214,10 +226,58 @@ fn a_build_that_stops_exporting_a_family_fails_naming_it() {
     let head = all.lines().find(|l| l.starts_with("ab FAIL")).unwrap_or_else(|| panic!("{all}"));
     assert!(head.contains("telemetry downloads_total"), "{head}");
     assert!(all.contains("telemetry downloads_total: A match"), "{all}");
-    // No other family differs between the builds.
+    assert!(all.contains("further from the truth"), "{all}");
+    // No other family fails: the builds are the same code but for that family.
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
-    let diffs = s["ab"]["telemetry"].as_array().unwrap();
-    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    let rows = s["ab"]["telemetry"].as_array().unwrap();
+    let failed: Vec<&str> =
+        rows.iter().filter(|r| r["verdict"] == "FAIL").map(|r| r["family"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["downloads_total"], "{rows:?}");
+}
+
+/// The fake with a deviation (bytes overcounted), reporting `version`.
+fn deviating(version: &'static str) -> [(&'static str, &'static str); 2] {
+    [("FAKE_OTEL_MODE", "overcount_bytes"), ("FAKE_OBSCTL_VERSION", version)]
+}
+
+/// The smoke profile's allow list, for the two families the fake overcounts.
+const ALLOW_BYTES: (&str, &str) = (
+    "[telemetry.allow.\">=0.2.0, <0.4.0\"]",
+    "[telemetry.allow.\">=0.2.0, <0.4.0\"]\nbytes_downloaded_total = \"the fake overcounts it\"",
+);
+
+#[test]
+fn the_same_code_under_another_version_never_fails() {
+    let Some(py) = python("the_same_code_under_another_version_never_fails") else { return };
+    // The previous release (0.2.0) against this one (0.3.0), the same code: each build is
+    // judged by its own version's known deviations, and the families on what both did.
+    for (seed, b_version) in [(3, "0.3.0"), (4, "0.4.0"), (5, "0.1.0")] {
+        let (sb, out) = ab_edited(8, seed, Some(&py), &deviating("0.2.0"), &deviating(b_version), &[], &[ALLOW_BYTES]);
+        let all = text(&out);
+        assert!(matches!(out.status.code(), Some(0) | Some(4)), "B {b_version}: {all}");
+        assert!(!all.contains("ab FAIL"), "B {b_version}: {all}");
+        // The run as a whole takes what either build's version allows: no inner FAILED.
+        assert!(!all.contains("verdict: FAILED"), "B {b_version}: {all}");
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+        let builds = &s["run"]["telemetry"]["builds"];
+        assert_eq!(builds["A"]["bytes_uploaded_total"]["verdict"], "allowed", "{builds}");
+        let b = &builds["B"]["bytes_uploaded_total"];
+        match b_version {
+            "0.3.0" => assert_eq!(b["verdict"], "allowed", "{b}"),
+            // Newer than the allow list: still allowed, known since its first version.
+            "0.4.0" => {
+                assert_eq!(b["verdict"], "allowed", "{b}");
+                assert!(b["note"].as_str().unwrap().starts_with("known since 0.2.0"), "{b}");
+                assert!(all.contains("is newer than the profile's [telemetry.allow] versions"), "{all}");
+            }
+            // Older than any key: its own verdict is a mismatch, but B is no further from
+            // the truth than A, so the comparison is no FAIL.
+            _ => assert_eq!(b["verdict"], "MISMATCH", "{b}"),
+        }
+        let row = s["ab"]["telemetry"].as_array().unwrap().iter().find(|r| r["family"] == "bytes_uploaded_total");
+        let row = row.unwrap_or_else(|| panic!("no bytes_uploaded_total row: {s}"));
+        assert_ne!(row["verdict"], "FAIL", "{row}");
+    }
 }
 
 #[test]

@@ -601,6 +601,62 @@ fn ab_server_view_names_a_build_that_lists_more_aws() {
     assert!(text.contains("ListObjectsV2") && text.contains("server's requests"), "{text}");
 }
 
+// `ab` of obsctl against a copy of itself that reports another version (the previous
+// release of the same code, as the release job runs it): never a FAIL, over 3 seeds.
+// Each build is judged by its own version's known deviations and the families on what
+// both builds did; the rare kinds reach both builds.
+#[test]
+fn ab_against_a_copy_under_another_version_never_fails_obsctl() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(st) = setup("ab_against_a_copy_under_another_version", Flavor::Obsctl) else { return };
+    for seed in ["1", "2", "3"] {
+        let profile = std::fs::read_to_string(repo().join("scripts/ci-smoke.toml")).unwrap();
+        let sb = Sandbox::with_profile(&profile);
+        let copy = sb.path("obsctl-0.2.0");
+        let real = st.client.display().to_string();
+        std::fs::write(
+            &copy,
+            format!(
+                "#!/bin/sh
+for a in \"$@\"; do [ \"$a\" = --version ] && {{ echo \"obsctl 0.2.0\"; exit 0; }}; done
+exec \"{real}\" \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = std::process::Command::new(bin());
+        cmd.current_dir(sb.path(""))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .envs(st.server.env())
+            .args(["--profiles", "profiles.toml", "ab", "--a"])
+            .arg(&copy)
+            .arg("--b")
+            .arg(&st.client)
+            .args(["--endpoint", &st.server.endpoint(), "--command-timeout", "30s"])
+            .args(["--duration", "60s", "--rate-scale", "3", "--seed", seed, "--stats-interval", "1h", "-q"])
+            .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
+            .args(["--cleanup"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run_bounded(cmd, LIMIT);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(matches!(out.status.code(), Some(0) | Some(4)), "seed {seed}: {text}");
+        assert!(!text.contains("ab FAIL") && !text.contains("verdict: FAILED"), "seed {seed}: {text}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+        let builds = &doc["run"]["telemetry"]["builds"];
+        // obsctl's known deviations, allowed for both versions (0.2.0 and 0.3.0).
+        for b in ["A", "B"] {
+            assert_eq!(builds[b]["operations_total"]["verdict"], "allowed", "{b}: {builds}");
+        }
+        let rows = doc["ab"]["telemetry"].as_array().unwrap();
+        assert!(rows.len() >= 10, "{rows:?}");
+        assert!(rows.iter().all(|r| r["verdict"] != "FAIL"), "{rows:?}");
+    }
+}
+
 // Shards of one profile against one server: 4 processes (3 replicas of one persona
 // sharing its bucket, and one other user) never make the same key, each cleans up its
 // own objects, and the merged summary is their sum.

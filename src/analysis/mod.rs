@@ -3,6 +3,7 @@
 //! Never imports `exec` or `work`: it judges what happened, it does not make it happen.
 
 pub mod abstats;
+pub mod abtelemetry;
 pub mod fidelity;
 pub mod server_metrics;
 pub mod stats;

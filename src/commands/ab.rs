@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::abstats::{self, Call, Failures};
+use crate::analysis::abtelemetry;
 use crate::cli::AbArgs;
 use crate::commands::ab_server;
 use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
-use crate::model::ab::{AbReport, Comparison, TelemetryDiff};
+use crate::model::ab::{AbReport, Comparison};
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
-use crate::model::telemetry::Family;
 use crate::model::verdict::Judgement;
 use crate::work::ab::{Build, Sample, Split};
 
@@ -29,33 +29,6 @@ use crate::work::ab::{Build, Sample, Split};
 const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
 /// Fewer successful commands than this per build: no latency verdict (INCONCLUSIVE).
 const MIN_SAMPLES: usize = 5;
-
-/// Families whose verdict differs between the builds, from the run's telemetry
-/// reconciled per build (`telemetry.builds`: "A" and "B", each family → its row).
-pub fn telemetry_diffs(builds: &BTreeMap<String, BTreeMap<String, Family>>) -> Vec<TelemetryDiff> {
-    let (Some(a), Some(b)) = (builds.get("A"), builds.get("B")) else { return Vec::new() };
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
-    names.sort();
-    names.dedup();
-    let get = |m: &BTreeMap<String, Family>, n: &str| match m.get(n) {
-        Some(f) => (f.verdict.name().to_string(), (f.expected, f.reported)),
-        None => ("absent".to_string(), (0.0, 0.0)),
-    };
-    names
-        .into_iter()
-        .filter_map(|n| {
-            let ((va, ea), (vb, eb)) = (get(a, n), get(b, n));
-            // "n/a": some failure's cause unknown, the family not judged for that build.
-            if va == vb || va == "n/a" || vb == "n/a" {
-                return None;
-            }
-            // B moves off a family A gets right (even to a deviation the profile allows),
-            // or mismatches where A only deviates as allowed: a finding.
-            let verdict = if vb == "MISMATCH" || (va == "match" && vb != "match") { Call::Fail } else { Call::Pass };
-            Some(TelemetryDiff { family: n.clone(), verdict_a: va, verdict_b: vb, a: ea, b: eb, verdict })
-        })
-        .collect()
-}
 
 pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let (tolerance, max_delta, binary_b) = check_args(args)?;
@@ -82,19 +55,27 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
     let mut report = analyse(&samples, settings, host_warning.as_deref());
     if let Some(t) = summary.as_ref().and_then(|s| s.telemetry.as_ref()).and_then(|t| t.run()) {
-        report.telemetry = telemetry_diffs(&t.builds);
-        if report.telemetry.iter().any(|t| t.verdict == Call::Fail) {
-            report.verdict = Call::Fail;
+        let s = abtelemetry::Settings {
+            tolerance,
+            max_delta,
+            resamples: args.resamples,
+            seed: split.seed,
+            host_limited: host_warning.is_some(),
+        };
+        let found = abtelemetry::compare(t, s);
+        for (family, na, nb) in &found.not_judged {
+            report.notes.push(format!(
+                "telemetry {family}: n/a, only one build ran commands that move it ({na} of A, {nb} of B)"
+            ));
         }
+        report.telemetry = found.families;
+        report.lost_exports = found.lost;
+        let calls = report.telemetry.iter().map(|t| t.verdict).chain(report.lost_exports.iter().map(|l| l.verdict));
+        report.verdict = combine(report.verdict, calls);
     }
     if let Some(r) = &readings {
         report.server = ab_server::rows(r, &samples, tolerance, args.resamples, split.seed);
-        let calls: Vec<Call> = report.server.iter().map(|r| r.verdict).collect();
-        report.verdict = match report.verdict {
-            _ if calls.contains(&Call::Fail) => Call::Fail,
-            Call::Pass if calls.contains(&Call::Inconclusive) => Call::Inconclusive,
-            v => v,
-        };
+        report.verdict = combine(report.verdict, report.server.iter().map(|r| r.verdict));
     }
     report.calibrate = args.calibrate;
     report.binary_a = args.a.display().to_string();
@@ -232,6 +213,16 @@ fn write_outputs(
     Ok(())
 }
 
+/// The verdict with more rows' calls: any FAIL fails it, any INCONCLUSIVE keeps a PASS
+/// from standing.
+fn combine(verdict: Call, calls: impl Iterator<Item = Call>) -> Call {
+    calls.fold(verdict, |v, c| match (v, c) {
+        (Call::Fail, _) | (_, Call::Fail) => Call::Fail,
+        (Call::Inconclusive, _) | (_, Call::Inconclusive) => Call::Inconclusive,
+        _ => Call::Pass,
+    })
+}
+
 fn judgement(c: Call) -> Judgement {
     match c {
         Call::Pass => Judgement::Pass,
@@ -330,6 +321,7 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
         binary_b: String::new(),
         comparisons,
         telemetry: Vec::new(),
+        lost_exports: None,
         notes,
         server: Vec::new(),
     }
@@ -442,6 +434,9 @@ const HEAD: [&str; 10] = [
 fn headline(r: &AbReport) -> String {
     let mut failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
     failed.extend(r.telemetry.iter().filter(|t| t.verdict == Call::Fail).map(|t| format!("telemetry {}", t.family)));
+    if r.lost_exports.as_ref().is_some_and(|l| l.verdict == Call::Fail) {
+        failed.push("telemetry lost exports".into());
+    }
     let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
     let mut s = format!(
         "ab {}: {what}, tolerance {}, max failure delta {}",
@@ -493,22 +488,31 @@ pub fn table(r: &AbReport) -> String {
     out
 }
 
-/// The telemetry families reconciled per build whose verdicts differ.
+/// The telemetry families both builds moved, compared, and the lost exports.
 fn telemetry_lines(r: &AbReport) -> String {
     let mut out = String::new();
     for t in &r.telemetry {
+        let worse = match t.worse {
+            Some((w, lo, hi)) => format!("{:+.1}% [{:+.1}, {:+.1}]", w * 100.0, lo * 100.0, hi * 100.0),
+            None => "-".into(),
+        };
         let _ = writeln!(
             out,
-            "telemetry {}: A {} (expected {}, reported {}), B {} (expected {}, reported {}): {}",
+            "telemetry {}: A {} ({} commands, reported/expected {}), B {} ({} commands, {}), B further from the truth {}: {} ({})",
             t.family,
             t.verdict_a,
-            t.a.0,
-            t.a.1,
+            t.n.0,
+            rate(t.rate_a),
             t.verdict_b,
-            t.b.0,
-            t.b.1,
-            if t.verdict == Call::Fail { "FAIL, B only" } else { "B better" }
+            t.n.1,
+            rate(t.rate_b),
+            worse,
+            t.verdict.name(),
+            t.reason
         );
+    }
+    if let Some(l) = &r.lost_exports {
+        let _ = writeln!(out, "telemetry lost exports: {} ({})", l.verdict.name(), l.reason);
     }
     out
 }
@@ -603,9 +607,24 @@ fn junit_xml(r: &AbReport) -> String {
         .chain(r.telemetry.iter().map(|t| Case {
             name: format!("telemetry {}", t.family),
             classname: "ab".into(),
-            failure: (t.verdict == Call::Fail).then(|| format!("{} for B, {} for A", t.verdict_b, t.verdict_a)),
-            skipped: None,
-            detail: String::new(),
+            failure: (t.verdict == Call::Fail).then(|| t.reason.clone()),
+            skipped: (t.verdict == Call::Inconclusive).then(|| t.reason.clone()),
+            detail: format!(
+                "A {} ({} commands, reported/expected {}), B {} ({} commands, {})",
+                t.verdict_a,
+                t.n.0,
+                rate(t.rate_a),
+                t.verdict_b,
+                t.n.1,
+                rate(t.rate_b)
+            ),
+        }))
+        .chain(r.lost_exports.iter().map(|l| Case {
+            name: "telemetry lost exports".into(),
+            classname: "ab".into(),
+            failure: (l.verdict == Call::Fail).then(|| l.reason.clone()),
+            skipped: (l.verdict == Call::Inconclusive).then(|| l.reason.clone()),
+            detail: l.reason.clone(),
         }))
         .collect();
     render("trafficgen ab", &cases, 0.0)
@@ -646,6 +665,7 @@ fn build_summary(samples: &[Sample], build: Build) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ab::TelemetryDiff;
     use rand::rngs::SmallRng;
     use rand::{RngExt, SeedableRng};
 
@@ -718,22 +738,44 @@ mod tests {
     }
 
     #[test]
-    fn a_family_only_b_gets_wrong_is_a_finding() {
-        let builds = serde_json::from_value(serde_json::json!({
-            "A": {"uploads_total": {"expected": 10.0, "reported": 10.0, "diff": 0.0, "verdict": "match"},
-                  "deletes_total": {"expected": 4.0, "reported": 4.0, "diff": 0.0, "verdict": "match"}},
-            "B": {"uploads_total": {"expected": 11.0, "reported": 0.0, "diff": -11.0, "verdict": "MISMATCH"},
-                  "deletes_total": {"expected": 5.0, "reported": 5.0, "diff": 0.0, "verdict": "match"}},
-        }))
-        .unwrap();
-        let d = telemetry_diffs(&builds);
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].family, "uploads_total");
-        assert_eq!(d[0].verdict, Call::Fail);
+    fn a_family_b_gets_further_from_the_truth_is_named_in_every_output() {
+        let d = TelemetryDiff {
+            family: "uploads_total".into(),
+            verdict_a: "match".into(),
+            verdict_b: "MISMATCH".into(),
+            a: (40.0, 40.0),
+            b: (40.0, 0.0),
+            n: (40, 40),
+            rate_a: 1.0,
+            rate_b: 0.0,
+            worse: Some((1.0, 1.0, 1.0)),
+            verdict: Call::Fail,
+            reason: "B's reports are 100.0% further from the truth than A's (beyond 10.0%)".into(),
+        };
         let mut r = analyse(&samples(80, 1.0, 0, 2), S, None);
-        r.telemetry = d;
-        assert!(headline(&r).contains("telemetry uploads_total"), "{}", headline(&r));
-        assert!(table(&r).contains("telemetry uploads_total: A match"), "{}", table(&r));
+        r.telemetry = vec![d];
+        r.verdict = combine(r.verdict, r.telemetry.iter().map(|t| t.verdict));
+        assert_eq!(r.verdict, Call::Fail);
+        assert!(headline(&r).contains("FAIL: telemetry uploads_total"), "{}", headline(&r));
+        let text = table(&r);
+        assert!(
+            text.contains(
+                "telemetry uploads_total: A match (40 commands, reported/expected 1.00), B MISMATCH (40 commands, 0.00)"
+            ),
+            "{text}"
+        );
+        assert!(markdown(&r).contains("further from the truth"), "{}", markdown(&r));
+        let xml = junit_xml(&r);
+        assert!(xml.contains("telemetry uploads_total") && xml.contains("<failure"), "{xml}");
+    }
+
+    #[test]
+    fn calls_combine_fail_first_then_inconclusive() {
+        use Call::*;
+        assert_eq!(combine(Pass, [Pass, Pass].into_iter()), Pass);
+        assert_eq!(combine(Pass, [Pass, Inconclusive].into_iter()), Inconclusive);
+        assert_eq!(combine(Inconclusive, [Fail].into_iter()), Fail);
+        assert_eq!(combine(Fail, [Pass].into_iter()), Fail);
     }
 
     #[test]

@@ -110,8 +110,11 @@ pub struct AbReport {
     pub binary_a: String,
     pub binary_b: String,
     pub comparisons: Vec<Comparison>,
-    /// With telemetry verification: each family whose verdict differs between A and B.
+    /// With telemetry verification: each family both builds moved, compared.
     pub telemetry: Vec<TelemetryDiff>,
+    /// With telemetry verification: the builds' lost exports, compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_exports: Option<LostExports>,
     /// Warnings: a tolerance below what the run can detect, a host that limited it.
     pub notes: Vec<String>,
     /// With `--server-metrics`: the server's requests per command, A beside B.
@@ -119,18 +122,38 @@ pub struct AbReport {
     pub server: Vec<ServerRow>,
 }
 
-/// A telemetry family reconciled for each build's children alone, where A and B differ.
+/// A telemetry family reconciled for each build's children alone, compared on what
+/// both builds did (`analysis::abtelemetry`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TelemetryDiff {
     pub family: String,
+    /// Each build's own verdict, against its own version's known deviations.
     pub verdict_a: String,
     pub verdict_b: String,
-    /// (expected, reported) for A and for B.
+    /// (expected, reported) for A and for B, over all of each build's children.
     pub a: (f64, f64),
     pub b: (f64, f64),
-    /// FAIL when B mismatches, or deviates where A matches; PASS when B matches where A
-    /// does not.
+    /// Children of each build that exported and should have moved the family or did.
+    pub n: (u64, u64),
+    /// Each build's reported per expected over those children (1 = the truth).
+    pub rate_a: f64,
+    pub rate_b: f64,
+    /// How much further from the truth B's reports are than A's,
+    /// (|rate_b − 1| − |rate_a − 1|) / max(|rate_a − 1|, 1), with its 95 % bootstrap
+    /// interval over children: (point, low, high). None with too few children.
+    pub worse: Option<(f64, f64, f64)>,
     pub verdict: Call,
+    pub reason: String,
+}
+
+/// Children whose export never arrived, per build: a build that stops exporting is a
+/// regression; on a saturated host it may be the host's doing.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostExports {
+    /// Lost as "failed" of ended children, with Fisher's one-sided p that B loses more.
+    pub counts: Failures,
+    pub verdict: Call,
+    pub reason: String,
 }
 
 /// The server's requests per command for each build (`ab --server-metrics`), one S3 API.

@@ -1,11 +1,11 @@
 //! The page's section for `trafficgen ab`: the comparison of two client builds in one
 //! run. The overall verdict with both binaries and the settings, a row per operation
-//! kind × size class, the telemetry families the builds disagree on, and for each
+//! kind × size class, each telemetry family both builds moved, compared, and for each
 //! comparison both builds' latency distributions drawn over each other.
 
 use std::fmt::Write as _;
 
-use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow, TelemetryDiff};
+use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow};
 
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
@@ -46,7 +46,7 @@ pub(super) fn section(out: &mut String, r: &AbReport, curves: &[Curves]) -> Resu
         table(out, "ab", &HEAD, &rows);
         out.push_str("</div>\n");
     }
-    telemetry(out, &r.telemetry);
+    telemetry(out, r);
     server(out, &r.server);
     charts(out, r, curves)
 }
@@ -123,28 +123,50 @@ fn row(c: &Comparison) -> Vec<String> {
     cells
 }
 
-/// The telemetry families whose verdicts differ between the builds.
-fn telemetry(out: &mut String, diffs: &[TelemetryDiff]) {
-    if diffs.is_empty() {
+/// The telemetry families both builds moved, compared, and the lost exports.
+fn telemetry(out: &mut String, r: &AbReport) {
+    if r.telemetry.is_empty() && r.lost_exports.is_none() {
         return;
     }
-    out.push_str("<h3>Telemetry families the builds disagree on</h3>\n");
-    let pair = |(e, r): (f64, f64)| format!("{} / {}", fmt(e, 3), fmt(r, 3));
-    let rows: Vec<Vec<String>> = diffs
+    out.push_str("<h3>Telemetry: each build's reports against the truth</h3>\n");
+    let rate = |x: f64| if x.is_finite() { format!("{x:.2}") } else { "-".into() };
+    let mut rows: Vec<Vec<String>> = r
+        .telemetry
         .iter()
         .map(|t| {
-            let what = if t.verdict == Call::Fail { "FAIL, B only" } else { "B better" };
+            let worse = match t.worse {
+                Some((w, lo, hi)) => format!("{:+.1}% [{:+.1}, {:+.1}]", w * 100.0, lo * 100.0, hi * 100.0),
+                None => "-".into(),
+            };
             vec![
                 esc(&t.family),
-                esc(&t.verdict_a),
-                pair(t.a),
-                esc(&t.verdict_b),
-                pair(t.b),
-                format!("<span class=\"{}\">{what}</span>", class(t.verdict)),
+                format!("{} · {} · {}", esc(&t.verdict_a), t.n.0, rate(t.rate_a)),
+                format!("{} · {} · {}", esc(&t.verdict_b), t.n.1, rate(t.rate_b)),
+                worse,
+                format!("<span class=\"{}\">{}</span>", class(t.verdict), t.verdict.name()),
+                esc(&t.reason),
             ]
         })
         .collect();
-    let head = ["family", "A", "A expected / reported", "B", "B expected / reported", "result"];
+    if let Some(l) = &r.lost_exports {
+        let share = |f: u64, n: u64| format!("{f}/{n}");
+        rows.push(vec![
+            "lost exports".into(),
+            share(l.counts.failed_a, l.counts.total_a),
+            share(l.counts.failed_b, l.counts.total_b),
+            "-".into(),
+            format!("<span class=\"{}\">{}</span>", class(l.verdict), l.verdict.name()),
+            esc(&l.reason),
+        ]);
+    }
+    let head = [
+        "family",
+        "A: verdict · commands · reported/expected",
+        "B: verdict · commands · reported/expected",
+        "B further from the truth [95% CI]",
+        "verdict",
+        "why",
+    ];
     table(out, "telemetry", &head, &rows);
 }
 
@@ -286,8 +308,14 @@ mod tests {
                 verdict_b: "MISMATCH".into(),
                 a: (10.0, 10.0),
                 b: (11.0, 0.0),
+                n: (10, 11),
+                rate_a: 1.0,
+                rate_b: 0.0,
+                worse: Some((1.0, 1.0, 1.0)),
                 verdict: Call::Fail,
+                reason: "B's reports are 100.0% further from the truth than A's".into(),
             }],
+            lost_exports: None,
             notes: vec!["delete/small: this run detects shifts of 29% or more".into()],
             server: vec![crate::model::ab::ServerRow {
                 api: "ListObjectsV2".into(),
@@ -321,7 +349,7 @@ mod tests {
         assert!(page.contains("upload &lt;reason&gt;"));
         assert!(page.contains("<td>+30.0% [+28.0,&nbsp;+32.0]</td>") && page.contains("<td>100 →&nbsp;130</td>"));
         assert!(page.contains("<span title=\"A 0/100, B 2/100\">0% →&nbsp;2%</span>"));
-        assert!(page.contains("uploads_total") && page.contains("FAIL, B only"));
+        assert!(page.contains("uploads_total") && page.contains("further from the truth"));
         assert!(
             page.contains("The server's requests, A → B") && page.contains("<td>1 →&nbsp;2</td>"),
             "the server's rows"

@@ -1,0 +1,296 @@
+//! `ab`'s telemetry comparison: does build B report its own work further from the
+//! truth than build A does, judged on what both builds did?
+//!
+//! Each build's children are reconciled apart (each against its own version's known
+//! deviations). A family one build never moved by contract says nothing about that
+//! build: it is not judged (n/a), never a "match". Where both moved it, each build's
+//! rate is what its children reported per unit expected (1 = the truth), over the
+//! children that exported; the statistic is how much further from the truth B is than
+//! A, relative to A's own error (at least 1): (|rate_b − 1| − |rate_a − 1|) /
+//! max(|rate_a − 1|, 1), with a seeded percentile bootstrap over children. So two
+//! builds of the same code are never a FAIL, a build that repairs a family is a PASS,
+//! and one that deviates more than the tolerance beyond doubt is a FAIL. Lost exports
+//! are compared on their own, as failures are (Fisher), so a host that drops exports
+//! under load does not read as a family that B misreports.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::model::ab::{Call, Failures, LostExports, TelemetryDiff};
+use crate::model::telemetry::{Agreement, Family, Report};
+
+/// Fewer exporting children than this per build that moved a family: not judged.
+pub const MIN_CHILDREN: u64 = 5;
+
+/// The settings the comparison takes from `ab`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How much further from the truth B may be, relative to A's error.
+    pub tolerance: f64,
+    /// Largest rise of B's lost-export rate over A's (fraction).
+    pub max_delta: f64,
+    pub resamples: usize,
+    pub seed: u64,
+    /// The host guard found the machine saturated: a build's lost exports may be the host's.
+    pub host_limited: bool,
+}
+
+/// What the comparison found: the families both builds moved, the families one build
+/// did not move (with each build's number of children), and the lost exports.
+pub struct Found {
+    pub families: Vec<TelemetryDiff>,
+    pub not_judged: Vec<(String, u64, u64)>,
+    pub lost: Option<LostExports>,
+}
+
+/// Compares build A's and build B's telemetry from the run's report (its `builds`,
+/// `build_samples` and `build_children`).
+pub fn compare(t: &Report, s: Settings) -> Found {
+    let (Some(fa), Some(fb)) = (t.builds.get("A"), t.builds.get("B")) else {
+        return Found { families: Vec::new(), not_judged: Vec::new(), lost: None };
+    };
+    let none = BTreeMap::new();
+    let (sa, sb) = (t.build_samples.get("A").unwrap_or(&none), t.build_samples.get("B").unwrap_or(&none));
+    let mut families = Vec::new();
+    let mut not_judged = Vec::new();
+    for (i, (name, a)) in fa.iter().enumerate() {
+        let Some(b) = fb.get(name) else { continue };
+        let (xa, xb) = (sa.get(name).map_or(&[][..], Vec::as_slice), sb.get(name).map_or(&[][..], Vec::as_slice));
+        let moved = |f: &Family, x: &[(f64, f64)]| f.expected != 0.0 || x.iter().any(|p| p.0 != 0.0);
+        match (moved(a, xa), moved(b, xb)) {
+            (true, true) => families.push(family(name, (a, xa), (b, xb), s, s.seed ^ (i as u64).wrapping_mul(0x9e37))),
+            (false, false) => {}
+            _ => not_judged.push((name.clone(), movers(xa), movers(xb))),
+        }
+    }
+    let lost = t.build_children.get("A").zip(t.build_children.get("B")).map(|(a, b)| lost_exports(*a, *b, s));
+    Found { families, not_judged, lost }
+}
+
+/// Children that should have moved the family (expected it to move).
+fn movers(x: &[(f64, f64)]) -> u64 {
+    x.iter().filter(|p| p.0 != 0.0).count() as u64
+}
+
+/// Reported per expected over a sample of children; NaN when nothing was expected.
+fn rate(x: &[(f64, f64)]) -> f64 {
+    let (e, r) = x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.0, r + p.1));
+    if e > 0.0 { r / e } else { f64::NAN }
+}
+
+/// How much further from the truth B's rate is than A's, relative to A's error.
+fn worse(ra: f64, rb: f64) -> f64 {
+    let (ea, eb) = ((ra - 1.0).abs(), (rb - 1.0).abs());
+    (eb - ea) / ea.max(1.0)
+}
+
+fn family(
+    name: &str,
+    (fa, xa): (&Family, &[(f64, f64)]),
+    (fb, xb): (&Family, &[(f64, f64)]),
+    s: Settings,
+    seed: u64,
+) -> TelemetryDiff {
+    let (na, nb) = (movers(xa), movers(xb));
+    let (ra, rb) = (rate(xa), rate(xb));
+    let mut d = TelemetryDiff {
+        family: name.to_string(),
+        verdict_a: fa.verdict.name().to_string(),
+        verdict_b: fb.verdict.name().to_string(),
+        a: (fa.expected, fa.reported),
+        b: (fb.expected, fb.reported),
+        n: (na, nb),
+        rate_a: ra,
+        rate_b: rb,
+        worse: None,
+        verdict: Call::Inconclusive,
+        reason: String::new(),
+    };
+    // Error classes with failures of unknown cause are not judged for that build.
+    if fa.verdict == Agreement::NotApplicable || fb.verdict == Agreement::NotApplicable {
+        d.reason = "not judged for a build with failures of unknown cause".into();
+        return d;
+    }
+    if na.min(nb) < MIN_CHILDREN {
+        d.reason = format!("fewer than {MIN_CHILDREN} exporting commands per build moved it ({na} A, {nb} B)");
+        return d;
+    }
+    let w = worse(ra, rb);
+    let (lo, hi) = interval(xa, xb, s.resamples, seed);
+    d.worse = Some((w, lo, hi));
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let new_deviation = fb.verdict == Agreement::Mismatch && fa.verdict != Agreement::Mismatch;
+    (d.verdict, d.reason) = if lo > s.tolerance {
+        (
+            Call::Fail,
+            format!("B's reports are {} further from the truth than A's (beyond {})", pct(w), pct(s.tolerance)),
+        )
+    } else if new_deviation && lo > 0.0 {
+        (
+            Call::Fail,
+            format!(
+                "a new deviation: B {} where A {}, {} further from the truth",
+                fb.verdict.name(),
+                fa.verdict.name(),
+                pct(w)
+            ),
+        )
+    } else if hi <= s.tolerance {
+        let what = if hi < 0.0 { "B closer to the truth than A" } else { "B as close to the truth as A" };
+        (Call::Pass, format!("{what}, within {}", pct(s.tolerance)))
+    } else {
+        (Call::Inconclusive, format!("the interval spans {}: run longer", pct(s.tolerance)))
+    };
+    d
+}
+
+/// The 95 % percentile-bootstrap interval of `worse`, resampling each build's children.
+fn interval(a: &[(f64, f64)], b: &[(f64, f64)], resamples: usize, seed: u64) -> (f64, f64) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut draws = Vec::with_capacity(resamples);
+    let pick = |x: &[(f64, f64)], rng: &mut SmallRng| {
+        let (mut e, mut r) = (0.0, 0.0);
+        for _ in 0..x.len() {
+            let p = x[rng.random_range(0..x.len())];
+            e += p.0;
+            r += p.1;
+        }
+        if e > 0.0 { r / e } else { f64::NAN }
+    };
+    for _ in 0..resamples {
+        let (ra, rb) = (pick(a, &mut rng), pick(b, &mut rng));
+        let w = worse(ra, rb);
+        if w.is_finite() {
+            draws.push(w);
+        }
+    }
+    // A resample without any child that expected the family has no rate: with most of
+    // them so, the interval means nothing.
+    if draws.len() < resamples / 2 {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    draws.sort_by(f64::total_cmp);
+    let at = |q: f64| draws[((draws.len() - 1) as f64 * q).round() as usize];
+    (at(0.025), at(0.975))
+}
+
+/// Lost exports as failures of ended children: FAIL when B loses more than the delta
+/// above A's share beyond doubt (Fisher), unless the host was saturated (then
+/// INCONCLUSIVE: the host may have dropped them).
+fn lost_exports((ended_a, reported_a): (u64, u64), (ended_b, reported_b): (u64, u64), s: Settings) -> LostExports {
+    let counts = Failures::new(ended_a - reported_a, ended_a, ended_b - reported_b, ended_b);
+    let shares = format!("{}/{} A, {}/{} B", counts.failed_a, counts.total_a, counts.failed_b, counts.total_b);
+    let (verdict, reason) = match counts.judge(s.max_delta) {
+        Call::Fail if s.host_limited => {
+            (Call::Inconclusive, format!("B lost more ({shares}), but the host was saturated"))
+        }
+        Call::Fail => (Call::Fail, format!("B lost more exports ({shares}, Fisher p {:.3})", counts.p)),
+        c => (c, shares),
+    };
+    LostExports { counts, verdict, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fam(expected: f64, reported: f64, verdict: Agreement) -> Family {
+        Family { expected, reported, diff: reported - expected, verdict, server: None, note: None }
+    }
+
+    /// A report with one family for A and B: `n` exporting children each, every child
+    /// expected 1 and reported `ra` (A) or `rb` (B), with a seeded jitter of ±`noise`.
+    fn report(n: usize, ra: f64, rb: f64, noise: f64, seed: u64) -> Report {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut side = |r: f64| -> Vec<(f64, f64)> {
+            (0..n).map(|_| (1.0, (r + noise * (rng.random_range(0.0..2.0) - 1.0)).max(0.0))).collect()
+        };
+        let (xa, xb) = (side(ra), side(rb));
+        let verdict = |x: &[(f64, f64)]| {
+            let (e, r) = x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.0, r + p.1));
+            let v = if (e - r).abs() < 1e-6 { Agreement::Match } else { Agreement::Mismatch };
+            fam(e, r, v)
+        };
+        let mut t: Report = serde_json::from_value(serde_json::json!({
+            "client": "x", "children_ended": 0, "children_reported": 0, "lost_exports": 0,
+            "children_killed": 0, "late_exports": 0, "peak_live_children": 0,
+            "unattributed_requests": 0, "export_requests": 0, "foreign_requests": 0,
+            "foreign_instance_ids": 0, "foreign_ids_capped": false, "foreign_examples": [],
+            "dropped_series": 0, "forwarded": 0, "forward_failures": 0, "mismatches": 0,
+            "families": {}, "users": {}, "commands": {}, "windows": [], "out_of_contract": []
+        }))
+        .unwrap();
+        t.builds.insert("A".into(), [("uploads_total".to_string(), verdict(&xa))].into());
+        t.builds.insert("B".into(), [("uploads_total".to_string(), verdict(&xb))].into());
+        t.build_samples.insert("A".into(), [("uploads_total".to_string(), xa)].into());
+        t.build_samples.insert("B".into(), [("uploads_total".to_string(), xb)].into());
+        t
+    }
+
+    fn settings(seed: u64) -> Settings {
+        Settings { tolerance: 0.10, max_delta: 0.01, resamples: 400, seed, host_limited: false }
+    }
+
+    #[test]
+    fn the_same_code_never_fails_itself() {
+        // 200 seeds of two builds that both report 7 per command (a known deviation,
+        // noisy) or the truth exactly: never a FAIL.
+        for seed in 0..200 {
+            for (r, noise) in [(7.0, 3.0), (1.0, 0.0), (0.5, 0.4)] {
+                let f = compare(&report(60, r, r, noise, seed), settings(seed));
+                assert_ne!(f.families[0].verdict, Call::Fail, "seed {seed}, rate {r}: {:?}", f.families[0]);
+            }
+        }
+        // Exact agreement on both sides is a PASS.
+        let f = compare(&report(60, 1.0, 1.0, 0.0, 1), settings(1));
+        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+    }
+
+    #[test]
+    fn a_build_further_from_the_truth_fails_and_one_closer_passes() {
+        // B reports half of what it did (A exact): FAIL.
+        let f = compare(&report(60, 1.0, 0.5, 0.0, 3), settings(3));
+        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert!(f.families[0].reason.contains("further from the truth"), "{}", f.families[0].reason);
+        // B over-reports 3x where A over-reported 2x: FAIL (twice A's error is beyond 10 %).
+        let f = compare(&report(60, 2.0, 3.0, 0.2, 4), settings(4));
+        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        // B repairs A's deviation: PASS.
+        let f = compare(&report(60, 7.0, 1.0, 0.0, 5), settings(5));
+        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert!(f.families[0].reason.contains("closer"), "{}", f.families[0].reason);
+        // A 5 % new deviation where A is exact: within the tolerance, yet new: FAIL.
+        let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6));
+        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert!(f.families[0].reason.contains("new deviation"), "{}", f.families[0].reason);
+    }
+
+    #[test]
+    fn a_family_one_build_never_moved_is_not_judged_and_few_children_are_inconclusive() {
+        // A ran no command that moves it: not a "match", not judged.
+        let mut t = report(3, 1.0, 0.0, 0.0, 7);
+        t.builds.get_mut("A").unwrap().insert("uploads_total".into(), fam(0.0, 0.0, Agreement::Match));
+        t.build_samples.get_mut("A").unwrap().clear();
+        let f = compare(&t, settings(7));
+        assert!(f.families.is_empty());
+        assert_eq!(f.not_judged, [("uploads_total".to_string(), 0, 3)]);
+        // 3 children each, B reporting nothing: too few to tell.
+        let f = compare(&report(3, 1.0, 0.0, 0.0, 8), settings(8));
+        assert_eq!(f.families[0].verdict, Call::Inconclusive, "{:?}", f.families[0]);
+        assert!(f.families[0].reason.contains("fewer than 5"), "{}", f.families[0].reason);
+    }
+
+    #[test]
+    fn lost_exports_are_judged_apart_and_excused_only_on_a_saturated_host() {
+        let s = settings(9);
+        assert_eq!(lost_exports((300, 300), (300, 299), s).verdict, Call::Pass);
+        let l = lost_exports((300, 300), (300, 200), s);
+        assert_eq!(l.verdict, Call::Fail, "{l:?}");
+        assert!(l.reason.contains("0/300 A, 100/300 B"), "{}", l.reason);
+        let l = lost_exports((300, 300), (300, 200), Settings { host_limited: true, ..s });
+        assert_eq!(l.verdict, Call::Inconclusive, "{l:?}");
+        assert!(l.reason.contains("host was saturated"), "{}", l.reason);
+    }
+}
