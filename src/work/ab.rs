@@ -4,8 +4,11 @@
 //! Both builds run in one run, interleaved per operation, so load, server state, time
 //! of day and machine noise fall on both alike (two separate runs carry drift that no
 //! statistics can take out). Each user assigns its operations of each kind in blocks of
-//! two, one to A and one to B in a seeded order, so the builds stay balanced per user
-//! and kind whatever the mix. The operation's build reaches the client through a
+//! two, one to A and one to B, so the builds stay balanced per user and kind whatever
+//! the mix; a block starts with the build that has had fewer of that kind across all
+//! users (a seeded coin on a tie), so the rare kinds (`mb`, `du`, each expected
+//! failure), which a user may run once or twice in a smoke run, still reach both
+//! builds alike: the fleet's counts per kind differ by at most the users' open blocks. The operation's build reaches the client through a
 //! task-local (one spawner, no new parameters through every operation), and its
 //! objects carry the build in their keys (`a/…`, `b/…`).
 //!
@@ -66,6 +69,8 @@ pub struct Split {
     start: OnceLock<Instant>,
     pub samples: Mutex<Vec<Sample>>,
     pub summary: Mutex<Option<crate::model::summary::Summary>>,
+    /// Operations dealt so far per kind, [A, B], across all users.
+    dealt: Mutex<HashMap<OpType, [u64; 2]>>,
 }
 
 impl Split {
@@ -80,7 +85,13 @@ impl Split {
                 let start = *self.start.get_or_init(Instant::now);
                 block_build(self.seed, block_index(start, every, Instant::now()))
             }
-            None => assigner.next(self.seed, user, op),
+            None => {
+                let mut dealt = self.dealt.lock().unwrap_or_else(|e| e.into_inner());
+                let counts = dealt.entry(op).or_default();
+                let build = assigner.next(self.seed, user, op, *counts);
+                counts[(build == Build::B) as usize] += 1;
+                build
+            }
         }
     }
 
@@ -117,18 +128,33 @@ impl Split {
 #[derive(Default)]
 pub struct Assigner {
     counts: HashMap<OpType, u64>,
+    /// The build the open block of each kind started with.
+    first: HashMap<OpType, Build>,
 }
 
 impl Assigner {
     /// The build of this user's next operation of kind `op`: blocks of two, A then B or
-    /// B then A by a seeded coin per block.
-    pub fn next(&mut self, seed: u64, user: usize, op: OpType) -> Build {
+    /// B then A. A block starts with the build the whole fleet has dealt fewer of this
+    /// kind to (`fleet`: [A, B] so far), by a seeded coin when they are even.
+    pub fn next(&mut self, seed: u64, user: usize, op: OpType, fleet: [u64; 2]) -> Build {
         let n = self.counts.entry(op).or_insert(0);
         let (block, second) = (*n / 2, *n % 2 == 1);
         *n += 1;
-        let coin = mix(seed ^ mix(user as u64 ^ (op.index() as u64) << 32) ^ mix(block.wrapping_add(0x9e37)));
-        let a_first = coin & 1 == 0;
-        if a_first != second { Build::A } else { Build::B }
+        let first = self.first.entry(op).or_insert(Build::A);
+        if !second {
+            let coin = mix(seed ^ mix(user as u64 ^ (op.index() as u64) << 32) ^ mix(block.wrapping_add(0x9e37)));
+            *first = match fleet[0].cmp(&fleet[1]) {
+                std::cmp::Ordering::Less => Build::A,
+                std::cmp::Ordering::Greater => Build::B,
+                std::cmp::Ordering::Equal if coin & 1 == 0 => Build::A,
+                std::cmp::Ordering::Equal => Build::B,
+            };
+            return *first;
+        }
+        match *first {
+            Build::A => Build::B,
+            Build::B => Build::A,
+        }
     }
 }
 
@@ -158,8 +184,9 @@ mod tests {
 
     #[test]
     fn assignment_is_balanced_per_user_and_kind_and_seeded() {
+        let even = [0, 0];
         let mut a = Assigner::default();
-        let seq: Vec<Build> = (0..100).map(|_| a.next(7, 3, OpType::Upload)).collect();
+        let seq: Vec<Build> = (0..100).map(|_| a.next(7, 3, OpType::Upload, even)).collect();
         // Every block of two holds one of each.
         for pair in seq.chunks(2) {
             assert_ne!(pair[0], pair[1]);
@@ -170,14 +197,46 @@ mod tests {
         let mut b = Assigner::default();
         let mut again = Vec::new();
         for _ in 0..100 {
-            b.next(7, 3, OpType::Delete);
-            again.push(b.next(7, 3, OpType::Upload));
+            b.next(7, 3, OpType::Delete, even);
+            again.push(b.next(7, 3, OpType::Upload, even));
         }
         assert_eq!(seq, again);
         // Another seed, another order.
         let mut c = Assigner::default();
-        let other: Vec<Build> = (0..100).map(|_| c.next(8, 3, OpType::Upload)).collect();
+        let other: Vec<Build> = (0..100).map(|_| c.next(8, 3, OpType::Upload, even)).collect();
         assert_ne!(seq, other);
+        // A block starts with the build the fleet has had fewer of.
+        let mut d = Assigner::default();
+        assert_eq!(d.next(7, 3, OpType::Du, [2, 1]), Build::B);
+        assert_eq!(d.next(7, 3, OpType::Du, [2, 2]), Build::A);
+        assert_eq!(d.next(7, 3, OpType::Du, [0, 5]), Build::A);
+    }
+
+    #[test]
+    fn rare_kinds_reach_both_builds_across_users() {
+        // Ten users who each run a rare kind once (an expected failure in a smoke run):
+        // per user a coin would leave a build with none of them in 1 of 512 seeds and
+        // split them 2/8 or worse often; dealt against the fleet's counts they split 5/5.
+        for seed in 0..200 {
+            let split = Split::new(PathBuf::new(), seed, None);
+            let mut users: Vec<Assigner> = (0..10).map(|_| Assigner::default()).collect();
+            let builds: Vec<Build> =
+                users.iter_mut().enumerate().map(|(u, a)| split.deal(a, u, OpType::WrongCredentials)).collect();
+            let b = builds.iter().filter(|b| **b == Build::B).count();
+            assert_eq!(b, 5, "seed {seed}: {builds:?}");
+        }
+        // Three users with three each: 9 commands split 5/4 or 4/5, every seed.
+        for seed in 0..200 {
+            let split = Split::new(PathBuf::new(), seed, None);
+            let mut users: Vec<Assigner> = (0..3).map(|_| Assigner::default()).collect();
+            let mut b = 0;
+            for _ in 0..3 {
+                for (u, a) in users.iter_mut().enumerate() {
+                    b += (split.deal(a, u, OpType::MakeBucket) == Build::B) as usize;
+                }
+            }
+            assert!((4..=5).contains(&b), "seed {seed}: {b} of 9 to B");
+        }
     }
 
     #[test]
