@@ -42,8 +42,16 @@ pub struct Cli {
 
     /// Multiply every user's target rate (plan and run)
     // A negative value must reach the validation, which says what is wrong with it,
-    // instead of clap's "unexpected argument '-1'".
-    #[arg(long, global = true, default_value_t = 1.0, value_name = "F", allow_negative_numbers = true)]
+    // instead of clap's "unexpected argument '-1'". The environment variable lets a CI
+    // job's caller shorten a documented step without editing it.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 1.0,
+        value_name = "F",
+        allow_negative_numbers = true,
+        env = "TRAFFICGEN_RATE_SCALE"
+    )]
     pub rate_scale: f64,
 
     /// Run only these users (comma-separated ids; a persona's id selects all its replicas)
@@ -141,7 +149,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// How long to run, in simulated time [default: the profile's run.duration]
-    #[arg(long, value_name = "DUR")]
+    // From the environment too, so a CI job's step (a run or `ab`) can be shortened
+    // without editing it; a subcommand does not refuse it there (only the command line
+    // counts as given).
+    #[arg(long, value_name = "DUR", env = "TRAFFICGEN_DURATION")]
     pub duration: Option<humantime::Duration>,
 
     /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
@@ -299,6 +310,40 @@ pub struct AbArgs {
     pub markdown: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// The options that may also come from the environment, as (`--flag`, variable), read
+/// from clap's own definitions (the `env = …` above), subcommands' included.
+pub fn env_options(cmd: &clap::Command) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for a in cmd.get_arguments() {
+        if let (Some(long), Some(var)) = (a.get_long(), a.get_env()) {
+            let pair = (format!("--{long}"), var.to_string_lossy().into_owned());
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        for pair in env_options(sub) {
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+    }
+    out
+}
+
+/// For a value clap refused that came from the environment, not the command line
+/// (`args`): a line naming the variable, since clap's message names only the flag.
+pub fn env_note(from_env: &[(String, String)], e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else { return None };
+    let long = arg.split_whitespace().next()?;
+    let (_, var) = from_env.iter().find(|(flag, _)| flag == long)?;
+    let given = args.iter().filter_map(|a| a.to_str()).any(|a| a == long || a.starts_with(&format!("{long}=")));
+    let value = std::env::var_os(var)?;
+    (!given).then(|| format!("trafficgen: {long} comes from the environment here: {var}={value:?}"))
 }
 
 /// `--client`'s values: the parser's own enum, mapped onto the configuration's `Flavor`

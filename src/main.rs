@@ -17,8 +17,26 @@ mod work;
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 fn main() {
+    let from_env = cli::env_options(&cli::Cli::command());
+    // An empty variable is an unset one, as with `${VAR:-}`: a CI job that passes a blank
+    // input through (`TRAFFICGEN_DURATION: ""`) gets the default, not clap's "value was
+    // empty" on every command.
+    for (_, var) in &from_env {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            // SAFETY: main has started no thread yet.
+            unsafe { std::env::remove_var(var) };
+        }
+    }
     // As `Cli::parse()`, keeping the matches: they tell an option given from a default.
-    let matches = cli::Cli::command().get_matches();
+    // (Made after the clean-up above: clap reads the variables as it builds the command.)
+    let mut command = cli::Cli::command();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = command.try_get_matches_from_mut(&args).unwrap_or_else(|e| {
+        if let Some(note) = cli::env_note(&from_env, &e, &args) {
+            eprintln!("{note}");
+        }
+        e.exit()
+    });
     let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cli::Cli::command()).exit());
     let code = match commands::dispatch(cli, &matches) {
         Ok(judgement) => judgement.exit_code(),

@@ -135,3 +135,85 @@ fn help_lists_the_contract() {
         assert!(text.contains(opt), "--help lacks {opt}");
     }
 }
+
+/// `TRAFFICGEN_DURATION` and `TRAFFICGEN_RATE_SCALE` stand for `--duration` and
+/// `--rate-scale` (a CI job's steps shortened without editing them): a run and `plan`
+/// follow them, the command line wins over them, an empty one is unset, a bad one is
+/// refused naming the variable, and a subcommand does not take them for run options
+/// given on its command line.
+#[test]
+fn duration_and_rate_scale_come_from_the_environment_too() {
+    let sb = Sandbox::new(&[]);
+    // Simulated hours from start to end (the drain after the last slot adds a little).
+    let sim_hours =
+        |s: &serde_json::Value| (s["sim_end_unix"].as_f64().unwrap() - s["sim_start_unix"].as_f64().unwrap()) / 3600.0;
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut args_all = vec!["--time-scale", "7200", "--start-at", "06:00", "--max-file-size", "16KiB", "-q"];
+        args_all.extend_from_slice(args);
+        let mut cmd = sb.cmd(&args_all);
+        cmd.envs(env.iter().copied());
+        run_bounded(cmd, LIMIT)
+    };
+    let out = run(&[("TRAFFICGEN_DURATION", "2h"), ("TRAFFICGEN_RATE_SCALE", "0.25")], &[]);
+    // A second of traffic at a quarter of the rate may be too little to judge (exit 4).
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!((2.0..2.5).contains(&sim_hours(&s)), "simulated {} h", sim_hours(&s));
+    assert_eq!(s["rate_scale"], 0.25);
+    // The command line wins.
+    let out = run(
+        &[("TRAFFICGEN_DURATION", "24h"), ("TRAFFICGEN_RATE_SCALE", "0.25")],
+        &["--duration", "1h", "--rate-scale", "0.5"],
+    );
+    // A second of traffic at a quarter of the rate may be too little to judge (exit 4).
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", stderr(&out));
+    let s = sb.summary();
+    assert!((1.0..1.5).contains(&sim_hours(&s)), "simulated {} h", sim_hours(&s));
+    assert_eq!(s["rate_scale"], 0.5);
+
+    // `plan` follows the rate from the environment.
+    let plan = |env: &[(&str, &str)]| {
+        let mut cmd = sb.cmd(&["plan", "--json"]);
+        cmd.envs(env.iter().copied());
+        let out = run_bounded(cmd, LIMIT);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["hours"][12]["total"].as_f64().unwrap()
+    };
+    let (full, half) = (plan(&[]), plan(&[("TRAFFICGEN_RATE_SCALE", "0.5")]));
+    assert!((half - full / 2.0).abs() < 0.1, "{half} against {full}");
+
+    // Set for a whole job, the variables are no run options given to a subcommand ...
+    for sub in [&["check"][..], &["plan"], &["cleanup", "--state-dir", "empty-state"]] {
+        let mut cmd = sb.cmd(sub);
+        cmd.env("TRAFFICGEN_DURATION", "45s").env("TRAFFICGEN_RATE_SCALE", "4");
+        let out = run_bounded(cmd, LIMIT);
+        assert_eq!(out.status.code(), Some(0), "{sub:?}: {}", stderr(&out));
+    }
+    // ... while the option itself still is.
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("--profiles").arg(sb.path("profiles.toml")).args(["--duration", "45s", "check"]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--duration is a run option"), "{}", stderr(&out));
+
+    // An empty variable is unset (a CI job's blank input): the profile's duration.
+    let mut cmd = sb.cmd(&["check"]);
+    cmd.env("TRAFFICGEN_DURATION", "").env("TRAFFICGEN_RATE_SCALE", "");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A bad one is refused, naming the variable as well as the option it stands for.
+    let mut cmd = sb.cmd(&["check"]);
+    cmd.env("TRAFFICGEN_DURATION", "three minutes");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("TRAFFICGEN_DURATION=\"three minutes\"") && err.contains("--duration"), "{err}");
+
+    // --help names both variables.
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("--help").env_remove("TRAFFICGEN_DURATION").env_remove("TRAFFICGEN_RATE_SCALE");
+    let help = stdout(&cmd.output().unwrap());
+    assert!(help.contains("[env: TRAFFICGEN_DURATION=]") && help.contains("[env: TRAFFICGEN_RATE_SCALE=]"), "{help}");
+}

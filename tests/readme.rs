@@ -1,7 +1,8 @@
 //! What the documentation (README.md and docs/*.md) shows of the binary is what the
 //! binary does: its option tables and `--help` (every long flag of `trafficgen --help`
-//! and of each subcommand's `--help` has its row and every row its flag, and where one
-//! states a default the other states the same one), and its validation example; and
+//! and of each subcommand's `--help` has its row and every row its flag, where one
+//! states a default the other states the same one, and a variable `--help` reads an
+//! option from is named in its row), and its validation example; and
 //! every relative link between the pages leads to a file, and to a heading there.
 
 mod common;
@@ -24,8 +25,9 @@ fn doc_pages() -> Vec<(PathBuf, String)> {
     paths.into_iter().map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap())).collect()
 }
 
-/// `--flag` → its `[default: …]` text ("" when none), from one `--help` output.
-fn help_flags(args: &[&str]) -> BTreeMap<String, String> {
+/// `--flag` → its `[default: …]` text and its `[env: NAME=…]` variable ("" when none),
+/// from one `--help` output.
+fn help_flags(args: &[&str]) -> BTreeMap<String, (String, String)> {
     let out = std::process::Command::new(common::bin()).args(args).arg("--help").output().unwrap();
     assert!(out.status.success(), "{args:?} --help");
     let text = String::from_utf8(out.stdout).unwrap();
@@ -38,7 +40,12 @@ fn help_flags(args: &[&str]) -> BTreeMap<String, String> {
                 .and_then(|(_, rest)| rest.split_once(']'))
                 .map(|(d, _)| d.trim().to_string())
                 .unwrap_or_default();
-            flags.insert(flag, default);
+            let env = block
+                .split_once("[env: ")
+                .and_then(|(_, rest)| rest.split_once('='))
+                .map(|(name, _)| name.to_string())
+                .unwrap_or_default();
+            flags.insert(flag, (default, env));
         }
     };
     for line in text.lines() {
@@ -144,7 +151,7 @@ fn readme_option_tables_match_help() {
     let top = help_flags(&[]);
     let mut problems = Vec::new();
     let mut documented = Vec::new();
-    let mut check = |sub: &str, flag: &str, help: &str| {
+    let mut check = |sub: &str, flag: &str, (help, env): &(String, String)| {
         // A subcommand's flag is documented in its own row, or (a global flag) in the
         // run options' row.
         let key = (sub.to_string(), flag.to_string());
@@ -155,16 +162,20 @@ fn readme_option_tables_match_help() {
                 if let Err(e) = agree(help, row) {
                     problems.push(format!("{sub} {flag}: {e}"));
                 }
+                // A variable that stands for the option is named in its row.
+                if !env.is_empty() && !row.contains(&format!("`{env}`")) {
+                    problems.push(format!("{sub} {flag}: --help reads it from {env}, README does not say so"));
+                }
                 documented.push(key);
             }
         }
     };
-    for (flag, default) in &top {
-        check("", flag, default);
+    for (flag, help) in &top {
+        check("", flag, help);
     }
     for sub in SUBCOMMANDS {
-        for (flag, default) in help_flags(&[sub]) {
-            check(sub, &flag, &default);
+        for (flag, help) in help_flags(&[sub]) {
+            check(sub, &flag, &help);
         }
     }
     for key in rows.keys() {

@@ -117,6 +117,9 @@ impl Sandbox {
             // whatever the developer's shell exports.
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
+            // Nor the duration and rate a developer's shell may set for CI jobs.
+            .env_remove("TRAFFICGEN_DURATION")
+            .env_remove("TRAFFICGEN_RATE_SCALE")
             .arg("--profiles")
             .arg(self.path("profiles.toml"));
         // A subcommand takes no run options (trafficgen refuses them there).
