@@ -135,15 +135,16 @@ pub enum Command {
         /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        // The client that deletes, with the options a run takes for it.
+        #[command(flatten)]
+        target: ClientArgs,
     },
 }
 
+/// Which client runs the commands and where it points: a run's options, and
+/// `cleanup`'s, meaning the same in both (`commands::options::apply_client`).
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// How long to run, in simulated time [default: the profile's run.duration]
-    #[arg(long, value_name = "DUR")]
-    pub duration: Option<humantime::Duration>,
-
+pub struct ClientArgs {
     /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
     #[arg(long, value_name = "PATH")]
     pub obsctl: Option<PathBuf>,
@@ -159,6 +160,16 @@ pub struct RunArgs {
     /// S3 region, always passed to the client [default: the profile's obsctl.region]
     #[arg(long, value_name = "NAME")]
     pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How long to run, in simulated time [default: the profile's run.duration]
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<humantime::Duration>,
+
+    #[command(flatten)]
+    pub target: ClientArgs,
 
     /// Seed for every random choice [default: the profile's run.seed, else random and logged]
     #[arg(long, value_name = "N")]

@@ -492,3 +492,78 @@ fn cleanup_deletes_what_a_run_left_and_a_second_run_is_refused_while_one_runs() 
     assert!(stored(&sb).is_empty(), "left: {:?}", stored(&sb));
     assert!(stderr(&out).contains("cleanup:") && stderr(&out).contains("deleted"), "{}", stderr(&out));
 }
+
+/// `trafficgen cleanup ARGS` in the sandbox, with a PATH on which no `obsctl` is found
+/// (the profile's client): only a client the options name can run.
+fn cleanup_without_obsctl_on_path(sb: &Sandbox, args: &[&str]) -> std::process::Command {
+    let mut all = vec!["cleanup"];
+    all.extend_from_slice(args);
+    let mut c = sb.cmd(&all);
+    // The fake is a shell script: it needs the system's tools, and nothing else.
+    c.env("PATH", "/usr/bin:/bin");
+    c
+}
+
+#[test]
+fn cleanup_takes_the_client_and_endpoint_a_run_takes() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    let old = unix_now() - 60.0;
+    left_behind(&sb, &state, &[("alice-development", "a/x.tg1.txt", old), ("henry-operations", "b/y.tg2.log", old)]);
+    let fake = fake_obsctl().display().to_string();
+    let state_arg = state.display().to_string();
+    let out = run_bounded(
+        cleanup_without_obsctl_on_path(
+            &sb,
+            &[
+                "--obsctl",
+                &fake,
+                "--endpoint",
+                "http://127.0.0.1:9555",
+                "--region",
+                "eu-west-7",
+                "--state-dir",
+                &state_arg,
+            ],
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(sb.objects().is_empty(), "left: {:?}", sb.objects());
+    assert!(stderr(&out).contains("2 deleted, 0 failed"), "{}", stderr(&out));
+    let deletes: Vec<String> = sb.calls().into_iter().filter(|c| c.contains(" rm ")).collect();
+    assert_eq!(deletes.len(), 2, "{:?}", sb.calls());
+    for c in &deletes {
+        assert!(c.starts_with("--debug error --endpoint http://127.0.0.1:9555 --region eu-west-7 rm s3://"), "{c}");
+    }
+    assert!(journal(&sb).is_empty(), "the journal keeps nothing deleted: {:?}", journal(&sb));
+    // Given before the subcommand's name, they are still refused, with where they go.
+    let mut before_name = std::process::Command::new(bin());
+    before_name.arg("--profiles").arg(sb.path("profiles.toml")).args(["--obsctl", &fake, "cleanup"]);
+    before_name.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = run_bounded(before_name, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("put it after it (trafficgen cleanup --obsctl"), "{}", stderr(&out));
+}
+
+#[test]
+fn cleanup_with_a_missing_client_names_the_fix_and_deletes_nothing() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    left_behind(&sb, &state, &[("alice-development", "a/x.tg1.txt", unix_now() - 60.0)]);
+    let before = std::fs::read_to_string(state.join("objects.jsonl")).unwrap();
+    let state_arg = state.display().to_string();
+    for args in [vec!["--state-dir", &state_arg], vec!["--state-dir", &state_arg, "--obsctl", "no-such-client"]] {
+        let out = run_bounded(cleanup_without_obsctl_on_path(&sb, &args), LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("No such file or directory"), "{err}");
+        assert!(
+            err.contains("give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws"),
+            "{err}"
+        );
+        assert!(err.contains("nothing deleted, the journal is kept"), "{err}");
+        assert_eq!(sb.objects().len(), 1, "nothing may be deleted");
+        assert_eq!(std::fs::read_to_string(state.join("objects.jsonl")).unwrap(), before);
+    }
+}

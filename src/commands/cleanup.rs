@@ -42,10 +42,8 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> Result<Judgement, Erro
         let version = rt.block_on(client.run(crate::exec::client::Action::Version));
         if version.outcome != Outcome::Ok {
             return Err(Error::Usage(format!(
-                "cannot run `{} --version` ({} flavor): {}; nothing deleted, the journal is kept",
-                plan.client.binary.display(),
-                plan.client.flavor.name(),
-                crate::work::ops::describe(&version)
+                "{}; nothing deleted, the journal is kept",
+                crate::commands::options::cannot_run(plan, &version)
             )));
         }
     }

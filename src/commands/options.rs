@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, RunArgs};
+use crate::cli::{Cli, ClientArgs, RunArgs};
 use crate::config::plan::Plan;
 use crate::config::profile;
 use crate::config::profile::MAX_DURATION;
 use crate::config::shard;
 use crate::config::threshold;
+use crate::exec::client::{Exec, Outcome};
 use crate::model::clock::{self, TimeMap};
 use crate::model::error::Error;
 use crate::model::units;
@@ -82,7 +83,7 @@ pub struct RunOpts {
 
 /// The run options over the plan, validated, and the run's own settings.
 pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), Error> {
-    apply_client(&mut plan, a)?;
+    apply_client(&mut plan, &a.target)?;
     apply_settings(&mut plan, a)?;
     require_telemetry_rule(&mut plan)?;
     check_durations(&plan, a)?;
@@ -90,8 +91,8 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), Er
     Ok((plan, opts))
 }
 
-/// `--obsctl`, `--client`, `--endpoint`, `--region`.
-fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
+/// `--obsctl`, `--client`, `--endpoint`, `--region`: for a run, and for `cleanup`.
+pub fn apply_client(plan: &mut Plan, a: &ClientArgs) -> Result<(), Error> {
     if let Some(p) = &a.obsctl {
         plan.client.binary = p.clone();
     }
@@ -121,6 +122,24 @@ fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
         plan.client.region = r.clone();
     }
     Ok(())
+}
+
+/// Why the client's `--version` failed, as a run and `cleanup` say it. A client that
+/// could not even be started (no such file, not executable) gets the options that name
+/// another: "No such file or directory" alone leaves the reader guessing which file.
+pub fn cannot_run(plan: &Plan, version: &Exec) -> String {
+    let mut text = format!(
+        "cannot run `{} --version` ({} flavor): {}",
+        plan.client.binary.display(),
+        plan.client.flavor.name(),
+        crate::work::ops::describe(version)
+    );
+    if matches!(version.outcome, Outcome::SpawnError(_)) {
+        text.push_str(
+            "; give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws",
+        );
+    }
+    text
 }
 
 /// The other options the plan holds: rates, intervals, limits, server metrics,

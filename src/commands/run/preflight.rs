@@ -197,12 +197,7 @@ fn check_client_and_buckets(
 ) -> Result<String, Error> {
     let version = rt.block_on(client.run(Action::Version));
     if version.outcome != Outcome::Ok {
-        return Err(logged(Error::Usage(format!(
-            "cannot run `{} --version` ({} flavor): {}",
-            plan.client.binary.display(),
-            plan.client.flavor.name(),
-            ops::describe(&version)
-        ))));
+        return Err(logged(Error::Usage(crate::commands::options::cannot_run(plan, &version))));
     }
     let version_text = version
         .stdout
