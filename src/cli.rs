@@ -135,6 +135,10 @@ pub enum Command {
         /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Also every shard's state dir in it: its folders shard-I-of-N, which `--shard I/N`
+        /// runs on this machine used (each locked in turn, as a run locks it)
+        #[arg(long)]
+        all_shards: bool,
         // The client that deletes, with the options a run takes for it.
         #[command(flatten)]
         target: ClientArgs,

@@ -83,10 +83,17 @@ pub fn dispatch(cli: Cli, matches: &ArgMatches) -> Result<Judgement, Error> {
         Some(Command::Check) => check::run(&plan),
         Some(Command::Ab(args)) => ab::run(plan, &args),
         Some(Command::Plan { json }) => plan::run(&plan, json),
-        Some(Command::Cleanup { all, state_dir, target }) => {
+        Some(Command::Cleanup { all, state_dir, all_shards, target }) => {
             let mut plan = plan;
             options::apply_client(&mut plan, &target)?;
-            cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::config::shard::default_state_dir(plan.shard)), all)
+            if all_shards && plan.shard.is_some() {
+                return Err(Error::Usage(
+                    "--all-shards cleans every shard's state dir, --shard (or $JOB_COMPLETION_INDEX) one: give one of them"
+                        .into(),
+                ));
+            }
+            let base = state_dir.unwrap_or_else(|| crate::config::shard::default_state_dir(plan.shard));
+            cleanup::run(&plan, cleanup::Dirs { base, all_shards, again: cleanup::again_with_all_shards() }, all)
         }
         Some(Command::Merge { files, summary_json, junit, thresholds }) => merge::run(
             plan,
