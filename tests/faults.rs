@@ -436,7 +436,86 @@ fn after_kill_9_the_next_run_deletes_what_was_left_and_no_temp_file_stays() {
         assert!(!now.contains(obj), "{obj} was left by the killed run and is still there");
     }
     assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
-    assert!(sb.log().contains("objects of earlier runs were due and deleted"), "{}", sb.log());
+    assert!(sb.log().contains("due, deleting them before traffic starts"), "{}", sb.log());
+}
+
+#[test]
+fn a_run_deletes_due_leftovers_before_traffic_and_counts_none_of_them() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    let now = unix_now();
+    // 120 due (a progress line comes every 100 deletes), one due in a bucket that is
+    // gone (its delete fails), 3 due only in an hour.
+    let due: Vec<String> = (0..120).map(|i| format!("old/alice-dev_code_{i}.tg0.py")).collect();
+    let later: Vec<String> = (0..3).map(|i| format!("new/henry-ops_config_{i}.tg0.yaml")).collect();
+    let mut objects: Vec<(&str, &str, f64)> =
+        due.iter().map(|k| ("alice-development", k.as_str(), now - 60.0)).collect();
+    objects.extend(later.iter().map(|k| ("henry-operations", k.as_str(), now + 3600.0)));
+    objects.push(("gone-bucket", "old/alice-dev_x.tg0.txt", now - 60.0));
+    left_behind(&sb, &state, &objects);
+    std::fs::remove_dir_all(sb.path("store/gone-bucket")).unwrap();
+
+    // An hour at 3600x: one wall second of traffic, which no TTL of its own ends.
+    let out = run_bounded(
+        sb.cmd(&[
+            "--duration",
+            "1h",
+            "--time-scale",
+            "3600",
+            "--start-at",
+            "12:00",
+            "--users",
+            "alice-dev,henry-ops",
+            "--rate-scale",
+            "0.5",
+            "--max-file-size",
+            "4KiB",
+            "--seed",
+            "7",
+            "--cleanup",
+            "--no-live",
+        ]),
+        LIMIT,
+    );
+    ran(&sb, &out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "124 objects of earlier runs in the journal: 121 due, deleting them before traffic starts; 3 not yet due stay in the journal for a later run or `trafficgen cleanup`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("earlier runs' objects: 100/121 deletes done"), "{err}");
+    assert!(err.contains("earlier runs' objects: 120 of 121 deleted in "), "{err}");
+    assert!(err.contains("1 could not be: they stay in the journal"), "{err}");
+
+    // Every delete of theirs ended before the first command of the run's own.
+    let calls = sb.calls();
+    let first_cp = calls.iter().position(|c| c.contains(" cp ")).expect("the run uploaded");
+    let theirs = |c: &String| c.contains(" rm s3://alice-development/old/") || c.contains(" rm s3://gone-bucket/");
+    assert_eq!(calls.iter().filter(|c| theirs(c)).count(), 121, "{calls:?}");
+    assert!(calls.iter().rposition(theirs).unwrap() < first_cp, "{calls:?}");
+    // The not-yet-due ones are nobody's in this run: not deleted, still journaled.
+    assert!(calls.iter().all(|c| !c.contains("henry-ops_config_")), "{calls:?}");
+    let stored = sb.objects();
+    for k in &later {
+        assert!(stored.contains(&format!("henry-operations/{k}")), "{k}: {stored:?}");
+    }
+    assert!(stored.iter().all(|o| !o.starts_with("alice-development/old/")), "{stored:?}");
+    let journal = journal(&sb);
+    for k in &later {
+        assert_eq!(journal.get(&format!("henry-operations/{k}")), Some(&false), "{journal:?}");
+    }
+    assert_eq!(journal.get("gone-bucket/old/alice-dev_x.tg0.txt"), Some(&false), "{journal:?}");
+
+    // The run's own numbers hold its own commands only: a failed delete of theirs is no
+    // failure of this run, and `--cleanup` deleted what it uploaded, nothing more.
+    let s = sb.summary();
+    assert_eq!(total(&s, "failures"), 0, "{}", s["totals"]);
+    assert_eq!(s["failure_rate"].as_f64(), Some(0.0), "{}", s["failure_rate"]);
+    assert_eq!(total(&s, "ttl_deletes"), 0, "{}", s["totals"]);
+    assert_eq!(total(&s, "cleanup_deletes"), total(&s, "uploads"), "{}", s["totals"]);
+    assert_eq!(total(&s, "deletes"), total(&s, "uploads"), "{}", s["totals"]);
 }
 
 #[test]

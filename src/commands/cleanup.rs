@@ -80,7 +80,10 @@ pub fn run(plan: &Plan, dirs: Dirs, all: bool) -> Result<Judgement, Error> {
     }
     let (mut total, mut failed) = (0, 0);
     for o in &opened {
-        let deleted = crate::commands::run::leftovers::delete_entries(&rt, &client, &o.journal, &o.live);
+        let progress: crate::commands::run::leftovers::Progress =
+            Arc::new(|ended, failed, total| eprintln!("cleanup: {ended}/{total} deletes done, {failed} failed"));
+        let deleted =
+            crate::commands::run::leftovers::delete_entries(&rt, &client, &o.journal, &o.live, Some(progress));
         // A journal not read to its end may name more objects: not a clean exit.
         let not = o.live.len() - deleted.len();
         failed += not + usize::from(!o.complete);
@@ -220,7 +223,7 @@ fn sweep(
                 })
                 .collect();
             tried.extend(ours.iter().map(|k| (bucket.to_string(), k.clone())));
-            let done = crate::commands::run::leftovers::delete_entries(rt, client, journal, &entries);
+            let done = crate::commands::run::leftovers::delete_entries(rt, client, journal, &entries, None);
             removed += done.len();
             failed += entries.len() - done.len();
             eprintln!("cleanup: {bucket}: deleted {} of them, {} failed", done.len(), entries.len() - done.len());

@@ -29,20 +29,8 @@ use crate::model::verdict::Judgement;
 pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     let (state, live, _logs) = preflight::open(&plan, &opts)?;
     preflight::cap_in_flight(&mut plan);
-    let Prepared {
-        rt,
-        client,
-        receiver,
-        ints,
-        stop_rx,
-        run_id,
-        version,
-        server_start,
-        journal,
-        leftovers,
-        temp,
-        ops_log,
-    } = preflight::prepare(&plan, &opts, &state)?;
+    let Prepared { rt, client, receiver, ints, stop_rx, run_id, version, server_start, journal, temp, ops_log } =
+        preflight::prepare(&plan, &opts, &state)?;
 
     let plan = Arc::new(plan);
     let clock = Clock::start(opts.map);
@@ -54,7 +42,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     let stats_thread = dispatch::monitor(&plan, &opts, clock, events, shown, hourly);
     ints.running.store(true, Ordering::SeqCst);
 
-    let workers = dispatch::start_workers(&fleet, temp.path(), leftovers);
+    let workers = dispatch::start_workers(&fleet, temp.path());
     let (mut stopped_by, dispatch_s) = dispatch::wait(&fleet, &stop_rx);
     let ends = drain::drain(&fleet, stopped_by, workers);
     drain::warn_overdue(&ends, clock.sim_now());

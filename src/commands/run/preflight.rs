@@ -18,7 +18,7 @@ use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::commands::options::RunOpts;
 use crate::commands::run::bounded;
-use crate::commands::run::leftovers::{self, PerUser};
+use crate::commands::run::leftovers;
 use crate::config::plan::Plan;
 use crate::exec::client::{self, Action, Client, Outcome, Telemetry};
 use crate::exec::signal::{self, Interrupts};
@@ -54,7 +54,6 @@ pub struct Prepared {
     /// The server's counters before the first operation (with `--server-metrics`).
     pub server_start: Option<server_metrics::Counts>,
     pub journal: Journal,
-    pub leftovers: PerUser,
     pub temp: tempfile::TempDir,
     pub ops_log: Option<OpsLog>,
 }
@@ -114,7 +113,7 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
         }
         None => None,
     };
-    let (journal, leftovers) = leftovers::take(&rt, plan, opts, &client, state)?;
+    let journal = leftovers::take(&rt, &client, state)?;
     let temp = temp_dir(opts, &ints)?;
     let ops_log = match &opts.exports.ops_log {
         Some(p) => {
@@ -122,20 +121,7 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
         }
         None => None,
     };
-    Ok(Prepared {
-        rt,
-        client,
-        receiver,
-        ints,
-        stop_rx,
-        run_id,
-        version,
-        server_start,
-        journal,
-        leftovers,
-        temp,
-        ops_log,
-    })
+    Ok(Prepared { rt, client, receiver, ints, stop_rx, run_id, version, server_start, journal, temp, ops_log })
 }
 
 /// The receiver, the client and the signal handler, as `Prepared` holds them.
