@@ -157,7 +157,7 @@ pub struct ClientArgs {
     #[arg(long, value_enum, value_name = "FLAVOR")]
     pub client: Option<ClientFlavor>,
 
-    /// S3 endpoint URL [default: the profile's obsctl.endpoint]
+    /// S3 endpoint URL [default: $AWS_ENDPOINT_URL when set and not empty, else the profile's obsctl.endpoint]
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 

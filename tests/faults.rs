@@ -646,3 +646,76 @@ fn cleanup_with_a_missing_client_names_the_fix_and_deletes_nothing() {
         assert_eq!(std::fs::read_to_string(state.join("objects.jsonl")).unwrap(), before);
     }
 }
+
+/// A second of traffic for two users.
+fn brief(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
+    let mut args =
+        vec!["--duration", "1h", "--time-scale", "3600", "--start-at", "12:00", "--users", "alice-dev,henry-ops"];
+    args.extend_from_slice(&["--rate-scale", "0.5", "--max-file-size", "4KiB", "--seed", "7", "--no-live"]);
+    args.extend_from_slice(extra);
+    sb.cmd(&args)
+}
+
+/// Every client command but `--version` starts with the global options naming `endpoint`.
+fn every_call_at(sb: &Sandbox, endpoint: &str) {
+    let calls: Vec<String> = sb.calls().into_iter().filter(|c| !c.starts_with("--version")).collect();
+    assert!(!calls.is_empty());
+    for c in &calls {
+        assert!(c.starts_with(&format!("--debug error --endpoint {endpoint} --region us-east-1 ")), "{c}");
+    }
+}
+
+#[test]
+fn the_endpoint_comes_from_aws_endpoint_url_unless_endpoint_is_given() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = brief(&sb, &[]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9777");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9777 (from AWS_ENDPOINT_URL)"), "{}", stderr(&out));
+
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    let mut cmd = brief(&sb, &["--endpoint", "http://127.0.0.1:9888"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9888");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9888 (from --endpoint)"), "{}", stderr(&out));
+
+    // Without either, the profile's; an empty variable counts as unset.
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    let mut cmd = brief(&sb, &[]);
+    cmd.env("AWS_ENDPOINT_URL", "");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9000");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9000 (from obsctl.endpoint)"), "{}", stderr(&out));
+
+    // cleanup takes it too.
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    left_behind(&sb, &sb.path("state"), &[("alice-development", "a/x.tg1.txt", unix_now() + 3600.0)]);
+    let mut cmd = sb.cmd(&["cleanup", "--obsctl", &fake_obsctl().display().to_string(), "--state-dir", "state"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    every_call_at(&sb, "http://127.0.0.1:9777");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9777 (from AWS_ENDPOINT_URL)"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_aws_endpoint_url_that_is_not_a_url_is_refused_by_name_before_anything_runs() {
+    let sb = Sandbox::new(&[]);
+    for args in [vec![], vec!["cleanup"]] {
+        let mut cmd = if args.is_empty() { brief(&sb, &[]) } else { sb.cmd(&args) };
+        cmd.env("AWS_ENDPOINT_URL", "localhost:9000");
+        let out = run_bounded(cmd, LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("AWS_ENDPOINT_URL \"localhost:9000\": must start with http://"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+    }
+}

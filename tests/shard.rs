@@ -86,6 +86,7 @@ fn shard_cmd(sb: &Sandbox, i: u32, n: u32, http_port: u16) -> Command {
         .env("FAKE_HTTP_PORT", http_port.to_string())
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
         .arg("--profiles")
         .arg(sb.path("profiles.toml"))
         .arg("--obsctl")

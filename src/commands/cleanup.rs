@@ -65,6 +65,13 @@ pub fn run(plan: &Plan, dirs: Dirs, all: bool) -> Result<Judgement, Error> {
     if !dirs.all_shards {
         point_at_shards(&dirs);
     }
+    eprintln!(
+        "cleanup: client {} ({}), endpoint {}, region {}",
+        plan.client.binary.display(),
+        plan.client.flavor.name(),
+        crate::commands::options::endpoint_text(&plan.client),
+        plan.client.region
+    );
     let rt = crate::exec::client::runtime()?;
     let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
     // A client that does not run would fail every delete with no word of why: say it once,

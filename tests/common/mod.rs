@@ -117,6 +117,9 @@ impl Sandbox {
             // whatever the developer's shell exports.
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
+            // trafficgen takes its endpoint from here before the profile's: a test that
+            // wants one sets it.
+            .env_remove("AWS_ENDPOINT_URL")
             .arg("--profiles")
             .arg(self.path("profiles.toml"));
         // A subcommand takes no run options (trafficgen refuses them there).

@@ -228,7 +228,7 @@ fn announce(plan: &Plan, opts: &RunOpts, version: &str) {
         plan.users.len(),
         version,
         plan.client.binary.display(),
-        plan.client.endpoint.as_deref().unwrap_or("(client default)"),
+        crate::commands::options::endpoint_text(&plan.client),
         plan.client.region,
         opts.seed
     );
