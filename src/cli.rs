@@ -143,7 +143,35 @@ pub enum Command {
         /// [default: ${XDG_DATA_HOME:-~/.local/share}/trafficgen]
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Also every shard's state dir in it: its folders shard-I-of-N, which `--shard I/N`
+        /// runs on this machine used (each locked in turn, as a run locks it)
+        #[arg(long)]
+        all_shards: bool,
+        // The client that deletes, with the options a run takes for it.
+        #[command(flatten)]
+        target: ClientArgs,
     },
+}
+
+/// Which client runs the commands and where it points: a run's options, and
+/// `cleanup`'s, meaning the same in both (`commands::options::apply_client`).
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
+    #[arg(long, value_name = "PATH")]
+    pub obsctl: Option<PathBuf>,
+
+    /// Client flavor [default: the profile's obsctl.flavor]
+    #[arg(long, value_enum, value_name = "FLAVOR")]
+    pub client: Option<ClientFlavor>,
+
+    /// S3 endpoint URL [default: $AWS_ENDPOINT_URL when set and not empty, else the profile's obsctl.endpoint]
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// S3 region, always passed to the client [default: the profile's obsctl.region]
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,21 +183,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", env = "TRAFFICGEN_DURATION")]
     pub duration: Option<humantime::Duration>,
 
-    /// Client binary; a bare name is looked up on PATH [default: the profile's obsctl.binary]
-    #[arg(long, value_name = "PATH")]
-    pub obsctl: Option<PathBuf>,
-
-    /// Client flavor [default: the profile's obsctl.flavor]
-    #[arg(long, value_enum, value_name = "FLAVOR")]
-    pub client: Option<ClientFlavor>,
-
-    /// S3 endpoint URL [default: the profile's obsctl.endpoint]
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-
-    /// S3 region, always passed to the client [default: the profile's obsctl.region]
-    #[arg(long, value_name = "NAME")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub target: ClientArgs,
 
     /// Seed for every random choice [default: the profile's run.seed, else random and logged]
     #[arg(long, value_name = "N")]

@@ -75,6 +75,7 @@ fn ab_edited(
         .env("FAKE_HTTP_PORT", http.port.to_string())
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
         .args(["--profiles", "profiles.toml", "ab", "--a"])
         .arg(&a)
         .arg("--b")

@@ -217,3 +217,46 @@ fn duration_and_rate_scale_come_from_the_environment_too() {
     let help = stdout(&cmd.output().unwrap());
     assert!(help.contains("[env: TRAFFICGEN_DURATION=]") && help.contains("[env: TRAFFICGEN_RATE_SCALE=]"), "{help}");
 }
+
+/// A one-request HTTP server on loopback that answers `response`; its URL.
+fn answering(response: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        // One request: the run reads the counters once before traffic, then stops.
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.read(&mut [0u8; 4096]);
+            let _ = s.write_all(response.as_bytes());
+        }
+    });
+    format!("http://127.0.0.1:{port}/metrics")
+}
+
+/// A run with `--server-metrics URL` is refused before any traffic, saying where the
+/// counters are.
+fn refused_for_metrics(url: &str) {
+    let sb = Sandbox::new(&[]);
+    let out = run_bounded(sb.cmd(&["--duration", "1h", "--time-scale", "3600", "--server-metrics", url]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("moto serves no request counters (only Garage from scripts/local-s3 does, at its admin port, e.g. http://127.0.0.1:9003/metrics"),
+        "{err}"
+    );
+    assert!(err.contains("Garage needs its admin token for anything but /metrics and /health"), "{err}");
+    assert!(sb.calls().iter().all(|c| !c.contains(" cp ")), "no traffic: {:?}", sb.calls());
+}
+
+#[test]
+fn server_metrics_from_moto_or_a_page_that_is_no_metrics_says_where_the_counters_are() {
+    refused_for_metrics(&answering("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+    refused_for_metrics(&answering(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>a page</html>\n",
+    ));
+    // moto itself, as scripts/local-s3 runs it: its S3 port answers /metrics with 403.
+    let Some(venv) = common::s3::tools("server_metrics_from_moto") else { return };
+    let moto = common::s3::Moto::start_auth(&venv);
+    refused_for_metrics(&format!("{}/metrics", moto.endpoint()));
+}

@@ -1,6 +1,6 @@
 //! `kill -9` at random (seeded) moments against moto with the AWS CLI: nothing leaks.
-//! A restart on the same state dir deletes what the killed runs left once its TTL has
-//! passed, with no `cleanup` call; `trafficgen cleanup` right after a kill empties what
+//! A restart on the same state dir, once their TTL has passed, deletes what the killed
+//! runs left before its own traffic, with no `cleanup` call; `trafficgen cleanup` right after a kill empties what
 //! the run left; no client outlives trafficgen and no temp dir stays behind.
 
 mod common;
@@ -114,6 +114,15 @@ fn temp_dirs(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// The expiry (wall-clock UNIX seconds) of every object the state journal records.
+fn journaled_expiries(sb: &Sandbox) -> Vec<f64> {
+    let text = std::fs::read_to_string(sb.path("state/objects.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["put"]["expires_unix"].as_f64())
+        .collect()
+}
+
 #[test]
 fn a_restart_deletes_what_killed_runs_left_once_its_ttl_passes() {
     let Some(venv) = s3::tools("a_restart_deletes_what_killed_runs_left_once_its_ttl_passes") else { return };
@@ -137,9 +146,14 @@ fn a_restart_deletes_what_killed_runs_left_once_its_ttl_passes() {
     kill9(&sb, child);
     assert!(objects(&moto) > 0, "the killed runs left objects");
 
-    // The restart: almost no traffic of its own (a slot every few hours), and long
-    // enough for the 20 s TTL of everything the killed runs stored to pass.
-    let child = start(&sb, &moto, &venv, "0.0005", "30s");
+    // The restart, once the 20 s TTL of everything the killed runs stored has passed
+    // (objects not yet due would stay in the journal for a later run): it deletes them
+    // before its own traffic, of which it has almost none (a slot every few hours).
+    let latest = journaled_expiries(&sb).into_iter().fold(0.0, f64::max);
+    let wait = (latest - unix_now() + 0.5).max(0.0);
+    assert!(wait < 30.0, "a TTL of 20 s ends within 30 s: {wait} s");
+    std::thread::sleep(Duration::from_secs_f64(wait));
+    let child = start(&sb, &moto, &venv, "0.0005", "5s");
     let out = wait_bounded(child, LIMIT);
     assert!(matches!(out.status.code(), Some(0) | Some(3) | Some(4)), "{}", stderr(&out));
     let s = sb.summary();

@@ -301,6 +301,7 @@ fn run_command_line(sb: &Sandbox, args: &[String], paths: &[(&str, PathBuf)], en
         .env("FAKE_S3_DIR", sb.path("store"))
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("TRAFFICGEN_SHARDS")
         .envs(env.iter().copied())

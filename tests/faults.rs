@@ -436,7 +436,86 @@ fn after_kill_9_the_next_run_deletes_what_was_left_and_no_temp_file_stays() {
         assert!(!now.contains(obj), "{obj} was left by the killed run and is still there");
     }
     assert!(sb.temp_files().is_empty(), "{:?}", sb.temp_files());
-    assert!(sb.log().contains("objects of earlier runs were due and deleted"), "{}", sb.log());
+    assert!(sb.log().contains("due, deleting them before traffic starts"), "{}", sb.log());
+}
+
+#[test]
+fn a_run_deletes_due_leftovers_before_traffic_and_counts_none_of_them() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    let now = unix_now();
+    // 120 due (a progress line comes every 100 deletes), one due in a bucket that is
+    // gone (its delete fails), 3 due only in an hour.
+    let due: Vec<String> = (0..120).map(|i| format!("old/alice-dev_code_{i}.tg0.py")).collect();
+    let later: Vec<String> = (0..3).map(|i| format!("new/henry-ops_config_{i}.tg0.yaml")).collect();
+    let mut objects: Vec<(&str, &str, f64)> =
+        due.iter().map(|k| ("alice-development", k.as_str(), now - 60.0)).collect();
+    objects.extend(later.iter().map(|k| ("henry-operations", k.as_str(), now + 3600.0)));
+    objects.push(("gone-bucket", "old/alice-dev_x.tg0.txt", now - 60.0));
+    left_behind(&sb, &state, &objects);
+    std::fs::remove_dir_all(sb.path("store/gone-bucket")).unwrap();
+
+    // An hour at 3600x: one wall second of traffic, which no TTL of its own ends.
+    let out = run_bounded(
+        sb.cmd(&[
+            "--duration",
+            "1h",
+            "--time-scale",
+            "3600",
+            "--start-at",
+            "12:00",
+            "--users",
+            "alice-dev,henry-ops",
+            "--rate-scale",
+            "0.5",
+            "--max-file-size",
+            "4KiB",
+            "--seed",
+            "7",
+            "--cleanup",
+            "--no-live",
+        ]),
+        LIMIT,
+    );
+    ran(&sb, &out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "124 objects of earlier runs in the journal: 121 due, deleting them before traffic starts; 3 not yet due stay in the journal for a later run or `trafficgen cleanup`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("earlier runs' objects: 100/121 deletes done"), "{err}");
+    assert!(err.contains("earlier runs' objects: 120 of 121 deleted in "), "{err}");
+    assert!(err.contains("1 could not be: they stay in the journal"), "{err}");
+
+    // Every delete of theirs ended before the first command of the run's own.
+    let calls = sb.calls();
+    let first_cp = calls.iter().position(|c| c.contains(" cp ")).expect("the run uploaded");
+    let theirs = |c: &String| c.contains(" rm s3://alice-development/old/") || c.contains(" rm s3://gone-bucket/");
+    assert_eq!(calls.iter().filter(|c| theirs(c)).count(), 121, "{calls:?}");
+    assert!(calls.iter().rposition(theirs).unwrap() < first_cp, "{calls:?}");
+    // The not-yet-due ones are nobody's in this run: not deleted, still journaled.
+    assert!(calls.iter().all(|c| !c.contains("henry-ops_config_")), "{calls:?}");
+    let stored = sb.objects();
+    for k in &later {
+        assert!(stored.contains(&format!("henry-operations/{k}")), "{k}: {stored:?}");
+    }
+    assert!(stored.iter().all(|o| !o.starts_with("alice-development/old/")), "{stored:?}");
+    let journal = journal(&sb);
+    for k in &later {
+        assert_eq!(journal.get(&format!("henry-operations/{k}")), Some(&false), "{journal:?}");
+    }
+    assert_eq!(journal.get("gone-bucket/old/alice-dev_x.tg0.txt"), Some(&false), "{journal:?}");
+
+    // The run's own numbers hold its own commands only: a failed delete of theirs is no
+    // failure of this run, and `--cleanup` deleted what it uploaded, nothing more.
+    let s = sb.summary();
+    assert_eq!(total(&s, "failures"), 0, "{}", s["totals"]);
+    assert_eq!(s["failure_rate"].as_f64(), Some(0.0), "{}", s["failure_rate"]);
+    assert_eq!(total(&s, "ttl_deletes"), 0, "{}", s["totals"]);
+    assert_eq!(total(&s, "cleanup_deletes"), total(&s, "uploads"), "{}", s["totals"]);
+    assert_eq!(total(&s, "deletes"), total(&s, "uploads"), "{}", s["totals"]);
 }
 
 #[test]
@@ -491,4 +570,152 @@ fn cleanup_deletes_what_a_run_left_and_a_second_run_is_refused_while_one_runs() 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stored(&sb).is_empty(), "left: {:?}", stored(&sb));
     assert!(stderr(&out).contains("cleanup:") && stderr(&out).contains("deleted"), "{}", stderr(&out));
+}
+
+/// `trafficgen cleanup ARGS` in the sandbox, with a PATH on which no `obsctl` is found
+/// (the profile's client): only a client the options name can run.
+fn cleanup_without_obsctl_on_path(sb: &Sandbox, args: &[&str]) -> std::process::Command {
+    let mut all = vec!["cleanup"];
+    all.extend_from_slice(args);
+    let mut c = sb.cmd(&all);
+    // The fake is a shell script: it needs the system's tools, and nothing else.
+    c.env("PATH", "/usr/bin:/bin");
+    c
+}
+
+#[test]
+fn cleanup_takes_the_client_and_endpoint_a_run_takes() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    let old = unix_now() - 60.0;
+    left_behind(&sb, &state, &[("alice-development", "a/x.tg1.txt", old), ("henry-operations", "b/y.tg2.log", old)]);
+    let fake = fake_obsctl().display().to_string();
+    let state_arg = state.display().to_string();
+    let out = run_bounded(
+        cleanup_without_obsctl_on_path(
+            &sb,
+            &[
+                "--obsctl",
+                &fake,
+                "--endpoint",
+                "http://127.0.0.1:9555",
+                "--region",
+                "eu-west-7",
+                "--state-dir",
+                &state_arg,
+            ],
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(sb.objects().is_empty(), "left: {:?}", sb.objects());
+    assert!(stderr(&out).contains("2 deleted, 0 failed"), "{}", stderr(&out));
+    let deletes: Vec<String> = sb.calls().into_iter().filter(|c| c.contains(" rm ")).collect();
+    assert_eq!(deletes.len(), 2, "{:?}", sb.calls());
+    for c in &deletes {
+        assert!(c.starts_with("--debug error --endpoint http://127.0.0.1:9555 --region eu-west-7 rm s3://"), "{c}");
+    }
+    assert!(journal(&sb).is_empty(), "the journal keeps nothing deleted: {:?}", journal(&sb));
+    // Given before the subcommand's name, they are still refused, with where they go.
+    let mut before_name = std::process::Command::new(bin());
+    before_name.arg("--profiles").arg(sb.path("profiles.toml")).args(["--obsctl", &fake, "cleanup"]);
+    before_name.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = run_bounded(before_name, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("put it after it (trafficgen cleanup --obsctl"), "{}", stderr(&out));
+}
+
+#[test]
+fn cleanup_with_a_missing_client_names_the_fix_and_deletes_nothing() {
+    let sb = Sandbox::new(&[]);
+    let state = sb.path("state");
+    left_behind(&sb, &state, &[("alice-development", "a/x.tg1.txt", unix_now() - 60.0)]);
+    let before = std::fs::read_to_string(state.join("objects.jsonl")).unwrap();
+    let state_arg = state.display().to_string();
+    for args in [vec!["--state-dir", &state_arg], vec!["--state-dir", &state_arg, "--obsctl", "no-such-client"]] {
+        let out = run_bounded(cleanup_without_obsctl_on_path(&sb, &args), LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("No such file or directory"), "{err}");
+        assert!(
+            err.contains("give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws"),
+            "{err}"
+        );
+        assert!(err.contains("nothing deleted, the journal is kept"), "{err}");
+        assert_eq!(sb.objects().len(), 1, "nothing may be deleted");
+        assert_eq!(std::fs::read_to_string(state.join("objects.jsonl")).unwrap(), before);
+    }
+}
+
+/// A second of traffic for two users.
+fn brief(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
+    let mut args =
+        vec!["--duration", "1h", "--time-scale", "3600", "--start-at", "12:00", "--users", "alice-dev,henry-ops"];
+    args.extend_from_slice(&["--rate-scale", "0.5", "--max-file-size", "4KiB", "--seed", "7", "--no-live"]);
+    args.extend_from_slice(extra);
+    sb.cmd(&args)
+}
+
+/// Every client command but `--version` starts with the global options naming `endpoint`.
+fn every_call_at(sb: &Sandbox, endpoint: &str) {
+    let calls: Vec<String> = sb.calls().into_iter().filter(|c| !c.starts_with("--version")).collect();
+    assert!(!calls.is_empty());
+    for c in &calls {
+        assert!(c.starts_with(&format!("--debug error --endpoint {endpoint} --region us-east-1 ")), "{c}");
+    }
+}
+
+#[test]
+fn the_endpoint_comes_from_aws_endpoint_url_unless_endpoint_is_given() {
+    let sb = Sandbox::new(&[]);
+    let mut cmd = brief(&sb, &[]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9777");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9777 (from AWS_ENDPOINT_URL)"), "{}", stderr(&out));
+
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    let mut cmd = brief(&sb, &["--endpoint", "http://127.0.0.1:9888"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9888");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9888 (from --endpoint)"), "{}", stderr(&out));
+
+    // Without either, the profile's; an empty variable counts as unset.
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    let mut cmd = brief(&sb, &[]);
+    cmd.env("AWS_ENDPOINT_URL", "");
+    let out = run_bounded(cmd, LIMIT);
+    ran(&sb, &out);
+    every_call_at(&sb, "http://127.0.0.1:9000");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9000 (from obsctl.endpoint)"), "{}", stderr(&out));
+
+    // cleanup takes it too.
+    std::fs::remove_file(sb.path("calls.log")).unwrap();
+    left_behind(&sb, &sb.path("state"), &[("alice-development", "a/x.tg1.txt", unix_now() + 3600.0)]);
+    let mut cmd = sb.cmd(&["cleanup", "--obsctl", &fake_obsctl().display().to_string(), "--state-dir", "state"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9777");
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    every_call_at(&sb, "http://127.0.0.1:9777");
+    assert!(stderr(&out).contains("endpoint http://127.0.0.1:9777 (from AWS_ENDPOINT_URL)"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_aws_endpoint_url_that_is_not_a_url_is_refused_by_name_before_anything_runs() {
+    let sb = Sandbox::new(&[]);
+    for args in [vec![], vec!["cleanup"]] {
+        let mut cmd = if args.is_empty() { brief(&sb, &[]) } else { sb.cmd(&args) };
+        cmd.env("AWS_ENDPOINT_URL", "localhost:9000");
+        let out = run_bounded(cmd, LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("AWS_ENDPOINT_URL \"localhost:9000\": must start with http://"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+    }
 }

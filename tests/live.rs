@@ -66,6 +66,7 @@ fn under_script(sb: &Sandbox, term: Option<&str>) -> String {
         .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

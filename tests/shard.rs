@@ -9,6 +9,8 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+const LIMIT: Duration = Duration::from_secs(90);
+
 fn plan_json(sb: &Sandbox, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--json"];
     args.extend_from_slice(extra);
@@ -84,6 +86,7 @@ fn shard_cmd(sb: &Sandbox, i: u32, n: u32, http_port: u16) -> Command {
         .env("FAKE_HTTP_PORT", http_port.to_string())
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
         .arg("--profiles")
         .arg(sb.path("profiles.toml"))
         .arg("--obsctl")
@@ -186,4 +189,86 @@ fn merged_shard_summaries_are_their_sum_and_are_judged_again() {
     let out = run_bounded(sb.cmd(&["merge", "s0.json", "s0.json", "s2.json", "s3.json"]), Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("both shard 0"), "{}", stderr(&out));
+}
+
+#[test]
+fn cleanup_all_shards_deletes_what_each_shard_left_and_plain_cleanup_points_there() {
+    let sb = Sandbox::new(&[]);
+    let data = sb.path("xdg");
+    let fake = fake_obsctl().display().to_string();
+    // trafficgen as on one machine whose default state dir is under `data`.
+    let tg = |args: &[&str]| -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(sb.dir.path())
+            .env("FAKE_S3_DIR", sb.path("store"))
+            .env("XDG_DATA_HOME", &data)
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("TRAFFICGEN_SHARDS")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_ENDPOINT_URL")
+            .arg("--profiles")
+            .arg(sb.path("profiles.toml"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    // Two shards, each with its own default state dir; an hour at 1200x (3 s) never
+    // reaches the 3 h TTL, and without --cleanup both leave their objects.
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let run = ["--obsctl", &fake, "--shard", &shard, "--duration", "1h", "--time-scale", "1200"];
+        let rest = ["--start-at", "12:00", "--rate-scale", "0.5", "--max-file-size", "4KiB", "--seed", "7", "-q"];
+        let log = format!("tg{i}.log");
+        let out = run_bounded(tg(&[&run[..], &rest[..], &["--temp-dir", "temp", "--log-file", &log]].concat()), LIMIT);
+        assert!(matches!(out.status.code(), Some(0 | 3 | 4)), "shard {i}: {}", stderr(&out));
+    }
+    let shard_dir = |i: u32| data.join(format!("trafficgen/shard-{i}-of-2"));
+    let journaled = |i: u32| {
+        let text = std::fs::read_to_string(shard_dir(i).join("objects.jsonl")).unwrap_or_default();
+        text.lines().filter(|l| l.starts_with("{\"put\"")).count()
+    };
+    let left = sb.objects();
+    assert!(journaled(0) > 0 && journaled(1) > 0, "both shards left objects: {left:?}");
+
+    // Plain cleanup finds none in the default dir, and says where they are and how.
+    let out = run_bounded(tg(&["cleanup", "--obsctl", &fake]), LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cleanup: 0 objects in the journal of {}", data.join("trafficgen").display())),
+        "{err}"
+    );
+    for i in 0..2 {
+        assert!(err.contains(&format!("{} ({} objects)", shard_dir(i).display(), journaled(i))), "{err}");
+    }
+    assert_eq!(sb.objects(), left, "plain cleanup deletes nothing of the shards'");
+    let again =
+        err.lines().find_map(|l| l.strip_prefix("cleanup: to delete them too: ")).expect("the command").to_string();
+    assert!(again.ends_with(&format!("cleanup --obsctl {fake} --all-shards")), "{again}");
+
+    // --all-shards with --shard is a contradiction.
+    let out = run_bounded(tg(&["--shard", "0/2", "cleanup", "--all-shards"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // The command it named, as given: every shard's objects go, each journal emptied.
+    let named = tg(&[]);
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(&again);
+    for (k, v) in named.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.current_dir(sb.dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = run_bounded(sh, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{again}: {}", stderr(&out));
+    assert!(sb.objects().is_empty(), "left: {:?}\n{}", sb.objects(), stderr(&out));
+    assert_eq!((journaled(0), journaled(1)), (0, 0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}: deleted", shard_dir(1).display())), "{err}");
+    assert!(err.contains(&format!("{} deleted, 0 failed", left.len())), "{err}");
 }

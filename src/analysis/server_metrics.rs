@@ -80,6 +80,11 @@ pub fn parse(text: &str) -> Result<Counts, String> {
     Ok(c)
 }
 
+/// Said when a URL answers 403 or 404, or with no counters: the likeliest cause is
+/// `scripts/local-s3`'s moto (whose S3 port answers `/metrics` with 403), and "http
+/// status: 403" alone did not say so.
+const WHERE_COUNTERS_ARE: &str = "moto serves no request counters (only Garage from scripts/local-s3 does, at its admin port, e.g. http://127.0.0.1:9003/metrics for S3 on 9000; Garage needs its admin token for anything but /metrics and /health)";
+
 /// Reads and parses the metrics at `url` (plain HTTP).
 pub fn scrape(url: &str) -> Result<Counts, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -90,11 +95,14 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
     let text = agent
         .get(url)
         .call()
-        .map_err(|e| format!("reading {url}: {e}"))?
+        .map_err(|e| match e {
+            ureq::Error::StatusCode(403 | 404) => format!("reading {url}: {e}; {WHERE_COUNTERS_ARE}"),
+            e => format!("reading {url}: {e}"),
+        })?
         .into_body()
         .read_to_string()
         .map_err(|e| format!("reading {url}: {e}"))?;
-    parse(&text).map_err(|e| format!("{url}: {e}"))
+    parse(&text).map_err(|e| format!("{url}: {e}; {WHERE_COUNTERS_ARE}"))
 }
 
 /// The S3 API a command of kind `op` needs, and how many requests of it: ground truth

@@ -99,7 +99,7 @@ fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
     };
     let tolerance = parse("--tolerance", &args.tolerance)?;
     let max_delta = parse("--max-failure-delta", &args.max_failure_delta)?;
-    if args.run.obsctl.is_some() {
+    if args.run.target.obsctl.is_some() {
         return Err(Error::Usage("--obsctl: `ab` takes its two binaries as --a and --b".into()));
     }
     let block = Duration::from(args.block);

@@ -25,48 +25,95 @@ const SHOWN: usize = 20;
 /// The file in the state dir that lists every object `--all` deletes.
 pub const LIST_FILE: &str = "cleanup-all.txt";
 
-pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> Result<Judgement, Error> {
-    let state = State::open(&state_dir)?;
-    let read = state.read();
-    for w in &read.warnings {
-        eprintln!("warning: {w}");
+/// Where `cleanup` looks.
+pub struct Dirs {
+    /// The state dir (`--state-dir`, else the default, a shard's with `--shard`).
+    pub base: PathBuf,
+    /// `--all-shards`: also every shard's state dir in `base` (`shard-I-of-N`).
+    pub all_shards: bool,
+    /// This command line with `--all-shards`, for when only shards' dirs hold objects.
+    pub again: String,
+}
+
+/// One state dir being cleaned: locked, its journal open, what it holds.
+struct Opened {
+    state: State,
+    journal: Journal,
+    live: Vec<Entry>,
+    complete: bool,
+}
+
+pub fn run(plan: &Plan, dirs: Dirs, all: bool) -> Result<Judgement, Error> {
+    let mut paths = vec![dirs.base.clone()];
+    if dirs.all_shards {
+        paths.extend(crate::config::shard::shard_dirs(&dirs.base));
     }
-    let journal = state.journal().map_err(|e| Error::Failed(format!("the journal in {}: {e}", state.dir.display())))?;
+    // Every dir with its own lock, as a run takes it, held to the end: no run starts on
+    // a journal while it is cleaned.
+    let mut opened = Vec::new();
+    for path in &paths {
+        let state = State::open(path)?;
+        let read = state.read();
+        for w in &read.warnings {
+            eprintln!("warning: {w}");
+        }
+        let journal =
+            state.journal().map_err(|e| Error::Failed(format!("the journal in {}: {e}", state.dir.display())))?;
+        eprintln!("cleanup: {} objects in the journal of {}", read.live.len(), state.dir.display());
+        opened.push(Opened { state, journal, live: read.live, complete: read.complete });
+    }
+    if !dirs.all_shards {
+        point_at_shards(&dirs);
+    }
+    eprintln!(
+        "cleanup: client {} ({}), endpoint {}, region {}",
+        plan.client.binary.display(),
+        plan.client.flavor.name(),
+        crate::commands::options::endpoint_text(&plan.client),
+        plan.client.region
+    );
     let rt = crate::exec::client::runtime()?;
     let client = Arc::new(Client::new(&plan.client, plan.command_timeout));
-    let live = read.live;
-    eprintln!("cleanup: {} objects in the journal of {}", live.len(), state.dir.display());
     // A client that does not run would fail every delete with no word of why: say it once,
     // before anything, as a run does.
-    if !live.is_empty() || all {
+    if opened.iter().any(|o| !o.live.is_empty()) || all {
         let version = rt.block_on(client.run(crate::exec::client::Action::Version));
         if version.outcome != Outcome::Ok {
             return Err(Error::Usage(format!(
-                "cannot run `{} --version` ({} flavor): {}; nothing deleted, the journal is kept",
-                plan.client.binary.display(),
-                plan.client.flavor.name(),
-                crate::work::ops::describe(&version)
+                "{}; nothing deleted, the journal is kept",
+                crate::commands::options::cannot_run(plan, &version)
             )));
         }
     }
-    let deleted = crate::commands::run::leftovers::delete_entries(&rt, &client, &journal, &live);
-    // A journal not read to its end may name more objects: not a clean exit.
-    let mut failed = live.len() - deleted.len() + usize::from(!read.complete);
-    let mut total = deleted.len();
-    eprintln!("cleanup: deleted {} of them, {failed} failed", deleted.len());
+    let (mut total, mut failed) = (0, 0);
+    for o in &opened {
+        let progress: crate::commands::run::leftovers::Progress =
+            Arc::new(|ended, failed, total| eprintln!("cleanup: {ended}/{total} deletes done, {failed} failed"));
+        let deleted =
+            crate::commands::run::leftovers::delete_entries(&rt, &client, &o.journal, &o.live, Some(progress));
+        // A journal not read to its end may name more objects: not a clean exit.
+        let not = o.live.len() - deleted.len();
+        failed += not + usize::from(!o.complete);
+        total += deleted.len();
+        let dir = if opened.len() > 1 { format!("{}: ", o.state.dir.display()) } else { String::new() };
+        eprintln!("cleanup: {dir}deleted {} of them, {not} failed", deleted.len());
+    }
     if all {
-        let (removed, not_removed) = sweep(plan, &state, &rt, &client, &journal);
+        let first = &opened[0];
+        let (removed, not_removed) = sweep(plan, &first.state, &rt, &client, &first.journal);
         total += removed;
         failed += not_removed;
     }
-    // The last delete marks are written before the journal is compacted.
-    journal.flush();
-    drop(journal);
-    let now = state.read();
-    if !now.complete {
-        eprintln!("warning: the journal in {} was not read to its end: it is kept as it is", state.dir.display());
-    } else if let Err(e) = state.compact(&now.live) {
-        eprintln!("warning: could not compact the journal in {}: {e}", state.dir.display());
+    for Opened { state, journal, .. } in opened {
+        // The last delete marks are written before the journal is compacted.
+        journal.flush();
+        drop(journal);
+        let now = state.read();
+        if !now.complete {
+            eprintln!("warning: the journal in {} was not read to its end: it is kept as it is", state.dir.display());
+        } else if let Err(e) = state.compact(&now.live) {
+            eprintln!("warning: could not compact the journal in {}: {e}", state.dir.display());
+        }
     }
     eprintln!("cleanup: {total} deleted, {failed} failed");
     if failed == 0 {
@@ -74,6 +121,46 @@ pub fn run(plan: &Plan, state_dir: PathBuf, all: bool) -> Result<Judgement, Erro
     } else {
         // The line above has said it, in cleanup's words.
         Err(Error::Failed(format!("cleanup: {failed} failed")).reported())
+    }
+}
+
+/// Shards on this machine each keep their own state dir in the default one: a plain
+/// `cleanup` would find none of their objects and say 0. Names the shard dirs that hold
+/// objects (read without their locks: nothing is written) and the command that takes them.
+fn point_at_shards(dirs: &Dirs) {
+    let held: Vec<String> = crate::config::shard::shard_dirs(&dirs.base)
+        .into_iter()
+        .filter_map(|d| {
+            let n = crate::work::state::read_journal(&d.join("objects.jsonl")).live.len();
+            (n > 0).then(|| format!("{} ({n} objects)", d.display()))
+        })
+        .collect();
+    if !held.is_empty() {
+        eprintln!(
+            "cleanup: the state dirs of shards in {} hold objects of earlier runs: {}",
+            dirs.base.display(),
+            held.join(", ")
+        );
+        eprintln!("cleanup: to delete them too: {}", dirs.again);
+    }
+}
+
+/// This process's command line with `--all-shards` added, as a shell takes it (values
+/// with credentials scrubbed, as an endpoint is wherever it is shown).
+pub fn again_with_all_shards() -> String {
+    let mut words: Vec<String> = std::env::args().map(|a| quote(&crate::model::secrets::scrub(&a))).collect();
+    // Options after `cleanup` are cleanup's own: at the end it always belongs to it.
+    words.push("--all-shards".into());
+    words.join(" ")
+}
+
+/// A word for a POSIX shell: as it is when it needs no quoting, else in single quotes.
+fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -143,7 +230,7 @@ fn sweep(
                 })
                 .collect();
             tried.extend(ours.iter().map(|k| (bucket.to_string(), k.clone())));
-            let done = crate::commands::run::leftovers::delete_entries(rt, client, journal, &entries);
+            let done = crate::commands::run::leftovers::delete_entries(rt, client, journal, &entries, None);
             removed += done.len();
             failed += entries.len() - done.len();
             eprintln!("cleanup: {bucket}: deleted {} of them, {} failed", done.len(), entries.len() - done.len());
@@ -310,6 +397,15 @@ mod tests {
         ] {
             assert!(!is_ours(user, &owners), "{user}");
         }
+    }
+
+    #[test]
+    fn the_command_again_is_one_a_shell_takes_word_for_word() {
+        assert_eq!(quote("/usr/bin/trafficgen"), "/usr/bin/trafficgen");
+        assert_eq!(quote("--endpoint=http://127.0.0.1:9000"), "--endpoint=http://127.0.0.1:9000");
+        assert_eq!(quote("my profiles.toml"), "'my profiles.toml'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub fn dispatch(cli: Cli, matches: &ArgMatches) -> Result<Judgement, Error> {
                 Command::Merge { .. } => "merge",
                 Command::Watchdog => "watchdog",
             };
+            // `ab` and `cleanup` take some of them after their own name: say where.
+            let takes = subcommand_options(name);
+            let (it, them) = if given.len() == 1 { ("it", "is") } else { ("them", "are") };
+            if given.iter().all(|g| takes.contains(g)) {
+                return Err(Error::Usage(format!(
+                    "{} {them} given before `{name}`: put {it} after it (trafficgen {name} {} …)",
+                    given.join(", "),
+                    given[0]
+                )));
+            }
             let (what, verb) = if given.len() == 1 { ("is a run option", "it") } else { ("are run options", "them") };
             return Err(Error::Usage(format!(
                 "{} {what} (no subcommand); `{name}` does not take {verb}",
@@ -73,8 +83,17 @@ pub fn dispatch(cli: Cli, matches: &ArgMatches) -> Result<Judgement, Error> {
         Some(Command::Check) => check::run(&plan),
         Some(Command::Ab(args)) => ab::run(plan, &args),
         Some(Command::Plan { json }) => plan::run(&plan, json),
-        Some(Command::Cleanup { all, state_dir }) => {
-            cleanup::run(&plan, state_dir.unwrap_or_else(|| crate::config::shard::default_state_dir(plan.shard)), all)
+        Some(Command::Cleanup { all, state_dir, all_shards, target }) => {
+            let mut plan = plan;
+            options::apply_client(&mut plan, &target)?;
+            if all_shards && plan.shard.is_some() {
+                return Err(Error::Usage(
+                    "--all-shards cleans every shard's state dir, --shard (or $JOB_COMPLETION_INDEX) one: give one of them"
+                        .into(),
+                ));
+            }
+            let base = state_dir.unwrap_or_else(|| crate::config::shard::default_state_dir(plan.shard));
+            cleanup::run(&plan, cleanup::Dirs { base, all_shards, again: cleanup::again_with_all_shards() }, all)
         }
         Some(Command::Merge { files, summary_json, junit, thresholds }) => merge::run(
             plan,
@@ -93,6 +112,15 @@ pub fn dispatch(cli: Cli, matches: &ArgMatches) -> Result<Judgement, Error> {
             run::run(plan, opts)
         }
     }
+}
+
+/// The long options (`--flag`) the subcommand `name` takes after its own name.
+fn subcommand_options(name: &str) -> Vec<String> {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .find_subcommand(name)
+        .map(|c| c.get_arguments().filter_map(|a| a.get_long().map(|l| format!("--{l}"))).collect())
+        .unwrap_or_default()
 }
 
 /// The run options present on the command line (`--flag`, in `RunArgs`' order), read

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, RunArgs};
+use crate::cli::{Cli, ClientArgs, RunArgs};
 use crate::config::plan::Plan;
 use crate::config::profile;
 use crate::config::profile::MAX_DURATION;
 use crate::config::shard;
 use crate::config::threshold;
+use crate::exec::client::{Exec, Outcome};
 use crate::model::clock::{self, TimeMap};
 use crate::model::error::Error;
 use crate::model::units;
@@ -61,6 +62,9 @@ pub fn load(cli: &Cli) -> Result<Plan, Error> {
     Ok(plan)
 }
 
+/// The environment variable that names the endpoint when `--endpoint` does not.
+const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
+
 /// The fastest clock: a year (`MAX_DURATION`) in as little as 5 minutes.
 pub const MAX_TIME_SCALE: f64 = 100_000.0;
 
@@ -82,7 +86,7 @@ pub struct RunOpts {
 
 /// The run options over the plan, validated, and the run's own settings.
 pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), Error> {
-    apply_client(&mut plan, a)?;
+    apply_client(&mut plan, &a.target)?;
     apply_settings(&mut plan, a)?;
     require_telemetry_rule(&mut plan)?;
     check_durations(&plan, a)?;
@@ -90,8 +94,13 @@ pub fn apply_run_args(mut plan: Plan, a: &RunArgs) -> Result<(Plan, RunOpts), Er
     Ok((plan, opts))
 }
 
-/// `--obsctl`, `--client`, `--endpoint`, `--region`.
-fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
+/// `--obsctl`, `--client`, `--endpoint`, `--region`: for a run, and for `cleanup`.
+pub fn apply_client(plan: &mut Plan, a: &ClientArgs) -> Result<(), Error> {
+    apply_client_with(plan, a, |name| std::env::var(name).ok())
+}
+
+/// As `apply_client`, reading the environment through `env`.
+fn apply_client_with(plan: &mut Plan, a: &ClientArgs, env: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
     if let Some(p) = &a.obsctl {
         plan.client.binary = p.clone();
     }
@@ -113,6 +122,19 @@ fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
             )));
         }
         plan.client.endpoint = (!e.is_empty()).then(|| e.to_string());
+        plan.client.endpoint_from = "--endpoint";
+    } else if let Some(e) = env(ENDPOINT_VAR).filter(|e| !e.trim().is_empty()) {
+        // The AWS CLI's own order: its flag, then this variable (which `scripts/local-s3
+        // env` exports), then its configuration.
+        let e = e.trim();
+        if !url::is_http(e) {
+            return Err(Error::Usage(format!(
+                "{ENDPOINT_VAR} {:?}: must start with http:// or https:// (or be unset or empty, for obsctl.endpoint)",
+                crate::model::secrets::scrub(e)
+            )));
+        }
+        plan.client.endpoint = Some(e.to_string());
+        plan.client.endpoint_from = ENDPOINT_VAR;
     }
     if let Some(r) = &a.region {
         if r.trim().is_empty() {
@@ -121,6 +143,33 @@ fn apply_client(plan: &mut Plan, a: &RunArgs) -> Result<(), Error> {
         plan.client.region = r.clone();
     }
     Ok(())
+}
+
+/// The endpoint as the first lines say it, with where it came from (its password, if it
+/// carries one, hidden): `http://127.0.0.1:9000 (from AWS_ENDPOINT_URL)`.
+pub fn endpoint_text(client: &crate::config::plan::ClientPlan) -> String {
+    match &client.endpoint {
+        Some(e) => format!("{} (from {})", crate::model::secrets::scrub(e), client.endpoint_from),
+        None => format!("(client default; {} is empty)", client.endpoint_from),
+    }
+}
+
+/// Why the client's `--version` failed, as a run and `cleanup` say it. A client that
+/// could not even be started (no such file, not executable) gets the options that name
+/// another: "No such file or directory" alone leaves the reader guessing which file.
+pub fn cannot_run(plan: &Plan, version: &Exec) -> String {
+    let mut text = format!(
+        "cannot run `{} --version` ({} flavor): {}",
+        plan.client.binary.display(),
+        plan.client.flavor.name(),
+        crate::work::ops::describe(version)
+    );
+    if matches!(version.outcome, Outcome::SpawnError(_)) {
+        text.push_str(
+            "; give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws",
+        );
+    }
+    text
 }
 
 /// The other options the plan holds: rates, intervals, limits, server metrics,
@@ -246,4 +295,38 @@ fn run_opts(plan: &Plan, a: &RunArgs) -> Result<RunOpts, Error> {
         live: !a.no_live,
         ab: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(flag: Option<&str>, var: Option<&str>) -> Result<(Option<String>, &'static str), Error> {
+        let mut plan = crate::config::profile::shipped();
+        let a = ClientArgs { obsctl: None, client: None, endpoint: flag.map(String::from), region: None };
+        apply_client_with(&mut plan, &a, |name| (name == "AWS_ENDPOINT_URL").then(|| var.map(String::from)).flatten())?;
+        Ok((plan.client.endpoint, plan.client.endpoint_from))
+    }
+
+    #[test]
+    fn the_endpoint_comes_from_the_flag_then_the_environment_then_the_profile() {
+        let profile = Some("http://127.0.0.1:9000".to_string());
+        assert_eq!(endpoint(None, None), Ok((profile.clone(), "obsctl.endpoint")));
+        assert_eq!(endpoint(None, Some(" ")), Ok((profile, "obsctl.endpoint")), "empty is unset");
+        assert_eq!(
+            endpoint(None, Some("http://10.0.0.1:9000")),
+            Ok((Some("http://10.0.0.1:9000".into()), "AWS_ENDPOINT_URL"))
+        );
+        assert_eq!(
+            endpoint(Some("https://s3.example"), Some("http://10.0.0.1:9000")),
+            Ok((Some("https://s3.example".into()), "--endpoint"))
+        );
+        // The flag wins even over a variable that is not a URL; "" is the client's own.
+        assert_eq!(endpoint(Some(""), Some("nonsense")), Ok((None, "--endpoint")));
+        let e = endpoint(None, Some("127.0.0.1:9000")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("AWS_ENDPOINT_URL \"127.0.0.1:9000\": must start with http://"), "{e}");
+        let e = endpoint(None, Some("s3://user:hunter22@host")).unwrap_err();
+        assert!(!e.to_string().contains("hunter22"), "{e}");
+    }
 }

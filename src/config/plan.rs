@@ -76,6 +76,9 @@ pub struct ClientPlan {
     pub flavor: Flavor,
     pub binary: PathBuf,
     pub endpoint: Option<String>,
+    /// Where `endpoint` came from, as the log names it: `--endpoint`, `AWS_ENDPOINT_URL`
+    /// or `obsctl.endpoint` (the profile).
+    pub endpoint_from: &'static str,
     pub region: String,
     /// Passed to every child on top of trafficgen's own environment.
     pub env: Vec<(String, String)>,

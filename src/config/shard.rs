@@ -116,6 +116,30 @@ pub fn default_state_dir(shard: Option<Shard>) -> std::path::PathBuf {
     }
 }
 
+/// The shards' state dirs in `base` (folders named `shard-I-of-N`, as
+/// `default_state_dir` names them), by N then I: where `cleanup --all-shards` looks.
+pub fn shard_dirs(base: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(base) else { return Vec::new() };
+    let mut found: Vec<((u32, u32), std::path::PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| shard_dir_name(&e.file_name().to_string_lossy()).map(|n| (n, e.path())))
+        .collect();
+    found.sort_by_key(|((i, n), _)| (*n, *i));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// (I, N) of a folder named `shard-I-of-N` with 0 <= I < N, as `default_state_dir` makes.
+fn shard_dir_name(name: &str) -> Option<(u32, u32)> {
+    let (i, n) = name.strip_prefix("shard-")?.split_once("-of-")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(i) && digits(n)) {
+        return None;
+    }
+    let (i, n) = (i.parse().ok()?, n.parse().ok()?);
+    (i < n).then_some((i, n))
+}
+
 /// The default state directory: `${XDG_DATA_HOME:-~/.local/share}/trafficgen`.
 pub fn default_dir() -> std::path::PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -131,6 +155,20 @@ mod tests {
 
     fn plan() -> Plan {
         crate::config::profile::shipped()
+    }
+
+    #[test]
+    fn shard_dirs_are_the_folders_default_state_dir_names() {
+        let base = tempfile::tempdir().unwrap();
+        for name in ["shard-1-of-2", "shard-0-of-2", "shard-0-of-10", "shard-2-of-2", "shard-x-of-2", "other"] {
+            std::fs::create_dir(base.path().join(name)).unwrap();
+        }
+        std::fs::write(base.path().join("shard-1-of-3"), "a file").unwrap();
+        let names: Vec<String> =
+            shard_dirs(base.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["shard-0-of-2", "shard-1-of-2", "shard-0-of-10"]);
+        let made = default_state_dir(Some(Shard { index: 3, count: 4, split: Split::Users }));
+        assert_eq!(shard_dir_name(&made.file_name().unwrap().to_string_lossy()), Some((3, 4)));
     }
 
     #[test]

@@ -772,6 +772,7 @@ mod tests {
                 flavor,
                 binary: "obsctl".into(),
                 endpoint: Some("http://127.0.0.1:9000".into()),
+                endpoint_from: "obsctl.endpoint",
                 region: "us-east-1".into(),
                 env: vec![
                     ("AWS_ACCESS_KEY_ID".into(), "AKIDEXAMPLE".into()),

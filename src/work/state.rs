@@ -139,60 +139,7 @@ impl State {
     /// bad line must not hide the objects after it. Only a last line without its newline
     /// is skipped quietly: a crash cut it short, and its upload never started.
     pub fn read(&self) -> Journaled {
-        let mut out = Journaled { live: Vec::new(), warnings: Vec::new(), complete: true };
-        let f = match File::open(self.journal_path()) {
-            // A device or a pipe in its place could be read forever.
-            Ok(f) if f.metadata().is_ok_and(|m| !m.is_file()) => {
-                out.warnings
-                    .push(format!("the journal {} is not a regular file: not read", self.journal_path().display()));
-                out.complete = false;
-                return out;
-            }
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
-            Err(e) => {
-                out.warnings.push(format!("cannot read the journal {}: {e}", self.journal_path().display()));
-                out.complete = false;
-                return out;
-            }
-        };
-        let mut live: HashMap<(String, String), (usize, Entry)> = HashMap::new();
-        let mut reader = BufReader::new(f);
-        let mut raw = Vec::new();
-        for n in 1.. {
-            raw.clear();
-            match reader.read_until(b'\n', &mut raw) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    out.warnings
-                        .push(format!("journal {}: reading stopped at line {n}: {e}", self.journal_path().display()));
-                    out.complete = false;
-                    break;
-                }
-            }
-            let whole = raw.ends_with(b"\n");
-            let parsed = std::str::from_utf8(&raw)
-                .map_err(|_| "not UTF-8".to_string())
-                .and_then(|text| serde_json::from_str::<Line>(text.trim_end()).map_err(|e| e.to_string()));
-            match parsed {
-                Ok(Line::Put(e)) => {
-                    live.insert((e.bucket.clone(), e.key.clone()), (n, e));
-                }
-                Ok(Line::Del { bucket, key }) => {
-                    live.remove(&(bucket, key));
-                }
-                Err(_) if !whole => {}
-                Err(why) => out.warnings.push(format!(
-                    "journal {}: line {n} skipped ({why}); the lines after it are kept",
-                    self.journal_path().display()
-                )),
-            }
-        }
-        let mut v: Vec<(usize, Entry)> = live.into_values().collect();
-        v.sort_by_key(|(n, _)| *n);
-        out.live = v.into_iter().map(|(_, e)| e).collect();
-        out
+        read_journal(&self.journal_path())
     }
 
     /// Rewrites the journal with just `live` (atomically), so it does not grow forever.
@@ -307,6 +254,62 @@ impl State {
         })?;
         Ok(Journal { tx, health })
     }
+}
+
+/// A journal read line by line, as `State::read` reads it, without taking its state
+/// dir's lock: for a look at a dir another process may hold (nothing is written).
+pub fn read_journal(path: &Path) -> Journaled {
+    let mut out = Journaled { live: Vec::new(), warnings: Vec::new(), complete: true };
+    let f = match File::open(path) {
+        // A device or a pipe in its place could be read forever.
+        Ok(f) if f.metadata().is_ok_and(|m| !m.is_file()) => {
+            out.warnings.push(format!("the journal {} is not a regular file: not read", path.display()));
+            out.complete = false;
+            return out;
+        }
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            out.warnings.push(format!("cannot read the journal {}: {e}", path.display()));
+            out.complete = false;
+            return out;
+        }
+    };
+    let mut live: HashMap<(String, String), (usize, Entry)> = HashMap::new();
+    let mut reader = BufReader::new(f);
+    let mut raw = Vec::new();
+    for n in 1.. {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                out.warnings.push(format!("journal {}: reading stopped at line {n}: {e}", path.display()));
+                out.complete = false;
+                break;
+            }
+        }
+        let whole = raw.ends_with(b"\n");
+        let parsed = std::str::from_utf8(&raw)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| serde_json::from_str::<Line>(text.trim_end()).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(Line::Put(e)) => {
+                live.insert((e.bucket.clone(), e.key.clone()), (n, e));
+            }
+            Ok(Line::Del { bucket, key }) => {
+                live.remove(&(bucket, key));
+            }
+            Err(_) if !whole => {}
+            Err(why) => out
+                .warnings
+                .push(format!("journal {}: line {n} skipped ({why}); the lines after it are kept", path.display())),
+        }
+    }
+    let mut v: Vec<(usize, Entry)> = live.into_values().collect();
+    v.sort_by_key(|(n, _)| *n);
+    out.live = v.into_iter().map(|(_, e)| e).collect();
+    out
 }
 
 /// A record for the writer, or a request to answer once everything before it is written.

@@ -119,9 +119,7 @@ fn reads_an_object(op: OpType) -> bool {
 }
 
 impl Worker {
-    /// `leftovers`: objects of earlier runs in this user's bucket, kept on schedule:
-    /// (key, size, simulated expiry). They may or may not exist, so they are never read.
-    pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf, leftovers: Vec<(String, u64, f64)>) -> Worker {
+    pub fn new(fleet: Arc<Fleet>, idx: usize, dir: PathBuf) -> Worker {
         let plan = &fleet.decider.plan;
         // Each user gets its own streams from the run seed, so adding or removing a user
         // does not change what the others do.
@@ -134,17 +132,13 @@ impl Worker {
         fleet.decider.on_stop(Box::new(move || {
             let _ = waker.send(Done::Wake);
         }));
-        let mut inv = Inventory::default();
-        for (key, size, expires) in leftovers {
-            inv.add(key, size, 0, expires, true);
-        }
         Worker {
             rng,
             aux: SmallRng::seed_from_u64(stream.rotate_left(17) ^ 0xA5A5_A5A5),
             fleet,
             idx,
             mix,
-            inv,
+            inv: Inventory::default(),
             in_flight: 0,
             seq,
             seq_step,

@@ -212,6 +212,7 @@ fn two_shards_side_by_side_with_the_default_state_dir_both_start() {
             .env_remove("TRAFFICGEN_SHARDS")
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_ENDPOINT_URL")
             .arg("--profiles")
             .arg(sb.path("profiles.toml"))
             .arg("--obsctl")

@@ -120,6 +120,9 @@ impl Sandbox {
             // Nor the duration and rate a developer's shell may set for CI jobs.
             .env_remove("TRAFFICGEN_DURATION")
             .env_remove("TRAFFICGEN_RATE_SCALE")
+            // trafficgen takes its endpoint from here before the profile's: a test that
+            // wants one sets it.
+            .env_remove("AWS_ENDPOINT_URL")
             .arg("--profiles")
             .arg(self.path("profiles.toml"));
         // A subcommand takes no run options (trafficgen refuses them there).
@@ -343,4 +346,28 @@ pub fn journal(sb: &Sandbox) -> std::collections::BTreeMap<String, bool> {
         out.insert(format!("{}/{}", e["bucket"].as_str().unwrap(), e["key"].as_str().unwrap()), deleted);
     }
     out
+}
+
+/// Objects earlier runs left: each stored in the sandbox's fake store and recorded in
+/// the journal of `state` (a state dir), as a run records it, expiring at
+/// `expires_unix` (wall-clock UNIX seconds).
+pub fn left_behind(sb: &Sandbox, state: &Path, objects: &[(&str, &str, f64)]) {
+    std::fs::create_dir_all(state).unwrap();
+    let mut lines = String::new();
+    for (bucket, key, expires_unix) in objects {
+        let file = sb.path("store").join(bucket).join(key);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"left").unwrap();
+        let entry = serde_json::json!({"put": {"run": "earlier", "bucket": bucket, "key": key, "size": 4,
+            "expires_unix": expires_unix}});
+        lines.push_str(&format!("{entry}\n"));
+    }
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(state.join("objects.jsonl")).unwrap();
+    f.write_all(lines.as_bytes()).unwrap();
+}
+
+/// Wall-clock UNIX seconds now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
 }

@@ -15,7 +15,6 @@ use crate::analysis::stats::Stats;
 use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::commands::options::RunOpts;
-use crate::commands::run::leftovers::PerUser;
 use crate::commands::run::monitor;
 use crate::commands::run::monitor::Hourly;
 use crate::config::plan::Plan;
@@ -143,9 +142,9 @@ pub fn fleet(
     (fleet, events_rx)
 }
 
-/// A thread per user, each with its leftovers. A user whose dir or thread cannot be
-/// made stops the fleet (the others then end at once).
-pub fn start_workers(fleet: &Arc<Fleet>, temp: &Path, mut leftovers: PerUser) -> Vec<JoinHandle<WorkerEnd>> {
+/// A thread per user. A user whose dir or thread cannot be made stops the fleet (the
+/// others then end at once).
+pub fn start_workers(fleet: &Arc<Fleet>, temp: &Path) -> Vec<JoinHandle<WorkerEnd>> {
     let mut workers = Vec::new();
     for (i, u) in fleet.decider.plan.users.iter().enumerate() {
         let dir = temp.join(&u.id);
@@ -154,7 +153,7 @@ pub fn start_workers(fleet: &Arc<Fleet>, temp: &Path, mut leftovers: PerUser) ->
             fleet.stop();
             break;
         }
-        let w = Worker::new(fleet.clone(), i, dir, std::mem::take(&mut leftovers[i]));
+        let w = Worker::new(fleet.clone(), i, dir);
         let spawned = std::thread::Builder::new().name(format!("user-{}", u.id)).spawn(move || w.run());
         match spawned {
             Ok(h) => workers.push(h),

@@ -40,7 +40,6 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
         version_b,
         server_start,
         journal,
-        leftovers,
         temp,
         ops_log,
     } = preflight::prepare(&plan, &opts, &state)?;
@@ -58,7 +57,7 @@ pub fn run(mut plan: Plan, opts: RunOpts) -> Result<Judgement, Error> {
     let stats_thread = dispatch::monitor(&plan, &opts, clock, events, shown, hourly);
     ints.running.store(true, Ordering::SeqCst);
 
-    let workers = dispatch::start_workers(&fleet, temp.path(), leftovers);
+    let workers = dispatch::start_workers(&fleet, temp.path());
     let (mut stopped_by, dispatch_s) = dispatch::wait(&fleet, &stop_rx);
     let ends = drain::drain(&fleet, stopped_by, workers);
     drain::warn_overdue(&ends, clock.sim_now());

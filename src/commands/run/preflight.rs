@@ -18,7 +18,7 @@ use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
 use crate::commands::options::RunOpts;
 use crate::commands::run::bounded;
-use crate::commands::run::leftovers::{self, PerUser};
+use crate::commands::run::leftovers;
 use crate::config::plan::Plan;
 use crate::config::versions;
 use crate::exec::client::{self, Action, Client, Outcome, Telemetry};
@@ -58,7 +58,6 @@ pub struct Prepared {
     /// The server's counters before the first operation (with `--server-metrics`).
     pub server_start: Option<server_metrics::Counts>,
     pub journal: Journal,
-    pub leftovers: PerUser,
     pub temp: tempfile::TempDir,
     pub ops_log: Option<OpsLog>,
 }
@@ -118,7 +117,7 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
         }
         None => None,
     };
-    let (journal, leftovers) = leftovers::take(&rt, plan, opts, &client, state)?;
+    let journal = leftovers::take(&rt, &client, state)?;
     let temp = temp_dir(opts, &ints)?;
     let ops_log = match &opts.exports.ops_log {
         Some(p) => {
@@ -137,7 +136,6 @@ pub fn prepare(plan: &Plan, opts: &RunOpts, state: &State) -> Result<Prepared, E
         version_b,
         server_start,
         journal,
-        leftovers,
         temp,
         ops_log,
     })
@@ -244,12 +242,15 @@ fn version_line(
 ) -> Result<String, Error> {
     let version = rt.block_on(client.run_with(Action::Version, client::Tag { build, ..Default::default() }));
     if version.outcome != Outcome::Ok {
-        return Err(logged(Error::Usage(format!(
-            "cannot run `{} --version` ({} flavor): {}",
-            binary.display(),
-            plan.client.flavor.name(),
-            ops::describe(&version)
-        ))));
+        return Err(logged(Error::Usage(match build {
+            Build::A => crate::commands::options::cannot_run(plan, &version),
+            Build::B => format!(
+                "cannot run `{} --version` ({} flavor): {}",
+                binary.display(),
+                plan.client.flavor.name(),
+                ops::describe(&version)
+            ),
+        })));
     }
     Ok(version
         .stdout
@@ -272,7 +273,7 @@ fn announce(plan: &Plan, opts: &RunOpts, version: &str) {
         plan.users.len(),
         version,
         plan.client.binary.display(),
-        plan.client.endpoint.as_deref().unwrap_or("(client default)"),
+        crate::commands::options::endpoint_text(&plan.client),
         plan.client.region,
         opts.seed
     );

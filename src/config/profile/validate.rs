@@ -143,7 +143,14 @@ impl Cx<'_> {
                 expand_env(v.get_ref(), |name| std::env::var(name).ok()).map_err(|m| self.err(v.span(), field, m))?;
             env.push((k.clone(), value));
         }
-        Ok(ClientPlan { flavor, binary: PathBuf::from(c.binary.get_ref()), endpoint, region, env })
+        Ok(ClientPlan {
+            flavor,
+            binary: PathBuf::from(c.binary.get_ref()),
+            endpoint,
+            endpoint_from: "obsctl.endpoint",
+            region,
+            env,
+        })
     }
 
     /// `[rates]`: the base rate, the hour multipliers, the shares, the arrival process.
