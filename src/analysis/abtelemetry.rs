@@ -58,7 +58,7 @@ pub fn compare(t: &Report, s: Settings) -> Found {
     for (i, (name, a)) in fa.iter().enumerate() {
         let Some(b) = fb.get(name) else { continue };
         let (xa, xb) = (sa.get(name).map_or(&[][..], Vec::as_slice), sb.get(name).map_or(&[][..], Vec::as_slice));
-        let moved = |f: &Family, x: &[(f64, f64)]| f.expected != 0.0 || x.iter().any(|p| p.0 != 0.0);
+        let moved = |f: &Family, x: &[Child]| f.expected != 0.0 || x.iter().any(|p| p.1 != 0.0);
         match (moved(a, xa), moved(b, xb)) {
             (true, true) => families.push(family(name, (a, xa), (b, xb), s, s.seed ^ (i as u64).wrapping_mul(0x9e37))),
             (false, false) => {}
@@ -69,15 +69,50 @@ pub fn compare(t: &Report, s: Settings) -> Found {
     Found { families, not_judged, lost }
 }
 
+/// One exporting child's movement of a family: (stratum, expected, reported).
+type Child = (u16, f64, f64);
+
 /// Children that should have moved the family (expected it to move).
-fn movers(x: &[(f64, f64)]) -> u64 {
-    x.iter().filter(|p| p.0 != 0.0).count() as u64
+fn movers(x: &[Child]) -> u64 {
+    x.iter().filter(|p| p.1 != 0.0).count() as u64
 }
 
-/// Reported per expected over a sample of children; NaN when nothing was expected.
-fn rate(x: &[(f64, f64)]) -> f64 {
-    let (e, r) = x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.0, r + p.1));
-    if e > 0.0 { r / e } else { f64::NAN }
+/// Per stratum both builds ran: A's and B's (expected, reported) pairs.
+type Strata = Vec<[Vec<(f64, f64)>; 2]>;
+
+fn strata(a: &[Child], b: &[Child]) -> Strata {
+    let mut by: BTreeMap<u16, [Vec<(f64, f64)>; 2]> = BTreeMap::new();
+    for (side, x) in [a, b].into_iter().enumerate() {
+        for &(k, e, r) in x {
+            by.entry(k).or_default()[side].push((e, r));
+        }
+    }
+    by.into_values().filter(|[a, b]| !a.is_empty() && !b.is_empty()).collect()
+}
+
+/// Both builds' rates standardised to the pooled mix: each stratum weighs as its
+/// children of both builds together; a build's rate is the weighted sum of its
+/// per-child mean reported over that of its per-child mean expected (NaN when that is
+/// 0). `pick` gives the (expected, reported) totals of one side of one stratum: the
+/// children as they are, or a resample of them.
+fn rates(strata: &Strata, mut pick: impl FnMut(&[(f64, f64)]) -> (f64, f64)) -> (f64, f64) {
+    let mut sums = [(0.0, 0.0); 2];
+    for s in strata {
+        let w = (s[0].len() + s[1].len()) as f64;
+        for side in 0..2 {
+            let (e, r) = pick(&s[side]);
+            let n = s[side].len() as f64;
+            sums[side].0 += w * e / n;
+            sums[side].1 += w * r / n;
+        }
+    }
+    let rate = |(e, r): (f64, f64)| if e > 0.0 { r / e } else { f64::NAN };
+    (rate(sums[0]), rate(sums[1]))
+}
+
+/// The (expected, reported) totals of children as they are.
+fn totals(x: &[(f64, f64)]) -> (f64, f64) {
+    x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.0, r + p.1))
 }
 
 /// How much further from the truth B's rate is than A's, relative to A's error.
@@ -88,20 +123,20 @@ fn worse(ra: f64, rb: f64) -> f64 {
 
 fn family(
     name: &str,
-    (fa, xa): (&Family, &[(f64, f64)]),
-    (fb, xb): (&Family, &[(f64, f64)]),
+    (fa, xa): (&Family, &[Child]),
+    (fb, xb): (&Family, &[Child]),
     s: Settings,
     seed: u64,
 ) -> TelemetryDiff {
-    let (na, nb) = (movers(xa), movers(xb));
-    let (ra, rb) = (rate(xa), rate(xb));
+    let strata = strata(xa, xb);
+    let (ra, rb) = rates(&strata, totals);
     let mut d = TelemetryDiff {
         family: name.to_string(),
         verdict_a: fa.verdict.name().to_string(),
         verdict_b: fb.verdict.name().to_string(),
         a: (fa.expected, fa.reported),
         b: (fb.expected, fb.reported),
-        n: (na, nb),
+        n: (movers(xa), movers(xb)),
         rate_a: ra,
         rate_b: rb,
         worse: None,
@@ -113,12 +148,16 @@ fn family(
         d.reason = "not judged for a build with failures of unknown cause".into();
         return d;
     }
-    if na.min(nb) < MIN_CHILDREN {
-        d.reason = format!("fewer than {MIN_CHILDREN} exporting commands per build moved it ({na} A, {nb} B)");
+    let common = |side: usize| strata.iter().map(|s| s[side].iter().filter(|p| p.0 != 0.0).count() as u64).sum::<u64>();
+    let (ca, cb) = (common(0), common(1));
+    if ca.min(cb) < MIN_CHILDREN {
+        d.reason = format!(
+            "fewer than {MIN_CHILDREN} exporting commands per build moved it in kinds both ran ({ca} A, {cb} B)"
+        );
         return d;
     }
     let w = worse(ra, rb);
-    let (lo, hi) = interval(xa, xb, s.resamples, seed);
+    let (lo, hi) = interval(&strata, s.resamples, seed);
     d.worse = Some((w, lo, hi));
     let pct = |x: f64| format!("{:.1}%", x * 100.0);
     let new_deviation = fb.verdict == Agreement::Mismatch && fa.verdict != Agreement::Mismatch;
@@ -128,15 +167,8 @@ fn family(
             format!("B's reports are {} further from the truth than A's (beyond {})", pct(w), pct(s.tolerance)),
         )
     } else if new_deviation && lo > 0.0 {
-        (
-            Call::Fail,
-            format!(
-                "a new deviation: B {} where A {}, {} further from the truth",
-                fb.verdict.name(),
-                fa.verdict.name(),
-                pct(w)
-            ),
-        )
+        let what = format!("B {} where A {}", fb.verdict.name(), fa.verdict.name());
+        (Call::Fail, format!("a new deviation: {what}, {} further from the truth", pct(w)))
     } else if hi <= s.tolerance {
         let what = if hi < 0.0 { "B closer to the truth than A" } else { "B as close to the truth as A" };
         (Call::Pass, format!("{what}, within {}", pct(s.tolerance)))
@@ -146,21 +178,21 @@ fn family(
     d
 }
 
-/// The 95 % percentile-bootstrap interval of `worse`, resampling each build's children.
-fn interval(a: &[(f64, f64)], b: &[(f64, f64)], resamples: usize, seed: u64) -> (f64, f64) {
+/// The 95 % percentile-bootstrap interval of `worse`, resampling each build's children
+/// within each stratum.
+fn interval(strata: &Strata, resamples: usize, seed: u64) -> (f64, f64) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut draws = Vec::with_capacity(resamples);
-    let pick = |x: &[(f64, f64)], rng: &mut SmallRng| {
-        let (mut e, mut r) = (0.0, 0.0);
-        for _ in 0..x.len() {
-            let p = x[rng.random_range(0..x.len())];
-            e += p.0;
-            r += p.1;
-        }
-        if e > 0.0 { r / e } else { f64::NAN }
-    };
     for _ in 0..resamples {
-        let (ra, rb) = (pick(a, &mut rng), pick(b, &mut rng));
+        let (ra, rb) = rates(strata, |x| {
+            let (mut e, mut r) = (0.0, 0.0);
+            for _ in 0..x.len() {
+                let p = x[rng.random_range(0..x.len())];
+                e += p.0;
+                r += p.1;
+            }
+            (e, r)
+        });
         let w = worse(ra, rb);
         if w.is_finite() {
             draws.push(w);
@@ -204,12 +236,17 @@ mod tests {
     /// expected 1 and reported `ra` (A) or `rb` (B), with a seeded jitter of ±`noise`.
     fn report(n: usize, ra: f64, rb: f64, noise: f64, seed: u64) -> Report {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let mut side = |r: f64| -> Vec<(f64, f64)> {
-            (0..n).map(|_| (1.0, (r + noise * (rng.random_range(0.0..2.0) - 1.0)).max(0.0))).collect()
+        let mut side = |r: f64| -> Vec<Child> {
+            (0..n).map(|_| (0, 1.0, (r + noise * (rng.random_range(0.0..2.0) - 1.0)).max(0.0))).collect()
         };
         let (xa, xb) = (side(ra), side(rb));
-        let verdict = |x: &[(f64, f64)]| {
-            let (e, r) = x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.0, r + p.1));
+        with_samples(xa, xb)
+    }
+
+    /// A report with one family whose children are `xa` (A) and `xb` (B).
+    fn with_samples(xa: Vec<Child>, xb: Vec<Child>) -> Report {
+        let verdict = |x: &[Child]| {
+            let (e, r) = x.iter().fold((0.0, 0.0), |(e, r), p| (e + p.1, r + p.2));
             let v = if (e - r).abs() < 1e-6 { Agreement::Match } else { Agreement::Mismatch };
             fam(e, r, v)
         };
@@ -265,6 +302,33 @@ mod tests {
         let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6));
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("new deviation"), "{}", f.families[0].reason);
+    }
+
+    #[test]
+    fn builds_dealt_different_mixes_are_compared_kind_by_kind() {
+        // The same code: uploads report 1 per file, syncs 2 (each file counted twice).
+        // A ran 6 syncs among 200 uploads, B 30: unstratified, B's rate is 13 % higher
+        // and looks further from the truth; kind by kind they are the same.
+        let mix = |syncs: usize| -> Vec<Child> {
+            let mut v: Vec<Child> = (0..200).map(|_| (1, 1.0, 1.0)).collect();
+            v.extend((0..syncs).map(|_| (2, 3.0, 6.0)));
+            v
+        };
+        for seed in 0..50 {
+            let f = compare(&with_samples(mix(6), mix(30)), settings(seed));
+            let d = &f.families[0];
+            assert_ne!(d.verdict, Call::Fail, "seed {seed}: {d:?}");
+            assert!((d.rate_a - d.rate_b).abs() < 1e-9, "{d:?}");
+        }
+        // A kind only one build ran is left out of both.
+        let mut b = mix(6);
+        b.extend((0..20).map(|_| (3, 1.0, 9.0)));
+        let f = compare(&with_samples(mix(6), b), settings(1));
+        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        // A build whose syncs now count each file three times is further off: FAIL.
+        let worse_syncs: Vec<Child> = mix(0).into_iter().chain((0..30).map(|_| (2, 3.0, 9.0))).collect();
+        let f = compare(&with_samples(mix(30), worse_syncs), settings(2));
+        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
     }
 
     #[test]

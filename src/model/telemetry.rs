@@ -99,11 +99,12 @@ pub struct Report {
     /// one build gets wrong shows whatever the other does.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub builds: BTreeMap<String, BTreeMap<String, Family>>,
-    /// Under `ab`, per build and family: each child's (expected, reported) movement, for
-    /// the children that should have moved the family or did (a uniform sample of at most
-    /// 10,000). `ab` judges the builds' difference on them; never written.
+    /// Under `ab`, per build and family: each exporting child's (stratum, expected,
+    /// reported) movement, for the children that should have moved the family or did (a
+    /// uniform sample of at most 10,000). The stratum is the child's command kind and
+    /// outcome. `ab` judges the builds' difference on them; never written.
     #[serde(skip)]
-    pub build_samples: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>,
+    pub build_samples: BTreeMap<String, BTreeMap<String, Vec<(u16, f64, f64)>>>,
     /// Under `ab`, per build: (children ended, of which exported). Never written.
     #[serde(skip)]
     pub build_children: BTreeMap<String, (u64, u64)>,

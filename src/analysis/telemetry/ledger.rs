@@ -24,17 +24,26 @@ const MAX_STRAYS: usize = 1024;
 /// 30 families × 2 builds × this × 16 bytes stays under 10 MB however long `ab` runs.
 pub const MAX_BUILD_SAMPLES: usize = 10_000;
 
-/// A uniform sample of at most `MAX_BUILD_SAMPLES` children's (expected, reported)
-/// movement of one family (Vitter's algorithm R, with a fixed hash for the draws, so a
-/// run is repeatable).
+/// A uniform sample of at most `MAX_BUILD_SAMPLES` children's (stratum, expected,
+/// reported) movement of one family (Vitter's algorithm R, with a fixed hash for the
+/// draws, so a run is repeatable).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reservoir {
     pub seen: u64,
-    pub kept: Vec<(f64, f64)>,
+    pub kept: Vec<(u16, f64, f64)>,
+}
+
+/// A child's stratum for `ab`'s comparison: its command, the expected failure it was
+/// (if any) and whether it succeeded. obsctl's deviations depend on the command (sync
+/// counts each file twice, ls adds what it lists), so the builds are compared kind by
+/// kind, whatever mix each was dealt.
+fn stratum(fact: &ChildFact) -> u16 {
+    let expected = fact.expected.map_or(0, |o| o.index() as u16 + 1);
+    (fact.cmd as u16) << 8 | expected << 1 | u16::from(fact.ok)
 }
 
 impl Reservoir {
-    fn push(&mut self, x: (f64, f64)) {
+    fn push(&mut self, x: (u16, f64, f64)) {
         self.seen += 1;
         if self.kept.len() < MAX_BUILD_SAMPLES {
             self.kept.push(x);
@@ -255,7 +264,7 @@ impl Ledger {
                 };
                 let (e, rep): (f64, f64) = (sum(&expected), sum(r));
                 if e != 0.0 || rep != 0.0 {
-                    samples.entry(name).or_default().push((e, rep));
+                    samples.entry(name).or_default().push((stratum(fact), e, rep));
                 }
             }
         }
