@@ -70,7 +70,7 @@ pub fn compare(t: &Report, s: Settings) -> Found {
 }
 
 /// One exporting child's movement of a family: (stratum, expected, reported).
-type Child = (u16, f64, f64);
+type Child = crate::model::telemetry::ChildMovement;
 
 /// Children that should have moved the family (expected it to move).
 fn movers(x: &[Child]) -> u64 {

@@ -33,6 +33,10 @@ impl Agreement {
     }
 }
 
+/// One exporting child's movement of a family, as `ab` compares the builds on it:
+/// (stratum: its command kind, expected failure and outcome; expected; reported).
+pub type ChildMovement = (u16, f64, f64);
+
 /// One family's reconciliation.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Family {
@@ -104,7 +108,7 @@ pub struct Report {
     /// uniform sample of at most 10,000). The stratum is the child's command kind and
     /// outcome. `ab` judges the builds' difference on them; never written.
     #[serde(skip)]
-    pub build_samples: BTreeMap<String, BTreeMap<String, Vec<(u16, f64, f64)>>>,
+    pub build_samples: BTreeMap<String, BTreeMap<String, Vec<ChildMovement>>>,
     /// Under `ab`, per build: (children ended, of which exported). Never written.
     #[serde(skip)]
     pub build_children: BTreeMap<String, (u64, u64)>,
