@@ -23,6 +23,10 @@ use crate::model::telemetry::{Agreement, Family, Report};
 
 /// Fewer exporting children than this per build that moved a family: not judged.
 pub const MIN_CHILDREN: u64 = 5;
+/// A deviation of B's where A has none is a finding from this far off the truth: obsctl
+/// 0.3.0's `transfer_rate_kbps` misses a sample now and then (a transfer under 1 ms),
+/// 0.2 % apart between two copies of it, which is no new deviation.
+const MIN_NEW_DEVIATION: f64 = 0.01;
 
 /// The settings the comparison takes from `ab`.
 #[derive(Debug, Clone, Copy)]
@@ -166,7 +170,7 @@ fn family(
             Call::Fail,
             format!("B's reports are {} further from the truth than A's (beyond {})", pct(w), pct(s.tolerance)),
         )
-    } else if new_deviation && lo > 0.0 {
+    } else if new_deviation && lo > 0.0 && w >= MIN_NEW_DEVIATION {
         let what = format!("B {} where A {}", fb.verdict.name(), fa.verdict.name());
         (Call::Fail, format!("a new deviation: {what}, {} further from the truth", pct(w)))
     } else if hi <= s.tolerance {
@@ -302,6 +306,11 @@ mod tests {
         let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6));
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("new deviation"), "{}", f.families[0].reason);
+        // A sample missed now and then (0.2 %), as two copies of obsctl 0.3.0 differ on
+        // transfer_rate_kbps: no new deviation.
+        let f = compare(&report(200, 1.0, 0.998, 0.0, 7), settings(7));
+        assert_eq!(f.families[0].verdict_b, "MISMATCH");
+        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
     }
 
     #[test]
