@@ -13,7 +13,7 @@ use std::time::Duration;
 fn check_exits_0_or_2_on_mutated_profiles_and_locates_each_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-    mutate::runner(30)
+    mutate::runner(60)
         .run(&mutate::cases(), |(s, muts)| {
             let (name, bytes) = mutate::mutated(s, &muts);
             let path = dir.path().join(name);
