@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::model::ab::{Call, Failures, LostExports, TelemetryDiff};
+use crate::model::ab::{Call, Failures, LostExports, Settings, TelemetryDiff};
 use crate::model::telemetry::{Agreement, Family, Report};
 
 /// Fewer exporting children than this per build that moved a family: not judged.
@@ -35,19 +35,6 @@ pub const MIN_CHILDREN: u64 = 5;
 /// 0.3.0's `transfer_rate_kbps` misses a sample now and then (a transfer under 1 ms),
 /// 0.2 % apart between two copies of it, which is no new deviation.
 const MIN_NEW_DEVIATION: f64 = 0.01;
-
-/// The settings the comparison takes from `ab`.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// How much further from the truth B may be, relative to A's error.
-    pub tolerance: f64,
-    /// Largest rise of B's lost-export rate over A's (fraction).
-    pub max_delta: f64,
-    pub resamples: usize,
-    pub seed: u64,
-    /// The host guard found the machine saturated: a build's lost exports may be the host's.
-    pub host_limited: bool,
-}
 
 /// What the comparison found: the families both builds moved, the families one build
 /// did not move (with each build's number of children), and the lost exports.
@@ -58,8 +45,9 @@ pub struct Found {
 }
 
 /// Compares build A's and build B's telemetry from the run's report (its `builds`,
-/// `build_samples` and `build_children`).
-pub fn compare(t: &Report, s: Settings) -> Found {
+/// `build_samples` and `build_children`). `host_limited`: the host guard found the
+/// machine saturated, so a build's lost exports may be the host's.
+pub fn compare(t: &Report, s: Settings, host_limited: bool) -> Found {
     let (Some(fa), Some(fb)) = (t.builds.get("A"), t.builds.get("B")) else {
         return Found { families: Vec::new(), not_judged: Vec::new(), lost: None };
     };
@@ -77,7 +65,8 @@ pub fn compare(t: &Report, s: Settings) -> Found {
             _ => not_judged.push((name.clone(), movers(xa), movers(xb))),
         }
     }
-    let lost = t.build_children.get("A").zip(t.build_children.get("B")).map(|(a, b)| lost_exports(*a, *b, s));
+    let lost =
+        t.build_children.get("A").zip(t.build_children.get("B")).map(|(a, b)| lost_exports(*a, *b, s, host_limited));
     Found { families, not_judged, lost }
 }
 
@@ -228,11 +217,16 @@ fn interval(strata: &Strata, resamples: usize, seed: u64) -> (f64, f64) {
 /// Lost exports as failures of ended children: FAIL when B loses more than the delta
 /// above A's share beyond doubt (Fisher), unless the host was saturated (then
 /// INCONCLUSIVE: the host may have dropped them).
-fn lost_exports((ended_a, reported_a): (u64, u64), (ended_b, reported_b): (u64, u64), s: Settings) -> LostExports {
+fn lost_exports(
+    (ended_a, reported_a): (u64, u64),
+    (ended_b, reported_b): (u64, u64),
+    s: Settings,
+    host_limited: bool,
+) -> LostExports {
     let counts = Failures::new(ended_a - reported_a, ended_a, ended_b - reported_b, ended_b);
     let shares = format!("{}/{} A, {}/{} B", counts.failed_a, counts.total_a, counts.failed_b, counts.total_b);
     let (verdict, reason) = match counts.judge(s.max_delta) {
-        Call::Fail if s.host_limited => {
+        Call::Fail if host_limited => {
             (Call::Inconclusive, format!("B lost more ({shares}), but the host was saturated"))
         }
         Call::Fail => (Call::Fail, format!("B lost more exports ({shares}, Fisher p {:.3})", counts.p)),
@@ -284,7 +278,7 @@ mod tests {
     }
 
     fn settings(seed: u64) -> Settings {
-        Settings { tolerance: 0.10, max_delta: 0.01, resamples: 400, seed, host_limited: false }
+        Settings { tolerance: 0.10, max_delta: 0.01, resamples: 400, seed }
     }
 
     #[test]
@@ -293,35 +287,35 @@ mod tests {
         // noisy) or the truth exactly: never a FAIL.
         for seed in 0..200 {
             for (r, noise) in [(7.0, 3.0), (1.0, 0.0), (0.5, 0.4)] {
-                let f = compare(&report(60, r, r, noise, seed), settings(seed));
+                let f = compare(&report(60, r, r, noise, seed), settings(seed), false);
                 assert_ne!(f.families[0].verdict, Call::Fail, "seed {seed}, rate {r}: {:?}", f.families[0]);
             }
         }
         // Exact agreement on both sides is a PASS.
-        let f = compare(&report(60, 1.0, 1.0, 0.0, 1), settings(1));
+        let f = compare(&report(60, 1.0, 1.0, 0.0, 1), settings(1), false);
         assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
     }
 
     #[test]
     fn a_build_further_from_the_truth_fails_and_one_closer_passes() {
         // B reports half of what it did (A exact): FAIL.
-        let f = compare(&report(60, 1.0, 0.5, 0.0, 3), settings(3));
+        let f = compare(&report(60, 1.0, 0.5, 0.0, 3), settings(3), false);
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("further from the truth"), "{}", f.families[0].reason);
         // B over-reports 3x where A over-reported 2x: FAIL (twice A's error is beyond 10 %).
-        let f = compare(&report(60, 2.0, 3.0, 0.2, 4), settings(4));
+        let f = compare(&report(60, 2.0, 3.0, 0.2, 4), settings(4), false);
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
         // B repairs A's deviation: PASS.
-        let f = compare(&report(60, 7.0, 1.0, 0.0, 5), settings(5));
+        let f = compare(&report(60, 7.0, 1.0, 0.0, 5), settings(5), false);
         assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("closer"), "{}", f.families[0].reason);
         // A 5 % new deviation where A is exact: within the tolerance, yet new: FAIL.
-        let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6));
+        let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6), false);
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("new deviation"), "{}", f.families[0].reason);
         // A sample missed now and then (0.2 %), as two copies of obsctl 0.3.0 differ on
         // transfer_rate_kbps: no new deviation.
-        let f = compare(&report(200, 1.0, 0.998, 0.0, 7), settings(7));
+        let f = compare(&report(200, 1.0, 0.998, 0.0, 7), settings(7), false);
         assert_eq!(f.families[0].verdict_b, "MISMATCH");
         assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
     }
@@ -337,7 +331,7 @@ mod tests {
             v
         };
         for seed in 0..50 {
-            let f = compare(&with_samples(mix(6), mix(30)), settings(seed));
+            let f = compare(&with_samples(mix(6), mix(30)), settings(seed), false);
             let d = &f.families[0];
             assert_ne!(d.verdict, Call::Fail, "seed {seed}: {d:?}");
             assert!((d.rate_a - d.rate_b).abs() < 1e-9, "{d:?}");
@@ -348,16 +342,16 @@ mod tests {
         a.extend((0..10).map(|_| (4, 0.0, 50.0)));
         let mut b = mix(6);
         b.extend((0..10).map(|_| (4, 0.0, 400.0)));
-        let f = compare(&with_samples(a, b), settings(3));
+        let f = compare(&with_samples(a, b), settings(3), false);
         assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
         // A kind only one build ran is left out of both.
         let mut b = mix(6);
         b.extend((0..20).map(|_| (3, 1.0, 9.0)));
-        let f = compare(&with_samples(mix(6), b), settings(1));
+        let f = compare(&with_samples(mix(6), b), settings(1), false);
         assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
         // A build whose syncs now count each file three times is further off: FAIL.
         let worse_syncs: Vec<Child> = mix(0).into_iter().chain((0..30).map(|_| (2, 3.0, 9.0))).collect();
-        let f = compare(&with_samples(mix(30), worse_syncs), settings(2));
+        let f = compare(&with_samples(mix(30), worse_syncs), settings(2), false);
         assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
     }
 
@@ -367,11 +361,11 @@ mod tests {
         let mut t = report(3, 1.0, 0.0, 0.0, 7);
         t.builds.get_mut("A").unwrap().insert("uploads_total".into(), fam(0.0, 0.0, Agreement::Match));
         t.build_samples.get_mut("A").unwrap().clear();
-        let f = compare(&t, settings(7));
+        let f = compare(&t, settings(7), false);
         assert!(f.families.is_empty());
         assert_eq!(f.not_judged, [("uploads_total".to_string(), 0, 3)]);
         // 3 children each, B reporting nothing: too few to tell.
-        let f = compare(&report(3, 1.0, 0.0, 0.0, 8), settings(8));
+        let f = compare(&report(3, 1.0, 0.0, 0.0, 8), settings(8), false);
         assert_eq!(f.families[0].verdict, Call::Inconclusive, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("fewer than 5"), "{}", f.families[0].reason);
     }
@@ -379,11 +373,11 @@ mod tests {
     #[test]
     fn lost_exports_are_judged_apart_and_excused_only_on_a_saturated_host() {
         let s = settings(9);
-        assert_eq!(lost_exports((300, 300), (300, 299), s).verdict, Call::Pass);
-        let l = lost_exports((300, 300), (300, 200), s);
+        assert_eq!(lost_exports((300, 300), (300, 299), s, false).verdict, Call::Pass);
+        let l = lost_exports((300, 300), (300, 200), s, false);
         assert_eq!(l.verdict, Call::Fail, "{l:?}");
         assert!(l.reason.contains("0/300 A, 100/300 B"), "{}", l.reason);
-        let l = lost_exports((300, 300), (300, 200), Settings { host_limited: true, ..s });
+        let l = lost_exports((300, 300), (300, 200), s, true);
         assert_eq!(l.verdict, Call::Inconclusive, "{l:?}");
         assert!(l.reason.contains("host was saturated"), "{}", l.reason);
     }

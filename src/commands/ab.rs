@@ -19,7 +19,7 @@ use crate::cli::AbArgs;
 use crate::commands::ab_server;
 use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
-use crate::model::ab::{AbReport, Comparison};
+use crate::model::ab::{AbReport, Comparison, Settings};
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
 use crate::model::verdict::Judgement;
@@ -55,14 +55,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
     let mut report = analyse(&samples, settings, host_warning.as_deref());
     if let Some(t) = summary.as_ref().and_then(|s| s.telemetry.as_ref()).and_then(|t| t.run()) {
-        let s = abtelemetry::Settings {
-            tolerance,
-            max_delta,
-            resamples: args.resamples,
-            seed: split.seed,
-            host_limited: host_warning.is_some(),
-        };
-        let found = abtelemetry::compare(t, s);
+        let found = abtelemetry::compare(t, settings, host_warning.is_some());
         for (family, na, nb) in &found.not_judged {
             report.notes.push(format!(
                 "telemetry {family}: n/a, only one build ran commands that move it ({na} of A, {nb} of B)"
@@ -229,14 +222,6 @@ fn judgement(c: Call) -> Judgement {
         Call::Fail => Judgement::Fail,
         Call::Inconclusive => Judgement::Inconclusive,
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub tolerance: f64,
-    pub max_delta: f64,
-    pub resamples: usize,
-    pub seed: u64,
 }
 
 /// Judges every operation kind × size class that either build ran. Cancelled commands

@@ -6,6 +6,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// What `ab` judges with: `--tolerance` and `--max-failure-delta` as fractions, the
+/// bootstrap's resamples and seed. Shared by the latency and the telemetry comparisons.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub tolerance: f64,
+    pub max_delta: f64,
+    pub resamples: usize,
+    pub seed: u64,
+}
+
 /// PASS, FAIL or INCONCLUSIVE for one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
