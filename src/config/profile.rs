@@ -117,7 +117,7 @@ struct TelemetrySection {
     verify: Option<bool>,
     identity: Option<bool>,
     wait: Option<Spanned<String>>,
-    /// Client version (matched as a substring of its `--version`) → metric → reason.
+    /// Client versions (a version, semver requirement, `||` list or `*`: `config::versions`) → metric → reason.
     #[serde(default)]
     allow: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
 }
