@@ -309,3 +309,41 @@ fn bad_ab_options_are_usage_errors_before_any_traffic() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--html") && err.contains("--markdown") && err.contains("same file"), "{err}");
 }
+
+#[test]
+fn a_build_that_cannot_start_is_named_with_the_option_that_gives_it() {
+    let sb = Sandbox::new(&[]);
+    for (a, b, want) in [
+        (fake_obsctl().display().to_string(), "/no/such/obsctl-b".to_string(), "give build B with --b PATH"),
+        ("/no/such/obsctl-a".to_string(), fake_obsctl().display().to_string(), "give build A with --a PATH"),
+    ] {
+        let mut c = std::process::Command::new(bin());
+        c.current_dir(sb.path(""))
+            .env("FAKE_S3_DIR", sb.path("store"))
+            .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
+            .env_remove("AWS_ENDPOINT_URL")
+            .args([
+                "--profiles",
+                "profiles.toml",
+                "ab",
+                "--a",
+                &a,
+                "--b",
+                &b,
+                "--duration",
+                "1h",
+                "--time-scale",
+                "3600",
+            ])
+            .args(["--state-dir", "state", "--temp-dir", "temp", "--log-file", "tg.log", "-q"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run_bounded(c, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want) && !err.contains("--obsctl PATH"), "{err}");
+        // Build A ran its --version in the first case (the log works), nothing else ran.
+        assert!(sb.calls().iter().all(|c| !c.contains(" cp ")), "no traffic: {:?}", sb.calls());
+    }
+}

@@ -81,7 +81,12 @@ pub fn run(plan: &Plan, dirs: Dirs, all: bool) -> Result<Judgement, Error> {
         if version.outcome != Outcome::Ok {
             return Err(Error::Usage(format!(
                 "{}; nothing deleted, the journal is kept",
-                crate::commands::options::cannot_run(plan, &version)
+                crate::commands::options::cannot_run(
+                    plan,
+                    &plan.client.binary,
+                    &version,
+                    crate::commands::options::CLIENT_FIX
+                )
             )));
         }
     }

@@ -154,23 +154,27 @@ pub fn endpoint_text(client: &crate::config::plan::ClientPlan) -> String {
     }
 }
 
-/// Why the client's `--version` failed, as a run and `cleanup` say it. A client that
-/// could not even be started (no such file, not executable) gets the options that name
-/// another: "No such file or directory" alone leaves the reader guessing which file.
-pub fn cannot_run(plan: &Plan, version: &Exec) -> String {
+/// Why the client's `--version` failed, as a run, `ab` and `cleanup` say it. A client
+/// that could not even be started (no such file, not executable) gets `fix`, the options
+/// that name another: "No such file or directory" alone leaves the reader guessing which
+/// file.
+pub fn cannot_run(plan: &Plan, binary: &std::path::Path, version: &Exec, fix: &str) -> String {
     let mut text = format!(
         "cannot run `{} --version` ({} flavor): {}",
-        plan.client.binary.display(),
+        binary.display(),
         plan.client.flavor.name(),
         crate::work::ops::describe(version)
     );
     if matches!(version.outcome, Outcome::SpawnError(_)) {
-        text.push_str(
-            "; give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws",
-        );
+        text.push_str("; ");
+        text.push_str(fix);
     }
     text
 }
+
+/// The fix `cannot_run` names for a run's or `cleanup`'s client.
+pub const CLIENT_FIX: &str =
+    "give the client with --obsctl PATH (or obsctl.binary in the profile), or --client aws --obsctl .venv/bin/aws";
 
 /// The other options the plan holds: rates, intervals, limits, server metrics,
 /// telemetry verification, thresholds.

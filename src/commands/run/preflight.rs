@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use crate::analysis::server_metrics;
 use crate::analysis::telemetry;
 use crate::analysis::telemetry::receiver::Receiver as OtlpReceiver;
-use crate::commands::options::RunOpts;
+use crate::commands::options::{self, RunOpts};
 use crate::commands::run::bounded;
 use crate::commands::run::leftovers;
 use crate::config::plan::Plan;
@@ -198,9 +198,9 @@ fn check_client_and_buckets(
     opts: &RunOpts,
     client: &Arc<Client>,
 ) -> Result<(String, Option<String>), Error> {
-    let version_text = version_line(rt, plan, client, Build::A, &plan.client.binary)?;
+    let version_text = version_line(rt, plan, client, Build::A, &plan.client.binary, opts.ab.is_some())?;
     let version_b = match &opts.ab {
-        Some(split) => Some(version_line(rt, plan, client, Build::B, &split.binary_b)?),
+        Some(split) => Some(version_line(rt, plan, client, Build::B, &split.binary_b, true)?),
         None => None,
     };
     let shown = match &version_b {
@@ -239,18 +239,17 @@ fn version_line(
     client: &Arc<Client>,
     build: Build,
     binary: &std::path::Path,
+    under_ab: bool,
 ) -> Result<String, Error> {
     let version = rt.block_on(client.run_with(Action::Version, client::Tag { build, ..Default::default() }));
     if version.outcome != Outcome::Ok {
-        return Err(logged(Error::Usage(match build {
-            Build::A => crate::commands::options::cannot_run(plan, &version),
-            Build::B => format!(
-                "cannot run `{} --version` ({} flavor): {}",
-                binary.display(),
-                plan.client.flavor.name(),
-                ops::describe(&version)
-            ),
-        })));
+        // `ab` names its builds with --a and --b (it refuses --obsctl).
+        let fix = match build {
+            Build::A if !under_ab => options::CLIENT_FIX,
+            Build::A => "give build A with --a PATH",
+            Build::B => "give build B with --b PATH",
+        };
+        return Err(logged(Error::Usage(options::cannot_run(plan, binary, &version, fix))));
     }
     Ok(version
         .stdout
