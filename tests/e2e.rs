@@ -8,7 +8,7 @@ mod common;
 
 use common::s3::{self, Server};
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,39 @@ impl Setup {
             format!("{}:{}", self.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()),
         );
         cmd
+    }
+}
+
+impl Setup {
+    /// `trafficgen ab --a A --b B ARGS` against this server, with the log, temp and
+    /// state dirs, the summary (`ab.json`) and `--cleanup` in the sandbox: the exit, the
+    /// console text and the summary.
+    fn ab(&self, sb: &Sandbox, a: &Path, b: &Path, args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.current_dir(sb.path(""))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .envs(self.server.env())
+            // The AWS CLI's children must find the venv's python.
+            .env(
+                "PATH",
+                format!("{}:{}", self.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()),
+            )
+            .args(["--profiles", "profiles.toml", "ab", "--a"])
+            .arg(a)
+            .arg("--b")
+            .arg(b)
+            .args(["--endpoint", &self.server.endpoint(), "--command-timeout", "30s", "--stats-interval", "1h", "-q"])
+            .args(args)
+            .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
+            .args(["--cleanup"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run_bounded(cmd, LIMIT);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        let doc = std::fs::read_to_string(sb.path("ab.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        (out.status.code(), text, doc.unwrap_or_default())
     }
 }
 
@@ -563,29 +596,14 @@ fn ab_server_view_names_a_build_that_lists_more_aws() {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let endpoint = st.server.endpoint();
-    let mut cmd = std::process::Command::new(bin());
-    cmd.current_dir(sb.path(""))
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .envs(st.server.env())
-        .env("PATH", format!("{}:{}", st.client.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default()))
-        .args(["--profiles", "profiles.toml", "ab", "--a"])
-        .arg(&st.client)
-        .arg("--b")
-        .arg(&wrapper)
-        .args(["--client", "aws", "--endpoint", &endpoint, "--command-timeout", "30s"])
-        .args(["--users", "alice-dev,henry-ops", "--max-file-size", "64KiB", "--duration", "80s"])
-        .args(["--server-metrics", &url, "--block", "6s", "--seed", "3", "--stats-interval", "1h", "-q"])
-        .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
-        .args(["--cleanup"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let out = run_bounded(cmd, LIMIT);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    assert_eq!(out.status.code(), Some(3), "B lists more: FAIL\n{text}");
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
+    let args = ["--client", "aws", "--users", "alice-dev,henry-ops", "--max-file-size", "64KiB", "--duration", "80s"];
+    let (code, text, doc) = st.ab(
+        &sb,
+        &st.client,
+        &wrapper,
+        &[&args[..], &["--server-metrics", &url, "--block", "6s", "--seed", "3"]].concat(),
+    );
+    assert_eq!(code, Some(3), "B lists more: FAIL\n{text}");
     let rows = doc["ab"]["server"].as_array().unwrap_or_else(|| panic!("no server rows: {}", doc["ab"]));
     let row = |api: &str| rows.iter().find(|r| r["api"] == api).unwrap_or_else(|| panic!("no {api} row: {rows:?}"));
     let list = row("ListObjectsV2");
@@ -624,28 +642,10 @@ exec \"{real}\" \"$@\"\n"
         )
         .unwrap();
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut cmd = std::process::Command::new(bin());
-        cmd.current_dir(sb.path(""))
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .envs(st.server.env())
-            .args(["--profiles", "profiles.toml", "ab", "--a"])
-            .arg(&copy)
-            .arg("--b")
-            .arg(&st.client)
-            .args(["--endpoint", &st.server.endpoint(), "--command-timeout", "30s"])
-            .args(["--duration", "60s", "--rate-scale", "3", "--seed", seed, "--stats-interval", "1h", "-q"])
-            .args(["--log-file", "tg.log", "--temp-dir", "temp", "--state-dir", "state", "--summary-json", "ab.json"])
-            .args(["--cleanup"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let out = run_bounded(cmd, LIMIT);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-        assert!(matches!(out.status.code(), Some(0) | Some(4)), "seed {seed}: {text}");
+        let (code, text, doc) =
+            st.ab(&sb, &copy, &st.client, &["--duration", "60s", "--rate-scale", "3", "--seed", seed]);
+        assert!(matches!(code, Some(0) | Some(4)), "seed {seed}: {text}");
         assert!(!text.contains("ab FAIL") && !text.contains("verdict: FAILED"), "seed {seed}: {text}");
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(sb.path("ab.json")).unwrap()).unwrap();
         let builds = &doc["run"]["telemetry"]["builds"];
         // obsctl's known deviations, allowed for both versions (0.2.0 and 0.3.0).
         for b in ["A", "B"] {
