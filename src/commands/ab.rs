@@ -23,6 +23,7 @@ use crate::model::ab::{AbReport, Comparison, Settings};
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
 use crate::model::verdict::Judgement;
+use crate::output::units::{ms, pct};
 use crate::work::ab::{Build, Sample, Split};
 
 /// GitHub's limit on a step summary is 1 MiB; the markdown stays well under it.
@@ -359,17 +360,6 @@ fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
     };
 }
 
-fn pct(x: f64) -> String {
-    if !x.is_finite() {
-        return "-".into();
-    }
-    let v = x * 100.0;
-    if v.abs() >= 10.0 { format!("{v:.0}%") } else { format!("{v:.1}%") }
-}
-
-fn ms(x: f64) -> String {
-    if x.is_finite() { format!("{:.1}", x * 1000.0) } else { "-".into() }
-}
 
 /// The rows of the table, as cells (shared by the terminal and the markdown).
 fn rows(r: &AbReport) -> Vec<[String; 10]> {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::cli::CompareArgs;
 use crate::model::error::Error;
+use crate::output::units::millis_of;
 use crate::model::summary::{Summary, from_json};
 use crate::model::verdict::Judgement;
 
@@ -296,13 +297,6 @@ fn describe(summary: &Summary) -> String {
     format!(" ({})", parts.join(", "))
 }
 
-fn ms(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.1}"),
-        None => "-".to_string(),
-    }
-}
 
 fn per_min(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.1}"))
@@ -350,9 +344,9 @@ fn table(c: &Comparison, base: &Summary, new: &Summary) -> String {
             let _ = writeln!(
                 out,
                 "{op:<OP_W$}{label:<7}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}{:>COL_W$}",
-                ms(side.p50_ms),
-                ms(side.p95_ms),
-                ms(side.p99_ms),
+                millis_of(side.p50_ms),
+                millis_of(side.p95_ms),
+                millis_of(side.p99_ms),
                 per_min(side.ops_per_min),
                 rate(side.failure_rate)
             );

@@ -6,3 +6,4 @@ pub mod html;
 pub mod live;
 pub mod logging;
 pub mod tables;
+pub mod units;

@@ -9,6 +9,7 @@ use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow};
 
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
+use crate::output::units::{ms, pct};
 
 /// A distribution chart: two of them side by side on a wide screen.
 const CDF: (u32, u32) = (540, 260);
@@ -239,13 +240,6 @@ fn class(c: Call) -> &'static str {
     }
 }
 
-fn ms(x: f64) -> String {
-    if x.is_finite() { fmt(x * 1000.0, 1) } else { "-".into() }
-}
-
-fn pct(x: f64) -> String {
-    if x.is_finite() { format!("{}%", fmt(x * 100.0, 1)) } else { "-".into() }
-}
 
 #[cfg(test)]
 mod tests {

@@ -55,14 +55,9 @@ pub(super) fn esc(t: &str) -> String {
     o
 }
 
-/// A number for a table cell: integers as such, others with at most `digits` decimals.
+/// A number for a table cell (see `output::units::number`).
 pub(super) fn fmt(x: f64, digits: usize) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        let s = format!("{x:.digits$}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-    }
+    crate::output::units::number(x, digits)
 }
 
 /// A count for a table cell (counts are shown as the whole numbers they are).
@@ -70,9 +65,7 @@ pub(super) fn count(n: u64) -> String {
     fmt(n as f64, 0)
 }
 
-pub(super) fn pct(x: Option<f64>) -> String {
-    x.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
-}
+pub(super) use crate::output::units::pct_of as pct;
 
 /// A table from escaped cells.
 pub(super) fn table(out: &mut String, class: &str, head: &[&str], rows: &[Vec<String>]) {
