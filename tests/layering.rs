@@ -1,6 +1,7 @@
 //! The house's one-way rule (docs/design.md, "Layers"), read from the code itself: every
-//! `use crate::…` line and every inline `crate::…` path in `src/` (outside `#[cfg(test)]`
-//! modules) is an edge from its file to the file that defines the path. An edge a layer
+//! path in `src/` (outside `#[cfg(test)]` modules) that starts at `crate::`, `self::`,
+//! `super::` or one of the file's own child modules, in a `use` line or inline, is an
+//! edge from its file to the file that defines the path. An edge a layer
 //! may not take fails with the file and the import; so does any circle between files.
 //!
 //! | layer       | may import                              |
@@ -65,9 +66,22 @@ fn without_tests(text: &str) -> String {
     out
 }
 
-/// Every `crate::a::b::…` path a text names: from `use crate::{…}` groups (expanded) and
-/// from inline paths. Comments are skipped.
-fn crate_paths(text: &str) -> Vec<String> {
+/// The module path of a file relative to `src/`: `analysis/telemetry/mod.rs` is
+/// `["analysis", "telemetry"]`, `output/html/page.rs` is `["output", "html", "page"]`.
+fn module_of(file: &str) -> Vec<String> {
+    let mut parts: Vec<String> = file.trim_end_matches(".rs").split('/').map(String::from).collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every crate path a file names, made absolute (without the leading `crate::`): from
+/// `crate::…`, `super::…` (any depth) and `self::…` paths, in `use` groups (expanded) and
+/// inline, and from paths that start at one of the file's own child modules
+/// (`ledger::Ledger` in `telemetry/mod.rs`). Comments are skipped. `children` are the
+/// names of the file's child modules.
+fn crate_paths(file: &str, text: &str, children: &BTreeSet<String>) -> Vec<String> {
     let code: String = text
         .lines()
         .map(|l| match l.trim_start().starts_with("//") {
@@ -76,19 +90,59 @@ fn crate_paths(text: &str) -> Vec<String> {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let module = module_of(file);
     let mut out = Vec::new();
     let bytes = code.as_bytes();
     let mut i = 0;
-    while let Some(pos) = code[i..].find("crate::") {
-        let start = i + pos;
+    while i < code.len() {
+        let Some(pos) = code[i..].find("::") else { break };
+        let colons = i + pos;
+        // The identifier just before `::`, and what stands before it.
+        let start = code[..colons].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |k| k + 1);
+        let ident = &code[start..colons];
         let before = if start == 0 { b' ' } else { bytes[start - 1] };
-        i = start + "crate::".len();
-        if before.is_ascii_alphanumeric() || before == b'_' {
+        i = colons + 2;
+        // Only a path's first segment anchors it; `a::b::c` is read once, at `a`.
+        if ident.is_empty() || before == b':' {
             continue;
         }
-        expand("", &code[i..], &mut out);
+        let base: Vec<String> = match ident {
+            "crate" => vec![],
+            "self" => module.clone(),
+            "super" => {
+                let mut m = module.clone();
+                m.pop();
+                let mut rest = &code[i..];
+                while let Some(r) = rest.strip_prefix("super::") {
+                    m.pop();
+                    rest = r;
+                    i += "super::".len();
+                }
+                m
+            }
+            child if children.contains(child) => {
+                let mut m = module.clone();
+                m.push(child.to_string());
+                m
+            }
+            _ => continue,
+        };
+        let prefix = if base.is_empty() { String::new() } else { format!("{}::", base.join("::")) };
+        expand(&prefix, &code[i..], &mut out);
     }
     out
+}
+
+/// The child modules a file declares (`mod x;` or `pub mod x;`, not inline `mod x { }`).
+fn children_of(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("pub ").or_else(|| l.strip_prefix("pub(crate) ")).unwrap_or(l);
+            let name = l.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.trim().to_string())
+        })
+        .collect()
 }
 
 /// Expands the path at the start of `rest` (after `crate::` and `prefix`), with braces.
@@ -163,7 +217,8 @@ fn check(tree: &BTreeMap<String, String>) -> Vec<Violation> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (file, text) in tree {
         let from = layer_of(file);
-        for path in crate_paths(&without_tests(text)) {
+        let code = without_tests(text);
+        for path in crate_paths(file, &code, &children_of(&code)) {
             let Some(target) = file_of(&path, &files) else { continue };
             if &target == file {
                 continue;
@@ -333,4 +388,25 @@ fn an_upward_import_or_a_circle_is_caught_and_named() {
     let bad = check(&small);
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].import, "model/a.rs, model/b.rs");
+
+    // Circles through `super::`, `self::` and a parent's child-module paths are circles
+    // too: a parent that re-exports its child while the child reads the parent, and two
+    // siblings that name each other through their parent.
+    let mut rel = BTreeMap::new();
+    rel.insert("model/d/mod.rs".to_string(), "pub mod e;\npub mod f;\npub use e::X;\npub struct Y;\n".to_string());
+    rel.insert("model/d/e.rs".to_string(), "use super::Y;\npub struct X;\n".to_string());
+    rel.insert("model/d/f.rs".to_string(), "use super::{g::Z, self::W};\npub struct W;\n".to_string());
+    rel.insert("model/d/g.rs".to_string(), "pub struct Z(super::f::W);\n".to_string());
+    rel.insert("model/h.rs".to_string(), "use self::super::d::e::X;\n".to_string());
+    let bad = check(&rel);
+    let named: Vec<&str> = bad.iter().map(|v| v.import.as_str()).collect();
+    assert_eq!(named, vec!["model/d/e.rs, model/d/mod.rs", "model/d/f.rs, model/d/g.rs"], "{bad:?}");
+
+    // An upward import through `super::super::` is named with its absolute path.
+    let mut up = BTreeMap::new();
+    up.insert("model/x/y.rs".to_string(), "use super::super::super::work::fleet::Fleet;\n".to_string());
+    up.insert("work/fleet.rs".to_string(), String::new());
+    let bad = check(&up);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].import, "crate::work::fleet::Fleet");
 }

@@ -360,7 +360,6 @@ fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
     };
 }
 
-
 /// The rows of the table, as cells (shared by the terminal and the markdown).
 fn rows(r: &AbReport) -> Vec<[String; 10]> {
     r.comparisons

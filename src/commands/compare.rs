@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::cli::CompareArgs;
 use crate::model::error::Error;
-use crate::output::units::millis_of;
 use crate::model::summary::{Summary, from_json};
 use crate::model::verdict::Judgement;
+use crate::output::units::millis_of;
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
 /// 4 inconclusive (with --max-regression, no operation ran in both runs: nothing was
@@ -296,7 +296,6 @@ fn describe(summary: &Summary) -> String {
     parts.push(format!("{:.0} s of traffic", summary.dispatch_s));
     format!(" ({})", parts.join(", "))
 }
-
 
 fn per_min(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.1}"))

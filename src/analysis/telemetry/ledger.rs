@@ -14,9 +14,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::receiver::{ChildExports, Store};
+use super::exports::ChildExports;
 use crate::model::clock::Clock;
 use crate::model::contract::{self, ChildFact, Cmd, Expect};
+
+/// The exports of children not folded yet, by instance id (`store::Store::children`).
+pub type Children = HashMap<String, ChildExports>;
 
 /// Distinct out-of-contract series remembered (more are counted as dropped series).
 const MAX_STRAYS: usize = 1024;
@@ -271,65 +274,54 @@ impl Ledger {
     }
 }
 
-/// The client reports each child here (`model::contract::ChildWatch`).
-impl crate::model::contract::ChildWatch for std::sync::Mutex<Store> {
-    fn started(&self, id: &str) {
-        self.lock().unwrap_or_else(|e| e.into_inner()).child_started(id);
-    }
-
-    fn ended(&self, fact: ChildFact) {
-        self.lock().unwrap_or_else(|e| e.into_inner()).child_ended(fact, Instant::now());
-    }
-}
-
-impl Store {
+impl Ledger {
     /// A child the ledger follows is about to start (before it can export).
     pub fn child_started(&mut self, id: &str) {
-        let window = self.ledger.window_now();
-        self.ledger.records.insert(id.to_string(), Record { window, fact: None });
-        self.ledger.peak_live = self.ledger.peak_live.max(self.ledger.records.len() as u64);
+        let window = self.window_now();
+        self.records.insert(id.to_string(), Record { window, fact: None });
+        self.peak_live = self.peak_live.max(self.records.len() as u64);
     }
 
     /// A child ended, with the ground truth of how: folded at once when its export is
     /// here (or it was killed), else kept until its export or its deadline.
-    pub fn child_ended(&mut self, fact: ChildFact, now: Instant) {
+    pub fn child_ended(&mut self, children: &mut Children, fact: ChildFact, now: Instant) {
         self.sweep(now);
         let id = fact.id.clone();
-        let window = match self.ledger.records.remove(&id) {
+        let window = match self.records.remove(&id) {
             Some(r) => r.window,
-            None => self.ledger.window_now(),
+            None => self.window_now(),
         };
-        let exports = self.children.remove(&id);
+        let exports = children.remove(&id);
         if exports.is_some() || !fact.exited {
-            self.ledger.fold(&fact, window, exports.as_ref());
-            self.ledger.close(&id);
+            self.fold(&fact, window, exports.as_ref());
+            self.close(&id);
             return;
         }
-        self.ledger.deadlines.push_back((now + self.ledger.wait, id.clone()));
-        self.ledger.records.insert(id, Record { window, fact: Some(fact) });
-        self.ledger.peak_live = self.ledger.peak_live.max(self.ledger.records.len() as u64);
+        self.deadlines.push_back((now + self.wait, id.clone()));
+        self.records.insert(id, Record { window, fact: Some(fact) });
+        self.peak_live = self.peak_live.max(self.records.len() as u64);
     }
 
     /// An export of the child `id` has been absorbed: fold it if the child has ended,
     /// keep it while the child runs, and count it when no record awaits it.
-    pub fn export_arrived(&mut self, id: &str, now: Instant) {
+    pub fn export_arrived(&mut self, children: &mut Children, id: &str, now: Instant) {
         self.sweep(now);
-        match self.ledger.records.get(id).map(|r| r.fact.is_some()) {
+        match self.records.get(id).map(|r| r.fact.is_some()) {
             Some(false) => {}
             Some(true) => {
-                let exports = self.children.remove(id);
-                if let Some(Record { window, fact: Some(fact) }) = self.ledger.records.remove(id) {
-                    self.ledger.fold(&fact, window, exports.as_ref());
+                let exports = children.remove(id);
+                if let Some(Record { window, fact: Some(fact) }) = self.records.remove(id) {
+                    self.fold(&fact, window, exports.as_ref());
                 }
-                self.ledger.close(id);
+                self.close(id);
             }
             None => {
-                let Some(c) = self.children.remove(id) else { return };
-                if number(id).is_some_and(|n| self.ledger.is_closed(n)) {
-                    self.ledger.tally.late_exports += c.requests;
+                let Some(c) = children.remove(id) else { return };
+                if number(id).is_some_and(|n| self.is_closed(n)) {
+                    self.tally.late_exports += c.requests;
                 } else {
-                    self.ledger.tally.unattributed += c.requests;
-                    strays_of(&c, &mut self.ledger.tally);
+                    self.tally.unattributed += c.requests;
+                    strays_of(&c, &mut self.tally);
                 }
             }
         }
@@ -337,37 +329,37 @@ impl Store {
 
     /// Folds, as lost, the exited children whose export deadline has passed.
     pub fn sweep(&mut self, now: Instant) {
-        while let Some((deadline, _)) = self.ledger.deadlines.front() {
+        while let Some((deadline, _)) = self.deadlines.front() {
             if *deadline > now {
                 break;
             }
-            let Some((_, id)) = self.ledger.deadlines.pop_front() else { break };
+            let Some((_, id)) = self.deadlines.pop_front() else { break };
             // Already folded when its export came.
-            let Some(r) = self.ledger.records.remove(&id) else { continue };
+            let Some(r) = self.records.remove(&id) else { continue };
             if let Some(fact) = r.fact {
-                self.ledger.fold(&fact, r.window, None);
+                self.fold(&fact, r.window, None);
             }
-            self.ledger.close(&id);
+            self.close(&id);
         }
     }
 
     /// At the end: every record still open is settled (an exited child's export is lost;
     /// a child that never ended, which a finished run cannot have, is dropped).
-    pub fn settle_all(&mut self) {
-        let ids: Vec<String> = self.ledger.records.keys().cloned().collect();
+    pub fn settle_all(&mut self, children: &mut Children) {
+        let ids: Vec<String> = self.records.keys().cloned().collect();
         for id in ids {
-            if let Some(Record { window, fact: Some(fact) }) = self.ledger.records.remove(&id) {
-                let exports = self.children.remove(&id);
-                self.ledger.fold(&fact, window, exports.as_ref());
+            if let Some(Record { window, fact: Some(fact) }) = self.records.remove(&id) {
+                let exports = children.remove(&id);
+                self.fold(&fact, window, exports.as_ref());
             }
         }
-        self.ledger.deadlines.clear();
+        self.deadlines.clear();
         // Exports of children the ledger never followed.
-        let rest: Vec<String> = self.children.keys().cloned().collect();
+        let rest: Vec<String> = children.keys().cloned().collect();
         for id in rest {
-            if let Some(c) = self.children.remove(&id) {
-                self.ledger.tally.unattributed += c.requests;
-                strays_of(&c, &mut self.ledger.tally);
+            if let Some(c) = children.remove(&id) {
+                self.tally.unattributed += c.requests;
+                strays_of(&c, &mut self.tally);
             }
         }
     }
@@ -375,6 +367,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::Store;
     use super::*;
     use rand::{RngExt, SeedableRng};
 
@@ -395,7 +388,7 @@ mod tests {
     fn exports() -> ChildExports {
         let mut c = ChildExports { requests: 1, ..Default::default() };
         for (name, v) in [("operations_total", 1.0), ("uploads_total", 1.0), ("bytes_uploaded_total", 1024.0)] {
-            c.series.insert((name.to_string(), String::new()), super::super::receiver::point(v, 0));
+            c.series.insert((name.to_string(), String::new()), super::super::exports::point(v, 0));
         }
         c
     }

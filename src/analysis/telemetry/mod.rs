@@ -5,8 +5,10 @@
 //! Only exports that carry a child's token (`config::token`) are reconciled; the others are
 //! counted as foreign and reported, never believed.
 
+pub mod exports;
 pub mod ledger;
 pub mod receiver;
+pub mod store;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use crate::model::contract::{self, Cmd, Expect};
 use crate::model::events::Build;
 use crate::model::telemetry::{Agreement, CommandKind, Family, Report, Stray, Window};
 use ledger::Sums;
-use receiver::Store;
+use store::Store;
 
 /// Known deviations: metric → reason, for the client version the profile names.
 pub type Allow = BTreeMap<String, String>;

@@ -12,7 +12,7 @@
 //! never forwarded, never reconciled. Memory stays bounded whoever sends: requests are
 //! capped in size, streams per connection in number, and every map here has a cap.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,8 @@ use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric::Da
 use tonic::{Request, Response, Status};
 use tracing::warn;
 
+use super::exports::Point;
+use super::store::{Foreign, Store};
 use crate::config::token::{HEADER, Key, parse_headers};
 
 /// Forwards to the user's collector that may wait at once; more are dropped and counted.
@@ -45,58 +47,6 @@ pub const MAX_FOREIGN_IDS: usize = 1024;
 /// Foreign instance ids shown in the report, each cut to this many characters.
 const FOREIGN_EXAMPLES: usize = 5;
 const MAX_ID_CHARS: usize = 64;
-
-/// One series' latest state for one child.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Point {
-    /// Sum or gauge value; for histograms, the sum of the samples.
-    pub value: f64,
-    /// Histograms: the number of samples.
-    pub count: u64,
-    /// Cumulative points replace an older point; delta points add up.
-    time_unix_nano: u64,
-}
-
-/// What one child (one `service.instance.id`) reported.
-#[derive(Debug, Clone, Default)]
-pub struct ChildExports {
-    /// Resource attributes (service.name, trafficgen.user, …).
-    pub resource: BTreeMap<String, String>,
-    /// (metric name, attributes as `k=v,…` sorted) → point.
-    pub series: BTreeMap<(String, String), Point>,
-    /// Whether each metric is a histogram (count/sum) or a number.
-    pub histograms: BTreeMap<String, bool>,
-    pub requests: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct Store {
-    /// By the instance id the child's token proves: exports of children the ledger has
-    /// not folded yet (still running, or not followed by it).
-    pub children: HashMap<String, ChildExports>,
-    /// Resources that a genuine child exported under another instance id (or none):
-    /// by that id ("" for none), at most `MAX_FOREIGN_IDS`; never attributed.
-    pub mislabelled: HashMap<String, ChildExports>,
-    /// Series not kept because a child had too many, and resources not kept because
-    /// the mislabelled map was full.
-    pub dropped_series: u64,
-    /// Mislabelled resources not kept (the map was full): still unattributed requests.
-    pub mislabelled_overflow: u64,
-    /// Exports without a genuine token.
-    pub foreign: Foreign,
-    /// The children it follows, reconciled as they end (`ledger.rs`).
-    pub ledger: super::ledger::Ledger,
-}
-
-/// What is remembered of exports that carried no genuine token.
-#[derive(Debug, Default, Clone)]
-pub struct Foreign {
-    pub requests: u64,
-    /// Distinct instance ids seen, up to `MAX_FOREIGN_IDS` (cut to `MAX_ID_CHARS`).
-    pub ids: std::collections::BTreeSet<String>,
-    /// Whether more distinct ids came than are remembered.
-    pub ids_capped: bool,
-}
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -164,18 +114,7 @@ impl Foreign {
     }
 }
 
-#[cfg(test)]
-pub fn point(value: f64, count: u64) -> Point {
-    Point { value, count, time_unix_nano: 1 }
-}
-
 impl Store {
-    /// Puts a child's exports in place as `absorb` would (tests of the ledger).
-    #[cfg(test)]
-    pub fn absorb_exports(&mut self, id: &str, c: ChildExports) {
-        self.children.insert(id.to_string(), c);
-    }
-
     /// Takes one export request of the child `child_id` (proved by its token) apart
     /// into its series. A resource that names another instance id is kept apart, as
     /// mislabelled: a child cannot speak for another.

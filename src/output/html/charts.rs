@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use crate::model::clock::civil;
 
-use super::page::fmt;
+use crate::output::units::number as fmt;
 
 pub(super) const WIDE: (u32, u32) = (1100, 320);
 pub(super) const SMALL: (u32, u32) = (540, 230);
