@@ -347,3 +347,42 @@ fn a_build_that_cannot_start_is_named_with_the_option_that_gives_it() {
         assert!(sb.calls().iter().all(|c| !c.contains(" cp ")), "no traffic: {:?}", sb.calls());
     }
 }
+
+/// `ab`'s own outputs go through the run's checks: `--markdown PROFILE` once replaced the
+/// profile with the markdown, and `--summary-json STATE/objects.jsonl` the state journal
+/// with the summary (so `cleanup` then found nothing to delete). Both are refused with
+/// exit 2 before anything starts, and both files stay as they were.
+#[test]
+fn ab_refuses_an_output_that_is_the_profile_or_the_state_journal() {
+    let sb = Sandbox::new(&[]);
+    std::fs::create_dir_all(sb.path("state")).unwrap();
+    let journal = sb.path("state/objects.jsonl");
+    let line = "{\"bucket\":\"alice-dev\",\"key\":\"a.tg\"}\n";
+    std::fs::write(&journal, line).unwrap();
+    let profile_before = std::fs::read(sb.path("profiles.toml")).unwrap();
+    let fake = fake_obsctl().display().to_string();
+    for (flag, path, what) in [
+        ("--markdown", "profiles.toml", "the profile"),
+        ("--summary-json", "state/objects.jsonl", "the state dir's journal"),
+        ("--junit", "state/lock", "the state dir's lock"),
+        ("--html", &fake, "--a"),
+    ] {
+        let mut c = std::process::Command::new(bin());
+        c.current_dir(sb.path(""))
+            .env("FAKE_S3_DIR", sb.path("store"))
+            .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
+            .args(["--profiles", "profiles.toml", "ab", "--a", &fake, "--b", &fake, flag, path])
+            .args(["--state-dir", "state", "--temp-dir", "temp", "--log-file", "tg.log", "-q"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run_bounded(c, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{flag} {path}: {err}");
+        assert!(err.contains(flag) && err.contains(what) && err.contains("does not write over"), "{err}");
+        assert!(sb.calls().is_empty(), "nothing ran: {:?}", sb.calls());
+    }
+    assert_eq!(std::fs::read(sb.path("profiles.toml")).unwrap(), profile_before, "the profile is whole");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), line, "the journal is whole");
+    assert!(std::fs::metadata(&fake).is_ok_and(|m| m.len() > 100), "the build is whole");
+}

@@ -23,6 +23,7 @@ use crate::model::ab::{AbReport, Comparison, Settings};
 use crate::model::error::Error;
 use crate::model::events::{FailClass, OpType, SizeClass};
 use crate::model::verdict::Judgement;
+use crate::output::export::Reads;
 use crate::output::units::{ms, pct};
 use crate::work::ab::{Build, Sample, Split};
 
@@ -35,7 +36,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let (tolerance, max_delta, binary_b) = check_args(args)?;
     let (mut plan, mut opts) = crate::commands::options::apply_run_args(plan, &args.run)?;
     plan.client.binary = args.a.clone();
-    let outputs = take_outputs(&mut opts, args, &binary_b)?;
+    let outputs = take_outputs(&plan, &mut opts, args, &binary_b)?;
     // The profile's thresholds judge one build's run; here the comparison decides.
     plan.thresholds.retain(|t| t.metric == "telemetry_mismatches");
     // The server counts requests per API, not per build: with its counters as a
@@ -119,25 +120,22 @@ struct Outputs {
 }
 
 /// Takes the summary, JUnit and HTML paths from the run (`ab` writes its own) and checks
-/// every output, as a run checks its own: nothing starts when one cannot be written.
-fn take_outputs(opts: &mut RunOpts, args: &AbArgs, binary_b: &Path) -> Result<Outputs, Error> {
+/// every output as a run checks its own (`output::export::check_outputs`): none is the
+/// profile, a build, or a file of the state dir, and nothing starts when one cannot be
+/// written.
+fn take_outputs(plan: &Plan, opts: &mut RunOpts, args: &AbArgs, binary_b: &Path) -> Result<Outputs, Error> {
     let summary_json = opts.exports.summary_json.take();
     let junit = opts.exports.junit.take();
     let html = opts.exports.html.take();
     let own =
         [("--summary-json", &summary_json), ("--junit", &junit), ("--html", &html), ("--markdown", &args.markdown)];
-    for (flag, p) in own {
-        if let Some(p) = p {
-            crate::output::export::prepare(flag, p)?;
-        }
-    }
     let mut outputs: Vec<(&str, &Path)> = opts.exports.paths();
-    for (flag, p) in own {
-        if let Some(p) = p {
-            outputs.push((flag, p.as_path()));
-        }
-    }
-    crate::output::export::check_distinct(&[("--a", &args.a), ("--b", binary_b)], &outputs)?;
+    outputs.extend(own.iter().filter_map(|(flag, p)| Some((*flag, p.as_deref()?))));
+    let reads = Reads {
+        files: vec![("the profile", plan.source.as_path()), ("--a", &args.a), ("--b", binary_b)],
+        state_dir: Some(&opts.state_dir),
+    };
+    crate::output::export::check_outputs(&reads, &outputs)?;
     Ok(Outputs { summary_json, junit, html })
 }
 
@@ -170,23 +168,17 @@ fn write_outputs(
     let mut written = Vec::new();
     if let Some(p) = &args.markdown {
         let md = markdown(report);
-        if let Err(e) = crate::output::export::write_atomic(p, &md) {
-            return Err(Error::Failed(format!("--markdown {}: {e}", p.display())));
-        }
+        crate::output::export::write("--markdown", p, &md)?;
         written.push(p.clone());
     }
     if let Some(p) = &outputs.junit {
-        if let Err(e) = crate::output::export::write_atomic(p, &junit_xml(report)) {
-            return Err(Error::Failed(format!("--junit {}: {e}", p.display())));
-        }
+        crate::output::export::write("--junit", p, &junit_xml(report))?;
         written.push(p.clone());
     }
     if let Some(p) = &outputs.html {
         let page = crate::output::html::render_ab(summary.as_ref(), report, &curves(samples, report))
             .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
-        if let Err(e) = crate::output::export::write_atomic(p, &page) {
-            return Err(Error::Failed(format!("--html {}: {e}", p.display())));
-        }
+        crate::output::export::write("--html", p, &page)?;
         written.push(p.clone());
     }
     if let Some(p) = &outputs.summary_json {
@@ -196,9 +188,7 @@ fn write_outputs(
             "run": summary,
         });
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        if let Err(e) = crate::output::export::write_atomic(p, &text) {
-            return Err(Error::Failed(format!("--summary-json {}: {e}", p.display())));
-        }
+        crate::output::export::write("--summary-json", p, &text)?;
         written.push(p.clone());
     }
     for p in written {

@@ -27,6 +27,7 @@ use crate::model::summary::{
 };
 use crate::model::telemetry::{Agreement, Family, Report, Window};
 use crate::model::verdict::Judgement;
+use crate::output::export::Reads;
 
 pub struct MergeArgs<'a> {
     pub files: &'a [PathBuf],
@@ -49,12 +50,10 @@ fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), Error> {
         .into_iter()
         .filter_map(|(f, p)| Some((f, p?)))
         .collect();
-    for (flag, p) in &outputs {
-        crate::output::export::prepare(flag, p)?;
-    }
-    let mut inputs: Vec<(&str, &Path)> = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
-    inputs.push(("the profile", plan.source.as_path()));
-    crate::output::export::check_distinct(&inputs, &outputs)
+    let mut reads = Reads::default();
+    reads.files = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
+    reads.files.push(("the profile", plan.source.as_path()));
+    crate::output::export::check_outputs(&reads, &outputs)
 }
 
 /// One shard's summary, read.
@@ -126,14 +125,14 @@ fn merge(mut plan: Plan, a: &MergeArgs) -> Result<Result<Judgement, Error>, Stri
     combine_sections(&mut summary, &parts);
     if let Some(p) = a.summary_json {
         let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
-        if let Err(e) = crate::output::export::write_atomic(p, &text) {
-            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
+        if let Err(e) = crate::output::export::write("--summary-json", p, &text) {
+            return Ok(Err(e));
         }
         eprintln!("written: {}", p.display());
     }
     if let Some(p) = a.junit {
-        if let Err(e) = crate::output::export::write_atomic(p, &junit) {
-            return Ok(Err(Error::Failed(format!("cannot write {}: {e}", p.display()))));
+        if let Err(e) = crate::output::export::write("--junit", p, &junit) {
+            return Ok(Err(e));
         }
         eprintln!("written: {}", p.display());
     }

@@ -21,13 +21,14 @@ fn write(summary: &Path, html: &Path) -> Result<(), Error> {
     let shown = summary.display();
     // The page is never written over the summary it is made from; nothing is created or
     // emptied before the summary is read and the page made.
-    export::prepare("--html", html)?;
-    export::check_distinct(&[("the summary", summary)], &[("--html", html)])?;
+    export::check_outputs(
+        &export::Reads { files: vec![("the summary", summary)], state_dir: None },
+        &[("--html", html)],
+    )?;
     let text = export::read_summary(summary)?;
     // Typed: a summary of another schema version, or with a field of the wrong type, is
     // refused here naming the file, and never drawn.
     let summary = crate::model::summary::from_json(&text).map_err(|e| Error::Usage(e.describe(&shown.to_string())))?;
     let page = crate::output::html::render(&summary).map_err(|e| Error::Usage(format!("{shown}: {e}")))?;
-    export::write_atomic(html, &page)
-        .map_err(|e| Error::Usage(format!("--html {}: cannot write it: {e}", html.display())))
+    export::write("--html", html, &page)
 }

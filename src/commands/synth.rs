@@ -17,10 +17,9 @@ pub fn run(path: &Path, size: &str, ext: &str, seed: u64, key: Option<&str>) -> 
     let size = units::parse_size(size).map_err(|e| e.context("--size"))?;
     // As every output: a link or a folder at PATH is refused, and the file is written
     // beside it and renamed, so a failed write (a full disk) leaves an earlier file whole.
-    crate::output::export::prepare("synth", path)?;
+    crate::output::export::check_outputs(&Default::default(), &[("synth", path)])?;
     let started = Instant::now();
-    crate::output::export::write_atomic_with(path, |f| synth::write_content(f, ext, size, seed))
-        .map_err(|e| Error::Failed(format!("writing {}: {e}", path.display())))?;
+    crate::output::export::write_with("synth", path, |f| synth::write_content(f, ext, size, seed))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("wrote {} ({size} bytes) in {secs:.3}s: {:.0} MB/s", path.display(), size as f64 / 1e6 / secs.max(1e-9));
     Ok(Judgement::Pass)

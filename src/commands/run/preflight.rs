@@ -26,6 +26,7 @@ use crate::exec::signal::{self, Interrupts};
 use crate::model::clock;
 use crate::model::error::Error;
 use crate::model::events::Build;
+use crate::output::export::Reads;
 use crate::output::export::opslog::OpsLog;
 use crate::output::live::Live;
 use crate::output::logging::{self, LogGuards, logged};
@@ -66,7 +67,6 @@ pub struct Prepared {
 /// anything starts (and before any file is created or emptied). Then the state dir,
 /// one run per dir, and logging (with the live status, when shown).
 pub fn open(plan: &Plan, opts: &RunOpts) -> Result<(State, Option<Live>, LogGuards), Error> {
-    opts.exports.prepare()?;
     check_outputs(plan, opts)?;
     let state = State::open(&opts.state_dir)?;
     let live = Live::start(opts.live);
@@ -74,19 +74,14 @@ pub fn open(plan: &Plan, opts: &RunOpts) -> Result<(State, Option<Live>, LogGuar
     Ok((state, live, logs))
 }
 
-/// No output is the profile, the client binary (a path with a folder; a bare name is
-/// looked up on PATH) or a file of the state dir, and no two outputs are one file.
+/// No output is the profile, the client binary or a file of the state dir, and no two
+/// outputs are one file (`output::export::check_outputs`).
 fn check_outputs(plan: &Plan, opts: &RunOpts) -> Result<(), Error> {
-    let (journal, lock) = (opts.state_dir.join("objects.jsonl"), opts.state_dir.join("lock"));
-    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-        ("the profile", plan.source.as_path()),
-        ("the state dir's journal", &journal),
-        ("the state dir's lock", &lock),
-    ];
+    let mut reads = Reads { files: vec![("the profile", plan.source.as_path())], state_dir: Some(&opts.state_dir) };
     if plan.client.binary.components().count() > 1 {
-        inputs.push(("the client", plan.client.binary.as_path()));
+        reads.files.push(("the client", plan.client.binary.as_path()));
     }
-    crate::output::export::check_distinct(&inputs, &opts.exports.paths())
+    crate::output::export::check_outputs(&reads, &opts.exports.paths())
 }
 
 /// Raises the open-files soft limit to the hard limit, and caps the children in flight

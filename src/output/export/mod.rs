@@ -148,6 +148,56 @@ pub fn check_distinct(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Re
     Ok(())
 }
 
+/// What a command reads or keeps, which none of its outputs may be: the files it reads
+/// (a profile, summaries, client binaries) and the state dir whose journal and lock it
+/// keeps. A run, `ab`, `merge`, `report` and `synth` all check their outputs against it.
+#[derive(Debug, Default)]
+pub struct Reads<'a> {
+    pub files: Vec<(&'a str, &'a Path)>,
+    pub state_dir: Option<&'a Path>,
+}
+
+/// The files trafficgen keeps in a state dir (`work::state`): the journal of live
+/// objects, the journal being rewritten, and the lock.
+const STATE_FILES: [(&str, &str); 3] = [
+    ("the state dir's journal", "objects.jsonl"),
+    ("the state dir's journal", "objects.jsonl.partial"),
+    ("the state dir's lock", "lock"),
+];
+
+/// The one check of a command's outputs, before anything runs and without creating or
+/// emptying a file: each can be written as a regular file (not a folder, a link or a
+/// device; its folder exists and takes a new file), none is a file the command reads or
+/// a file of its state dir, and no two are one file. A client binary given as a bare
+/// name is looked up on PATH, not read from here, so it is not compared.
+pub fn check_outputs(reads: &Reads, outputs: &[(&str, &Path)]) -> Result<(), Error> {
+    for (flag, p) in outputs {
+        prepare(flag, p)?;
+    }
+    let kept: Vec<(&str, PathBuf)> = reads
+        .state_dir
+        .map(|d| STATE_FILES.iter().map(|(what, name)| (*what, d.join(name))).collect())
+        .unwrap_or_default();
+    let mut inputs: Vec<(&str, &Path)> = reads.files.to_vec();
+    inputs.extend(kept.iter().map(|(what, p)| (*what, p.as_path())));
+    check_distinct(&inputs, outputs)
+}
+
+/// The one writer: `text` to `path` atomically ([`write_atomic`]), a failure worded the
+/// same for every command's every output.
+pub fn write(flag: &str, path: &Path, text: &str) -> Result<(), Error> {
+    write_atomic(path, text).map_err(|e| failed(flag, path, &e))
+}
+
+/// [`write`] with the content streamed by `fill`.
+pub fn write_with(flag: &str, path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), Error> {
+    write_atomic_with(path, fill).map_err(|e| failed(flag, path, &e))
+}
+
+fn failed(flag: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::Failed(format!("{flag} {}: cannot write it: {e}", path.display()))
+}
+
 /// Whether two paths name one file.
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
@@ -207,14 +257,6 @@ pub fn read_summary(path: &Path) -> Result<String, Error> {
 }
 
 impl Exports {
-    /// Checks every output path, or says which one cannot be written; creates none.
-    pub fn prepare(&self) -> Result<(), Error> {
-        for (flag, p) in self.paths() {
-            prepare(flag, p)?;
-        }
-        Ok(())
-    }
-
     /// The outputs given, with their flags.
     pub fn paths(&self) -> Vec<(&'static str, &Path)> {
         [
@@ -233,20 +275,17 @@ impl Exports {
         let mut written = Vec::new();
         if let Some(p) = &self.summary_json {
             let text = serde_json::to_string_pretty(s).map_err(|e| Error::Failed(e.to_string()))? + "\n";
-            write_atomic(p, &text)
-                .map_err(|e| Error::Failed(format!("cannot write the summary to {}: {e}", p.display())))?;
+            write("--summary-json", p, &text)?;
             written.push(p.clone());
         }
         if let Some(p) = &self.html {
             let page = crate::output::html::render(s)
                 .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
-            write_atomic(p, &page)
-                .map_err(|e| Error::Failed(format!("cannot write the HTML report to {}: {e}", p.display())))?;
+            write("--html", p, &page)?;
             written.push(p.clone());
         }
         if let Some(p) = &self.junit {
-            write_atomic(p, &junit::from_summary(s))
-                .map_err(|e| Error::Failed(format!("cannot write the JUnit file to {}: {e}", p.display())))?;
+            write("--junit", p, &junit::from_summary(s))?;
             written.push(p.clone());
         }
         Ok(written)
