@@ -50,9 +50,9 @@ fn check_outputs(plan: &Plan, a: &MergeArgs) -> Result<(), Error> {
         .into_iter()
         .filter_map(|(f, p)| Some((f, p?)))
         .collect();
-    let mut reads = Reads::default();
-    reads.files = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
-    reads.files.push(("the profile", plan.source.as_path()));
+    let mut files: Vec<(&str, &Path)> = a.files.iter().map(|f| ("the summary", f.as_path())).collect();
+    files.push(("the profile", plan.source.as_path()));
+    let reads = Reads { files, state_dir: None };
     crate::output::export::check_outputs(&reads, &outputs)
 }
 
