@@ -167,6 +167,7 @@ fn status_kb(key: &str) -> u64 {
 /// CPU seconds (user + system) of this process's threads, those named `prefix` only
 /// when one is given.
 fn cpu_s(prefix: Option<&str>) -> f64 {
+    // SAFETY: sysconf(3) reads a constant of the system.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let mut total = 0u64;
     for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {

@@ -5,6 +5,10 @@
 //! reads `model` and `config`; `output` reads `model` and `analysis`; `commands` (and
 //! `cli`) sit on top. `main` parses, hands over, and is the only place that exits.
 
+// A panic is not an error message: outside tests, a failure is an `Error` with its exit
+// code, never an `unwrap`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 mod analysis;
 mod cli;
 mod commands;

@@ -276,6 +276,7 @@ fn kill_group(pid: u32) {
     // A plain syscall. While the leader is unreaped its pid cannot be reused, so a
     // timeout kill always hits our child. Shutdown's kill_all can race a reap by
     // microseconds; it then sends SIGKILL to a group that no longer exists (ESRCH).
+    // SAFETY: killpg(2) takes plain integers and touches no memory of ours.
     unsafe {
         libc::killpg(pid as libc::pid_t, libc::SIGKILL);
     }
