@@ -4,6 +4,7 @@
 
 pub mod abstats;
 pub mod abtelemetry;
+pub mod compare;
 pub mod fidelity;
 pub mod server_metrics;
 pub mod stats;
