@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::counts::{Name, OpCount};
+use crate::model::error::Error;
 use crate::model::server::{ApiRow, Report, Window};
 
 /// (request family, error family, label that names the API).
@@ -47,10 +48,22 @@ fn canonical(api: &str) -> String {
     KNOWN.iter().find(|k| k.eq_ignore_ascii_case(api)).map_or_else(|| api.to_string(), |k| k.to_string())
 }
 
+/// The server's counters could not be read: its URL does not answer, or not with S3
+/// request counters. Given as `--server-metrics`, that is bad input (exit 2).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(String);
+
+impl From<Unreadable> for Error {
+    fn from(e: Unreadable) -> Error {
+        Error::Usage(e.0)
+    }
+}
+
 /// Parses Prometheus text (with the prometheus-parse crate) into per-API counts.
-pub fn parse(text: &str) -> Result<Counts, String> {
+pub fn parse(text: &str) -> Result<Counts, Unreadable> {
     let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| format!("not Prometheus text: {e}"))?;
+    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| Unreadable(format!("not Prometheus text: {e}")))?;
     let mut c = Counts::default();
     let mut seen = false;
     for s in &scrape.samples {
@@ -75,7 +88,10 @@ pub fn parse(text: &str) -> Result<Counts, String> {
         }
     }
     if !seen {
-        return Err(format!("no S3 request counters ({} or {}) in the metrics", FAMILIES[0].0, FAMILIES[1].0));
+        return Err(Unreadable(format!(
+            "no S3 request counters ({} or {}) in the metrics",
+            FAMILIES[0].0, FAMILIES[1].0
+        )));
     }
     Ok(c)
 }
@@ -86,7 +102,7 @@ pub fn parse(text: &str) -> Result<Counts, String> {
 const WHERE_COUNTERS_ARE: &str = "moto serves no request counters (only Garage from scripts/local-s3 does, at its admin port, e.g. http://127.0.0.1:9003/metrics for S3 on 9000; Garage needs its admin token for anything but /metrics and /health)";
 
 /// Reads and parses the metrics at `url` (plain HTTP).
-pub fn scrape(url: &str) -> Result<Counts, String> {
+pub fn scrape(url: &str) -> Result<Counts, Unreadable> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(true)
@@ -96,13 +112,13 @@ pub fn scrape(url: &str) -> Result<Counts, String> {
         .get(url)
         .call()
         .map_err(|e| match e {
-            ureq::Error::StatusCode(403 | 404) => format!("reading {url}: {e}; {WHERE_COUNTERS_ARE}"),
-            e => format!("reading {url}: {e}"),
+            ureq::Error::StatusCode(403 | 404) => Unreadable(format!("reading {url}: {e}; {WHERE_COUNTERS_ARE}")),
+            e => Unreadable(format!("reading {url}: {e}")),
         })?
         .into_body()
         .read_to_string()
-        .map_err(|e| format!("reading {url}: {e}"))?;
-    parse(&text).map_err(|e| format!("{url}: {e}; {WHERE_COUNTERS_ARE}"))
+        .map_err(|e| Unreadable(format!("reading {url}: {e}")))?;
+    parse(&text).map_err(|e| Unreadable(format!("{url}: {e}; {WHERE_COUNTERS_ARE}")))
 }
 
 /// The S3 API a command of kind `op` needs, and how many requests of it: ground truth
@@ -253,7 +269,7 @@ api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
         )
         .unwrap();
         assert_eq!(m.requests["PutObject"], 7.0);
-        assert!(parse("# just a comment\nother_metric 1\n").unwrap_err().contains("no S3 request counters"));
+        assert!(parse("# just a comment\nother_metric 1\n").unwrap_err().0.contains("no S3 request counters"));
     }
 
     #[test]

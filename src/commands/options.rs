@@ -232,7 +232,7 @@ fn require_telemetry_rule(plan: &mut Plan) -> Result<(), Error> {
         // Verification without a rule on its outcome would verify nothing: any
         // mismatching family fails the run unless a threshold says otherwise.
         if !plan.thresholds.iter().any(|t| t.metric == "telemetry_mismatches") {
-            let rule = threshold::parse("telemetry_mismatches==0", threshold::unit_of).map_err(Error::Usage)?;
+            let rule = threshold::parse("telemetry_mismatches==0", threshold::unit_of)?;
             plan.thresholds.push(rule);
         }
     }

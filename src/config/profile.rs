@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config::Invalid;
 use crate::config::plan::{DateField, Part, Plan, Template};
 use crate::model::units::{parse_duration, parse_size};
 
@@ -307,11 +308,11 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ProfileError {
+    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl std::fmt::Display) -> ProfileError {
         let at = if span.start == 0 && span.end == 0 { None } else { Some(line_col(self.text, span.start)) };
         // A field path or message may quote a hostile name: its control characters are
         // shown escaped, never sent to the terminal as they are.
-        let (field, message) = (visible(&field.into()), visible(&message.into()));
+        let (field, message) = (visible(&field.into()), visible(&message.to_string()));
         ProfileError { path: self.path.to_path_buf(), at, field, message }
     }
 
@@ -435,28 +436,28 @@ impl Cx<'_> {
 /// Expands `${NAME}` and `${NAME:-default}` in a profile value from `lookup` (the
 /// environment), so credentials need not be written into the profile. `$` not followed
 /// by `{` stays as it is. An unset variable without a default is an error naming it.
-pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Invalid> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let close = after.find('}').ok_or_else(|| format!("\"${{\" without a closing \"}}\" in {value:?}"))?;
+        let close = after.find('}').ok_or_else(|| Invalid(format!("\"${{\" without a closing \"}}\" in {value:?}")))?;
         let inner = &after[..close];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("${{{inner}}}: not a variable name (use ${{NAME}} or ${{NAME:-default}})"));
+            return Err(Invalid(format!("${{{inner}}}: not a variable name (use ${{NAME}} or ${{NAME:-default}})")));
         }
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "refers to ${{{name}}}, which is not set in trafficgen's environment (set it, or write ${{{name}:-default}})"
-                ));
+                )));
             }
         }
         rest = &after[close + 1..];
@@ -468,9 +469,9 @@ pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
 /// Every duration, in the profile or on the command line, is at most the longest run
 /// (366 days): far beyond it the clock's arithmetic overflows (a grace period of
 /// "500000000000y" once crashed a run at its end).
-pub fn check_max_duration(d: std::time::Duration) -> Result<(), String> {
+pub fn check_max_duration(d: std::time::Duration) -> Result<(), Invalid> {
     if d > MAX_DURATION {
-        return Err(format!("at most {}d", MAX_DURATION.as_secs() / 86_400));
+        return Err(Invalid(format!("at most {}d", MAX_DURATION.as_secs() / 86_400)));
     }
     Ok(())
 }
@@ -546,28 +547,28 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// S3 bucket naming rules: 3-63 chars of a-z, 0-9, '-' and '.', starting and ending
 /// with a letter or digit, no "..", and not shaped like an IP address.
-pub fn check_bucket(name: &str) -> Result<(), String> {
+pub fn check_bucket(name: &str) -> Result<(), Invalid> {
     let rule = "bucket names are 3-63 characters of a-z, 0-9, '-' and '.', starting and ending with a letter or digit";
     let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !(3..=63).contains(&name.len()) || !ok_chars || !edge(name.chars().next()) || !edge(name.chars().last()) {
-        return Err(format!("{name:?}: {rule}"));
+        return Err(Invalid(format!("{name:?}: {rule}")));
     }
     if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        return Err(format!("{name:?}: no '..', '.-' or '-.' in bucket names"));
+        return Err(Invalid(format!("{name:?}: no '..', '.-' or '-.' in bucket names")));
     }
     if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
-        return Err(format!("{name:?}: bucket names must not look like an IP address"));
+        return Err(Invalid(format!("{name:?}: bucket names must not look like an IP address")));
     }
     // Names S3 reserves for its own features.
     for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
         if name.starts_with(prefix) {
-            return Err(format!("{name:?}: S3 reserves bucket names starting with {prefix:?}"));
+            return Err(Invalid(format!("{name:?}: S3 reserves bucket names starting with {prefix:?}")));
         }
     }
     for suffix in ["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"] {
         if name.ends_with(suffix) {
-            return Err(format!("{name:?}: S3 reserves bucket names ending with {suffix:?}"));
+            return Err(Invalid(format!("{name:?}: S3 reserves bucket names ending with {suffix:?}")));
         }
     }
     Ok(())
@@ -575,15 +576,15 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
 
 /// Parses `projects/{project}/src`. Words never contain '/', so checking the literal
 /// text is enough to promise that no filled-in key has "//", ".." or a leading '/'.
-pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Result<Template, String> {
+pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Result<Template, Invalid> {
     if text.is_empty() {
-        return Err("a template cannot be empty".into());
+        return Err(Invalid("a template cannot be empty".into()));
     }
     if text.starts_with('/') || text.ends_with('/') {
-        return Err(format!("{text:?}: templates must not start or end with '/'"));
+        return Err(Invalid(format!("{text:?}: templates must not start or end with '/'")));
     }
     if text.contains("//") {
-        return Err(format!("{text:?}: templates must not contain '//'"));
+        return Err(Invalid(format!("{text:?}: templates must not contain '//'")));
     }
     let mut parts = Vec::new();
     let mut rest = text;
@@ -591,7 +592,7 @@ pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Resu
         if open > 0 {
             parts.push(Part::Lit(rest[..open].to_string()));
         }
-        let close = rest[open..].find('}').ok_or_else(|| format!("{text:?}: '{{' without '}}'"))? + open;
+        let close = rest[open..].find('}').ok_or_else(|| Invalid(format!("{text:?}: '{{' without '}}'")))? + open;
         let name = &rest[open + 1..close];
         if let Some((_, f)) = DateField::ALL.iter().find(|(n, _)| *n == name) {
             parts.push(Part::Date(*f));
@@ -600,23 +601,23 @@ pub fn parse_template(text: &str, words: &BTreeMap<String, Vec<String>>) -> Resu
         } else {
             let mut known: Vec<String> = DateField::ALL.iter().map(|(n, _)| n.to_string()).collect();
             known.extend(words.keys().cloned());
-            return Err(format!("{text:?}: unknown placeholder {{{name}}}; known: {}", known.join(", ")));
+            return Err(Invalid(format!("{text:?}: unknown placeholder {{{name}}}; known: {}", known.join(", "))));
         }
         rest = &rest[close + 1..];
     }
     if rest.contains('}') {
-        return Err(format!("{text:?}: '}}' without '{{'"));
+        return Err(Invalid(format!("{text:?}: '}}' without '{{'")));
     }
     if !rest.is_empty() {
         parts.push(Part::Lit(rest.to_string()));
     }
     for seg in text.split('/') {
         if seg == "." || seg == ".." {
-            return Err(format!("{text:?}: templates must not contain '.' or '..' segments"));
+            return Err(Invalid(format!("{text:?}: templates must not contain '.' or '..' segments")));
         }
     }
     if let Some(bad) = text.chars().find(|c| c.is_control() || "\\#?%*\"<>|".contains(*c)) {
-        return Err(format!("{text:?}: {bad:?} does not belong in an object key"));
+        return Err(Invalid(format!("{text:?}: {bad:?} does not belong in an object key")));
     }
     Ok(Template { text: text.to_string(), parts })
 }

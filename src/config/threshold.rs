@@ -7,6 +7,7 @@
 
 use std::sync::LazyLock;
 
+use crate::config::Invalid;
 use crate::model::metrics;
 use crate::model::verdict::{Class, Outcome, Status, Unit};
 
@@ -133,7 +134,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// Parses `NAME OP VALUE` (spaces allowed around the parts), e.g. `upload.p95 < 8s`.
 /// `unit_of` tells whether a name exists and its unit (None = unknown name); pass
 /// [`unit_of`] for the static catalogue.
-pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, String> {
+pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, Invalid> {
     if let Some(rest) = expr.trim().strip_prefix(MAX_MISMATCHES)
         && let Some(rule) = max_mismatches(rest)
     {
@@ -145,10 +146,10 @@ pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Thres
             Some((name, value)) => format!("{name}<{}", value.trim()),
             None => "failure_rate<1%".to_string(),
         };
-        return Err(format!(
+        return Err(Invalid(format!(
             "threshold {shown:?}: no comparison; write NAME OP VALUE with OP one of < <= > >= == !=, \
              e.g. {example}"
-        ));
+        )));
     };
     let (name, condition) = shown.split_at(at);
     build(shown, name.trim(), condition, unit_of)
@@ -156,7 +157,7 @@ pub fn parse(expr: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Thres
 
 /// Parses the profile's form, where the key is the metric and the value the condition
 /// without the name: `metric = "upload.p95"`, `condition = "<8s"`.
-pub fn parse_pair(metric: &str, condition: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, String> {
+pub fn parse_pair(metric: &str, condition: &str, unit_of: impl Fn(&str) -> Option<Unit>) -> Result<Threshold, Invalid> {
     if metric.trim() == MAX_MISMATCHES
         && let Some(rule) = max_mismatches(condition)
     {
@@ -165,9 +166,9 @@ pub fn parse_pair(metric: &str, condition: &str, unit_of: impl Fn(&str) -> Optio
     let shown = format!("{}{}", metric.trim(), condition.trim());
     let condition = condition.trim_start();
     if !condition.starts_with(['<', '>', '=', '!']) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "threshold {shown:?}: the condition {condition:?} must start with one of < <= > >= == !=, e.g. \"<1%\""
-        ));
+        )));
     }
     build(&shown, metric.trim(), condition, unit_of)
 }
@@ -178,8 +179,8 @@ fn build(
     name: &str,
     condition: &str,
     unit_of: impl Fn(&str) -> Option<Unit>,
-) -> Result<Threshold, String> {
-    let fail = |what: String| format!("threshold {shown:?}: {what}");
+) -> Result<Threshold, Invalid> {
+    let fail = |what: String| Invalid(format!("threshold {shown:?}: {what}"));
     if name.is_empty() {
         return Err(fail(format!("no metric name before {:?}", condition.trim())));
     }
@@ -307,7 +308,7 @@ mod tests {
     }
 
     fn err(expr: &str) -> String {
-        let e = parse(expr, unit_of).expect_err(expr);
+        let e = parse(expr, unit_of).expect_err(expr).0;
         assert!(e.starts_with(&format!("threshold {:?}: ", expr.trim())), "{e}");
         e
     }
@@ -364,9 +365,9 @@ mod tests {
     fn the_profile_form_reads_the_condition_after_the_name() {
         let t = parse_pair("upload.p95", " <= 8s", unit_of).unwrap();
         assert_eq!((t.text.as_str(), t.cmp, t.limit), ("upload.p95<=8s", Cmp::Le, 8000.0));
-        let e = parse_pair("failure_rate", "1%", unit_of).unwrap_err();
+        let e = parse_pair("failure_rate", "1%", unit_of).unwrap_err().0;
         assert!(e.contains("\"failure_rate1%\"") && e.contains("must start with"), "{e}");
-        let e = parse_pair("upload.p95", "<8%", unit_of).unwrap_err();
+        let e = parse_pair("upload.p95", "<8%", unit_of).unwrap_err().0;
         assert!(e.contains("is a latency"), "{e}");
     }
 
@@ -403,7 +404,7 @@ mod tests {
         assert!(suggestions("p95").contains(&"upload.p95".to_string()));
         assert!(suggestions("zzzzzzzz").is_empty());
         let only_counts = |n: &str| unit_of(n).filter(|u| *u == Unit::Count);
-        let e = parse("failur_rate<1%", only_counts).unwrap_err();
+        let e = parse("failur_rate<1%", only_counts).unwrap_err().0;
         assert!(!e.contains("did you mean"), "{e}");
     }
 

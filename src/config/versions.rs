@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 use semver::{Op, Version, VersionReq};
 
+use crate::config::Invalid;
+
 /// One alternative of a key.
 #[derive(Debug, Clone, PartialEq)]
 enum Alt {
@@ -35,7 +37,7 @@ pub struct VersionSpec {
 
 impl VersionSpec {
     /// Parses a key; the error says what a key may be.
-    pub fn parse(text: &str) -> Result<VersionSpec, String> {
+    pub fn parse(text: &str) -> Result<VersionSpec, Invalid> {
         let mut alts = Vec::new();
         for part in text.split("||").map(str::trim) {
             let alt = if part == "*" {
@@ -55,10 +57,10 @@ impl VersionSpec {
         Ok(VersionSpec { alts })
     }
 
-    fn explain(part: &str, why: &str) -> String {
-        format!(
+    fn explain(part: &str, why: &str) -> Invalid {
+        Invalid(format!(
             "{part:?} is not a version or a version requirement ({why}); give \"0.3.0\", \">=0.2.0, <0.4.0\", \"0.2.0 || 0.3.0\" or \"*\""
-        )
+        ))
     }
 
     /// Whether a client of version `v` is covered (a pre-release or build of a version
@@ -195,7 +197,7 @@ mod tests {
                 assert!(e.is_none(), "{bad:?}");
                 continue;
             }
-            assert!(e.is_some_and(|m| m.contains("version requirement")), "{bad:?}");
+            assert!(e.is_some_and(|m| m.0.contains("version requirement")), "{bad:?}");
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod ab;
 pub mod clock;
+pub mod compare;
 pub mod contract;
 pub mod counts;
 pub mod error;

@@ -16,7 +16,7 @@ use crate::model::clock::Clock;
 use crate::model::events::Event;
 use crate::work::ab::Split;
 use crate::work::host::Host;
-use crate::work::state::{Entry, Journal};
+use crate::work::state::{Entry, Journal, JournalFailed};
 
 /// Everything a fleet is made of, as the run has it at the start.
 pub struct Setup {
@@ -181,7 +181,7 @@ impl Reporter {
     /// Records an object before its upload starts (fsynced), with its TTL on the wall
     /// clock, so a later run can delete it on time even after a crash. An error means
     /// the journal failed: the upload must not start.
-    pub async fn journal_put(&self, runner: &Runner, user: usize, key: &str, size: u64) -> Result<(), String> {
+    pub async fn journal_put(&self, runner: &Runner, user: usize, key: &str, size: u64) -> Result<(), JournalFailed> {
         self.journal.put(runner.journal_entry(user, key, size)).await
     }
 

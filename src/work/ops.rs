@@ -16,6 +16,7 @@ use crate::exec::client::{Action, Client, Exec, Outcome, Tag};
 use crate::model::events::{Confirmation, DeleteReason, FailClass, OpRecord, OpType};
 use crate::work::fleet::{Reporter, Runner};
 use crate::work::inventory::Object;
+use crate::work::state::JournalFailed;
 use crate::work::synth;
 use crate::work::workload::FileChoice;
 
@@ -498,10 +499,15 @@ fn release_local(path: &Path) {
     }
 }
 
+/// A bucket that could not be found or made, with how the client's last try ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoBucket(pub String);
+
 /// Makes sure a bucket exists: list it, create it if that fails, list again if the
 /// create fails (another process may have won the race). Errors carry the client's
 /// first stderr line.
-pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<(), String> {
+pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<(), NoBucket> {
     let (exists, check) = client.run_pending(Action::BucketExists { bucket }, Tag::default()).await;
     if exists.outcome == Outcome::Ok {
         check.settle(None);
@@ -518,7 +524,7 @@ pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<(), String> 
     if client.run(Action::BucketExists { bucket }).await.outcome == Outcome::Ok {
         return Ok(());
     }
-    Err(describe(&made))
+    Err(NoBucket(describe(&made)))
 }
 
 /// `exit 1: Error: ... service error` or `timed out` for messages.
@@ -538,7 +544,7 @@ pub fn describe(exec: &Exec) -> String {
 }
 
 /// Why an upload did not start when the journal could not record it.
-fn not_journaled(error: String) -> String {
+fn not_journaled(error: JournalFailed) -> String {
     format!("not started: the state journal cannot record it ({error})")
 }
 

@@ -347,6 +347,19 @@ impl Health {
     }
 }
 
+/// The journal failed (its file could not be written, or the state dir went away): no
+/// upload starts from then on. A run that cannot keep its journal could not do its work
+/// (exit 1).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalFailed(pub String);
+
+impl From<JournalFailed> for Error {
+    fn from(e: JournalFailed) -> Error {
+        Error::Failed(e.0)
+    }
+}
+
 /// Appends to the journal from any thread or task.
 #[derive(Clone)]
 pub struct Journal {
@@ -357,15 +370,15 @@ pub struct Journal {
 impl Journal {
     /// Records an object about to be uploaded; returns once it is on disk, or the
     /// journal's error (then the upload must not start).
-    pub async fn put(&self, e: Entry) -> Result<(), String> {
+    pub async fn put(&self, e: Entry) -> Result<(), JournalFailed> {
         if let Some(err) = self.health.error() {
-            return Err(err);
+            return Err(JournalFailed(err));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.tx.send(Msg::Line(Line::Put(e), Some(tx))).is_err() {
-            return Err("the journal's writer has stopped".into());
+            return Err(JournalFailed("the journal's writer has stopped".into()));
         }
-        rx.await.unwrap_or_else(|_| Err("the journal's writer has stopped".into()))
+        rx.await.unwrap_or_else(|_| Err("the journal's writer has stopped".into())).map_err(JournalFailed)
     }
 
     /// Marks an object deleted (no need to wait: a lost mark only means one more
@@ -495,7 +508,7 @@ mod tests {
         assert_eq!(s.live().len(), 3);
     }
 
-    fn put(j: &Journal, key: &str) -> Result<(), String> {
+    fn put(j: &Journal, key: &str) -> Result<(), JournalFailed> {
         tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(j.put(entry(key)))
     }
 
@@ -507,10 +520,10 @@ mod tests {
         put(&j, "a").unwrap();
         std::fs::remove_file(s.journal_path()).unwrap();
         std::fs::create_dir(s.journal_path()).unwrap();
-        let e = put(&j, "b").unwrap_err();
+        let e = put(&j, "b").unwrap_err().0;
         assert!(e.contains("replaced"), "{e}");
         assert!(j.failed());
-        assert_eq!(put(&j, "c").unwrap_err(), e, "the first error sticks");
+        assert_eq!(put(&j, "c").unwrap_err().0, e, "the first error sticks");
     }
 
     #[test]
@@ -520,7 +533,7 @@ mod tests {
         // Every write to /dev/full fails with ENOSPC, as on a full disk.
         std::os::unix::fs::symlink("/dev/full", s.journal_path()).unwrap();
         let j = s.journal().unwrap();
-        let e = put(&j, "a").unwrap_err();
+        let e = put(&j, "a").unwrap_err().0;
         assert!(e.contains("No space left on device") && e.contains("objects.jsonl"), "{e}");
         assert!(j.failed());
         // Read back, a device is refused at once rather than read forever.

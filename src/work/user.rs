@@ -534,7 +534,11 @@ impl Worker {
         let idx = self.idx;
         self.fleet.runner.spawn(async move {
             let result = ops::ensure_bucket(&fleet.runner.client, fleet.runner.bucket(idx)).await;
-            fleet.reporter.send(Event::BucketEnsured { user: idx, ok: result.is_ok(), error: result.err() });
+            fleet.reporter.send(Event::BucketEnsured {
+                user: idx,
+                ok: result.is_ok(),
+                error: result.err().map(|e| e.0),
+            });
             let _ = tx.send(Done::Ensure);
         });
     }

@@ -44,14 +44,21 @@ pub fn samples_needed(stat: &str) -> u64 {
     }
 }
 
+/// Why a run of this size cannot tell a missed threshold from chance. Not a failure of
+/// the command: the threshold's outcome becomes INCONCLUSIVE, with this as its reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct WithinChance(pub String);
+
 /// Ok when a missed threshold is beyond chance (a FAIL stands); Err(reason) when a run
 /// of this size cannot tell the miss from chance (INCONCLUSIVE).
-pub fn beyond_chance(t: &Threshold, e: Evidence) -> Result<(), String> {
+pub fn beyond_chance(t: &Threshold, e: Evidence) -> Result<(), WithinChance> {
     match e {
         Evidence::None => Ok(()),
-        Evidence::Samples { n, needed } if n < needed => {
-            Err(format!("too few samples to judge: {} needs at least {needed}, the run had {n}", t.metric))
-        }
+        Evidence::Samples { n, needed } if n < needed => Err(WithinChance(format!(
+            "too few samples to judge: {} needs at least {needed}, the run had {n}",
+            t.metric
+        ))),
         Evidence::Samples { .. } => Ok(()),
         Evidence::Poisson { expected, observed } => {
             let mean = t.limit * expected;
@@ -67,11 +74,11 @@ pub fn beyond_chance(t: &Threshold, e: Evidence) -> Result<(), String> {
             if tail < ALPHA {
                 return Ok(());
             }
-            Err(format!(
+            Err(WithinChance(format!(
                 "within Poisson noise: {observed} of {expected:.1} expected operations is {:.0}% likely or more at {} exactly; a run this short cannot tell (the rule: FAIL below the 1% bound)",
                 tail * 100.0,
                 crate::model::verdict::show(t.limit, t.unit)
-            ))
+            )))
         }
         Evidence::Binomial { trials, hits } => {
             if trials == 0 || !(0.0..=1.0).contains(&t.limit) {
@@ -86,11 +93,11 @@ pub fn beyond_chance(t: &Threshold, e: Evidence) -> Result<(), String> {
             if tail < ALPHA {
                 return Ok(());
             }
-            Err(format!(
+            Err(WithinChance(format!(
                 "within binomial noise: {hits} of {trials} slots is {:.0}% likely or more at {} exactly; a run this short cannot tell (the rule: FAIL beyond the 1% bound)",
                 tail * 100.0,
                 crate::model::verdict::show(t.limit, t.unit)
-            ))
+            )))
         }
     }
 }
@@ -168,7 +175,7 @@ mod tests {
         // 1 of 181 slots started (the loaded 6 s demo) is beyond any noise.
         assert!(beyond_chance(&ge, Evidence::Poisson { expected: 181.0, observed: 1 }).is_ok());
         // 17 of 20 is not.
-        let e = beyond_chance(&ge, Evidence::Poisson { expected: 20.0, observed: 17 }).unwrap_err();
+        let e = beyond_chance(&ge, Evidence::Poisson { expected: 20.0, observed: 17 }).unwrap_err().0;
         assert!(e.contains("within Poisson noise") && e.contains("17 of 20.0"), "{e}");
         // An upper limit: 120 of 100 at <=105% is beyond noise; 110 is not.
         let le = t("achieved_ratio<=105%");
@@ -180,7 +187,7 @@ mod tests {
     fn shortfall_within_binomial_noise_is_not_a_fail() {
         let lt = t("shortfall_rate<5%");
         // 1 of 6 slots (16.67%, the busy runner's FAIL) is ordinary at 5 %: 26 % likely.
-        let e = beyond_chance(&lt, Evidence::Binomial { trials: 6, hits: 1 }).unwrap_err();
+        let e = beyond_chance(&lt, Evidence::Binomial { trials: 6, hits: 1 }).unwrap_err().0;
         assert!(e.contains("binomial noise"), "{e}");
         // 100 of 600 is not.
         assert!(beyond_chance(&lt, Evidence::Binomial { trials: 600, hits: 100 }).is_ok());
@@ -204,7 +211,7 @@ mod tests {
     fn percentiles_need_enough_samples() {
         assert_eq!(["p50", "p90", "p95", "p99", "max", "mean"].map(samples_needed), [2, 10, 20, 100, 1, 1]);
         let p99 = t("upload.p99<1s");
-        let e = beyond_chance(&p99, Evidence::Samples { n: 12, needed: 100 }).unwrap_err();
+        let e = beyond_chance(&p99, Evidence::Samples { n: 12, needed: 100 }).unwrap_err().0;
         assert_eq!(e, "too few samples to judge: upload.p99 needs at least 100, the run had 12");
         assert!(beyond_chance(&p99, Evidence::Samples { n: 100, needed: 100 }).is_ok());
         assert!(beyond_chance(&p99, Evidence::None).is_ok());

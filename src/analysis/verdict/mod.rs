@@ -93,7 +93,7 @@ pub fn reconsider(
         }
         let why = match o.class {
             Class::Capacity if host.limited => Some(host.why.clone()),
-            Class::Capacity => chance::beyond_chance(t, evidence(&t.metric)).err(),
+            Class::Capacity => chance::beyond_chance(t, evidence(&t.metric)).err().map(|w| w.0),
             Class::Correctness if host.held_back && threshold::is_minimum_count(t) => {
                 Some(format!("missed while the host held slots back; {}", host.why))
             }

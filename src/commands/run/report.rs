@@ -37,7 +37,7 @@ pub struct ServerWitness {
     pub start: Option<server_metrics::Counts>,
     /// The readings at simulated hour boundaries, with the commands ended by then.
     pub hourly: Vec<server_metrics::Snapshot>,
-    pub end: Option<Result<server_metrics::Counts, String>>,
+    pub end: Option<Result<server_metrics::Counts, server_metrics::Unreadable>>,
 }
 
 /// The telemetry reconciliation once the last exports are in (or their wait is over).

@@ -284,7 +284,7 @@ fn env_values_expand_from_the_environment() {
     assert_eq!(expand_env("${NOPE:-fallback}", env).unwrap(), "fallback");
     assert_eq!(expand_env("${EMPTY:-fallback}", env).unwrap(), "fallback");
     assert_eq!(expand_env("plain $HOME stays", env).unwrap(), "plain $HOME stays");
-    let e = expand_env("${NOPE}", env).unwrap_err();
+    let e = expand_env("${NOPE}", env).unwrap_err().0;
     assert!(e.contains("${NOPE}") && e.contains("not set"), "{e}");
     assert!(expand_env("${bad name}", env).is_err());
     assert!(expand_env("${OPEN", env).is_err());

@@ -305,7 +305,7 @@ impl Cx<'_> {
         if let Some(w) = &t.wait {
             telemetry.wait = parse_duration(w.get_ref())
                 .map_err(String::from)
-                .and_then(|d| check_max_duration(d).map(|()| d))
+                .and_then(|d| check_max_duration(d).map(|()| d).map_err(|e| e.0))
                 .map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
         }
         telemetry.allow = self.telemetry_allow(&t.allow)?;

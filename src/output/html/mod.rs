@@ -24,8 +24,22 @@ use crate::model::summary::Summary;
 
 use timeline::Timeline;
 
+/// A chart that could not be drawn: the only way a page fails. The caller says what
+/// that means for its command (`report`: bad input; a run's or `ab`'s `--html`: exit 1).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartFailed(pub String);
+
+/// What `charts` say when a chart cannot be drawn: the sections inside `html` pass their
+/// String on, and it is typed here, where it leaves `html`.
+impl From<String> for ChartFailed {
+    fn from(e: String) -> Self {
+        ChartFailed(e)
+    }
+}
+
 /// The page for one summary. Errors only when a chart cannot be drawn.
-pub fn render(s: &Summary) -> Result<String, String> {
+pub fn render(s: &Summary) -> Result<String, ChartFailed> {
     let mut out = String::with_capacity(256 * 1024);
     page::head(&mut out, &format!("trafficgen report: {} to {}", s.sim_start, s.sim_end));
     sections::overview(&mut out, s);
@@ -38,7 +52,7 @@ pub fn render(s: &Summary) -> Result<String, String> {
 /// `trafficgen ab`'s page: the run's own page (`render`) with the section "A against B"
 /// right after its overview and verdict; that section alone when the run left no
 /// summary (it stopped early). `curves` has each comparison's latencies, by its name.
-pub fn render_ab(s: Option<&Summary>, r: &AbReport, curves: &[Curves]) -> Result<String, String> {
+pub fn render_ab(s: Option<&Summary>, r: &AbReport, curves: &[Curves]) -> Result<String, ChartFailed> {
     let mut out = String::with_capacity(256 * 1024);
     match s {
         Some(s) => {
@@ -59,7 +73,7 @@ pub fn render_ab(s: Option<&Summary>, r: &AbReport, curves: &[Curves]) -> Result
 
 /// The run's sections after its overview and verdict: the charts over time, the mix,
 /// latency, telemetry and the server's counts.
-fn run_sections(out: &mut String, s: &Summary) -> Result<(), String> {
+fn run_sections(out: &mut String, s: &Summary) -> Result<(), ChartFailed> {
     let timeline = Timeline::read(s);
     timeline::throughput(out, &timeline)?;
     timeline::latency_over_time(out, &timeline)?;
