@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::analysis::merge::{self, Part};
 use crate::config::plan::Plan;
 use crate::model::error::Error;
-use crate::output::export::Reads;
 use crate::model::summary::from_json;
 use crate::model::verdict::Judgement;
+use crate::output::export::Reads;
 
 pub struct MergeArgs<'a> {
     pub files: &'a [PathBuf],
