@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::receiver::{ChildExports, Store};
 use crate::model::clock::Clock;
-use crate::model::contract::{self, ChildFact, Cmd, Expect};
+use crate::model::contract::{self, ChildFact, Expect};
+use crate::model::events::Cmd;
 
 /// Distinct out-of-contract series remembered (more are counted as dropped series).
 const MAX_STRAYS: usize = 1024;
