@@ -287,6 +287,32 @@ impl Shortfall {
     }
 }
 
+/// Why this machine held slots back (`work::host`), the reasons behind
+/// `Shortfall::Host`, as the summary's `host.by_reason` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumCount, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum HostReason {
+    Cpu,
+    Latency,
+    Memory,
+    #[strum(serialize = "file_descriptors")]
+    Fds,
+    /// Not saturated now, but the in-flight cap set while it was holds slots back.
+    InFlightCap,
+}
+
+impl HostReason {
+    pub const ALL: [HostReason; HostReason::COUNT] = all(HostReason::VARIANTS);
+
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<HostReason> {
+        name.parse().ok()
+    }
+}
+
 /// A count per shortfall reason (slots that could not start, by why).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShortfallCounts([u64; Shortfall::COUNT]);
@@ -509,6 +535,9 @@ mod tests {
         for r in Shortfall::ALL {
             assert_eq!(Shortfall::from_name(r.name()), Some(r));
         }
+        for r in HostReason::ALL {
+            assert_eq!(HostReason::from_name(r.name()), Some(r));
+        }
         let names = |v: &[&'static str]| v.join(" ");
         assert_eq!(names(&SizeClass::ALL.map(SizeClass::name)), "small medium large xlarge");
         assert_eq!(
@@ -517,6 +546,7 @@ mod tests {
              local_io cancelled"
         );
         assert_eq!(names(&Shortfall::ALL.map(Shortfall::name)), "user_cap global_cap memory disk host late journal");
+        assert_eq!(names(&HostReason::ALL.map(HostReason::name)), "cpu latency memory file_descriptors in_flight_cap");
         // The other spellings of old are no names.
         for old in ["list", "make_bucket", "remove_bucket", "List", "x_large"] {
             assert!(OpType::from_name(old).is_none() && Cmd::from_name(old).is_none(), "{old}");
