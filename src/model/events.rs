@@ -1,5 +1,7 @@
-//! Plain records that workers send to the stats thread. Workers never format output;
-//! whoever consumes these decides what to show.
+//! The run's vocabulary (operations, the client commands they run, size and failure
+//! classes, shortfall and host reasons, each named once by strum) and the plain records
+//! that workers send to the stats thread. Workers never format output; whoever
+//! consumes these decides what to show.
 
 use std::time::Duration;
 
@@ -17,8 +19,8 @@ const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
 /// A command is not an operation (`OpType`): one command serves several operations
 /// (`head_object` is a head-object slot, an upload's confirmation and a missing key's
 /// probe), and an operation is counted and judged on its own. The ten operations that
-/// are one command run once (upload, download, delete, ls, head_object, du, presign,
-/// sync, mb, rb) are spelled the same as operation and as command.
+/// run just their command (upload, download, delete, ls, head_object, du, presign, sync,
+/// mb, rb) have that command's name, so a command reads the same in every report.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumCount, EnumString, IntoStaticStr, VariantArray,
 )]
