@@ -51,7 +51,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use model::contract::{ChildFact, Cmd};
+use model::contract::ChildFact;
+use model::events::Cmd;
 
 const USERS: [&str; 10] = [
     "alice-dev",

@@ -38,7 +38,7 @@ pub fn measure(plan: &Plan, users: &[(&UserPlan, &Counters)], c: &Counters) -> F
     for op in [OpType::List, OpType::HeadObject, OpType::Du, OpType::Presign, OpType::Sync, OpType::MakeBucket] {
         let target = r.extras.iter().find(|(o, _)| *o == op).map_or(0.0, |(_, s)| *s);
         if target > 0.0 || started(c, op) > 0 {
-            extras.insert(op.name().into(), Share::new(target, started(c, op), ops));
+            extras.insert(op.into(), Share::new(target, started(c, op), ops));
         }
     }
 
@@ -100,8 +100,8 @@ mod tests {
     fn shares_and_errors() {
         let p = plan();
         let mut c = Counters { started: 100, ..Default::default() };
-        c.started_by_op.insert("download".into(), 17);
-        c.started_by_op.insert("missing_key_download".into(), 1);
+        c.started_by_op.insert(OpType::Download.into(), 17);
+        c.started_by_op.insert(OpType::MissingKeyDownload.into(), 1);
         c.upload_draws = p.kinds.iter().map(|k| vec![0; k.bands.len()]).collect();
         // alice: code 0.5, documents 0.3, images 0.1, archives 0.05, media 0.05.
         let code = p.kinds.iter().position(|k| k.name == "code").unwrap();

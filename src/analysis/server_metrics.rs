@@ -246,6 +246,7 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::events::OpType;
 
     const GARAGE: &str = r#"# HELP api_s3_request_counter Number of API calls to the various S3 API endpoints
 # TYPE api_s3_request_counter counter
@@ -279,8 +280,8 @@ api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
         *end.requests.get_mut("PutObject").unwrap() += 20.0;
         *end.requests.get_mut("ListObjectsV2").unwrap() += 60.0;
         let ops = BTreeMap::from([
-            ("upload".into(), OpCount { ok: 18, failed: 2 }),
-            ("sync".into(), OpCount { ok: 0, failed: 0 }),
+            (OpType::Upload.into(), OpCount { ok: 18, failed: 2 }),
+            (OpType::Sync.into(), OpCount { ok: 0, failed: 0 }),
         ]);
         let r = report("u", &start, &end, &ops, 3);
         assert_eq!(r.apis["PutObject"].server, 20.0);
@@ -299,7 +300,7 @@ api_s3_request_duration_bucket{api_endpoint="CreateBucket",le="0.001"} 0
         *c1.requests.get_mut("PutObject").unwrap() += 10.0;
         let mut c2 = c1.clone();
         *c2.requests.get_mut("PutObject").unwrap() += 30.0;
-        let ops = |ok: u64| BTreeMap::from([(Name::from("upload"), OpCount { ok, failed: 0 })]);
+        let ops = |ok: u64| BTreeMap::from([(Name::from(OpType::Upload), OpCount { ok, failed: 0 })]);
         let snaps = [
             Snapshot { sim_unix: 3600.0, counts: c0, ops: ops(0) },
             Snapshot { sim_unix: 7200.0, counts: c1, ops: ops(10) },

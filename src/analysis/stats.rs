@@ -166,7 +166,7 @@ impl Stats {
                         if let Some(p) = self.persona_of.get(*user).and_then(|p| self.interval.scheduled.get_mut(*p)) {
                             *p += 1;
                         }
-                        *c.started_by_op.entry(op.name().into()).or_default() += 1;
+                        *c.started_by_op.entry((*op).into()).or_default() += 1;
                         self.lag.record(micros(*lag));
                     }
                     None => c.started_deletes += 1,
@@ -180,9 +180,9 @@ impl Stats {
             Event::Shortfall { user, reason, count } => {
                 let c = &mut self.users[*user];
                 c.shortfall += count;
-                *c.shortfall_by_reason.entry(reason.name().into()).or_default() += count;
+                *c.shortfall_by_reason.entry((*reason).into()).or_default() += count;
                 self.interval.shortfall += count;
-                *self.interval.shortfall_by_reason.entry(reason.name().into()).or_default() += count;
+                *self.interval.shortfall_by_reason.entry((*reason).into()).or_default() += count;
             }
             Event::NoObject { user, .. } => self.users[*user].no_object += 1,
             Event::BucketEnsured { user, ok, .. } => {
@@ -212,7 +212,7 @@ impl Stats {
             Some(Confirmation::Unconfirmed) => c.unconfirmed += 1,
             None => {}
         }
-        let count = c.ops.entry(r.op.name().into()).or_default();
+        let count = c.ops.entry(r.op.into()).or_default();
         match r.result {
             Ok(()) => {
                 count.ok += 1;
@@ -254,7 +254,7 @@ impl Stats {
                     }
                     op if op.is_expected_failure() => {
                         c.error_probes += 1;
-                        *c.expected_failures.entry(op.name().into()).or_default() += 1;
+                        *c.expected_failures.entry(op.into()).or_default() += 1;
                     }
                     _ => {}
                 }
@@ -262,7 +262,7 @@ impl Stats {
             Err(class) => {
                 count.failed += 1;
                 self.interval.failed += 1;
-                *self.interval.failures_by_class.entry(class.name().into()).or_default() += 1;
+                *self.interval.failures_by_class.entry(class.into()).or_default() += 1;
                 c.failures += 1;
                 // What the worker keeps as uncertain (and deletes in due course).
                 match (r.op, class) {
@@ -272,14 +272,14 @@ impl Stats {
                     (OpType::Sync, _) => c.maybe_live_objects += crate::model::events::SYNC_FILES as u64,
                     _ => {}
                 }
-                *c.failures_by_class.entry(class.name().into()).or_default() += 1;
-                *c.failures_by_op.entry(r.op.name().into()).or_default() += 1;
+                *c.failures_by_class.entry(class.into()).or_default() += 1;
+                *c.failures_by_op.entry(r.op.into()).or_default() += 1;
                 if class.is_integrity() {
                     c.integrity_failures += 1;
-                    *c.integrity.entry(class.name().into()).or_default() += 1;
+                    *c.integrity.entry(class.into()).or_default() += 1;
                 }
                 if class == FailClass::UnexpectedSuccess {
-                    *c.unexpected_success.entry(r.op.name().into()).or_default() += 1;
+                    *c.unexpected_success.entry(r.op.into()).or_default() += 1;
                 }
             }
         }
@@ -304,7 +304,7 @@ impl Stats {
             if !h.is_empty() {
                 let l = h.latency();
                 latency_ms.insert(
-                    op.name().into(),
+                    (*op).into(),
                     IntervalLatency { count: l.count, p50_ms: l.p50_ms, p95_ms: l.p95_ms, p99_ms: l.p99_ms },
                 );
                 h.reset();
@@ -533,8 +533,8 @@ mod tests {
         assert_eq!(s.persona_names(), ["alice", "bob"]);
         assert_eq!(s.persona_of(), [0, 0, 1]);
         assert_eq!(a.scheduled_by_persona, [2, 1]);
-        assert_eq!(a.failures_by_class, BTreeMap::from([("timed_out".into(), 1)]));
-        assert_eq!(a.shortfall_by_reason, BTreeMap::from([("global_cap".into(), 2)]));
+        assert_eq!(a.failures_by_class, BTreeMap::from([(FailClass::TimedOut.into(), 1)]));
+        assert_eq!(a.shortfall_by_reason, BTreeMap::from([(Shortfall::GlobalCap.into(), 2)]));
         assert_eq!(a.latency_ms["upload"].count, 1);
         assert!((a.latency_ms["upload"].p99_ms - 2500.0).abs() < 5.0);
         // The next interval starts from zero: plain per-interval counts.

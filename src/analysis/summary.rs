@@ -125,16 +125,16 @@ fn users(f: &RunFacts, roster: &Roster, stats: &Stats) -> BTreeMap<String, UserS
 /// (only the classes that occurred, only the kinds with any).
 type ByKind = BTreeMap<Name, Latency>;
 fn latencies(stats: &Stats) -> (ByKind, BTreeMap<Name, ByKind>) {
-    let latency_ms = OpType::ALL.iter().map(|op| (op.name().into(), stats.latency(*op))).collect();
+    let latency_ms = OpType::ALL.into_iter().map(|op| (op.into(), stats.latency(op))).collect();
     let mut latency_by_size_ms = BTreeMap::new();
     for op in OpType::ALL {
         let classes: ByKind = SizeClass::ALL
-            .iter()
-            .map(|c| (c.name().into(), stats.latency_by_size(op, *c)))
+            .into_iter()
+            .map(|c| (c.into(), stats.latency_by_size(op, c)))
             .filter(|(_, l)| l.count > 0)
             .collect();
         if !classes.is_empty() {
-            latency_by_size_ms.insert(op.name().into(), classes);
+            latency_by_size_ms.insert(op.into(), classes);
         }
     }
     (latency_ms, latency_by_size_ms)
@@ -147,7 +147,7 @@ fn expected_failures(t: &Counters) -> BTreeMap<Name, ExpectedCount> {
         .map(|op| {
             let n = |m: &BTreeMap<Name, u64>| m.get(op.name()).copied().unwrap_or(0);
             (
-                Name::from(op.name()),
+                Name::from(*op),
                 ExpectedCount {
                     failed_as_expected: n(&t.expected_failures),
                     unexpected_success: n(&t.unexpected_success),

@@ -18,9 +18,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::config::plan::{ClientPlan, Flavor};
-use crate::model::contract::{ChildFact, ChildWatch, Cmd};
+use crate::model::contract::{ChildFact, ChildWatch};
 use crate::model::error::Error;
-use crate::model::events::OpType;
+use crate::model::events::{Cmd, OpType};
 use crate::model::secrets::Secrets;
 
 /// At most this much of each output stream is kept; the rest is read and dropped so a
@@ -32,7 +32,7 @@ const STDERR_LIMIT: usize = 8 * 1024;
 /// keys of 150 bytes. Still bounded; a longer listing is reported as cut short.
 pub const LISTING_LIMIT: usize = 64 * 1024 * 1024;
 
-/// What to ask the client to do.
+/// What to ask the client to do: a command (`cmd()`) with its arguments.
 #[derive(Debug, Clone, Copy)]
 pub enum Action<'a> {
     Version,
@@ -83,6 +83,25 @@ pub enum Action<'a> {
         bucket: &'a str,
         prefix: &'a str,
     },
+}
+
+impl Action<'_> {
+    /// The client command this request runs: what the telemetry contract knows it by.
+    pub fn cmd(self) -> Cmd {
+        match self {
+            Action::Version => Cmd::Version,
+            Action::Upload { .. } => Cmd::Upload,
+            Action::Download { .. } => Cmd::Download,
+            Action::Delete { .. } => Cmd::Delete,
+            Action::BucketExists { .. } | Action::List { .. } => Cmd::List,
+            Action::MakeBucket { .. } => Cmd::MakeBucket,
+            Action::RemoveBucket { .. } => Cmd::RemoveBucket,
+            Action::HeadObject { .. } => Cmd::HeadObject,
+            Action::Du { .. } => Cmd::Du,
+            Action::Presign { .. } => Cmd::Presign,
+            Action::Sync { .. } => Cmd::Sync,
+        }
+    }
 }
 
 /// Credentials that no server accepts, for the wrong-credentials expected failure.
@@ -536,7 +555,7 @@ impl Client {
             let fact = ChildFact {
                 id,
                 user: tag.user,
-                cmd: cmd_of(action),
+                cmd: action.cmd(),
                 // A confirmation after a delete fails because the key is gone: a known cause.
                 expected: match tag.op {
                     Some(OpType::ConfirmDelete) => Some(OpType::MissingKeyHead),
@@ -651,23 +670,6 @@ impl Client {
             },
         };
         done(outcome, stderr_line, stdout)
-    }
-}
-
-/// What the contract needs to know of a command.
-fn cmd_of(action: Action) -> Cmd {
-    match action {
-        Action::Version => Cmd::Version,
-        Action::Upload { .. } => Cmd::Upload,
-        Action::Download { .. } => Cmd::Download,
-        Action::Delete { .. } => Cmd::Delete,
-        Action::BucketExists { .. } | Action::List { .. } => Cmd::List,
-        Action::MakeBucket { .. } => Cmd::MakeBucket,
-        Action::RemoveBucket { .. } => Cmd::RemoveBucket,
-        Action::HeadObject { .. } => Cmd::HeadObject,
-        Action::Du { .. } => Cmd::Du,
-        Action::Presign { .. } => Cmd::Presign,
-        Action::Sync { .. } => Cmd::Sync,
     }
 }
 

@@ -30,24 +30,7 @@
 //! Error classes are only judged when every failure's cause is known (the expected
 //! failures); a real failure's cause is not trafficgen's to know.
 
-use crate::model::events::{OpType, SizeClass};
-
-/// What a child was asked to do, as the contract needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Cmd {
-    Version,
-    Upload,
-    Download,
-    Delete,
-    /// `ls` of any form (bucket checks are `ls s3://B/` in the obsctl flavor).
-    List,
-    HeadObject,
-    Du,
-    Presign,
-    Sync,
-    MakeBucket,
-    RemoveBucket,
-}
+use crate::model::events::{Cmd, OpType, SizeClass};
 
 /// One child that ran, with the ground truth of how it ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,92 +2,158 @@
 //! interval of the timeline, latency distributions and the achieved mix. Plain data:
 //! `analysis::stats` and `analysis::fidelity` fill them, the outputs and `merge` read them.
 
-use std::collections::BTreeMap;
-
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::events::{FailClass, OpType, Shortfall};
+use crate::model::events::{FailClass, HostReason, OpType, Shortfall, SizeClass};
 
-/// A name from a fixed vocabulary (command kinds, failure classes, shortfall reasons,
-/// size classes): the program's own `&'static str` while a run counts, so every map
-/// key is 16 bytes and no key allocates. Read back from a summary, a name is interned
-/// once per process (`intern`): the vocabulary is a few dozen words, and what a foreign
-/// summary adds is capped, so the few bytes kept for the process's life are bounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Name(&'static str);
+/// A key of the summary's maps: a word of one of the program's vocabularies (operations,
+/// failure classes, shortfall reasons, size classes, the host's saturation reasons),
+/// each an enum that strum names. Two bytes, and nothing is kept for a word read back
+/// from a summary: a word that is none of these is refused, since every summary
+/// trafficgen writes uses only them.
+///
+/// One type for every map rather than a map per enum, so the readers of a summary look
+/// a key up by its word (`ops.get("upload")`) whatever its vocabulary. Equal, ordered
+/// and hashed by the word, as `str` is (what `Borrow<str>` needs): keys keep the
+/// alphabetical order a summary's JSON has, and `memory`, a shortfall reason and a host
+/// reason both, is one key.
+#[derive(Debug, Clone, Copy)]
+pub enum Name {
+    Op(OpType),
+    Fail(FailClass),
+    Shortfall(Shortfall),
+    Size(SizeClass),
+    Host(HostReason),
+}
 
-impl From<&'static str> for Name {
-    fn from(s: &'static str) -> Name {
-        Name(s)
+impl Name {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::Op(o) => o.name(),
+            Name::Fail(f) => f.name(),
+            Name::Shortfall(r) => r.name(),
+            Name::Size(c) => c.name(),
+            Name::Host(r) => r.name(),
+        }
+    }
+
+    /// The word in the first vocabulary that has it; None for a word that is in none.
+    pub fn from_name(word: &str) -> Option<Name> {
+        None.or_else(|| OpType::from_name(word).map(Name::Op))
+            .or_else(|| FailClass::from_name(word).map(Name::Fail))
+            .or_else(|| Shortfall::from_name(word).map(Name::Shortfall))
+            .or_else(|| SizeClass::from_name(word).map(Name::Size))
+            .or_else(|| HostReason::from_name(word).map(Name::Host))
+    }
+}
+
+impl From<OpType> for Name {
+    fn from(o: OpType) -> Name {
+        Name::Op(o)
+    }
+}
+
+impl From<FailClass> for Name {
+    fn from(f: FailClass) -> Name {
+        Name::Fail(f)
+    }
+}
+
+impl From<Shortfall> for Name {
+    fn from(r: Shortfall) -> Name {
+        Name::Shortfall(r)
+    }
+}
+
+impl From<SizeClass> for Name {
+    fn from(c: SizeClass) -> Name {
+        Name::Size(c)
+    }
+}
+
+impl From<HostReason> for Name {
+    fn from(r: HostReason) -> Name {
+        Name::Host(r)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
     }
 }
 
 impl std::ops::Deref for Name {
     type Target = str;
     fn deref(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl std::borrow::Borrow<str> for Name {
     fn borrow(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str() == *other
     }
 }
 
-/// Distinct names one process keeps from summaries it reads, at most: the program's own
-/// vocabulary is under a hundred; a summary that brings more is not one of ours.
-pub const MAX_NAMES: usize = 10_000;
-/// A name longer than this is refused the same way.
-pub const MAX_NAME_LEN: usize = 256;
-
-/// The one `&'static str` of `s` in this process: leaked the first time it is seen,
-/// within `MAX_NAMES` names of at most `MAX_NAME_LEN` bytes (at most 2.5 MB for the
-/// process's life, for the most hostile summaries).
-fn intern(s: &str) -> Result<&'static str, String> {
-    use std::collections::HashSet;
-    use std::sync::{LazyLock, Mutex};
-    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
-    if s.len() > MAX_NAME_LEN {
-        return Err(format!("a name of {} bytes (at most {MAX_NAME_LEN})", s.len()));
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.get(s) {
-        return Ok(n);
-    }
-    if names.len() >= MAX_NAMES {
-        return Err(format!("more than {MAX_NAMES} distinct names"));
-    }
-    let n: &'static str = Box::leak(s.to_string().into_boxed_str());
-    names.insert(n);
-    Ok(n)
 }
+
+/// The longest word of an unknown name quoted in the error.
+const QUOTED: usize = 64;
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        intern(&s).map(Name).map_err(serde::de::Error::custom)
+        let s = Cow::<'de, str>::deserialize(d)?;
+        Name::from_name(&s).ok_or_else(|| {
+            let shown: String = s.chars().take(QUOTED).collect();
+            let more = if shown.len() < s.len() { "…" } else { "" };
+            serde::de::Error::custom(format!("`{shown}{more}` is no name trafficgen writes"))
+        })
     }
 }
 
@@ -233,24 +299,24 @@ impl Counters {
     pub fn zeroed(bands: &[usize]) -> Counters {
         let mut c = Counters::default();
         for f in FailClass::ALL {
-            c.failures_by_class.insert(f.name().into(), 0);
+            c.failures_by_class.insert(f.into(), 0);
         }
         for f in FailClass::INTEGRITY {
-            c.integrity.insert(f.name().into(), 0);
+            c.integrity.insert(f.into(), 0);
         }
         for op in OpType::ALL {
-            c.failures_by_op.insert(op.name().into(), 0);
-            c.ops.insert(op.name().into(), OpCount::default());
+            c.failures_by_op.insert(op.into(), 0);
+            c.ops.insert(op.into(), OpCount::default());
             if op.is_scheduled() {
-                c.started_by_op.insert(op.name().into(), 0);
+                c.started_by_op.insert(op.into(), 0);
             }
         }
         for op in OpType::EXPECTED_FAILURES {
-            c.expected_failures.insert(op.name().into(), 0);
-            c.unexpected_success.insert(op.name().into(), 0);
+            c.expected_failures.insert(op.into(), 0);
+            c.unexpected_success.insert(op.into(), 0);
         }
         for s in Shortfall::ALL {
-            c.shortfall_by_reason.insert(s.name().into(), 0);
+            c.shortfall_by_reason.insert(s.into(), 0);
         }
         c.upload_draws = bands.iter().map(|n| vec![0; *n]).collect();
         c
@@ -415,16 +481,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_read_back_is_one_word_in_the_process_and_a_huge_one_is_refused() {
+    fn a_name_is_a_word_of_the_vocabularies_and_nothing_else() {
         let a: Name = serde_json::from_str("\"upload\"").unwrap();
-        let b: Name = serde_json::from_str("\"upload\"").unwrap();
-        assert_eq!(a, Name::from("upload"));
-        assert!(std::ptr::eq(&*a, &*b), "kept once, however often it is read");
+        assert_eq!(a, Name::from(OpType::Upload));
+        assert_eq!(a, "upload");
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"upload\"");
-        let long = format!("\"{}\"", "x".repeat(MAX_NAME_LEN + 1));
+        for word in ["ls", "phantom_delete", "late", "xlarge", "file_descriptors", "memory"] {
+            let n: Name = serde_json::from_str(&format!("\"{word}\"")).unwrap();
+            assert_eq!(n.as_str(), word);
+        }
+        assert_eq!(Name::from(Shortfall::Memory), Name::from(HostReason::Memory), "one word, one key");
+        for word in ["list", "make_bucket", "", "Upload"] {
+            let e = serde_json::from_str::<Name>(&format!("\"{word}\"")).unwrap_err().to_string();
+            assert!(e.contains("is no name trafficgen writes"), "{e}");
+        }
+        let long = format!("\"{}\"", "x".repeat(10_000));
         let e = serde_json::from_str::<Name>(&long).unwrap_err().to_string();
-        assert!(e.contains("at most 256"), "{e}");
-        // 16 bytes a key, as the program's own `&'static str`.
-        assert_eq!(std::mem::size_of::<Name>(), 16);
+        assert!(e.len() < 200, "the error quotes a bounded part: {e}");
+        // Keys keep the order of their words, as the summary's JSON has them.
+        let keys: Vec<Name> = [OpType::Upload, OpType::List, OpType::Delete].map(Name::from).into();
+        let sorted: std::collections::BTreeSet<Name> = keys.into_iter().collect();
+        assert_eq!(sorted.iter().map(|n| n.as_str()).collect::<Vec<_>>(), ["delete", "ls", "upload"]);
+        assert_eq!(std::mem::size_of::<Name>(), 2);
     }
 }

@@ -1,15 +1,73 @@
-//! Plain records that workers send to the stats thread. Workers never format output;
-//! whoever consumes these decides what to show.
+//! The run's vocabulary (operations, the client commands they run, size and failure
+//! classes, shortfall and host reasons, each named once by strum) and the plain records
+//! that workers send to the stats thread. Workers never format output; whoever
+//! consumes these decides what to show.
 
 use std::time::Duration;
 
-/// Every command a run can send, each counted and timed on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use strum::{EnumCount, EnumString, IntoStaticStr, VariantArray};
+
+/// strum's `VARIANTS` (every variant, in declaration order) as the array the tables
+/// keep per variant are sized by (`ALL` of each enum here).
+const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
+    *variants.first_chunk().expect("an enum's COUNT is the length of its VARIANTS")
+}
+
+/// The client command obsctl is asked to run: what its telemetry reports on, and the
+/// word both the stats and the telemetry tables print for it.
+///
+/// A command is not an operation (`OpType`): one command serves several operations
+/// (`head_object` is a head-object slot, an upload's confirmation and a missing key's
+/// probe), and an operation is counted and judged on its own. The ten operations that
+/// run just their command (upload, download, delete, ls, head_object, du, presign, sync,
+/// mb, rb) have that command's name, so a command reads the same in every report.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumCount, EnumString, IntoStaticStr, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Cmd {
+    Version,
+    Upload,
+    Download,
+    Delete,
+    /// `ls` of any form (bucket checks are `ls s3://B/` in the obsctl flavor).
+    #[strum(serialize = "ls")]
+    List,
+    HeadObject,
+    Du,
+    Presign,
+    Sync,
+    #[strum(serialize = "mb")]
+    MakeBucket,
+    #[strum(serialize = "rb")]
+    RemoveBucket,
+}
+
+impl Cmd {
+    pub const ALL: [Cmd; Cmd::COUNT] = all(Cmd::VARIANTS);
+
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<Cmd> {
+        name.parse().ok()
+    }
+}
+
+/// Every operation a run does, each counted and timed on its own: the commands of the
+/// mix, the confirmations that check the client's word, and the expected failures.
+/// Its command is `cmd()`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumCount, EnumString, IntoStaticStr, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum OpType {
     Upload,
     Download,
     Delete,
     /// `ls --recursive` of the user's bucket.
+    #[strum(serialize = "ls")]
     List,
     HeadObject,
     Du,
@@ -17,7 +75,9 @@ pub enum OpType {
     Presign,
     /// `sync` of a small local folder to a prefix, then listed and checked.
     Sync,
+    #[strum(serialize = "mb")]
     MakeBucket,
+    #[strum(serialize = "rb")]
     RemoveBucket,
     /// `head-object` after an upload: is the object there, with its size?
     ConfirmUpload,
@@ -33,26 +93,7 @@ pub enum OpType {
 }
 
 impl OpType {
-    pub const ALL: [OpType; 18] = [
-        OpType::Upload,
-        OpType::Download,
-        OpType::Delete,
-        OpType::List,
-        OpType::HeadObject,
-        OpType::Du,
-        OpType::Presign,
-        OpType::Sync,
-        OpType::MakeBucket,
-        OpType::RemoveBucket,
-        OpType::ConfirmUpload,
-        OpType::ConfirmDelete,
-        OpType::MissingKeyDownload,
-        OpType::MissingBucketUpload,
-        OpType::MissingBucketDelete,
-        OpType::MissingLocalUpload,
-        OpType::MissingKeyHead,
-        OpType::WrongCredentials,
-    ];
+    pub const ALL: [OpType; OpType::COUNT] = all(OpType::VARIANTS);
 
     pub const EXPECTED_FAILURES: [OpType; 6] = [
         OpType::MissingKeyDownload,
@@ -64,30 +105,30 @@ impl OpType {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            OpType::Upload => "upload",
-            OpType::Download => "download",
-            OpType::Delete => "delete",
-            OpType::List => "ls",
-            OpType::HeadObject => "head_object",
-            OpType::Du => "du",
-            OpType::Presign => "presign",
-            OpType::Sync => "sync",
-            OpType::MakeBucket => "mb",
-            OpType::RemoveBucket => "rb",
-            OpType::ConfirmUpload => "confirm_upload",
-            OpType::ConfirmDelete => "confirm_delete",
-            OpType::MissingKeyDownload => "missing_key_download",
-            OpType::MissingBucketUpload => "missing_bucket_upload",
-            OpType::MissingBucketDelete => "missing_bucket_delete",
-            OpType::MissingLocalUpload => "missing_local_upload",
-            OpType::MissingKeyHead => "missing_key_head",
-            OpType::WrongCredentials => "wrong_credentials",
-        }
+        self.into()
     }
 
     pub fn from_name(name: &str) -> Option<OpType> {
-        OpType::ALL.into_iter().find(|o| o.name() == name)
+        name.parse().ok()
+    }
+
+    /// The client command this operation runs (its first, for those that run more).
+    pub fn cmd(self) -> Cmd {
+        match self {
+            OpType::Upload | OpType::MissingBucketUpload | OpType::MissingLocalUpload => Cmd::Upload,
+            OpType::Download | OpType::MissingKeyDownload => Cmd::Download,
+            OpType::Delete | OpType::MissingBucketDelete => Cmd::Delete,
+            // Wrong credentials are tried on a bucket check, an `ls`.
+            OpType::List | OpType::WrongCredentials => Cmd::List,
+            OpType::HeadObject | OpType::ConfirmUpload | OpType::ConfirmDelete | OpType::MissingKeyHead => {
+                Cmd::HeadObject
+            }
+            OpType::Du => Cmd::Du,
+            OpType::Presign => Cmd::Presign,
+            OpType::Sync => Cmd::Sync,
+            OpType::MakeBucket => Cmd::MakeBucket,
+            OpType::RemoveBucket => Cmd::RemoveBucket,
+        }
     }
 
     pub fn index(self) -> usize {
@@ -120,25 +161,22 @@ impl OpType {
 
 /// obsctl's own size classes (its `files_{small,medium,large,xlarge}_total`), so our
 /// latency by size lines up with its dashboards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumCount, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum SizeClass {
     Small,
     Medium,
     Large,
+    #[strum(serialize = "xlarge")]
     XLarge,
 }
 
 impl SizeClass {
-    pub const ALL: [SizeClass; 4] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large, SizeClass::XLarge];
+    pub const ALL: [SizeClass; SizeClass::COUNT] = all(SizeClass::VARIANTS);
 
     /// This class's place in `ALL`, for tables kept per class.
     pub fn index(self) -> usize {
-        match self {
-            SizeClass::Small => 0,
-            SizeClass::Medium => 1,
-            SizeClass::Large => 2,
-            SizeClass::XLarge => 3,
-        }
+        self as usize
     }
 
     pub fn of(bytes: u64) -> SizeClass {
@@ -152,12 +190,11 @@ impl SizeClass {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            SizeClass::Small => "small",
-            SizeClass::Medium => "medium",
-            SizeClass::Large => "large",
-            SizeClass::XLarge => "xlarge",
-        }
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<SizeClass> {
+        name.parse().ok()
     }
 
     pub fn label(self) -> &'static str {
@@ -171,7 +208,8 @@ impl SizeClass {
 }
 
 /// Failure classes, as reported in stats and the JSON summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumCount, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum FailClass {
     /// The client exited non-zero.
     Failed,
@@ -196,35 +234,17 @@ pub enum FailClass {
 }
 
 impl FailClass {
-    pub const ALL: [FailClass; 10] = [
-        FailClass::Failed,
-        FailClass::TimedOut,
-        FailClass::Crashed,
-        FailClass::SpawnError,
-        FailClass::Mismatch,
-        FailClass::PhantomUpload,
-        FailClass::PhantomDelete,
-        FailClass::UnexpectedSuccess,
-        FailClass::LocalIo,
-        FailClass::Cancelled,
-    ];
+    pub const ALL: [FailClass; FailClass::COUNT] = all(FailClass::VARIANTS);
 
     pub const INTEGRITY: [FailClass; 4] =
         [FailClass::PhantomUpload, FailClass::PhantomDelete, FailClass::Mismatch, FailClass::UnexpectedSuccess];
 
     pub fn name(self) -> &'static str {
-        match self {
-            FailClass::Failed => "failed",
-            FailClass::TimedOut => "timed_out",
-            FailClass::Crashed => "crashed",
-            FailClass::SpawnError => "spawn_error",
-            FailClass::Mismatch => "mismatch",
-            FailClass::PhantomUpload => "phantom_upload",
-            FailClass::PhantomDelete => "phantom_delete",
-            FailClass::UnexpectedSuccess => "unexpected_success",
-            FailClass::LocalIo => "local_io",
-            FailClass::Cancelled => "cancelled",
-        }
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<FailClass> {
+        name.parse().ok()
     }
 
     /// The client's word and the server's state disagree: a defect, not an outage.
@@ -234,7 +254,8 @@ impl FailClass {
 }
 
 /// Why a scheduled operation did not start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumCount, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Shortfall {
     UserCap,
     GlobalCap,
@@ -251,47 +272,52 @@ pub enum Shortfall {
 }
 
 impl Shortfall {
-    pub const ALL: [Shortfall; 7] = [
-        Shortfall::UserCap,
-        Shortfall::GlobalCap,
-        Shortfall::Memory,
-        Shortfall::Disk,
-        Shortfall::Host,
-        Shortfall::Late,
-        Shortfall::Journal,
-    ];
+    pub const ALL: [Shortfall; Shortfall::COUNT] = all(Shortfall::VARIANTS);
+
     pub fn name(self) -> &'static str {
-        match self {
-            Shortfall::UserCap => "user_cap",
-            Shortfall::GlobalCap => "global_cap",
-            Shortfall::Memory => "memory",
-            Shortfall::Disk => "disk",
-            Shortfall::Host => "host",
-            Shortfall::Late => "late",
-            Shortfall::Journal => "journal",
-        }
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<Shortfall> {
+        name.parse().ok()
+    }
+
+    /// This reason's place in `ALL`, and in a `ShortfallCounts`: `ALL` is the variants
+    /// in declaration order, so reordering them cannot misfile a count.
+    fn slot(self) -> usize {
+        self as usize
     }
 }
 
-impl Shortfall {
-    /// This reason's place in `ALL`, and in a `ShortfallCounts`. A match rather than the
-    /// discriminant: reordering the variants cannot misfile a count.
-    fn slot(self) -> usize {
-        match self {
-            Shortfall::UserCap => 0,
-            Shortfall::GlobalCap => 1,
-            Shortfall::Memory => 2,
-            Shortfall::Disk => 3,
-            Shortfall::Host => 4,
-            Shortfall::Late => 5,
-            Shortfall::Journal => 6,
-        }
+/// Why this machine held slots back (`work::host`), the reasons behind
+/// `Shortfall::Host`, as the summary's `host.by_reason` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumCount, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum HostReason {
+    Cpu,
+    Latency,
+    Memory,
+    #[strum(serialize = "file_descriptors")]
+    Fds,
+    /// Not saturated now, but the in-flight cap set while it was holds slots back.
+    InFlightCap,
+}
+
+impl HostReason {
+    pub const ALL: [HostReason; HostReason::COUNT] = all(HostReason::VARIANTS);
+
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_name(name: &str) -> Option<HostReason> {
+        name.parse().ok()
     }
 }
 
 /// A count per shortfall reason (slots that could not start, by why).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShortfallCounts([u64; Shortfall::ALL.len()]);
+pub struct ShortfallCounts([u64; Shortfall::COUNT]);
 
 impl ShortfallCounts {
     pub fn add(&mut self, reason: Shortfall) {
@@ -448,6 +474,85 @@ mod tests {
         }
         for (i, c) in SizeClass::ALL.into_iter().enumerate() {
             assert_eq!(c.index(), i, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn a_command_has_one_spelling_in_the_stats_and_the_telemetry() {
+        // Every command the mix runs by itself is also an operation, spelled the same:
+        // the stats tables print the operation's name, the telemetry tables the command's.
+        for cmd in Cmd::ALL.into_iter().filter(|c| *c != Cmd::Version) {
+            let op = OpType::from_name(cmd.name()).unwrap_or_else(|| panic!("no operation is spelled {}", cmd.name()));
+            assert_eq!(op.cmd(), cmd, "{}", cmd.name());
+        }
+        for op in OpType::ALL {
+            if Cmd::from_name(op.name()).is_some() {
+                assert_eq!(op.cmd().name(), op.name());
+            }
+        }
+        // The words users' saved summaries and thresholds (`p95_latency_ms{op=ls}`) read.
+        let ops: Vec<&str> = OpType::ALL.into_iter().map(OpType::name).collect();
+        assert_eq!(
+            ops,
+            [
+                "upload",
+                "download",
+                "delete",
+                "ls",
+                "head_object",
+                "du",
+                "presign",
+                "sync",
+                "mb",
+                "rb",
+                "confirm_upload",
+                "confirm_delete",
+                "missing_key_download",
+                "missing_bucket_upload",
+                "missing_bucket_delete",
+                "missing_local_upload",
+                "missing_key_head",
+                "wrong_credentials",
+            ]
+        );
+        assert_eq!(Cmd::Version.name(), "version");
+        assert_eq!(OpType::ConfirmDelete.cmd(), Cmd::HeadObject);
+        assert_eq!(OpType::WrongCredentials.cmd(), Cmd::List);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for c in Cmd::ALL {
+            assert_eq!(Cmd::from_name(c.name()), Some(c));
+        }
+        for o in OpType::ALL {
+            assert_eq!(OpType::from_name(o.name()), Some(o));
+        }
+        for c in SizeClass::ALL {
+            assert_eq!(SizeClass::from_name(c.name()), Some(c));
+        }
+        for c in FailClass::ALL {
+            assert_eq!(FailClass::from_name(c.name()), Some(c));
+        }
+        for r in Shortfall::ALL {
+            assert_eq!(Shortfall::from_name(r.name()), Some(r));
+        }
+        for r in HostReason::ALL {
+            assert_eq!(HostReason::from_name(r.name()), Some(r));
+        }
+        let names = |v: &[&'static str]| v.join(" ");
+        assert_eq!(names(&SizeClass::ALL.map(SizeClass::name)), "small medium large xlarge");
+        assert_eq!(
+            names(&FailClass::ALL.map(FailClass::name)),
+            "failed timed_out crashed spawn_error mismatch phantom_upload phantom_delete unexpected_success \
+             local_io cancelled"
+        );
+        assert_eq!(names(&Shortfall::ALL.map(Shortfall::name)), "user_cap global_cap memory disk host late journal");
+        assert_eq!(names(&HostReason::ALL.map(HostReason::name)), "cpu latency memory file_descriptors in_flight_cap");
+        // The other spellings of old are no names.
+        for old in ["list", "make_bucket", "remove_bucket", "List", "x_large"] {
+            assert!(OpType::from_name(old).is_none() && Cmd::from_name(old).is_none(), "{old}");
+            assert!(SizeClass::from_name(old).is_none(), "{old}");
         }
     }
 

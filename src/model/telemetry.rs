@@ -7,29 +7,43 @@ use serde::{Deserialize, Serialize};
 
 /// How a family's reported count stands against the expected one. Ordered from the
 /// mildest to the worst, so a merge keeps the worst of its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+/// Spelled once per variant, by serde for the summary and by strum for `name()`; a
+/// test holds the two the same.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 pub enum Agreement {
     #[serde(rename = "match")]
+    #[strum(serialize = "match")]
     Match,
     /// Error classes when some failure's cause is unknown: not judged.
     #[serde(rename = "n/a")]
+    #[strum(serialize = "n/a")]
     NotApplicable,
     /// A known deviation of this obsctl version (the profile's allow list).
     #[serde(rename = "allowed")]
+    #[strum(serialize = "allowed")]
     Allowed,
     #[serde(rename = "MISMATCH")]
+    #[strum(serialize = "MISMATCH")]
     Mismatch,
 }
 
 impl Agreement {
     /// As the summary spells it.
     pub fn name(self) -> &'static str {
-        match self {
-            Agreement::Match => "match",
-            Agreement::NotApplicable => "n/a",
-            Agreement::Allowed => "allowed",
-            Agreement::Mismatch => "MISMATCH",
-        }
+        self.into()
     }
 }
 
@@ -140,4 +154,17 @@ pub struct Window {
     pub mismatches: u64,
     /// The families that moved in this hour.
     pub families: BTreeMap<String, Family>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn an_agreement_is_named_as_the_summary_spells_it() {
+        for a in Agreement::VARIANTS {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.name());
+        }
+    }
 }

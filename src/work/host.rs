@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::model::events::HostReason;
 use crate::model::host::{HostReport, OtherProcess, Party};
 use tracing::warn;
 
@@ -55,26 +56,6 @@ pub fn next_limit(limit: u64, in_flight: u64, saturated: bool, may_cut: bool, ra
     if raise && limit != u64::MAX { limit + (limit / 8).max(1) } else { limit }
 }
 
-/// Why the host was saturated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Cpu,
-    Latency,
-    Memory,
-    Fds,
-}
-
-impl Reason {
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::Cpu => "cpu",
-            Reason::Latency => "latency",
-            Reason::Memory => "memory",
-            Reason::Fds => "file_descriptors",
-        }
-    }
-}
-
 /// The load generator is the bottleneck when its own process tree used at least this
 /// share of the machine's busy CPU; below it, other processes set the pace.
 pub const OWN_MAJORITY: f64 = 0.5;
@@ -99,10 +80,10 @@ pub fn party(own_ticks: f64, busy_ticks: f64) -> Option<Party> {
 /// descriptors (this process's own limits), and for the CPU or latency only when
 /// trafficgen is the party (or nobody can tell yet). Other work taking the CPU is not
 /// the generator's bottleneck: holding back would only let it set the pace.
-pub fn holds_back(reason: Reason, party: Option<Party>) -> bool {
+pub fn holds_back(reason: HostReason, party: Option<Party>) -> bool {
     match reason {
-        Reason::Memory | Reason::Fds => true,
-        Reason::Cpu | Reason::Latency => party != Some(Party::Other),
+        HostReason::Memory | HostReason::Fds | HostReason::InFlightCap => true,
+        HostReason::Cpu | HostReason::Latency => party != Some(Party::Other),
     }
 }
 
@@ -350,18 +331,18 @@ pub fn judge(
     fds: f64,
     latency: Option<&Latency>,
     was: bool,
-) -> Option<Reason> {
+) -> Option<HostReason> {
     if mem_share < MEMORY_FLOOR {
-        return Some(Reason::Memory);
+        return Some(HostReason::Memory);
     }
     if fds > FD_CEILING {
-        return Some(Reason::Fds);
+        return Some(HostReason::Fds);
     }
     let threshold = if was { BUSY_OFF } else { BUSY_ON };
     if busy >= threshold && runnable > cores {
-        return Some(Reason::Cpu);
+        return Some(HostReason::Cpu);
     }
-    latency.is_some_and(|l| latency_saturated(l, busy, was)).then_some(Reason::Latency)
+    latency.is_some_and(|l| latency_saturated(l, busy, was)).then_some(HostReason::Latency)
 }
 
 impl Host {
@@ -453,8 +434,8 @@ struct Tick {
     /// Saturated at the previous tick.
     was: bool,
     /// The judgement, and what of it holds slots back (not when others' work saturates).
-    candidate: Option<Reason>,
-    verdict: Option<Reason>,
+    candidate: Option<HostReason>,
+    verdict: Option<HostReason>,
     in_flight: u64,
     /// Wall seconds since the previous tick.
     dt: f64,
@@ -579,7 +560,7 @@ impl Sampler {
 
     /// Moves the in-flight cap (`next_limit`) and publishes it; returns the commands in
     /// flight it was set against.
-    fn adapt_limit(&mut self, host: &Host, verdict: Option<Reason>) -> u64 {
+    fn adapt_limit(&mut self, host: &Host, verdict: Option<HostReason>) -> u64 {
         let may_cut = self.limit == u64::MAX || self.last_cut.elapsed().as_secs_f64() >= WINDOW as f64;
         let in_flight = host.in_flight.load(Ordering::Relaxed);
         let raise = self.ticks.is_multiple_of(RAISE_EVERY);
@@ -622,7 +603,7 @@ impl Sampler {
         if t.verdict.is_none() && t.in_flight >= self.limit {
             // Not saturated now, but the cap set while it was holds slots back.
             r.saturated_s += t.dt;
-            *r.by_reason.entry("in_flight_cap".into()).or_default() += t.dt;
+            *r.by_reason.entry(HostReason::InFlightCap.into()).or_default() += t.dt;
         }
         if let Some(reason) = t.verdict {
             self.record_held_back(r, t, reason);
@@ -647,15 +628,15 @@ impl Sampler {
     }
 
     /// A tick of slots held back for `reason`; the warning when saturation begins.
-    fn record_held_back(&self, r: &mut HostReport, t: &Tick, reason: Reason) {
+    fn record_held_back(&self, r: &mut HostReport, t: &Tick, reason: HostReason) {
         let cores = self.cores;
         r.saturated_s += t.dt;
-        *r.by_reason.entry(reason.name().into()).or_default() += t.dt;
+        *r.by_reason.entry(reason.into()).or_default() += t.dt;
         if t.was {
             return;
         }
         let commands = match (reason, &t.latency) {
-            (Reason::Latency, Some(l)) => format!(
+            (HostReason::Latency, Some(l)) => format!(
                 ", commands take {:.0} ms against {:.0} ms at best with {:.0} in flight (from {:.0})",
                 l.recent_ms, l.best_ms, l.in_flight_now, l.in_flight_then
             ),
@@ -725,11 +706,11 @@ mod tests {
         assert_eq!(party(0.0, 0.0), None, "no busy CPU, no party");
         // A local server taking the CPU: not held back (it would only set the pace);
         // the generator itself: held back; unknown yet: held back as before.
-        assert!(!holds_back(Reason::Cpu, Some(Party::Other)));
-        assert!(!holds_back(Reason::Latency, Some(Party::Other)));
-        assert!(holds_back(Reason::Cpu, Some(Party::Trafficgen)));
-        assert!(holds_back(Reason::Cpu, None));
-        assert!(holds_back(Reason::Memory, Some(Party::Other)) && holds_back(Reason::Fds, Some(Party::Other)));
+        assert!(!holds_back(HostReason::Cpu, Some(Party::Other)));
+        assert!(!holds_back(HostReason::Latency, Some(Party::Other)));
+        assert!(holds_back(HostReason::Cpu, Some(Party::Trafficgen)));
+        assert!(holds_back(HostReason::Cpu, None));
+        assert!(holds_back(HostReason::Memory, Some(Party::Other)) && holds_back(HostReason::Fds, Some(Party::Other)));
     }
 
     #[test]
@@ -784,12 +765,12 @@ mod tests {
 
     #[test]
     fn saturation_needs_a_busy_cpu_and_a_queue_and_releases_with_hysteresis() {
-        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, None, false), Some(Reason::Cpu));
+        assert_eq!(judge(0.99, 6.0, 2.0, 0.5, 0.1, None, false), Some(HostReason::Cpu));
         assert_eq!(judge(0.99, 1.5, 2.0, 0.5, 0.1, None, false), None, "busy but no queue: the work fits");
         assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, false), None, "below the bar to start holding back");
-        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, true), Some(Reason::Cpu), "above the bar to stop");
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, None, false), Some(Reason::Memory));
-        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, None, false), Some(Reason::Fds));
+        assert_eq!(judge(0.90, 6.0, 2.0, 0.5, 0.1, None, true), Some(HostReason::Cpu), "above the bar to stop");
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.01, 0.1, None, false), Some(HostReason::Memory));
+        assert_eq!(judge(0.10, 0.0, 2.0, 0.5, 0.95, None, false), Some(HostReason::Fds));
     }
 
     #[test]
@@ -802,7 +783,7 @@ mod tests {
         };
         // The AWS CLI on 2 cores: 0.4 s calls became 2 s while in flight went 8 → 40.
         let piling = l(2000.0, 8.0, 40.0);
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&piling), false), Some(Reason::Latency));
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&piling), false), Some(HostReason::Latency));
         // The same numbers with this machine idle: the server is slow, which is what a
         // run must measure, not hide.
         assert_eq!(judge(0.30, 0.5, 2.0, 0.5, 0.1, Some(&piling), false), None);
@@ -812,7 +793,7 @@ mod tests {
         // A handful of commands is not a pile.
         assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(2000.0, 1.0, 3.0)), false), None);
         // Once held back, in flight stops growing: latency alone decides, with hysteresis.
-        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), Some(Reason::Latency));
+        assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), Some(HostReason::Latency));
         assert_eq!(judge(0.85, 1.5, 2.0, 0.5, 0.1, Some(&l(700.0, 40.0, 20.0)), true), None);
         assert_eq!(judge(0.50, 1.5, 2.0, 0.5, 0.1, Some(&l(1000.0, 40.0, 20.0)), true), None);
     }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::exports::ChildExports;
 use crate::model::clock::Clock;
-use crate::model::contract::{self, ChildFact, Cmd, Expect};
+use crate::model::contract::{self, ChildFact, Expect};
+use crate::model::events::Cmd;
 
 /// The exports of children not folded yet, by instance id (`store::Store::children`).
 pub type Children = HashMap<String, ChildExports>;

@@ -12,7 +12,7 @@ pub mod store;
 
 use std::collections::BTreeMap;
 
-use crate::model::contract::{self, Cmd, Expect};
+use crate::model::contract::{self, Expect};
 use crate::model::events::Build;
 use crate::model::telemetry::{Agreement, CommandKind, Family, Report, Stray, Window};
 use ledger::Sums;
@@ -75,23 +75,6 @@ fn window_of(start_hour: i64, s: &Sums, allow: &Allow) -> Window {
         lost_exports: s.ended - s.reported_children,
         mismatches: fams.values().filter(|f| f.verdict == Agreement::Mismatch).count() as u64,
         families: fams,
-    }
-}
-
-/// The name of a command kind in the report.
-fn cmd_name(c: Cmd) -> &'static str {
-    match c {
-        Cmd::Version => "version",
-        Cmd::Upload => "upload",
-        Cmd::Download => "download",
-        Cmd::Delete => "delete",
-        Cmd::List => "list",
-        Cmd::HeadObject => "head_object",
-        Cmd::Du => "du",
-        Cmd::Presign => "presign",
-        Cmd::Sync => "sync",
-        Cmd::MakeBucket => "make_bucket",
-        Cmd::RemoveBucket => "remove_bucket",
     }
 }
 
@@ -180,7 +163,7 @@ pub fn reconcile(
                     children_reported: s.reported_children,
                     lost_exports: s.ended - s.reported_children,
                 };
-                (cmd_name(*c).to_string(), k)
+                (c.name().to_string(), k)
             })
             .collect(),
         windows: t.windows.iter().map(|(h, s)| window_of(*h, s, allow)).collect(),

@@ -166,7 +166,7 @@ pub fn judge_by(s: &Summary, thresholds: &[Threshold], value: impl Fn(&str) -> O
     let outcomes = reconsider(outcomes, thresholds, |name| evidence(s, name), &host);
     let integrity: BTreeMap<crate::model::counts::Name, u64> = FailClass::INTEGRITY
         .iter()
-        .map(|c| (c.name().into(), s.integrity.get(c.name()).copied().unwrap_or(0)))
+        .map(|c| (crate::model::counts::Name::from(*c), s.integrity.get(c.name()).copied().unwrap_or(0)))
         .collect();
     let commands: u64 = s.ops.values().map(|c| c.ok + c.failed).sum();
     let mut v = decide(outcomes, integrity, commands);
@@ -295,7 +295,7 @@ mod tests {
     }
 
     fn clean() -> BTreeMap<crate::model::counts::Name, u64> {
-        FailClass::INTEGRITY.iter().map(|c| (c.name().into(), 0)).collect()
+        FailClass::INTEGRITY.into_iter().map(|c| (c.into(), 0)).collect()
     }
 
     #[test]
@@ -323,7 +323,7 @@ mod tests {
         let v = decide(outcomes(&[("failure_rate<1%", Some(0.5)), ("upload.p95<8s", None)]), clean(), 10);
         assert_eq!((v.result, v.exit_code), (Judgement::Fail, 3));
         let mut bad = clean();
-        bad.insert("mismatch".into(), 1);
+        bad.insert(FailClass::Mismatch.into(), 1);
         let v = decide(outcomes(&[("upload.p95<8s", None)]), bad, 0);
         assert_eq!(v.result, Judgement::Fail, "integrity fails whatever else is unknown");
         assert_eq!(Judgement::combine([] as [Judgement; 0]), Judgement::Pass);
