@@ -341,7 +341,7 @@ mod tests {
         assert!(!page.contains("<script>"), "a path is escaped");
         assert!(page.contains("upload &lt;reason&gt;"));
         assert!(page.contains("<td>+30.0% [+28.0,&nbsp;+32.0]</td>") && page.contains("<td>100 →&nbsp;130</td>"));
-        assert!(page.contains("<span title=\"A 0/100, B 2/100\">0% →&nbsp;2%</span>"));
+        assert!(page.contains("<span title=\"A 0/100, B 2/100\">0.0% →&nbsp;2.0%</span>"));
         assert!(page.contains("uploads_total") && page.contains("further from the truth"));
         assert!(
             page.contains("The server's requests, A → B") && page.contains("<td>1 →&nbsp;2</td>"),
