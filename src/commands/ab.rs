@@ -83,16 +83,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
 /// `ab`'s own options: the tolerance and failure delta (as fractions) and build B's
 /// binary (A's own under `--calibrate`).
 fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
-    let parse = |flag: &str, text: &str| {
-        let t = text.trim();
-        let n = t.strip_suffix('%').map(str::trim).and_then(|n| n.parse::<f64>().ok());
-        match n {
-            Some(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
-            _ => Err(Error::Usage(format!("{flag} {text:?}: give a percentage such as 10%"))),
-        }
-    };
-    let tolerance = parse("--tolerance", &args.tolerance)?;
-    let max_delta = parse("--max-failure-delta", &args.max_failure_delta)?;
+    let (tolerance, max_delta) = (args.tolerance.fraction(), args.max_failure_delta.fraction());
     if args.run.target.obsctl.is_some() {
         return Err(Error::Usage("--obsctl: `ab` takes its two binaries as --a and --b".into()));
     }
@@ -359,7 +350,6 @@ fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
         }
     };
 }
-
 
 /// The rows of the table, as cells (shared by the terminal and the markdown).
 fn rows(r: &AbReport) -> Vec<[String; 10]> {

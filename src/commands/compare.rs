@@ -13,19 +13,17 @@ use serde::Serialize;
 
 use crate::cli::CompareArgs;
 use crate::model::error::Error;
-use crate::output::units::millis_of;
 use crate::model::summary::{Summary, from_json};
+use crate::model::units::Percent;
 use crate::model::verdict::Judgement;
+use crate::output::units::millis_of;
 
 /// Exit codes: 0 compared (and within the limit), 3 a regression beyond --max-regression,
 /// 4 inconclusive (with --max-regression, no operation ran in both runs: nothing was
 /// compared, which is not a pass), 2 unreadable or invalid input or a bad
 /// --max-regression (message on stderr).
 pub fn run(args: &CompareArgs) -> Result<Judgement, Error> {
-    let limit = match args.max_regression.as_deref().map(Limit::parse).transpose() {
-        Ok(limit) => limit,
-        Err(e) => return Err(Error::Usage(format!("--max-regression: {e}"))),
-    };
+    let limit = args.max_regression.map(Limit::from);
     // `compare A B > A` has emptied A before compare started: say so, not "invalid JSON".
     crate::output::export::check_distinct(&[("BASE.json", &args.base), ("NEW.json", &args.new)], &[])?;
     // Both files are read (size-capped) before either is parsed, so a file too large is
@@ -69,20 +67,16 @@ struct Limit {
     fraction: f64,
 }
 
+impl From<Percent> for Limit {
+    fn from(p: Percent) -> Limit {
+        Limit { pct: p.percent(), text: p.to_string(), fraction: p.fraction() }
+    }
+}
+
+#[cfg(test)]
 impl Limit {
     fn parse(text: &str) -> Result<Limit, String> {
-        let t = text.trim();
-        let hint = "give a percentage such as 20%";
-        let Some(number) = t.strip_suffix('%').map(str::trim) else {
-            return Err(format!("{text:?} has no %; {hint}"));
-        };
-        let pct: f64 = number.parse().map_err(|_| format!("{text:?} is not a percentage; {hint}"))?;
-        if !pct.is_finite() || pct < 0.0 {
-            return Err(format!("{text:?} must be a finite percentage of 0% or more"));
-        }
-        // Scaling in the decimal text keeps 7% as the double nearest 0.07, not 7/100 one ulp off.
-        let fraction = format!("{number}e-2").parse().unwrap_or(pct / 100.0);
-        Ok(Limit { pct, text: format!("{number}%"), fraction })
+        text.parse::<Percent>().map(Limit::from)
     }
 }
 
@@ -296,7 +290,6 @@ fn describe(summary: &Summary) -> String {
     parts.push(format!("{:.0} s of traffic", summary.dispatch_s));
     format!(" ({})", parts.join(", "))
 }
-
 
 fn per_min(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.1}"))

@@ -240,7 +240,6 @@ fn class(c: Call) -> &'static str {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
