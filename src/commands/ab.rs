@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::analysis::abstats::{self, Call, Failures};
+use crate::analysis::abstats::{self, Failures};
 use crate::analysis::abtelemetry;
 use crate::cli::AbArgs;
 use crate::commands::ab_server;
@@ -77,7 +77,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let text = table(&report);
     print!("{text}");
     write_outputs(args, &outputs, &report, &samples, summary)?;
-    Ok(judgement(report.verdict))
+    Ok(report.verdict)
 }
 
 /// `ab`'s own options: the tolerance and failure delta (as fractions) and build B's
@@ -200,20 +200,8 @@ fn write_outputs(
 
 /// The verdict with more rows' calls: any FAIL fails it, any INCONCLUSIVE keeps a PASS
 /// from standing.
-fn combine(verdict: Call, calls: impl Iterator<Item = Call>) -> Call {
-    calls.fold(verdict, |v, c| match (v, c) {
-        (Call::Fail, _) | (_, Call::Fail) => Call::Fail,
-        (Call::Inconclusive, _) | (_, Call::Inconclusive) => Call::Inconclusive,
-        _ => Call::Pass,
-    })
-}
-
-fn judgement(c: Call) -> Judgement {
-    match c {
-        Call::Pass => Judgement::Pass,
-        Call::Fail => Judgement::Fail,
-        Call::Inconclusive => Judgement::Inconclusive,
-    }
+fn combine(verdict: Judgement, calls: impl Iterator<Item = Judgement>) -> Judgement {
+    Judgement::combine(std::iter::once(verdict).chain(calls))
 }
 
 /// Judges every operation kind × size class that either build ran. Cancelled commands
@@ -254,7 +242,7 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
                 failures: Failures::new(failed(a), a.len() as u64, failed(b), b.len() as u64),
                 integrity_a: integrity(a),
                 integrity_b: integrity(b),
-                verdict: Call::Inconclusive,
+                verdict: Judgement::Inconclusive,
                 reason: String::new(),
                 settle_at: None,
                 min_detectable: None,
@@ -283,11 +271,9 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
     if let Some(w) = host_warning {
         notes.push(format!("host limited: {w}; a latency that would pass is INCONCLUSIVE"));
     }
-    let verdict = match Judgement::combine(comparisons.iter().map(|c| judgement(c.verdict))) {
-        _ if comparisons.is_empty() => Call::Inconclusive,
-        Judgement::Pass => Call::Pass,
-        Judgement::Fail => Call::Fail,
-        Judgement::Inconclusive => Call::Inconclusive,
+    let verdict = match comparisons.is_empty() {
+        true => Judgement::Inconclusive,
+        false => Judgement::combine(comparisons.iter().map(|c| c.verdict)),
     };
     AbReport {
         verdict,
@@ -311,34 +297,34 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
 fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
     let only_b: Vec<&str> = c.integrity_b.keys().filter(|k| !c.integrity_a.contains_key(*k)).copied().collect();
     if !only_b.is_empty() {
-        c.verdict = Call::Fail;
+        c.verdict = Judgement::Fail;
         c.reason = format!("B only: {}", only_b.join(", "));
         return;
     }
     let f = &c.failures;
-    if f.judge(s.max_delta) == Call::Fail {
-        c.verdict = Call::Fail;
+    if f.judge(s.max_delta) == Judgement::Fail {
+        c.verdict = Judgement::Fail;
         c.reason = format!("failures {} → {} (Fisher p {:.3})", pct(f.rate_a()), pct(f.rate_b()), f.p);
         return;
     }
     let Some(x) = c.shift.as_ref().filter(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES) else {
-        c.verdict = Call::Inconclusive;
+        c.verdict = Judgement::Inconclusive;
         c.reason = format!("fewer than {MIN_SAMPLES} successful commands per build");
         return;
     };
     c.min_detectable = Some(x.min_detectable());
     c.verdict = match abstats::judge_shift(x, s.tolerance) {
-        Call::Fail if c.p_holm < 0.05 => {
+        Judgement::Fail if c.p_holm < 0.05 => {
             c.reason = format!("B slower by {} (interval beyond {})", pct(x.rel), pct(s.tolerance));
-            Call::Fail
+            Judgement::Fail
         }
-        Call::Pass if host_limited => {
+        Judgement::Pass if host_limited => {
             c.reason = "within tolerance, but the host limited the run".into();
-            Call::Inconclusive
+            Judgement::Inconclusive
         }
-        Call::Pass => {
+        Judgement::Pass => {
             c.reason = format!("within ±{}", pct(s.tolerance));
-            Call::Pass
+            Judgement::Pass
         }
         _ => {
             c.settle_at = abstats::settling_size(x, s.tolerance);
@@ -346,7 +332,7 @@ fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
                 Some(n) => format!("interval spans ±{}; some {n} commands per build would settle it", pct(s.tolerance)),
                 None => format!("the shift sits at the tolerance ({})", pct(s.tolerance)),
             };
-            Call::Inconclusive
+            Judgement::Inconclusive
         }
     };
 }
@@ -397,9 +383,11 @@ const HEAD: [&str; 10] = [
 ];
 
 fn headline(r: &AbReport) -> String {
-    let mut failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
-    failed.extend(r.telemetry.iter().filter(|t| t.verdict == Call::Fail).map(|t| format!("telemetry {}", t.family)));
-    if r.lost_exports.as_ref().is_some_and(|l| l.verdict == Call::Fail) {
+    let mut failed: Vec<String> =
+        r.comparisons.iter().filter(|c| c.verdict == Judgement::Fail).map(|c| c.name()).collect();
+    failed
+        .extend(r.telemetry.iter().filter(|t| t.verdict == Judgement::Fail).map(|t| format!("telemetry {}", t.family)));
+    if r.lost_exports.as_ref().is_some_and(|l| l.verdict == Judgement::Fail) {
         failed.push("telemetry lost exports".into());
     }
     let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
@@ -554,8 +542,8 @@ fn junit_xml(r: &AbReport) -> String {
         .map(|c| Case {
             name: c.name(),
             classname: "ab".into(),
-            failure: (c.verdict == Call::Fail).then(|| c.reason.clone()),
-            skipped: (c.verdict == Call::Inconclusive).then(|| c.reason.clone()),
+            failure: (c.verdict == Judgement::Fail).then(|| c.reason.clone()),
+            skipped: (c.verdict == Judgement::Inconclusive).then(|| c.reason.clone()),
             detail: c
                 .shift
                 .as_ref()
@@ -565,15 +553,15 @@ fn junit_xml(r: &AbReport) -> String {
         .chain(r.server.iter().map(|s| Case {
             name: format!("server {} per {}", s.api, s.per),
             classname: "ab".into(),
-            failure: (s.verdict == Call::Fail).then(|| s.reason.clone()),
-            skipped: (s.verdict == Call::Inconclusive).then(|| s.reason.clone()),
+            failure: (s.verdict == Judgement::Fail).then(|| s.reason.clone()),
+            skipped: (s.verdict == Judgement::Inconclusive).then(|| s.reason.clone()),
             detail: format!("A {:.2}, B {:.2}", s.a, s.b),
         }))
         .chain(r.telemetry.iter().map(|t| Case {
             name: format!("telemetry {}", t.family),
             classname: "ab".into(),
-            failure: (t.verdict == Call::Fail).then(|| t.reason.clone()),
-            skipped: (t.verdict == Call::Inconclusive).then(|| t.reason.clone()),
+            failure: (t.verdict == Judgement::Fail).then(|| t.reason.clone()),
+            skipped: (t.verdict == Judgement::Inconclusive).then(|| t.reason.clone()),
             detail: format!(
                 "A {} ({} commands, reported/expected {}), B {} ({} commands, {})",
                 t.verdict_a,
@@ -587,8 +575,8 @@ fn junit_xml(r: &AbReport) -> String {
         .chain(r.lost_exports.iter().map(|l| Case {
             name: "telemetry lost exports".into(),
             classname: "ab".into(),
-            failure: (l.verdict == Call::Fail).then(|| l.reason.clone()),
-            skipped: (l.verdict == Call::Inconclusive).then(|| l.reason.clone()),
+            failure: (l.verdict == Judgement::Fail).then(|| l.reason.clone()),
+            skipped: (l.verdict == Judgement::Inconclusive).then(|| l.reason.clone()),
             detail: l.reason.clone(),
         }))
         .collect();
@@ -660,9 +648,9 @@ mod tests {
     #[test]
     fn a_slower_b_fails_naming_the_operation() {
         let r = analyse(&samples(80, 1.3, 0, 1), S, None);
-        assert_eq!(r.verdict, Call::Fail);
+        assert_eq!(r.verdict, Judgement::Fail);
         let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
-        assert_eq!(up.verdict, Call::Fail, "{}", up.reason);
+        assert_eq!(up.verdict, Judgement::Fail, "{}", up.reason);
         assert!(headline(&r).contains("upload/small"), "{}", headline(&r));
         let md = markdown(&r);
         assert!(md.contains("| upload/small |") && md.len() < MARKDOWN_LIMIT);
@@ -673,14 +661,14 @@ mod tests {
     #[test]
     fn identical_builds_pass_and_failures_fail() {
         let r = analyse(&samples(80, 1.0, 0, 2), S, None);
-        assert_eq!(r.verdict, Call::Pass, "{}", table(&r));
+        assert_eq!(r.verdict, Judgement::Pass, "{}", table(&r));
         let r = analyse(&samples(200, 1.0, 10, 3), S, None);
         let del = r.comparisons.iter().find(|c| c.op == "delete").unwrap();
-        assert_eq!(del.verdict, Call::Fail);
+        assert_eq!(del.verdict, Judgement::Fail);
         assert!(del.reason.contains("failures"), "{}", del.reason);
         // A host that limited the run makes a pass inconclusive, never a fail.
         let r = analyse(&samples(80, 1.0, 0, 2), S, Some("busy"));
-        assert_eq!(r.verdict, Call::Inconclusive);
+        assert_eq!(r.verdict, Judgement::Inconclusive);
         let xml = junit_xml(&r);
         assert!(xml.contains("<skipped message="), "{xml}");
     }
@@ -698,7 +686,7 @@ mod tests {
         });
         let r = analyse(&s, S, None);
         let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
-        assert_eq!(up.verdict, Call::Fail);
+        assert_eq!(up.verdict, Judgement::Fail);
         assert!(up.reason.contains("phantom_upload"), "{}", up.reason);
     }
 
@@ -714,13 +702,13 @@ mod tests {
             rate_a: 1.0,
             rate_b: 0.0,
             worse: Some((1.0, 1.0, 1.0)),
-            verdict: Call::Fail,
+            verdict: Judgement::Fail,
             reason: "B's reports are 100.0% further from the truth than A's (beyond 10.0%)".into(),
         };
         let mut r = analyse(&samples(80, 1.0, 0, 2), S, None);
         r.telemetry = vec![d];
         r.verdict = combine(r.verdict, r.telemetry.iter().map(|t| t.verdict));
-        assert_eq!(r.verdict, Call::Fail);
+        assert_eq!(r.verdict, Judgement::Fail);
         assert!(headline(&r).contains("FAIL: telemetry uploads_total"), "{}", headline(&r));
         let text = table(&r);
         assert!(
@@ -736,7 +724,7 @@ mod tests {
 
     #[test]
     fn calls_combine_fail_first_then_inconclusive() {
-        use Call::*;
+        use Judgement::*;
         assert_eq!(combine(Pass, [Pass, Pass].into_iter()), Pass);
         assert_eq!(combine(Pass, [Pass, Inconclusive].into_iter()), Inconclusive);
         assert_eq!(combine(Inconclusive, [Fail].into_iter()), Fail);
@@ -746,7 +734,7 @@ mod tests {
     #[test]
     fn too_few_commands_are_inconclusive_and_a_wide_interval_warns() {
         let r = analyse(&samples(3, 1.0, 0, 5), S, None);
-        assert_eq!(r.verdict, Call::Inconclusive);
+        assert_eq!(r.verdict, Judgement::Inconclusive);
         // 10 noisy commands per build cannot resolve 1 %.
         let tight = Settings { tolerance: 0.01, ..S };
         let r = analyse(&samples(10, 1.0, 0, 6), tight, None);

@@ -16,10 +16,11 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::analysis::abstats::{self, Call, MIN_BLOCKS};
+use crate::analysis::abstats::{self, MIN_BLOCKS};
 use crate::analysis::server_metrics::{self, Counts};
 use crate::model::ab::ServerRow;
 use crate::model::events::{Build, FailClass, SYNC_FILES};
+use crate::model::verdict::Judgement;
 use crate::work::ab::{Sample, Split};
 
 /// One reading: the server's counters, and when (seconds since the first operation was
@@ -146,18 +147,20 @@ fn row(api: String, per: &'static str, blocks: &[(f64, f64, f64)], t: f64, resam
     let fit = abstats::rate_shift(blocks, resamples, seed);
     let (a, b, rel) = fit.map_or((f64::NAN, f64::NAN, None), |f| (f.a, f.b, f.rel));
     let (verdict, reason) = match &fit {
-        _ if n < MIN_BLOCKS => {
-            (Call::Inconclusive, format!("{n} blocks read, {MIN_BLOCKS} needed: run longer or give a shorter --block"))
-        }
-        None => {
-            (Call::Inconclusive, "the blocks cannot tell the builds apart (each build's share the same in all)".into())
-        }
+        _ if n < MIN_BLOCKS => (
+            Judgement::Inconclusive,
+            format!("{n} blocks read, {MIN_BLOCKS} needed: run longer or give a shorter --block"),
+        ),
+        None => (
+            Judgement::Inconclusive,
+            "the blocks cannot tell the builds apart (each build's share the same in all)".into(),
+        ),
         Some(f) => {
             let v = abstats::judge_rate(f, t);
             let why = match (v, f.rel) {
-                (Call::Fail, None) => format!("B sends {:.2} per {per} where A sends none", f.b),
-                (Call::Fail, Some(_)) => format!("B sends more than {:.0}% more per {per} than A", t * 100.0),
-                (Call::Pass, _) => format!("within {:.0}%", t * 100.0),
+                (Judgement::Fail, None) => format!("B sends {:.2} per {per} where A sends none", f.b),
+                (Judgement::Fail, Some(_)) => format!("B sends more than {:.0}% more per {per} than A", t * 100.0),
+                (Judgement::Pass, _) => format!("within {:.0}%", t * 100.0),
                 (_, _) => "the interval straddles the tolerance: run longer".into(),
             };
             (v, why)
@@ -202,14 +205,17 @@ mod tests {
         let rows = rows(&rs, &samples, 0.10, 500, 3);
         let put = rows.iter().find(|r| r.api == "PutObject").unwrap();
         let list = rows.iter().find(|r| r.api == "ListObjectsV2").unwrap();
-        assert_eq!((put.per, put.verdict), ("request", Call::Pass), "{put:?}");
+        assert_eq!((put.per, put.verdict), ("request", Judgement::Pass), "{put:?}");
         assert!((put.a - 1.0).abs() < 0.05 && (put.b - 1.0).abs() < 0.05, "{put:?}");
-        assert_eq!((list.per, list.verdict), ("command", Call::Fail), "{list:?}");
+        assert_eq!((list.per, list.verdict), ("command", Judgement::Fail), "{list:?}");
         assert!((list.a - 1.0).abs() < 0.1 && (list.b - 2.0).abs() < 0.1, "{list:?}");
         assert!(list.reason.contains("per command"), "{}", list.reason);
         // Too few blocks: INCONCLUSIVE with the reason, whatever the rates.
         let few = super::rows(&rs[..3], &samples, 0.10, 500, 3);
-        assert!(few.iter().all(|r| r.verdict == Call::Inconclusive && r.reason.contains("blocks read")), "{few:?}");
+        assert!(
+            few.iter().all(|r| r.verdict == Judgement::Inconclusive && r.reason.contains("blocks read")),
+            "{few:?}"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::model::verdict::Judgement;
+
 /// What `ab` judges with: `--tolerance` and `--max-failure-delta` as fractions, the
 /// bootstrap's resamples and seed. Shared by the latency and the telemetry comparisons.
 #[derive(Debug, Clone, Copy)]
@@ -14,25 +16,6 @@ pub struct Settings {
     pub max_delta: f64,
     pub resamples: usize,
     pub seed: u64,
-}
-
-/// PASS, FAIL or INCONCLUSIVE for one comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Call {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-impl Call {
-    pub fn name(self) -> &'static str {
-        match self {
-            Call::Pass => "PASS",
-            Call::Fail => "FAIL",
-            Call::Inconclusive => "INCONCLUSIVE",
-        }
-    }
 }
 
 /// What the bootstrap found for one comparison of latencies.
@@ -94,7 +77,7 @@ pub struct Comparison {
     /// Integrity classes (phantoms, mismatches, unexpected successes) per build.
     pub integrity_a: BTreeMap<&'static str, u64>,
     pub integrity_b: BTreeMap<&'static str, u64>,
-    pub verdict: Call,
+    pub verdict: Judgement,
     /// Why, in a few words.
     pub reason: String,
     /// For an inconclusive latency: commands per build that would likely settle it.
@@ -113,7 +96,7 @@ impl Comparison {
 /// and the run's own summary).
 #[derive(Debug, Serialize)]
 pub struct AbReport {
-    pub verdict: Call,
+    pub verdict: Judgement,
     pub calibrate: bool,
     pub tolerance: f64,
     pub max_failure_delta: f64,
@@ -152,7 +135,7 @@ pub struct TelemetryDiff {
     /// (|rate_b − 1| − |rate_a − 1|) / max(|rate_a − 1|, 1), with its 95 % bootstrap
     /// interval over children: (point, low, high). None with too few children.
     pub worse: Option<(f64, f64, f64)>,
-    pub verdict: Call,
+    pub verdict: Judgement,
     pub reason: String,
 }
 
@@ -162,7 +145,7 @@ pub struct TelemetryDiff {
 pub struct LostExports {
     /// Lost as "failed" of ended children, with Fisher's one-sided p that B loses more.
     pub counts: Failures,
-    pub verdict: Call,
+    pub verdict: Judgement,
     pub reason: String,
 }
 
@@ -183,7 +166,7 @@ pub struct ServerRow {
     /// none of these (then any B rate above zero is a finding of its own).
     pub rel: Option<(f64, f64, f64)>,
     pub blocks: usize,
-    pub verdict: Call,
+    pub verdict: Judgement,
     pub reason: String,
 }
 

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow};
+use crate::model::ab::{AbReport, Comparison, Curves, ServerRow};
+use crate::model::verdict::Judgement;
 
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
@@ -232,11 +233,11 @@ fn shift(c: &Comparison) -> String {
     }
 }
 
-fn class(c: Call) -> &'static str {
+fn class(c: Judgement) -> &'static str {
     match c {
-        Call::Pass => "pass",
-        Call::Fail => "fail",
-        Call::Inconclusive => "inconclusive",
+        Judgement::Pass => "pass",
+        Judgement::Fail => "fail",
+        Judgement::Inconclusive => "inconclusive",
     }
 }
 
@@ -245,9 +246,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::super::render_ab;
-    use crate::model::ab::{AbReport, Call, Comparison, Curves, Failures, Shift, TelemetryDiff};
+    use crate::model::ab::{AbReport, Comparison, Curves, Failures, Shift, TelemetryDiff};
+    use crate::model::verdict::Judgement;
 
-    fn comparison(op: &'static str, verdict: Call, shift: Option<Shift>) -> Comparison {
+    fn comparison(op: &'static str, verdict: Judgement, shift: Option<Shift>) -> Comparison {
         Comparison {
             op,
             size_class: "small",
@@ -284,16 +286,16 @@ mod tests {
 
     fn report() -> AbReport {
         AbReport {
-            verdict: Call::Fail,
+            verdict: Judgement::Fail,
             calibrate: false,
             tolerance: 0.10,
             max_failure_delta: 0.01,
             binary_a: "/opt/old/obsctl".into(),
             binary_b: "/tmp/<script>alert(1)</script>/obsctl".into(),
             comparisons: vec![
-                comparison("upload", Call::Fail, Some(shift(0.3))),
-                comparison("download", Call::Pass, Some(shift(0.01))),
-                comparison("presign", Call::Inconclusive, None),
+                comparison("upload", Judgement::Fail, Some(shift(0.3))),
+                comparison("download", Judgement::Pass, Some(shift(0.01))),
+                comparison("presign", Judgement::Inconclusive, None),
             ],
             telemetry: vec![TelemetryDiff {
                 family: "uploads_total".into(),
@@ -305,7 +307,7 @@ mod tests {
                 rate_a: 1.0,
                 rate_b: 0.0,
                 worse: Some((1.0, 1.0, 1.0)),
-                verdict: Call::Fail,
+                verdict: Judgement::Fail,
                 reason: "B's reports are 100.0% further from the truth than A's".into(),
             }],
             lost_exports: None,
@@ -317,7 +319,7 @@ mod tests {
                 b: 2.0,
                 rel: Some((1.0, 0.9, 1.1)),
                 blocks: 12,
-                verdict: Call::Fail,
+                verdict: Judgement::Fail,
                 reason: "B sends more than 10% more per command than A".into(),
             }],
         }
@@ -341,7 +343,7 @@ mod tests {
         assert!(!page.contains("<script>"), "a path is escaped");
         assert!(page.contains("upload &lt;reason&gt;"));
         assert!(page.contains("<td>+30.0% [+28.0,&nbsp;+32.0]</td>") && page.contains("<td>100 →&nbsp;130</td>"));
-        assert!(page.contains("<span title=\"A 0/100, B 2/100\">0% →&nbsp;2%</span>"));
+        assert!(page.contains("<span title=\"A 0/100, B 2/100\">0.0% →&nbsp;2.0%</span>"));
         assert!(page.contains("uploads_total") && page.contains("further from the truth"));
         assert!(
             page.contains("The server's requests, A → B") && page.contains("<td>1 →&nbsp;2</td>"),
