@@ -2,6 +2,8 @@
 //! the server's counters, the verdict, `ab`'s statistics and the summary's assembly.
 //! Never imports `exec` or `work`: it judges what happened, it does not make it happen.
 
+pub mod ab;
+pub mod ab_server;
 pub mod abstats;
 pub mod abtelemetry;
 pub mod fidelity;

@@ -6,7 +6,22 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::model::events::{Build, FailClass, OpType, SizeClass};
 use crate::model::verdict::Judgement;
+
+/// One command as `ab` needs it: `work::ab` records one per command each build ran,
+/// `analysis::ab` judges them.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub build: Build,
+    pub op: OpType,
+    pub class: SizeClass,
+    pub seconds: f64,
+    /// When it ended, in seconds since the first operation was dealt (the server's
+    /// readings are timed the same way).
+    pub end_s: f64,
+    pub result: Result<(), FailClass>,
+}
 
 /// What `ab` judges with: `--tolerance` and `--max-failure-delta` as fractions, the
 /// bootstrap's resamples and seed. Shared by the latency and the telemetry comparisons.

@@ -102,6 +102,23 @@ impl std::fmt::Display for Percent {
     }
 }
 
+/// A fraction as a percentage: `0.1234` → `12%`, `0.0123` → `1.2%` (one decimal below
+/// 10 %, where a tenth of a point still tells builds apart); `-` when not finite. The
+/// one spelling of a share in every output (`output::units` re-exports it) and in the
+/// findings `analysis` words for people.
+pub fn pct(fraction: f64) -> String {
+    if !fraction.is_finite() {
+        return "-".into();
+    }
+    let v = fraction * 100.0;
+    if v.abs() >= 10.0 { format!("{v:.0}%") } else { format!("{v:.1}%") }
+}
+
+/// A percentage that may be missing.
+pub fn pct_of(fraction: Option<f64>) -> String {
+    fraction.map_or_else(|| "-".into(), pct)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
