@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::analysis::abstats::{self, Failures};
 use crate::analysis::abtelemetry;
-use crate::model::ab::{AbReport, Comparison, Curves, Sample, ServerRow, Settings};
+use crate::model::ab::{AbReport, BuildCounts, Builds, Comparison, Curves, OpCounts, Sample, ServerRow, Settings};
 use crate::model::events::{Build, FailClass, OpType, SizeClass};
 use crate::model::units::pct;
 use crate::model::verdict::Judgement;
@@ -42,14 +42,14 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
                     if let Err(c) = x.result
                         && c.is_integrity()
                     {
-                        *m.entry(c.name()).or_insert(0) += 1;
+                        *m.entry(c.name().to_string()).or_insert(0) += 1;
                     }
                 }
                 m
             };
             Comparison {
-                op: op.name(),
-                size_class: SizeClass::ALL[*class].name(),
+                op: op.name().into(),
+                size_class: SizeClass::ALL[*class].name().into(),
                 shift,
                 p_holm: 1.0,
                 failures: Failures::new(failed(a), a.len() as u64, failed(b), b.len() as u64),
@@ -108,7 +108,8 @@ pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> A
 /// needs Mann-Whitney's Holm-corrected p under 5 %, so many comparisons do not make
 /// a chance FAIL likely).
 fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
-    let only_b: Vec<&str> = c.integrity_b.keys().filter(|k| !c.integrity_a.contains_key(*k)).copied().collect();
+    let only_b: Vec<&str> =
+        c.integrity_b.keys().filter(|k| !c.integrity_a.contains_key(*k)).map(String::as_str).collect();
     if !only_b.is_empty() {
         c.verdict = Judgement::Fail;
         c.reason = format!("B only: {}", only_b.join(", "));
@@ -189,47 +190,123 @@ pub fn curves(samples: &[Sample], report: &AbReport) -> Vec<Curves> {
         .comparisons
         .iter()
         .filter_map(|c| {
-            let [a, b] = groups.remove(&(c.op, c.size_class))?;
+            let [a, b] = groups.remove(&(c.op.as_str(), c.size_class.as_str()))?;
             Some(Curves::new(c.name(), a, b))
         })
         .collect()
 }
 
-/// One build's counts per operation kind: commands, failures by class, latency.
-pub fn build_summary(samples: &[Sample], build: Build) -> serde_json::Value {
-    /// Commands, failures by class, latencies of the successful ones.
-    type Counts<'a> = (u64, BTreeMap<&'a str, u64>, Vec<f64>);
-    let mut ops: BTreeMap<&str, Counts> = BTreeMap::new();
-    for x in samples.iter().filter(|x| x.build == build) {
-        let e = ops.entry(x.op.name()).or_default();
-        e.0 += 1;
-        match x.result {
-            Ok(()) => e.2.push(x.seconds),
-            Err(c) => *e.1.entry(c.name()).or_insert(0) += 1,
+/// Each build's commands per operation kind: how many, the failures by class, the
+/// latency percentiles of the successful ones (milliseconds).
+pub fn builds(samples: &[Sample]) -> Builds {
+    let build = |build: Build| {
+        /// Commands, failures by class, latencies of the successful ones.
+        type Counts<'a> = (u64, BTreeMap<String, u64>, Vec<f64>);
+        let mut ops: BTreeMap<&str, Counts> = BTreeMap::new();
+        for x in samples.iter().filter(|x| x.build == build) {
+            let e = ops.entry(x.op.name()).or_default();
+            e.0 += 1;
+            match x.result {
+                Ok(()) => e.2.push(x.seconds),
+                Err(c) => *e.1.entry(c.name().to_string()).or_insert(0) += 1,
+            }
         }
-    }
-    let ops: BTreeMap<&str, serde_json::Value> = ops
-        .into_iter()
-        .map(|(name, (n, fails, lat))| {
-            let q = |p: f64| if lat.is_empty() { None } else { Some(abstats::quantile(&lat, p) * 1000.0) };
-            (
-                name,
-                serde_json::json!({
-                    "commands": n,
-                    "failures": fails,
-                    "p50_ms": q(0.5),
-                    "p95_ms": q(0.95),
-                    "p99_ms": q(0.99),
-                }),
-            )
-        })
-        .collect();
-    serde_json::json!({ "ops": ops })
+        let ops = ops
+            .into_iter()
+            .map(|(name, (commands, failures, lat))| {
+                let q = |p: f64| if lat.is_empty() { None } else { Some(abstats::quantile(&lat, p) * 1000.0) };
+                let counts = OpCounts { commands, failures, p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99) };
+                (name.to_string(), counts)
+            })
+            .collect();
+        BuildCounts { ops }
+    };
+    Builds { a: build(Build::A), b: build(Build::B) }
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{RngExt, SeedableRng};
+
+    /// `n` uploads and deletes per build, B's `factor_b` times A's latency, B's first
+    /// `fail_b` deletes failed (also for the outputs' tests).
+    pub fn samples(n: usize, factor_b: f64, fail_b: usize, seed: u64) -> Vec<Sample> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        for i in 0..n {
+            for (build, f) in [(Build::A, 1.0), (Build::B, factor_b)] {
+                for op in [OpType::Upload, OpType::Delete] {
+                    let failed = build == Build::B && op == OpType::Delete && i < fail_b;
+                    out.push(Sample {
+                        build,
+                        op,
+                        class: SizeClass::Small,
+                        seconds: 0.05 * f * rng.random_range(0.9..1.1),
+                        end_s: i as f64,
+                        result: if failed { Err(FailClass::Failed) } else { Ok(()) },
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    pub const S: Settings = Settings { tolerance: 0.10, max_delta: 0.01, resamples: 200, seed: 1 };
+
+    #[test]
+    fn a_slower_b_fails_naming_the_operation() {
+        let r = analyse(&samples(80, 1.3, 0, 1), S, None);
+        assert_eq!(r.verdict, Judgement::Fail);
+        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
+        assert_eq!(up.verdict, Judgement::Fail, "{}", up.reason);
+        assert!(up.reason.starts_with("B slower by"), "{}", up.reason);
+    }
+
+    #[test]
+    fn identical_builds_pass_and_failures_fail() {
+        let r = analyse(&samples(80, 1.0, 0, 2), S, None);
+        assert_eq!(r.verdict, Judgement::Pass, "{r:?}");
+        let r = analyse(&samples(200, 1.0, 10, 3), S, None);
+        let del = r.comparisons.iter().find(|c| c.op == "delete").unwrap();
+        assert_eq!(del.verdict, Judgement::Fail);
+        assert!(del.reason.contains("failures"), "{}", del.reason);
+        // A host that limited the run makes a pass inconclusive, never a fail.
+        let r = analyse(&samples(80, 1.0, 0, 2), S, Some("busy"));
+        assert_eq!(r.verdict, Judgement::Inconclusive);
+    }
+
+    #[test]
+    fn an_integrity_class_only_b_shows_fails() {
+        let mut s = samples(40, 1.0, 0, 4);
+        s.push(Sample {
+            build: Build::B,
+            op: OpType::Upload,
+            class: SizeClass::Small,
+            seconds: 0.05,
+            end_s: 0.0,
+            result: Err(FailClass::PhantomUpload),
+        });
+        let r = analyse(&s, S, None);
+        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
+        assert_eq!(up.verdict, Judgement::Fail);
+        assert!(up.reason.contains("phantom_upload"), "{}", up.reason);
+        let b = builds(&s);
+        assert_eq!(b.b.ops["upload"].failures["phantom_upload"], 1);
+        assert_eq!((b.a.ops["upload"].commands, b.b.ops["upload"].commands), (40, 41));
+        assert!(b.a.ops["delete"].p50_ms.is_some_and(|x| (40.0..60.0).contains(&x)));
+    }
+
+    #[test]
+    fn too_few_commands_are_inconclusive_and_a_wide_interval_warns() {
+        let r = analyse(&samples(3, 1.0, 0, 5), S, None);
+        assert_eq!(r.verdict, Judgement::Inconclusive);
+        // 10 noisy commands per build cannot resolve 1 %.
+        let tight = Settings { tolerance: 0.01, ..S };
+        let r = analyse(&samples(10, 1.0, 0, 6), tight, None);
+        assert!(r.notes.iter().any(|n| n.contains("detects shifts of")), "{:?}", r.notes);
+    }
 
     #[test]
     fn calls_combine_fail_first_then_inconclusive() {

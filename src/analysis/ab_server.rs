@@ -126,7 +126,7 @@ fn row(api: String, per: &'static str, blocks: &[(f64, f64, f64)], t: f64, resam
             (v, why)
         }
     };
-    ServerRow { api, per, a, b, rel, blocks: n, verdict, reason }
+    ServerRow { api, per: per.into(), a, b, rel, blocks: n, verdict, reason }
 }
 
 #[cfg(test)]
@@ -165,9 +165,9 @@ mod tests {
         let rows = rows(&rs, &samples, 0.10, 500, 3);
         let put = rows.iter().find(|r| r.api == "PutObject").unwrap();
         let list = rows.iter().find(|r| r.api == "ListObjectsV2").unwrap();
-        assert_eq!((put.per, put.verdict), ("request", Judgement::Pass), "{put:?}");
+        assert_eq!((put.per.as_str(), put.verdict), ("request", Judgement::Pass), "{put:?}");
         assert!((put.a - 1.0).abs() < 0.05 && (put.b - 1.0).abs() < 0.05, "{put:?}");
-        assert_eq!((list.per, list.verdict), ("command", Judgement::Fail), "{list:?}");
+        assert_eq!((list.per.as_str(), list.verdict), ("command", Judgement::Fail), "{list:?}");
         assert!((list.a - 1.0).abs() < 0.1 && (list.b - 2.0).abs() < 0.1, "{list:?}");
         assert!(list.reason.contains("per command"), "{}", list.reason);
         // Too few blocks: INCONCLUSIVE with the reason, whatever the rates.

@@ -69,7 +69,7 @@ fn server(out: &mut String, rows: &[ServerRow]) {
             let rel = s.shift_text().replace(", ", ",&nbsp;");
             vec![
                 esc(&s.api),
-                esc(s.per),
+                esc(&s.per),
                 format!("{} →&nbsp;{}", rate(s.a), rate(s.b)),
                 rel,
                 format!("<span class=\"{}\">{}</span>", class(s.verdict), s.verdict.name()),
@@ -251,8 +251,8 @@ mod tests {
 
     fn comparison(op: &'static str, verdict: Judgement, shift: Option<Shift>) -> Comparison {
         Comparison {
-            op,
-            size_class: "small",
+            op: op.into(),
+            size_class: "small".into(),
             shift,
             p_holm: 0.001,
             failures: Failures { failed_a: 0, total_a: 100, failed_b: 2, total_b: 100, p: 0.25 },
@@ -314,7 +314,7 @@ mod tests {
             notes: vec!["delete/small: this run detects shifts of 29% or more".into()],
             server: vec![crate::model::ab::ServerRow {
                 api: "ListObjectsV2".into(),
-                per: "command",
+                per: "command".into(),
                 a: 1.0,
                 b: 2.0,
                 rel: Some((1.0, 0.9, 1.1)),
