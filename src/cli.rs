@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::plan::{Arrivals, Flavor};
+use crate::model::units::Percent;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -289,7 +290,7 @@ pub struct CompareArgs {
     /// Fail (exit 3) when any operation's p50/p95/p99 grows, or its throughput drops, by more
     /// than this (e.g. 20%); failure rate may grow by at most this many percentage points
     #[arg(long, value_name = "PCT")]
-    pub max_regression: Option<String>,
+    pub max_regression: Option<Percent>,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -306,10 +307,10 @@ pub struct AbArgs {
     pub b: Option<PathBuf>,
     /// Largest latency shift of B against A (relative to A's median) that still passes
     #[arg(long, default_value = "10%", value_name = "PCT")]
-    pub tolerance: String,
+    pub tolerance: Percent,
     /// Largest rise of B's failure rate over A's (percentage points) that still passes
     #[arg(long, default_value = "1%", value_name = "PCT")]
-    pub max_failure_delta: String,
+    pub max_failure_delta: Percent,
     /// Run A against A: measure this run's noise and print the minimum detectable effect
     #[arg(long)]
     pub calibrate: bool,

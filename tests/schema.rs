@@ -17,9 +17,15 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(90);
 const SCHEMA: &str = "docs/summary.schema.json";
+/// `ab --summary-json`'s document (a real one is validated and read back by tests/ab.rs).
+const AB_SCHEMA: &str = "docs/ab-summary.schema.json";
 
 fn generated_schema() -> String {
     serde_json::to_string_pretty(&schemars::schema_for!(model::summary::Summary)).unwrap() + "\n"
+}
+
+fn generated_ab_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(model::ab::AbSummary)).unwrap() + "\n"
 }
 
 /// Regenerate with `TRAFFICGEN_WRITE_SCHEMA=1 cargo test --test schema`.
@@ -34,6 +40,21 @@ fn the_checked_in_schema_is_the_one_the_types_generate() {
     assert!(
         checked_in == generated,
         "{SCHEMA} differs from the types; regenerate it: TRAFFICGEN_WRITE_SCHEMA=1 cargo test --test schema"
+    );
+}
+
+/// Regenerate with `TRAFFICGEN_WRITE_SCHEMA=1 cargo test --test schema`.
+#[test]
+fn the_checked_in_ab_schema_is_the_one_the_types_generate() {
+    let path = repo().join(AB_SCHEMA);
+    let generated = generated_ab_schema();
+    if std::env::var_os("TRAFFICGEN_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{AB_SCHEMA} differs from the types; regenerate it: TRAFFICGEN_WRITE_SCHEMA=1 cargo test --test schema"
     );
 }
 

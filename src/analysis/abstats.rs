@@ -13,7 +13,8 @@ use rand::{RngExt, SeedableRng};
 use statrs::distribution::{ContinuousCDF, Discrete, Hypergeometric, Normal};
 
 // The results are plain data (model::ab) so the outputs can draw them.
-pub use crate::model::ab::{Call, Failures, Shift};
+pub use crate::model::ab::{Failures, Shift};
+use crate::model::verdict::Judgement;
 
 /// z for a two-sided 95 % interval and for 80 % power.
 const Z_95: f64 = 1.959_963_984_540_054;
@@ -291,13 +292,13 @@ fn moses(a: &[f64], b: &[f64]) -> (f64, f64) {
 /// The latency verdict with tolerance `t` (0.10 = 10 %): FAIL when the whole interval
 /// says B is slower by more than t, PASS when it lies within ±t (or wholly below −t:
 /// B is faster), INCONCLUSIVE otherwise.
-pub fn judge_shift(s: &Shift, t: f64) -> Call {
+pub fn judge_shift(s: &Shift, t: f64) -> Judgement {
     if s.rel_lo > t {
-        Call::Fail
+        Judgement::Fail
     } else if s.rel_hi < t && (s.rel_lo > -t || s.rel_hi < -t) {
-        Call::Pass
+        Judgement::Pass
     } else {
-        Call::Inconclusive
+        Judgement::Inconclusive
     }
 }
 
@@ -321,8 +322,8 @@ impl Failures {
     }
     /// FAIL when B fails more often than A by more than `max_delta` (0.01 = one
     /// percentage point) and the excess is significant at 5 %.
-    pub fn judge(&self, max_delta: f64) -> Call {
-        if self.rate_b() - self.rate_a() > max_delta && self.p < 0.05 { Call::Fail } else { Call::Pass }
+    pub fn judge(&self, max_delta: f64) -> Judgement {
+        if self.rate_b() - self.rate_a() > max_delta && self.p < 0.05 { Judgement::Fail } else { Judgement::Pass }
     }
 }
 
@@ -391,14 +392,14 @@ pub fn rate_shift(blocks: &[(f64, f64, f64)], resamples: usize, seed: u64) -> Op
 
 /// FAIL when B's rate is above A's by more than `t` beyond doubt, PASS when it is
 /// below that beyond doubt (fewer requests is no regression), else INCONCLUSIVE.
-pub fn judge_rate(r: &RateShift, t: f64) -> Call {
+pub fn judge_rate(r: &RateShift, t: f64) -> Judgement {
     match r.rel {
-        Some((_, lo, _)) if lo > t => Call::Fail,
-        Some((_, _, hi)) if hi < t => Call::Pass,
-        Some(_) => Call::Inconclusive,
+        Some((_, lo, _)) if lo > t => Judgement::Fail,
+        Some((_, _, hi)) if hi < t => Judgement::Pass,
+        Some(_) => Judgement::Inconclusive,
         // A sends none: B sending some (beyond rounding) is new traffic.
-        None if r.b > 0.05 => Call::Fail,
-        None => Call::Pass,
+        None if r.b > 0.05 => Judgement::Fail,
+        None => Judgement::Pass,
     }
 }
 
@@ -474,9 +475,9 @@ mod tests {
         // Hand-computed: 0/3 vs 3/3, margins 3 of 6, P(A has 0) = 1/20.
         assert!((fisher_b_worse(0, 3, 3, 3) - 0.05).abs() < 1e-9);
         let f = Failures::new(0, 300, 15, 300);
-        assert_eq!(f.judge(0.01), Call::Fail);
-        assert_eq!(f.judge(0.10), Call::Pass);
-        assert_eq!(Failures::new(0, 300, 0, 300).judge(0.0), Call::Pass);
+        assert_eq!(f.judge(0.01), Judgement::Fail);
+        assert_eq!(f.judge(0.10), Judgement::Pass);
+        assert_eq!(Failures::new(0, 300, 0, 300).judge(0.0), Judgement::Pass);
     }
 
     #[test]
@@ -488,11 +489,11 @@ mod tests {
             s.rel = (lo + hi) / 2.0;
             judge_shift(&s, 0.10)
         };
-        assert_eq!(set(0.12, 0.30), Call::Fail);
-        assert_eq!(set(-0.05, 0.08), Call::Pass);
-        assert_eq!(set(-0.40, -0.20), Call::Pass, "faster is not a regression");
-        assert_eq!(set(0.02, 0.20), Call::Inconclusive);
-        assert_eq!(set(-0.20, 0.05), Call::Inconclusive);
+        assert_eq!(set(0.12, 0.30), Judgement::Fail);
+        assert_eq!(set(-0.05, 0.08), Judgement::Pass);
+        assert_eq!(set(-0.40, -0.20), Judgement::Pass, "faster is not a regression");
+        assert_eq!(set(0.02, 0.20), Judgement::Inconclusive);
+        assert_eq!(set(-0.20, 0.05), Judgement::Inconclusive);
     }
 
     #[test]
@@ -522,7 +523,7 @@ mod tests {
     #[test]
     fn a_against_a_rarely_fails_and_the_test_holds_its_level() {
         let sims = simulate(11, 1.0);
-        let fails = sims.iter().filter(|s| judge_shift(s, 0.10) == Call::Fail).count();
+        let fails = sims.iter().filter(|s| judge_shift(s, 0.10) == Judgement::Fail).count();
         assert!(fails as f64 <= 0.05 * SIMS as f64, "false FAIL {fails}/{SIMS}");
         let significant = sims.iter().filter(|s| s.p < 0.05).count();
         assert!(significant as f64 <= 0.08 * SIMS as f64, "Mann-Whitney rejected {significant}/{SIMS}");
@@ -542,13 +543,13 @@ mod tests {
         // B's latencies are A's times 1.15: the relative shift is exactly 0.15.
         let truth = 0.15;
         let sims = simulate(12, 1.15);
-        let fails = sims.iter().filter(|s| judge_shift(s, 0.10) == Call::Fail).count();
+        let fails = sims.iter().filter(|s| judge_shift(s, 0.10) == Judgement::Fail).count();
         assert!(fails as f64 >= 0.80 * SIMS as f64, "detected {fails}/{SIMS}");
         let covered = sims.iter().filter(|s| s.rel_lo <= truth && truth <= s.rel_hi).count();
         assert!(covered as f64 >= 0.93 * SIMS as f64, "covered {covered}/{SIMS}");
         eprintln!("15 %: FAIL {fails}/{SIMS}, covered {covered}/{SIMS}");
         // None of them passes: a 15 % regression is never called within 10 %.
-        assert!(sims.iter().all(|s| judge_shift(s, 0.10) != Call::Pass));
+        assert!(sims.iter().all(|s| judge_shift(s, 0.10) != Judgement::Pass));
     }
 
     #[test]
@@ -599,22 +600,22 @@ mod tests {
         let mut pass = 0;
         for seed in 0..50 {
             let r = rate_shift(&blocks(&mut rng, 12, 2.0, 2.0), 400, seed).unwrap();
-            assert_ne!(judge_rate(&r, 0.10), Call::Fail, "{r:?}");
-            pass += (judge_rate(&r, 0.10) == Call::Pass) as u32;
+            assert_ne!(judge_rate(&r, 0.10), Judgement::Fail, "{r:?}");
+            pass += (judge_rate(&r, 0.10) == Judgement::Pass) as u32;
         }
         assert!(pass >= 35, "{pass} of 50 passed");
         // B lists the bucket once more per command (2 → 3): FAIL, with an interval
         // around +50 %.
         for seed in 0..20 {
             let r = rate_shift(&blocks(&mut rng, 12, 2.0, 3.0), 400, seed).unwrap();
-            assert_eq!(judge_rate(&r, 0.10), Call::Fail, "{r:?}");
+            assert_eq!(judge_rate(&r, 0.10), Judgement::Fail, "{r:?}");
             let (rel, lo, hi) = r.rel.unwrap();
             assert!(lo < 0.5 && 0.5 < hi && (rel - 0.5).abs() < 0.1, "{r:?}");
         }
         // A sends none of an API and B does: FAIL; neither does: PASS.
         let r = rate_shift(&blocks(&mut rng, 12, 0.0, 1.0), 400, 1).unwrap();
-        assert_eq!((r.rel, judge_rate(&r, 0.10)), (None, Call::Fail));
+        assert_eq!((r.rel, judge_rate(&r, 0.10)), (None, Judgement::Fail));
         let r = rate_shift(&blocks(&mut rng, 12, 0.0, 0.0), 400, 1).unwrap();
-        assert_eq!(judge_rate(&r, 0.10), Call::Pass);
+        assert_eq!(judge_rate(&r, 0.10), Judgement::Pass);
     }
 }

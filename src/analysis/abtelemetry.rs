@@ -26,8 +26,9 @@ use std::collections::BTreeMap;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::model::ab::{Call, Failures, LostExports, Settings, TelemetryDiff};
+use crate::model::ab::{Failures, LostExports, Settings, TelemetryDiff};
 use crate::model::telemetry::{Agreement, Family, Report};
+use crate::model::verdict::Judgement;
 
 /// Fewer exporting children than this per build that moved a family: not judged.
 pub const MIN_CHILDREN: u64 = 5;
@@ -146,7 +147,7 @@ fn family(
         rate_a: ra,
         rate_b: rb,
         worse: None,
-        verdict: Call::Inconclusive,
+        verdict: Judgement::Inconclusive,
         reason: String::new(),
     };
     // Error classes with failures of unknown cause are not judged for that build.
@@ -169,17 +170,17 @@ fn family(
     let new_deviation = fb.verdict == Agreement::Mismatch && fa.verdict != Agreement::Mismatch;
     (d.verdict, d.reason) = if lo > s.tolerance {
         (
-            Call::Fail,
+            Judgement::Fail,
             format!("B's reports are {} further from the truth than A's (beyond {})", pct(w), pct(s.tolerance)),
         )
     } else if new_deviation && lo > 0.0 && w >= MIN_NEW_DEVIATION {
         let what = format!("B {} where A {}", fb.verdict.name(), fa.verdict.name());
-        (Call::Fail, format!("a new deviation: {what}, {} further from the truth", pct(w)))
+        (Judgement::Fail, format!("a new deviation: {what}, {} further from the truth", pct(w)))
     } else if hi <= s.tolerance {
         let what = if hi < 0.0 { "B closer to the truth than A" } else { "B as close to the truth as A" };
-        (Call::Pass, format!("{what}, within {}", pct(s.tolerance)))
+        (Judgement::Pass, format!("{what}, within {}", pct(s.tolerance)))
     } else {
-        (Call::Inconclusive, format!("the interval spans {}: run longer", pct(s.tolerance)))
+        (Judgement::Inconclusive, format!("the interval spans {}: run longer", pct(s.tolerance)))
     };
     d
 }
@@ -226,10 +227,10 @@ fn lost_exports(
     let counts = Failures::new(ended_a - reported_a, ended_a, ended_b - reported_b, ended_b);
     let shares = format!("{}/{} A, {}/{} B", counts.failed_a, counts.total_a, counts.failed_b, counts.total_b);
     let (verdict, reason) = match counts.judge(s.max_delta) {
-        Call::Fail if host_limited => {
-            (Call::Inconclusive, format!("B lost more ({shares}), but the host was saturated"))
+        Judgement::Fail if host_limited => {
+            (Judgement::Inconclusive, format!("B lost more ({shares}), but the host was saturated"))
         }
-        Call::Fail => (Call::Fail, format!("B lost more exports ({shares}, Fisher p {:.3})", counts.p)),
+        Judgement::Fail => (Judgement::Fail, format!("B lost more exports ({shares}, Fisher p {:.3})", counts.p)),
         c => (c, shares),
     };
     LostExports { counts, verdict, reason }
@@ -288,36 +289,36 @@ mod tests {
         for seed in 0..200 {
             for (r, noise) in [(7.0, 3.0), (1.0, 0.0), (0.5, 0.4)] {
                 let f = compare(&report(60, r, r, noise, seed), settings(seed), false);
-                assert_ne!(f.families[0].verdict, Call::Fail, "seed {seed}, rate {r}: {:?}", f.families[0]);
+                assert_ne!(f.families[0].verdict, Judgement::Fail, "seed {seed}, rate {r}: {:?}", f.families[0]);
             }
         }
         // Exact agreement on both sides is a PASS.
         let f = compare(&report(60, 1.0, 1.0, 0.0, 1), settings(1), false);
-        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Pass, "{:?}", f.families[0]);
     }
 
     #[test]
     fn a_build_further_from_the_truth_fails_and_one_closer_passes() {
         // B reports half of what it did (A exact): FAIL.
         let f = compare(&report(60, 1.0, 0.5, 0.0, 3), settings(3), false);
-        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("further from the truth"), "{}", f.families[0].reason);
         // B over-reports 3x where A over-reported 2x: FAIL (twice A's error is beyond 10 %).
         let f = compare(&report(60, 2.0, 3.0, 0.2, 4), settings(4), false);
-        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Fail, "{:?}", f.families[0]);
         // B repairs A's deviation: PASS.
         let f = compare(&report(60, 7.0, 1.0, 0.0, 5), settings(5), false);
-        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Pass, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("closer"), "{}", f.families[0].reason);
         // A 5 % new deviation where A is exact: within the tolerance, yet new: FAIL.
         let f = compare(&report(60, 1.0, 0.95, 0.0, 6), settings(6), false);
-        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Fail, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("new deviation"), "{}", f.families[0].reason);
         // A sample missed now and then (0.2 %), as two copies of obsctl 0.3.0 differ on
         // transfer_rate_kbps: no new deviation.
         let f = compare(&report(200, 1.0, 0.998, 0.0, 7), settings(7), false);
         assert_eq!(f.families[0].verdict_b, "MISMATCH");
-        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Pass, "{:?}", f.families[0]);
     }
 
     #[test]
@@ -333,7 +334,7 @@ mod tests {
         for seed in 0..50 {
             let f = compare(&with_samples(mix(6), mix(30)), settings(seed), false);
             let d = &f.families[0];
-            assert_ne!(d.verdict, Call::Fail, "seed {seed}: {d:?}");
+            assert_ne!(d.verdict, Judgement::Fail, "seed {seed}: {d:?}");
             assert!((d.rate_a - d.rate_b).abs() < 1e-9, "{d:?}");
         }
         // A kind that should not move the family (an ls adding what it lists) reports
@@ -343,16 +344,16 @@ mod tests {
         let mut b = mix(6);
         b.extend((0..10).map(|_| (4, 0.0, 400.0)));
         let f = compare(&with_samples(a, b), settings(3), false);
-        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Pass, "{:?}", f.families[0]);
         // A kind only one build ran is left out of both.
         let mut b = mix(6);
         b.extend((0..20).map(|_| (3, 1.0, 9.0)));
         let f = compare(&with_samples(mix(6), b), settings(1), false);
-        assert_eq!(f.families[0].verdict, Call::Pass, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Pass, "{:?}", f.families[0]);
         // A build whose syncs now count each file three times is further off: FAIL.
         let worse_syncs: Vec<Child> = mix(0).into_iter().chain((0..30).map(|_| (2, 3.0, 9.0))).collect();
         let f = compare(&with_samples(mix(30), worse_syncs), settings(2), false);
-        assert_eq!(f.families[0].verdict, Call::Fail, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Fail, "{:?}", f.families[0]);
     }
 
     #[test]
@@ -366,19 +367,19 @@ mod tests {
         assert_eq!(f.not_judged, [("uploads_total".to_string(), 0, 3)]);
         // 3 children each, B reporting nothing: too few to tell.
         let f = compare(&report(3, 1.0, 0.0, 0.0, 8), settings(8), false);
-        assert_eq!(f.families[0].verdict, Call::Inconclusive, "{:?}", f.families[0]);
+        assert_eq!(f.families[0].verdict, Judgement::Inconclusive, "{:?}", f.families[0]);
         assert!(f.families[0].reason.contains("fewer than 5"), "{}", f.families[0].reason);
     }
 
     #[test]
     fn lost_exports_are_judged_apart_and_excused_only_on_a_saturated_host() {
         let s = settings(9);
-        assert_eq!(lost_exports((300, 300), (300, 299), s, false).verdict, Call::Pass);
+        assert_eq!(lost_exports((300, 300), (300, 299), s, false).verdict, Judgement::Pass);
         let l = lost_exports((300, 300), (300, 200), s, false);
-        assert_eq!(l.verdict, Call::Fail, "{l:?}");
+        assert_eq!(l.verdict, Judgement::Fail, "{l:?}");
         assert!(l.reason.contains("0/300 A, 100/300 B"), "{}", l.reason);
         let l = lost_exports((300, 300), (300, 200), s, true);
-        assert_eq!(l.verdict, Call::Inconclusive, "{l:?}");
+        assert_eq!(l.verdict, Judgement::Inconclusive, "{l:?}");
         assert!(l.reason.contains("host was saturated"), "{}", l.reason);
     }
 }

@@ -3,6 +3,8 @@
 //! runs compared and shards merged.
 //! Never imports `exec` or `work`: it judges what happened, it does not make it happen.
 
+pub mod ab;
+pub mod ab_server;
 pub mod abstats;
 pub mod abtelemetry;
 pub mod compare;

@@ -5,32 +5,24 @@
 //! p95, the Hodges-Lehmann shift with its interval, Mann-Whitney p (Holm-corrected),
 //! failure rates with Fisher's test, the IQR ratio, and correctness diffs (integrity
 //! classes, expected failures, that one build shows and the other does not). The
-//! statistics are `analysis::abstats`; this file runs, judges and writes the outputs.
+//! findings are `analysis::ab`'s, the outputs `output::ab`'s; this file checks the
+//! options, runs, and prints and writes what they make.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::analysis::abstats::{self, Call, Failures};
-use crate::analysis::abtelemetry;
+use crate::analysis::{ab, ab_server::rows};
 use crate::cli::AbArgs;
 use crate::commands::ab_server;
 use crate::commands::options::RunOpts;
 use crate::config::plan::Plan;
-use crate::model::ab::{AbReport, Comparison, Settings};
+use crate::model::ab::{AbSummary, SCHEMA_VERSION, Settings};
 use crate::model::error::Error;
-use crate::model::events::{FailClass, OpType, SizeClass};
 use crate::model::verdict::Judgement;
+use crate::output::ab::{Exporter, Findings, html::Html, json::Json, junit::Junit, markdown::Markdown, text::Text};
 use crate::output::export::Reads;
-use crate::output::units::{ms, pct};
-use crate::work::ab::{Build, Sample, Split};
-
-/// GitHub's limit on a step summary is 1 MiB; the markdown stays well under it.
-const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
-/// Fewer successful commands than this per build: no latency verdict (INCONCLUSIVE).
-const MIN_SAMPLES: usize = 5;
+use crate::work::ab::Split;
 
 pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let (tolerance, max_delta, binary_b) = check_args(args)?;
@@ -52,48 +44,39 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
         h.join().unwrap_or_default()
     });
     let samples = split.take_samples();
-    let summary = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let host_warning = summary.as_ref().and_then(|s| s.host.warning.clone());
+    let run = split.summary.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let host_warning = run.as_ref().and_then(|s| s.host.warning.clone());
     let settings = Settings { tolerance, max_delta, resamples: args.resamples, seed: split.seed };
-    let mut report = analyse(&samples, settings, host_warning.as_deref());
-    if let Some(t) = summary.as_ref().and_then(|s| s.telemetry.as_ref()).and_then(|t| t.run()) {
-        let found = abtelemetry::compare(t, settings, host_warning.is_some());
-        for (family, na, nb) in &found.not_judged {
-            report.notes.push(format!(
-                "telemetry {family}: n/a, only one build ran commands that move it ({na} of A, {nb} of B)"
-            ));
-        }
-        report.telemetry = found.families;
-        report.lost_exports = found.lost;
-        let calls = report.telemetry.iter().map(|t| t.verdict).chain(report.lost_exports.iter().map(|l| l.verdict));
-        report.verdict = combine(report.verdict, calls);
+    let mut report = ab::analyse(&samples, settings, host_warning.as_deref());
+    if let Some(t) = run.as_ref().and_then(|s| s.telemetry.as_ref()).and_then(|t| t.run()) {
+        ab::add_telemetry(&mut report, t, settings, host_warning.is_some());
     }
     if let Some(r) = &readings {
-        report.server = ab_server::rows(r, &samples, tolerance, args.resamples, split.seed);
-        report.verdict = combine(report.verdict, report.server.iter().map(|r| r.verdict));
+        ab::add_server(&mut report, rows(r, &samples, tolerance, args.resamples, split.seed));
     }
     report.calibrate = args.calibrate;
     report.binary_a = args.a.display().to_string();
     report.binary_b = binary_b.display().to_string();
-    let text = table(&report);
-    print!("{text}");
-    write_outputs(args, &outputs, &report, &samples, summary)?;
-    Ok(judgement(report.verdict))
+    let curves = ab::curves(&samples, &report);
+    let summary = AbSummary { schema_version: SCHEMA_VERSION, ab: report, builds: ab::builds(&samples), run };
+    let findings = Findings { summary: &summary, curves: &curves };
+    print!("{}", Text.serialize(&findings).map_err(Error::Failed)?);
+    write_outputs(
+        &findings,
+        [
+            ("--markdown", args.markdown.as_deref(), &Markdown),
+            ("--junit", outputs.junit.as_deref(), &Junit),
+            ("--html", outputs.html.as_deref(), &Html),
+            ("--summary-json", outputs.summary_json.as_deref(), &Json),
+        ],
+    )?;
+    Ok(summary.ab.verdict)
 }
 
 /// `ab`'s own options: the tolerance and failure delta (as fractions) and build B's
 /// binary (A's own under `--calibrate`).
 fn check_args(args: &AbArgs) -> Result<(f64, f64, PathBuf), Error> {
-    let parse = |flag: &str, text: &str| {
-        let t = text.trim();
-        let n = t.strip_suffix('%').map(str::trim).and_then(|n| n.parse::<f64>().ok());
-        match n {
-            Some(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
-            _ => Err(Error::Usage(format!("{flag} {text:?}: give a percentage such as 10%"))),
-        }
-    };
-    let tolerance = parse("--tolerance", &args.tolerance)?;
-    let max_delta = parse("--max-failure-delta", &args.max_failure_delta)?;
+    let (tolerance, max_delta) = (args.tolerance.fraction(), args.max_failure_delta.fraction());
     if args.run.target.obsctl.is_some() {
         return Err(Error::Usage("--obsctl: `ab` takes its two binaries as --a and --b".into()));
     }
@@ -139,616 +122,18 @@ fn take_outputs(plan: &Plan, opts: &mut RunOpts, args: &AbArgs, binary_b: &Path)
     Ok(Outputs { summary_json, junit, html })
 }
 
-/// Each comparison's successful latencies, A's and B's, grouped as `analyse` groups the
-/// samples (operation kind × size class), sorted and thinned for the HTML report.
-fn curves(samples: &[Sample], report: &AbReport) -> Vec<crate::model::ab::Curves> {
-    let mut groups: BTreeMap<(&str, &str), [Vec<f64>; 2]> = BTreeMap::new();
-    for x in samples.iter().filter(|x| x.result.is_ok()) {
-        groups.entry((x.op.name(), x.class.name())).or_default()[(x.build == Build::B) as usize].push(x.seconds);
-    }
-    report
-        .comparisons
-        .iter()
-        .filter_map(|c| {
-            let [a, b] = groups.remove(&(c.op, c.size_class))?;
-            Some(crate::model::ab::Curves::new(c.name(), a, b))
-        })
-        .collect()
-}
-
-/// The markdown, the JUnit file, the HTML report and the summary JSON, each written
-/// whole or not at all.
-fn write_outputs(
-    args: &AbArgs,
-    outputs: &Outputs,
-    report: &AbReport,
-    samples: &[Sample],
-    summary: Option<crate::model::summary::Summary>,
-) -> Result<(), Error> {
+/// The files asked for, in this order, each written whole or not at all; then each
+/// written one named.
+fn write_outputs(findings: &Findings, files: [(&str, Option<&Path>, &dyn Exporter); 4]) -> Result<(), Error> {
     let mut written = Vec::new();
-    if let Some(p) = &args.markdown {
-        let md = markdown(report);
-        crate::output::export::write("--markdown", p, &md)?;
-        written.push(p.clone());
-    }
-    if let Some(p) = &outputs.junit {
-        crate::output::export::write("--junit", p, &junit_xml(report))?;
-        written.push(p.clone());
-    }
-    if let Some(p) = &outputs.html {
-        let page = crate::output::html::render_ab(summary.as_ref(), report, &curves(samples, report))
-            .map_err(|e| Error::Failed(format!("cannot make the HTML report: {e}")))?;
-        crate::output::export::write("--html", p, &page)?;
-        written.push(p.clone());
-    }
-    if let Some(p) = &outputs.summary_json {
-        let doc = serde_json::json!({
-            "ab": report,
-            "builds": { "A": build_summary(samples, Build::A), "B": build_summary(samples, Build::B) },
-            "run": summary,
-        });
-        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        crate::output::export::write("--summary-json", p, &text)?;
-        written.push(p.clone());
+    for (flag, path, exporter) in files {
+        let Some(p) = path else { continue };
+        let text = exporter.serialize(findings).map_err(Error::Failed)?;
+        crate::output::export::write(flag, p, &text)?;
+        written.push(p);
     }
     for p in written {
         eprintln!("written: {}", p.display());
     }
     Ok(())
-}
-
-/// The verdict with more rows' calls: any FAIL fails it, any INCONCLUSIVE keeps a PASS
-/// from standing.
-fn combine(verdict: Call, calls: impl Iterator<Item = Call>) -> Call {
-    calls.fold(verdict, |v, c| match (v, c) {
-        (Call::Fail, _) | (_, Call::Fail) => Call::Fail,
-        (Call::Inconclusive, _) | (_, Call::Inconclusive) => Call::Inconclusive,
-        _ => Call::Pass,
-    })
-}
-
-fn judgement(c: Call) -> Judgement {
-    match c {
-        Call::Pass => Judgement::Pass,
-        Call::Fail => Judgement::Fail,
-        Call::Inconclusive => Judgement::Inconclusive,
-    }
-}
-
-/// Judges every operation kind × size class that either build ran. Cancelled commands
-/// (cut at the end of the run) count for neither build.
-pub fn analyse(samples: &[Sample], s: Settings, host_warning: Option<&str>) -> AbReport {
-    type Key = (OpType, usize);
-    let mut groups: BTreeMap<Key, [Vec<&Sample>; 2]> = BTreeMap::new();
-    for x in samples.iter().filter(|x| x.result != Err(FailClass::Cancelled)) {
-        let class = SizeClass::ALL.iter().position(|c| *c == x.class).unwrap_or(0);
-        groups.entry((x.op, class)).or_default()[(x.build == Build::B) as usize].push(x);
-    }
-    let mut comparisons: Vec<Comparison> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, ((op, class), [a, b]))| {
-            let ok = |v: &[&Sample]| v.iter().filter(|x| x.result.is_ok()).map(|x| x.seconds).collect::<Vec<f64>>();
-            let (la, lb) = (ok(a), ok(b));
-            let shift = (la.len() >= 2 && lb.len() >= 2)
-                .then(|| abstats::shift(&la, &lb, s.resamples, s.seed ^ i as u64))
-                .flatten();
-            let failed = |v: &[&Sample]| v.iter().filter(|x| x.result.is_err()).count() as u64;
-            let integrity = |v: &[&Sample]| {
-                let mut m = BTreeMap::new();
-                for x in v {
-                    if let Err(c) = x.result
-                        && c.is_integrity()
-                    {
-                        *m.entry(c.name()).or_insert(0) += 1;
-                    }
-                }
-                m
-            };
-            Comparison {
-                op: op.name(),
-                size_class: SizeClass::ALL[*class].name(),
-                shift,
-                p_holm: 1.0,
-                failures: Failures::new(failed(a), a.len() as u64, failed(b), b.len() as u64),
-                integrity_a: integrity(a),
-                integrity_b: integrity(b),
-                verdict: Call::Inconclusive,
-                reason: String::new(),
-                settle_at: None,
-                min_detectable: None,
-            }
-        })
-        .collect();
-    let ps: Vec<f64> = comparisons.iter().map(|c| c.shift.as_ref().map_or(1.0, |x| x.p)).collect();
-    for (c, p) in comparisons.iter_mut().zip(abstats::holm(&ps)) {
-        c.p_holm = p;
-    }
-    let mut notes = Vec::new();
-    for c in &mut comparisons {
-        judge(c, s, host_warning.is_some());
-        if let Some(m) = c.min_detectable
-            && m > s.tolerance
-            && c.shift.as_ref().is_some_and(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES)
-        {
-            notes.push(format!(
-                "{}: this run detects shifts of {} or more (80 % power); --tolerance {} is below that: run longer or raise --rate-scale",
-                c.name(),
-                pct(m),
-                pct(s.tolerance)
-            ));
-        }
-    }
-    if let Some(w) = host_warning {
-        notes.push(format!("host limited: {w}; a latency that would pass is INCONCLUSIVE"));
-    }
-    let verdict = match Judgement::combine(comparisons.iter().map(|c| judgement(c.verdict))) {
-        _ if comparisons.is_empty() => Call::Inconclusive,
-        Judgement::Pass => Call::Pass,
-        Judgement::Fail => Call::Fail,
-        Judgement::Inconclusive => Call::Inconclusive,
-    };
-    AbReport {
-        verdict,
-        calibrate: false,
-        tolerance: s.tolerance,
-        max_failure_delta: s.max_delta,
-        binary_a: String::new(),
-        binary_b: String::new(),
-        comparisons,
-        telemetry: Vec::new(),
-        lost_exports: None,
-        notes,
-        server: Vec::new(),
-    }
-}
-
-/// One comparison's verdict: a correctness diff or a failure excess fails it whatever
-/// the latency says; then the latency interval against the tolerance (a FAIL also
-/// needs Mann-Whitney's Holm-corrected p under 5 %, so many comparisons do not make
-/// a chance FAIL likely).
-fn judge(c: &mut Comparison, s: Settings, host_limited: bool) {
-    let only_b: Vec<&str> = c.integrity_b.keys().filter(|k| !c.integrity_a.contains_key(*k)).copied().collect();
-    if !only_b.is_empty() {
-        c.verdict = Call::Fail;
-        c.reason = format!("B only: {}", only_b.join(", "));
-        return;
-    }
-    let f = &c.failures;
-    if f.judge(s.max_delta) == Call::Fail {
-        c.verdict = Call::Fail;
-        c.reason = format!("failures {} → {} (Fisher p {:.3})", pct(f.rate_a()), pct(f.rate_b()), f.p);
-        return;
-    }
-    let Some(x) = c.shift.as_ref().filter(|x| x.n_a.min(x.n_b) >= MIN_SAMPLES) else {
-        c.verdict = Call::Inconclusive;
-        c.reason = format!("fewer than {MIN_SAMPLES} successful commands per build");
-        return;
-    };
-    c.min_detectable = Some(x.min_detectable());
-    c.verdict = match abstats::judge_shift(x, s.tolerance) {
-        Call::Fail if c.p_holm < 0.05 => {
-            c.reason = format!("B slower by {} (interval beyond {})", pct(x.rel), pct(s.tolerance));
-            Call::Fail
-        }
-        Call::Pass if host_limited => {
-            c.reason = "within tolerance, but the host limited the run".into();
-            Call::Inconclusive
-        }
-        Call::Pass => {
-            c.reason = format!("within ±{}", pct(s.tolerance));
-            Call::Pass
-        }
-        _ => {
-            c.settle_at = abstats::settling_size(x, s.tolerance);
-            c.reason = match c.settle_at {
-                Some(n) => format!("interval spans ±{}; some {n} commands per build would settle it", pct(s.tolerance)),
-                None => format!("the shift sits at the tolerance ({})", pct(s.tolerance)),
-            };
-            Call::Inconclusive
-        }
-    };
-}
-
-/// The rows of the table, as cells (shared by the terminal and the markdown).
-fn rows(r: &AbReport) -> Vec<[String; 10]> {
-    r.comparisons
-        .iter()
-        .map(|c| {
-            let (n, p50, p95, shift, iqr) = match &c.shift {
-                Some(x) => (
-                    format!("{}/{}", x.n_a, x.n_b),
-                    format!("{} → {}", ms(x.median_a), ms(x.median_b)),
-                    format!("{} → {}", ms(x.p95_a), ms(x.p95_b)),
-                    format!("{:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0),
-                    format!("{:.2} [{:.2}, {:.2}]", x.iqr_ratio, x.iqr_lo, x.iqr_hi),
-                ),
-                None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
-            };
-            let f = &c.failures;
-            [
-                c.name(),
-                n,
-                p50,
-                p95,
-                shift,
-                if c.shift.is_some() { format!("{:.3}", c.p_holm) } else { "-".into() },
-                format!("{}/{} · {}/{}", f.failed_a, f.total_a, f.failed_b, f.total_b),
-                iqr,
-                c.verdict.name().to_string(),
-                c.reason.clone(),
-            ]
-        })
-        .collect()
-}
-
-const HEAD: [&str; 10] = [
-    "operation/size",
-    "n A/B",
-    "p50 ms A → B",
-    "p95 ms A → B",
-    "shift B−A [95% CI]",
-    "p (Holm)",
-    "failed A · B",
-    "IQR B/A [95% CI]",
-    "verdict",
-    "why",
-];
-
-fn headline(r: &AbReport) -> String {
-    let mut failed: Vec<String> = r.comparisons.iter().filter(|c| c.verdict == Call::Fail).map(|c| c.name()).collect();
-    failed.extend(r.telemetry.iter().filter(|t| t.verdict == Call::Fail).map(|t| format!("telemetry {}", t.family)));
-    if r.lost_exports.as_ref().is_some_and(|l| l.verdict == Call::Fail) {
-        failed.push("telemetry lost exports".into());
-    }
-    let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
-    let mut s = format!(
-        "ab {}: {what}, tolerance {}, max failure delta {}",
-        r.verdict.name(),
-        pct(r.tolerance),
-        pct(r.max_failure_delta)
-    );
-    if !failed.is_empty() {
-        let _ = write!(s, "; FAIL: {}", failed.join(", "));
-    }
-    s
-}
-
-/// The terminal table.
-pub fn table(r: &AbReport) -> String {
-    let rows = rows(r);
-    let mut width = HEAD.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            // The last column (why) is not padded.
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                let _ = write!(s, "{c:<w$}  ", w = width[i]);
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = format!("\nA: {}\nB: {}\n", r.binary_a, r.binary_b);
-    out += &line(&HEAD.map(String::from));
-    for row in &rows {
-        out += &line(row);
-    }
-    out += &telemetry_lines(r);
-    out += &server_lines(r);
-    if r.calibrate {
-        out += &calibration(r);
-    }
-    for n in &r.notes {
-        let _ = writeln!(out, "warning: {n}");
-    }
-    let _ = writeln!(out, "{}", headline(r));
-    out
-}
-
-/// The telemetry families both builds moved, compared, and the lost exports.
-fn telemetry_lines(r: &AbReport) -> String {
-    let mut out = String::new();
-    for t in &r.telemetry {
-        let worse = match t.worse {
-            Some((w, lo, hi)) => format!("{:+.1}% [{:+.1}, {:+.1}]", w * 100.0, lo * 100.0, hi * 100.0),
-            None => "-".into(),
-        };
-        let _ = writeln!(
-            out,
-            "telemetry {}: A {} ({} commands, reported/expected {}), B {} ({} commands, {}), B further from the truth {}: {} ({})",
-            t.family,
-            t.verdict_a,
-            t.n.0,
-            rate(t.rate_a),
-            t.verdict_b,
-            t.n.1,
-            rate(t.rate_b),
-            worse,
-            t.verdict.name(),
-            t.reason
-        );
-    }
-    if let Some(l) = &r.lost_exports {
-        let _ = writeln!(out, "telemetry lost exports: {} ({})", l.verdict.name(), l.reason);
-    }
-    out
-}
-
-fn rate(x: f64) -> String {
-    if x.is_finite() { format!("{x:.2}") } else { "-".into() }
-}
-
-/// `--server-metrics`: the server's requests per command for each build.
-fn server_lines(r: &AbReport) -> String {
-    let Some(first) = r.server.first() else { return String::new() };
-    let mut out = format!("server's requests, A → B ({} blocks, each one build's):\n", first.blocks);
-    for s in &r.server {
-        let _ = writeln!(
-            out,
-            "  {:<16} per {:<8} {:>7} → {:<7} {:<24} {:<12} {}",
-            s.api,
-            s.per,
-            rate(s.a),
-            rate(s.b),
-            s.shift_text(),
-            s.verdict.name(),
-            s.reason
-        );
-    }
-    out
-}
-
-/// `--calibrate`: the minimum detectable effect of each comparison.
-fn calibration(r: &AbReport) -> String {
-    let mut out = String::from("minimum detectable effect (80 % power, 5 % level) of this profile and duration:\n");
-    for c in &r.comparisons {
-        if let Some(m) = c.min_detectable {
-            let _ = writeln!(out, "  {:<24} {}", c.name(), pct(m));
-        }
-    }
-    out
-}
-
-/// GitHub-flavoured markdown, for `$GITHUB_STEP_SUMMARY` (cut to stay under 1 MiB).
-pub fn markdown(r: &AbReport) -> String {
-    let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-    let mut out = format!("### trafficgen ab: {}\n\n", esc(&headline(r)));
-    let _ = writeln!(out, "A: `{}`  \nB: `{}`\n", esc(&r.binary_a), esc(&r.binary_b));
-    let _ = writeln!(out, "| {} |", HEAD.join(" | "));
-    let _ = writeln!(out, "|{}", "---|".repeat(HEAD.len()));
-    for row in rows(r) {
-        let line = format!("| {} |\n", row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
-        if out.len() + line.len() > MARKDOWN_LIMIT {
-            out.push_str("\n(cut to stay under the step summary's 1 MiB)\n");
-            return out;
-        }
-        out.push_str(&line);
-    }
-    let tele = telemetry_lines(r) + &server_lines(r);
-    if !tele.is_empty() {
-        let _ = write!(out, "\n```\n{tele}```\n");
-    }
-    if r.calibrate {
-        let _ = write!(out, "\n```\n{}```\n", calibration(r));
-    }
-    for n in &r.notes {
-        let _ = writeln!(out, "\n> warning: {}", esc(n));
-    }
-    out
-}
-
-/// JUnit: a case per comparison; INCONCLUSIVE is skipped.
-fn junit_xml(r: &AbReport) -> String {
-    use crate::output::export::junit::{Case, render};
-    let cases: Vec<Case> = r
-        .comparisons
-        .iter()
-        .map(|c| Case {
-            name: c.name(),
-            classname: "ab".into(),
-            failure: (c.verdict == Call::Fail).then(|| c.reason.clone()),
-            skipped: (c.verdict == Call::Inconclusive).then(|| c.reason.clone()),
-            detail: c
-                .shift
-                .as_ref()
-                .map(|x| format!("shift {:+.1}% [{:+.1}, {:+.1}]", x.rel * 100.0, x.rel_lo * 100.0, x.rel_hi * 100.0))
-                .unwrap_or_default(),
-        })
-        .chain(r.server.iter().map(|s| Case {
-            name: format!("server {} per {}", s.api, s.per),
-            classname: "ab".into(),
-            failure: (s.verdict == Call::Fail).then(|| s.reason.clone()),
-            skipped: (s.verdict == Call::Inconclusive).then(|| s.reason.clone()),
-            detail: format!("A {:.2}, B {:.2}", s.a, s.b),
-        }))
-        .chain(r.telemetry.iter().map(|t| Case {
-            name: format!("telemetry {}", t.family),
-            classname: "ab".into(),
-            failure: (t.verdict == Call::Fail).then(|| t.reason.clone()),
-            skipped: (t.verdict == Call::Inconclusive).then(|| t.reason.clone()),
-            detail: format!(
-                "A {} ({} commands, reported/expected {}), B {} ({} commands, {})",
-                t.verdict_a,
-                t.n.0,
-                rate(t.rate_a),
-                t.verdict_b,
-                t.n.1,
-                rate(t.rate_b)
-            ),
-        }))
-        .chain(r.lost_exports.iter().map(|l| Case {
-            name: "telemetry lost exports".into(),
-            classname: "ab".into(),
-            failure: (l.verdict == Call::Fail).then(|| l.reason.clone()),
-            skipped: (l.verdict == Call::Inconclusive).then(|| l.reason.clone()),
-            detail: l.reason.clone(),
-        }))
-        .collect();
-    render("trafficgen ab", &cases, 0.0)
-}
-
-/// One build's counts per operation kind: commands, failures by class, latency.
-fn build_summary(samples: &[Sample], build: Build) -> serde_json::Value {
-    /// Commands, failures by class, latencies of the successful ones.
-    type Counts<'a> = (u64, BTreeMap<&'a str, u64>, Vec<f64>);
-    let mut ops: BTreeMap<&str, Counts> = BTreeMap::new();
-    for x in samples.iter().filter(|x| x.build == build) {
-        let e = ops.entry(x.op.name()).or_default();
-        e.0 += 1;
-        match x.result {
-            Ok(()) => e.2.push(x.seconds),
-            Err(c) => *e.1.entry(c.name()).or_insert(0) += 1,
-        }
-    }
-    let ops: BTreeMap<&str, serde_json::Value> = ops
-        .into_iter()
-        .map(|(name, (n, fails, lat))| {
-            let q = |p: f64| if lat.is_empty() { None } else { Some(abstats::quantile(&lat, p) * 1000.0) };
-            (
-                name,
-                serde_json::json!({
-                    "commands": n,
-                    "failures": fails,
-                    "p50_ms": q(0.5),
-                    "p95_ms": q(0.95),
-                    "p99_ms": q(0.99),
-                }),
-            )
-        })
-        .collect();
-    serde_json::json!({ "ops": ops })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ab::TelemetryDiff;
-    use rand::rngs::SmallRng;
-    use rand::{RngExt, SeedableRng};
-
-    fn samples(n: usize, factor_b: f64, fail_b: usize, seed: u64) -> Vec<Sample> {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut out = Vec::new();
-        for i in 0..n {
-            for (build, f) in [(Build::A, 1.0), (Build::B, factor_b)] {
-                for op in [OpType::Upload, OpType::Delete] {
-                    let failed = build == Build::B && op == OpType::Delete && i < fail_b;
-                    out.push(Sample {
-                        build,
-                        op,
-                        class: SizeClass::Small,
-                        seconds: 0.05 * f * rng.random_range(0.9..1.1),
-                        end_s: i as f64,
-                        result: if failed { Err(FailClass::Failed) } else { Ok(()) },
-                    });
-                }
-            }
-        }
-        out
-    }
-
-    const S: Settings = Settings { tolerance: 0.10, max_delta: 0.01, resamples: 200, seed: 1 };
-
-    #[test]
-    fn a_slower_b_fails_naming_the_operation() {
-        let r = analyse(&samples(80, 1.3, 0, 1), S, None);
-        assert_eq!(r.verdict, Call::Fail);
-        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
-        assert_eq!(up.verdict, Call::Fail, "{}", up.reason);
-        assert!(headline(&r).contains("upload/small"), "{}", headline(&r));
-        let md = markdown(&r);
-        assert!(md.contains("| upload/small |") && md.len() < MARKDOWN_LIMIT);
-        let xml = junit_xml(&r);
-        assert!(xml.contains("<failure message=\"B slower"), "{xml}");
-    }
-
-    #[test]
-    fn identical_builds_pass_and_failures_fail() {
-        let r = analyse(&samples(80, 1.0, 0, 2), S, None);
-        assert_eq!(r.verdict, Call::Pass, "{}", table(&r));
-        let r = analyse(&samples(200, 1.0, 10, 3), S, None);
-        let del = r.comparisons.iter().find(|c| c.op == "delete").unwrap();
-        assert_eq!(del.verdict, Call::Fail);
-        assert!(del.reason.contains("failures"), "{}", del.reason);
-        // A host that limited the run makes a pass inconclusive, never a fail.
-        let r = analyse(&samples(80, 1.0, 0, 2), S, Some("busy"));
-        assert_eq!(r.verdict, Call::Inconclusive);
-        let xml = junit_xml(&r);
-        assert!(xml.contains("<skipped message="), "{xml}");
-    }
-
-    #[test]
-    fn an_integrity_class_only_b_shows_fails() {
-        let mut s = samples(40, 1.0, 0, 4);
-        s.push(Sample {
-            build: Build::B,
-            op: OpType::Upload,
-            class: SizeClass::Small,
-            seconds: 0.05,
-            end_s: 0.0,
-            result: Err(FailClass::PhantomUpload),
-        });
-        let r = analyse(&s, S, None);
-        let up = r.comparisons.iter().find(|c| c.op == "upload").unwrap();
-        assert_eq!(up.verdict, Call::Fail);
-        assert!(up.reason.contains("phantom_upload"), "{}", up.reason);
-    }
-
-    #[test]
-    fn a_family_b_gets_further_from_the_truth_is_named_in_every_output() {
-        let d = TelemetryDiff {
-            family: "uploads_total".into(),
-            verdict_a: "match".into(),
-            verdict_b: "MISMATCH".into(),
-            a: (40.0, 40.0),
-            b: (40.0, 0.0),
-            n: (40, 40),
-            rate_a: 1.0,
-            rate_b: 0.0,
-            worse: Some((1.0, 1.0, 1.0)),
-            verdict: Call::Fail,
-            reason: "B's reports are 100.0% further from the truth than A's (beyond 10.0%)".into(),
-        };
-        let mut r = analyse(&samples(80, 1.0, 0, 2), S, None);
-        r.telemetry = vec![d];
-        r.verdict = combine(r.verdict, r.telemetry.iter().map(|t| t.verdict));
-        assert_eq!(r.verdict, Call::Fail);
-        assert!(headline(&r).contains("FAIL: telemetry uploads_total"), "{}", headline(&r));
-        let text = table(&r);
-        assert!(
-            text.contains(
-                "telemetry uploads_total: A match (40 commands, reported/expected 1.00), B MISMATCH (40 commands, 0.00)"
-            ),
-            "{text}"
-        );
-        assert!(markdown(&r).contains("further from the truth"), "{}", markdown(&r));
-        let xml = junit_xml(&r);
-        assert!(xml.contains("telemetry uploads_total") && xml.contains("<failure"), "{xml}");
-    }
-
-    #[test]
-    fn calls_combine_fail_first_then_inconclusive() {
-        use Call::*;
-        assert_eq!(combine(Pass, [Pass, Pass].into_iter()), Pass);
-        assert_eq!(combine(Pass, [Pass, Inconclusive].into_iter()), Inconclusive);
-        assert_eq!(combine(Inconclusive, [Fail].into_iter()), Fail);
-        assert_eq!(combine(Fail, [Pass].into_iter()), Fail);
-    }
-
-    #[test]
-    fn too_few_commands_are_inconclusive_and_a_wide_interval_warns() {
-        let r = analyse(&samples(3, 1.0, 0, 5), S, None);
-        assert_eq!(r.verdict, Call::Inconclusive);
-        // 10 noisy commands per build cannot resolve 1 %.
-        let tight = Settings { tolerance: 0.01, ..S };
-        let r = analyse(&samples(10, 1.0, 0, 6), tight, None);
-        assert!(r.notes.iter().any(|n| n.contains("detects shifts of")), "{:?}", r.notes);
-    }
 }

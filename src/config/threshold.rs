@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use crate::config::Invalid;
 use crate::model::metrics;
-use crate::model::verdict::{Class, Outcome, Status, Unit};
+use crate::model::verdict::{Class, Judgement, Outcome, Unit};
 
 /// The class of a metric (model::metrics): capacity for rates of the schedule,
 /// latencies and the mix's fidelity; correctness for everything else (counts of what ran
@@ -278,9 +278,9 @@ pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>, why: imp
         .map(|t| {
             let value = lookup(&t.metric).filter(|v| v.is_finite());
             let status = match value {
-                None => Status::Inconclusive,
-                Some(v) if t.cmp.holds(v, t.limit) => Status::Pass,
-                Some(_) => Status::Fail,
+                None => Judgement::Inconclusive,
+                Some(v) if t.cmp.holds(v, t.limit) => Judgement::Pass,
+                Some(_) => Judgement::Fail,
             };
             Outcome {
                 threshold: t.text.clone(),
@@ -289,9 +289,9 @@ pub fn evaluate(ts: &[Threshold], lookup: impl Fn(&str) -> Option<f64>, why: imp
                 limit: t.limit,
                 unit: t.unit,
                 class: class_of(&t.metric),
-                passed: status == Status::Pass,
+                passed: status == Judgement::Pass,
                 status,
-                reason: (status == Status::Inconclusive).then(|| why(&t.metric)),
+                reason: (status == Judgement::Inconclusive).then(|| why(&t.metric)),
             }
         })
         .collect()
@@ -434,8 +434,8 @@ mod tests {
             },
             |m| format!("no {m}"),
         );
-        let status: Vec<Status> = out.iter().map(|o| o.status).collect();
-        assert_eq!(status, [Status::Fail, Status::Pass, Status::Fail, Status::Inconclusive]);
+        let status: Vec<Judgement> = out.iter().map(|o| o.status).collect();
+        assert_eq!(status, [Judgement::Fail, Judgement::Pass, Judgement::Fail, Judgement::Inconclusive]);
         let passed: Vec<bool> = out.iter().map(|o| o.passed).collect();
         assert_eq!(passed, [false, true, false, false]);
         assert_eq!(out[3].value, None);
@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(out[0].reason, None);
         assert_eq!(out[0].threshold, "failure_rate<1%");
         let nan = evaluate(&[ok("failures!=3")], |_| Some(f64::NAN), |_| String::new());
-        assert!(!nan[0].passed && nan[0].value.is_none() && nan[0].status == Status::Inconclusive);
+        assert!(!nan[0].passed && nan[0].value.is_none() && nan[0].status == Judgement::Inconclusive);
         let json = serde_json::to_value(&out[3]).unwrap();
         assert_eq!(json["unit"], "millis");
         assert_eq!(json["status"], "inconclusive");

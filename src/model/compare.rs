@@ -18,6 +18,13 @@ pub struct Limit {
     pub fraction: f64,
 }
 
+/// `--max-regression` as clap read it (`model::units::Percent`).
+impl From<crate::model::units::Percent> for Limit {
+    fn from(p: crate::model::units::Percent) -> Limit {
+        Limit { pct: p.percent(), text: p.to_string(), fraction: p.fraction() }
+    }
+}
+
 /// One operation in one run. Latencies are None when the operation never ran; throughput
 /// and failure rate are None when the summary lacks the counts (no such kind in `ops`).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,4 +1,5 @@
-//! Byte sizes and durations as people write them in `profiles.toml`.
+//! Byte sizes, durations and percentages as people write them in `profiles.toml` and on
+//! the command line.
 
 use std::time::Duration;
 
@@ -56,6 +57,68 @@ pub fn human_bytes(bytes: u64) -> String {
     if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[i]) }
 }
 
+/// A percentage as the command line gives it (`10%`, `12.5 %`; the `%` is required, so
+/// `0.1` is never read as either 0.1 % or 10 %). clap parses it (`FromStr`), so a bad
+/// value is a usage error naming the flag. Held both as written and as a fraction, each
+/// scaled in the decimal text: `7%` is the double nearest 0.07, not 7/100 one ulp off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percent {
+    percent: f64,
+    fraction: f64,
+}
+
+impl Percent {
+    /// `0.1` for `10%`.
+    pub fn fraction(self) -> f64 {
+        self.fraction
+    }
+
+    /// `10` for `10%`.
+    pub fn percent(self) -> f64 {
+        self.percent
+    }
+}
+
+impl std::str::FromStr for Percent {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Percent, String> {
+        let hint = "give a percentage such as 20%";
+        let Some(number) = text.trim().strip_suffix('%').map(str::trim) else {
+            return Err(format!("{text:?} has no %; {hint}"));
+        };
+        let percent: f64 = number.parse().map_err(|_| format!("{text:?} is not a percentage; {hint}"))?;
+        if !percent.is_finite() || percent < 0.0 {
+            return Err(format!("{text:?} must be a finite percentage of 0% or more"));
+        }
+        let fraction = format!("{number}e-2").parse().unwrap_or(percent / 100.0);
+        Ok(Percent { percent, fraction })
+    }
+}
+
+impl std::fmt::Display for Percent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}%", self.percent)
+    }
+}
+
+/// A fraction as a percentage: `0.1234` → `12%`, `0.0123` → `1.2%` (one decimal below
+/// 10 %, where a tenth of a point still tells builds apart); `-` when not finite. The
+/// one spelling of a share in every output (`output::units` re-exports it) and in the
+/// findings `analysis` words for people.
+pub fn pct(fraction: f64) -> String {
+    if !fraction.is_finite() {
+        return "-".into();
+    }
+    let v = fraction * 100.0;
+    if v.abs() >= 10.0 { format!("{v:.0}%") } else { format!("{v:.1}%") }
+}
+
+/// A percentage that may be missing.
+pub fn pct_of(fraction: Option<f64>) -> String {
+    fraction.map_or_else(|| "-".into(), pct)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +145,20 @@ mod tests {
         assert_eq!(parse_duration("60m").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("soon").unwrap_err().to_string().contains("not a duration"));
+    }
+
+    #[test]
+    fn percentages_need_their_sign_and_keep_the_decimal_fraction() {
+        let p: Percent = " 12.5 % ".parse().unwrap();
+        assert_eq!((p.percent(), p.fraction(), p.to_string()), (12.5, 0.125, "12.5%".to_string()));
+        assert_eq!("7%".parse::<Percent>().unwrap().fraction(), 0.07);
+        assert_eq!("0%".parse::<Percent>().unwrap().fraction(), 0.0);
+        assert!("20".parse::<Percent>().unwrap_err().contains("has no %; give a percentage such as 20%"));
+        assert!("0.1".parse::<Percent>().is_err(), "a bare fraction is ambiguous");
+        assert!("lots%".parse::<Percent>().unwrap_err().contains("not a percentage"));
+        for bad in ["-5%", "inf%", "NaN%"] {
+            assert!(bad.parse::<Percent>().unwrap_err().contains("finite percentage of 0% or more"), "{bad}");
+        }
     }
 
     #[test]

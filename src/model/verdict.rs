@@ -43,16 +43,6 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    /// The metric had no sample (a rate over 0 commands, a percentile of an empty
-    /// histogram, a ratio to a target of 0): nothing measured proves no bound either way.
-    Inconclusive,
-}
-
 /// The result of one threshold against a run.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
@@ -65,25 +55,45 @@ pub struct Outcome {
     pub unit: Unit,
     /// Correctness or capacity (see `Class`).
     pub class: Class,
-    /// True only for `Status::Pass`.
+    /// True only for `Judgement::Pass`.
     pub passed: bool,
-    pub status: Status,
+    /// Inconclusive when the metric had no sample (a rate over 0 commands, a percentile of
+    /// an empty histogram, a ratio to a target of 0): nothing measured proves no bound
+    /// either way. Written lowercase, as summaries of this schema version always had it.
+    #[serde(serialize_with = "lowercase::serialize")]
+    #[schemars(schema_with = "lowercase::schema")]
+    pub status: Judgement,
     /// Why the threshold is inconclusive (what had no sample, the host was limited, the
     /// run too short to tell a miss from chance); None otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The overall result.
+/// PASS, FAIL or INCONCLUSIVE: of one threshold, of one `ab` comparison, of a whole run
+/// or comparison. Written uppercase (the verdict's `result`, `ab`'s calls), except a
+/// threshold's `status` (`lowercase`); either spelling reads back, so a summary reads
+/// whichever field it comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Judgement {
+    #[serde(alias = "pass")]
     Pass,
+    #[serde(alias = "fail")]
     Fail,
+    #[serde(alias = "inconclusive")]
     Inconclusive,
 }
 
 impl Judgement {
+    /// "PASS", "FAIL" or "INCONCLUSIVE", as the JSON writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Judgement::Pass => "PASS",
+            Judgement::Fail => "FAIL",
+            Judgement::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             Judgement::Pass => 0,
@@ -100,6 +110,19 @@ impl Judgement {
             (Judgement::Inconclusive, _) | (_, Judgement::Inconclusive) => Judgement::Inconclusive,
             _ => Judgement::Pass,
         })
+    }
+}
+
+/// A threshold's `status` as written: "pass", "fail", "inconclusive".
+mod lowercase {
+    use super::Judgement;
+
+    pub fn serialize<S: serde::Serializer>(j: &Judgement, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&j.name().to_lowercase())
+    }
+
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["pass", "fail", "inconclusive"] })
     }
 }
 
@@ -137,5 +160,38 @@ pub fn show(value: f64, unit: Unit) -> String {
         Unit::Millis => format!("{value:.0} ms"),
         Unit::Count if value.fract() == 0.0 => format!("{value:.0}"),
         Unit::Count => format!("{value:.2}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threshold_status_is_written_lowercase_and_either_spelling_reads() {
+        let o = Outcome {
+            threshold: "failure_rate < 1%".into(),
+            metric: "failure_rate".into(),
+            value: None,
+            limit: 0.01,
+            unit: Unit::Ratio,
+            class: Class::Correctness,
+            passed: false,
+            status: Judgement::Inconclusive,
+            reason: Some("no sample".into()),
+        };
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["status"], "inconclusive");
+        assert_eq!(serde_json::to_value(Judgement::Inconclusive).unwrap(), "INCONCLUSIVE");
+        for (text, want) in [
+            ("\"pass\"", Judgement::Pass),
+            ("\"FAIL\"", Judgement::Fail),
+            ("\"inconclusive\"", Judgement::Inconclusive),
+        ] {
+            assert_eq!(serde_json::from_str::<Judgement>(text).unwrap(), want, "{text}");
+        }
+        let back: Outcome = serde_json::from_value(v).unwrap();
+        assert_eq!(back.status, Judgement::Inconclusive);
+        assert_eq!(Judgement::combine([Judgement::Pass, Judgement::Inconclusive]).exit_code(), exit::INCONCLUSIVE);
     }
 }

@@ -2,20 +2,9 @@
 //! for a share, a latency and a count, as hyperfine's `util/units.rs` keeps one. A value
 //! that is missing or not finite shows as `-`.
 
-/// A fraction as a percentage: `0.1234` → `12%`, `0.0123` → `1.2%` (one decimal below
-/// 10 %, where a tenth of a point still tells builds apart).
-pub fn pct(fraction: f64) -> String {
-    if !fraction.is_finite() {
-        return "-".into();
-    }
-    let v = fraction * 100.0;
-    if v.abs() >= 10.0 { format!("{v:.0}%") } else { format!("{v:.1}%") }
-}
-
-/// A percentage that may be missing.
-pub fn pct_of(fraction: Option<f64>) -> String {
-    fraction.map_or_else(|| "-".into(), pct)
-}
+// A share is also spelled in the sentences `analysis` writes into its findings (an `ab`
+// comparison's reason), below this layer: its one spelling lives in `model::units`.
+pub use crate::model::units::{pct, pct_of};
 
 /// Seconds as milliseconds, without a unit: `0.8123` → `812`, `0.0123` → `12.3` (one
 /// decimal below 100 ms).

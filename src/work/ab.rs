@@ -22,11 +22,14 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::model::events::{FailClass, OpRecord, OpType, SizeClass};
+use crate::model::events::{OpRecord, OpType, SizeClass};
 
 // Which build an operation runs is plain data (events.rs): the telemetry ledger keys on
 // it without importing this worker module.
 pub use crate::model::events::Build;
+
+// Each command's sample is plain data, so `analysis::ab` reads what this module records.
+use crate::model::ab::Sample;
 
 tokio::task_local! {
     /// The build of the operation this task runs (A outside `ab`).
@@ -41,19 +44,6 @@ pub fn current() -> Build {
 /// Runs an operation's future as `build`'s.
 pub async fn scope<F: Future>(build: Build, f: F) -> F::Output {
     BUILD.scope(build, f).await
-}
-
-/// One command as `ab` needs it.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub build: Build,
-    pub op: OpType,
-    pub class: SizeClass,
-    pub seconds: f64,
-    /// When it ended, in seconds since the first operation was dealt (the server's
-    /// readings are timed the same way).
-    pub end_s: f64,
-    pub result: Result<(), FailClass>,
 }
 
 /// What a run under `ab` shares with `ab`: the second binary, the seed of the

@@ -19,7 +19,7 @@ use crate::config::threshold::{self, Threshold};
 use crate::model::events::FailClass;
 use crate::model::metrics::{self, Chance, Over};
 use crate::model::summary::Summary;
-use crate::model::verdict::{Class, Judgement, Outcome, Status, Verdict};
+use crate::model::verdict::{Class, Judgement, Outcome, Verdict};
 
 /// How the host limited a run, as the verdict weighs it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,7 +88,7 @@ pub fn reconsider(
     host: &HostLimit,
 ) -> Vec<Outcome> {
     for (o, t) in outcomes.iter_mut().zip(thresholds) {
-        if o.status != Status::Fail {
+        if o.status != Judgement::Fail {
             continue;
         }
         let why = match o.class {
@@ -101,7 +101,7 @@ pub fn reconsider(
             Class::Correctness => None,
         };
         if let Some(why) = why {
-            o.status = Status::Inconclusive;
+            o.status = Judgement::Inconclusive;
             o.reason = Some(why);
         }
     }
@@ -193,13 +193,13 @@ pub fn decide(outcomes: Vec<Outcome>, integrity: BTreeMap<crate::model::counts::
     let mut parts = Vec::new();
     for o in &outcomes {
         match o.status {
-            Status::Pass => parts.push(Judgement::Pass),
-            Status::Fail => {
+            Judgement::Pass => parts.push(Judgement::Pass),
+            Judgement::Fail => {
                 let value = o.value.map_or("not measured".to_string(), |v| crate::model::verdict::show(v, o.unit));
                 reasons.push(format!("threshold {} failed: {value}", o.threshold));
                 parts.push(Judgement::Fail);
             }
-            Status::Inconclusive => {
+            Judgement::Inconclusive => {
                 let why = o.reason.as_deref().unwrap_or("no sample");
                 match o.value {
                     Some(x) => reasons.push(format!(
@@ -258,9 +258,9 @@ pub fn render(v: &Verdict) -> String {
             (None, None) => "not measured".to_string(),
         };
         let mark = match o.status {
-            Status::Pass => "ok  ",
-            Status::Fail => "FAIL",
-            Status::Inconclusive => "N/A ",
+            Judgement::Pass => "ok  ",
+            Judgement::Fail => "FAIL",
+            Judgement::Inconclusive => "N/A ",
         };
         let _ = writeln!(out, "  {mark} {:<44} {:<11} measured {value}", o.threshold, o.class.name());
     }
@@ -375,11 +375,11 @@ mod tests {
         };
         // Without the 2 timeouts: 1 % < 2 % and 1 <= 1 hold; per command kind, timeouts
         // are not counted apart, so that miss stands.
-        assert_eq!(judge(2, true), [Status::Inconclusive, Status::Inconclusive, Status::Fail]);
+        assert_eq!(judge(2, true), [Judgement::Inconclusive, Judgement::Inconclusive, Judgement::Fail]);
         // One timeout is not enough to explain the miss: it stands.
-        assert_eq!(judge(1, true), [Status::Fail, Status::Fail, Status::Fail]);
+        assert_eq!(judge(1, true), [Judgement::Fail, Judgement::Fail, Judgement::Fail]);
         // On a machine that was not limited a timeout is the client's.
-        assert_eq!(judge(2, false), [Status::Fail, Status::Fail, Status::Fail]);
+        assert_eq!(judge(2, false), [Judgement::Fail, Judgement::Fail, Judgement::Fail]);
     }
 
     #[test]
@@ -420,17 +420,20 @@ mod tests {
             ("ls.count>0", 0.0),
         ];
         let out = judged(&values, &busy(false), chance::Evidence::None);
-        let status: Vec<Status> = out.iter().map(|o| o.status).collect();
-        assert_eq!(status, [Status::Inconclusive, Status::Inconclusive, Status::Fail, Status::Pass, Status::Fail]);
+        let status: Vec<Judgement> = out.iter().map(|o| o.status).collect();
+        assert_eq!(
+            status,
+            [Judgement::Inconclusive, Judgement::Inconclusive, Judgement::Fail, Judgement::Pass, Judgement::Fail]
+        );
         assert!(out[0].reason.as_deref().unwrap().contains("moto_server 61 %"), "{:?}", out[0]);
         // A command that must run, missed while slots were held back: inconclusive.
         let out = judged(&values, &busy(true), chance::Evidence::None);
-        assert_eq!(out[4].status, Status::Inconclusive);
+        assert_eq!(out[4].status, Judgement::Inconclusive);
         assert!(out[4].reason.as_deref().unwrap().starts_with("missed while the host held slots back"));
-        assert_eq!(out[2].status, Status::Fail, "a run can be FAIL and host limited");
+        assert_eq!(out[2].status, Judgement::Fail, "a run can be FAIL and host limited");
         // On an idle host the same misses fail.
         let out = judged(&values, &HostLimit::default(), chance::Evidence::None);
-        assert!(out.iter().filter(|o| o.metric != "integrity_failures").all(|o| o.status == Status::Fail));
+        assert!(out.iter().filter(|o| o.metric != "integrity_failures").all(|o| o.status == Judgement::Fail));
         // The overall verdict: inconclusive when only capacity missed on a busy host.
         let v = decide(judged(&values[..2], &busy(false), chance::Evidence::None), clean(), 100);
         assert_eq!((v.result, v.exit_code), (Judgement::Inconclusive, 4));
@@ -445,19 +448,19 @@ mod tests {
         // A 6 s off-peak run: 17 of 20 expected at >=0.9.
         let out =
             judged(&[("achieved_ratio>=0.9", 0.85)], &idle, chance::Evidence::Poisson { expected: 20.0, observed: 17 });
-        assert_eq!(out[0].status, Status::Inconclusive);
+        assert_eq!(out[0].status, Judgement::Inconclusive);
         assert!(out[0].reason.as_deref().unwrap().contains("Poisson noise"));
         let out = judged(
             &[("achieved_ratio>=0.9", 0.005)],
             &idle,
             chance::Evidence::Poisson { expected: 181.0, observed: 1 },
         );
-        assert_eq!(out[0].status, Status::Fail);
+        assert_eq!(out[0].status, Judgement::Fail);
         // A p99 over 12 samples cannot fail; correctness has no such leniency.
         let few = chance::Evidence::Samples { n: 12, needed: 100 };
         let out = judged(&[("upload.p99<1s", 2000.0), ("failure_rate<1%", 0.08)], &idle, few);
-        assert_eq!(out[0].status, Status::Inconclusive);
-        assert_eq!(out[1].status, Status::Fail);
+        assert_eq!(out[0].status, Judgement::Inconclusive);
+        assert_eq!(out[1].status, Judgement::Fail);
     }
 
     /// A real run's summary with every command kind and expected-failure kind in its

@@ -114,13 +114,13 @@ pub fn from_summary(s: &crate::model::summary::Summary) -> String {
                 name: o.threshold.clone(),
                 // thresholds.correctness or thresholds.capacity, so CI views group them.
                 classname: format!("thresholds.{}", o.class.name()),
-                failure: (o.status == crate::model::verdict::Status::Fail)
+                failure: (o.status == crate::model::verdict::Judgement::Fail)
                     .then(|| format!("{} measured {value}", o.threshold)),
-                skipped: (o.status == crate::model::verdict::Status::Inconclusive).then_some(unjudged),
+                skipped: (o.status == crate::model::verdict::Judgement::Inconclusive).then_some(unjudged),
                 detail: format!("measured {value}"),
             });
         }
-        if v.thresholds.iter().all(|o| o.status != crate::model::verdict::Status::Inconclusive)
+        if v.thresholds.iter().all(|o| o.status != crate::model::verdict::Judgement::Inconclusive)
             && v.result == crate::model::verdict::Judgement::Inconclusive
         {
             // The run as a whole measured nothing: say so where CI looks.

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::model::ab::{AbReport, Call, Comparison, Curves, ServerRow};
+use crate::model::ab::{AbReport, Comparison, Curves, ServerRow};
+use crate::model::verdict::Judgement;
 
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
@@ -68,7 +69,7 @@ fn server(out: &mut String, rows: &[ServerRow]) {
             let rel = s.shift_text().replace(", ", ",&nbsp;");
             vec![
                 esc(&s.api),
-                esc(s.per),
+                esc(&s.per),
                 format!("{} →&nbsp;{}", rate(s.a), rate(s.b)),
                 rel,
                 format!("<span class=\"{}\">{}</span>", class(s.verdict), s.verdict.name()),
@@ -232,11 +233,11 @@ fn shift(c: &Comparison) -> String {
     }
 }
 
-fn class(c: Call) -> &'static str {
+fn class(c: Judgement) -> &'static str {
     match c {
-        Call::Pass => "pass",
-        Call::Fail => "fail",
-        Call::Inconclusive => "inconclusive",
+        Judgement::Pass => "pass",
+        Judgement::Fail => "fail",
+        Judgement::Inconclusive => "inconclusive",
     }
 }
 
@@ -245,12 +246,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::super::render_ab;
-    use crate::model::ab::{AbReport, Call, Comparison, Curves, Failures, Shift, TelemetryDiff};
+    use crate::model::ab::{AbReport, Comparison, Curves, Failures, Shift, TelemetryDiff};
+    use crate::model::verdict::Judgement;
 
-    fn comparison(op: &'static str, verdict: Call, shift: Option<Shift>) -> Comparison {
+    fn comparison(op: &'static str, verdict: Judgement, shift: Option<Shift>) -> Comparison {
         Comparison {
-            op,
-            size_class: "small",
+            op: op.into(),
+            size_class: "small".into(),
             shift,
             p_holm: 0.001,
             failures: Failures { failed_a: 0, total_a: 100, failed_b: 2, total_b: 100, p: 0.25 },
@@ -284,16 +286,16 @@ mod tests {
 
     fn report() -> AbReport {
         AbReport {
-            verdict: Call::Fail,
+            verdict: Judgement::Fail,
             calibrate: false,
             tolerance: 0.10,
             max_failure_delta: 0.01,
             binary_a: "/opt/old/obsctl".into(),
             binary_b: "/tmp/<script>alert(1)</script>/obsctl".into(),
             comparisons: vec![
-                comparison("upload", Call::Fail, Some(shift(0.3))),
-                comparison("download", Call::Pass, Some(shift(0.01))),
-                comparison("presign", Call::Inconclusive, None),
+                comparison("upload", Judgement::Fail, Some(shift(0.3))),
+                comparison("download", Judgement::Pass, Some(shift(0.01))),
+                comparison("presign", Judgement::Inconclusive, None),
             ],
             telemetry: vec![TelemetryDiff {
                 family: "uploads_total".into(),
@@ -305,19 +307,19 @@ mod tests {
                 rate_a: 1.0,
                 rate_b: 0.0,
                 worse: Some((1.0, 1.0, 1.0)),
-                verdict: Call::Fail,
+                verdict: Judgement::Fail,
                 reason: "B's reports are 100.0% further from the truth than A's".into(),
             }],
             lost_exports: None,
             notes: vec!["delete/small: this run detects shifts of 29% or more".into()],
             server: vec![crate::model::ab::ServerRow {
                 api: "ListObjectsV2".into(),
-                per: "command",
+                per: "command".into(),
                 a: 1.0,
                 b: 2.0,
                 rel: Some((1.0, 0.9, 1.1)),
                 blocks: 12,
-                verdict: Call::Fail,
+                verdict: Judgement::Fail,
                 reason: "B sends more than 10% more per command than A".into(),
             }],
         }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::model::counts::{Fidelity, Latency, Share};
 use crate::model::host::{HostReport, Party};
 use crate::model::summary::Summary;
-use crate::model::verdict::{Judgement, Outcome, Status, Unit, Verdict};
+use crate::model::verdict::{Judgement, Outcome, Unit, Verdict};
 
 use super::charts::share_bars;
 use super::page::{bar_figure, count, esc, fmt, nodata, pct, table};
@@ -113,7 +113,7 @@ fn threshold_row(t: &Outcome) -> Vec<String> {
     };
     let (class, label) = match (t.passed, t.status) {
         (true, _) => ("pass", "ok".to_string()),
-        (false, Status::Inconclusive) => {
+        (false, Judgement::Inconclusive) => {
             let why = t.reason.as_deref().unwrap_or("no sample");
             ("inconclusive", format!("INCONCLUSIVE ({})", esc(why)))
         }
