@@ -353,24 +353,11 @@ const MARKUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>x\" o
 /// Terminal escapes: retitle the window, clear the screen, colour, ring the bell.
 const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{9b}1m\r";
 
-/// Objects whose keys are names from the run (users, kinds, operations, classes…),
-/// not field names.
-const NAMED: &[&str] = &[
-    "ops",
-    "latency_ms",
-    "latency_by_size_ms",
-    "personas",
-    "failures_by_class",
-    "shortfall_by_reason",
-    "integrity",
-    "families",
-    "users",
-    "apis",
-    "extras",
-    "kinds",
-    "size_bands",
-    "by_user",
-];
+/// Objects whose keys are names from the profile or the server (users, personas, kinds,
+/// S3 APIs…), not field names. The keys of `ops`, `latency_ms`, `failures_by_class`,
+/// `integrity` and the like are trafficgen's own words: the typed reader refuses any
+/// other word there (a refused word is tested apart), so only their values carry a payload.
+const NAMED: &[&str] = &["personas", "families", "users", "apis", "kinds", "size_bands", "by_user"];
 
 /// Fields whose strings are a closed vocabulary (`duration`, `PASS`, `ratio`, `match`…):
 /// the typed reader refuses any other word there, so only free text and names carry a
@@ -439,6 +426,19 @@ fn a_hostile_summary_puts_no_markup_in_the_report_and_a_typed_field_must_be_type
         c.arg(input).arg("--html").arg(&page);
         run_bounded(c, Duration::from_secs(60))
     };
+    // A word of trafficgen's own that it never writes (an operation named with markup)
+    // is refused, naming it, and nothing is drawn.
+    let mut renamed = s.clone();
+    let ops = renamed["ops"].as_object_mut().unwrap();
+    let upload = ops.remove("upload").unwrap();
+    ops.insert(format!("upload{MARKUP}"), upload);
+    std::fs::write(&input, renamed.to_string()).unwrap();
+    let out = report(&input);
+    assert_eq!(out.status.code(), Some(2), "an unknown operation is refused: {}", stderr(&out));
+    assert!(stderr(&out).contains("is no name trafficgen writes"), "{}", stderr(&out));
+    assert!(!page.exists(), "nothing written for a refused summary");
+
+    std::fs::write(&input, s.to_string()).unwrap();
     let out = report(&input);
     assert_eq!(out.status.code(), Some(2), "an exit code that is no number is refused: {}", stderr(&out));
     assert!(stderr(&out).contains("exit_code"), "{}", stderr(&out));
