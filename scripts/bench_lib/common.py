@@ -9,7 +9,8 @@ REPO = Path(__file__).resolve().parent.parent.parent
 FAKE_OBSCTL = REPO / "tests" / "bin" / "fake-obsctl"
 NOOP = "/bin/true"
 
-# Figure settings. "quick" keeps every row but shrinks durations (CI smoke test).
+# Figure settings. "quick" keeps every row but shrinks durations and repetitions to what
+# a smoke test needs (every row runs end to end and yields positive numbers; CI).
 SETTINGS = {
     "full": dict(
         dispatch_s=10.0, dispatch_reps=3, baseline_s=10.0,
@@ -18,21 +19,21 @@ SETTINGS = {
         rate_s=60.0,
         startup_reps=5, startup_run_s=1.0,
         garage_s=60.0,
-        otlp_s=10.0,
+        otlp_s=10.0, otlp_idle_s=2.0, otlp_telemetry_wait=None,
         otlp_day_children=2_000_000,
         scale_s=60.0,
         ab_s=180.0,
     ),
     "quick": dict(
-        dispatch_s=2.0, dispatch_reps=1, baseline_s=2.0,
-        synth_size=64 << 20, synth_reps=3,
-        memory_s=4.0, memory_max_file="64MiB",
-        rate_s=4.0,
-        startup_reps=5, startup_run_s=0.3,
+        dispatch_s=1.0, dispatch_reps=1, baseline_s=1.0,
+        synth_size=32 << 20, synth_reps=1,
+        memory_s=2.0, memory_max_file="64MiB",
+        rate_s=2.0,
+        startup_reps=3, startup_run_s=0.3,
         garage_s=15.0,
-        otlp_s=2.0,
-        otlp_day_children=20_000,
-        scale_s=6.0,
+        otlp_s=1.0, otlp_idle_s=1.0, otlp_telemetry_wait="1s",
+        otlp_day_children=5_000,
+        scale_s=3.0,
         ab_s=30.0,
     ),
 }

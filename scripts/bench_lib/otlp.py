@@ -48,6 +48,10 @@ def measure_otlp(r: Runner, cfg: dict) -> dict:
         port = int(sink.stdout.readline().split()[1])
         doc = bench_profile(fleet_per_min=60.0, download_share=0.0, bands=[{"min": "1KiB", "max": "1KiB", "weight": 1.0}])
         doc["telemetry"] = dict(doc.get("telemetry", {}), verify=True)
+        if cfg["otlp_telemetry_wait"]:
+            # How long the stop waits for the last children's exports (after the figure
+            # is measured): shorter in --quick.
+            doc["telemetry"]["wait"] = cfg["otlp_telemetry_wait"]
         doc["obsctl"].setdefault("env", {})["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
         prof = r.write_profile(d, doc)
         # A no-op client that notes the receiver's address it was given, and its headers:
@@ -76,7 +80,7 @@ def measure_otlp(r: Runner, cfg: dict) -> dict:
             endpoint, headers = (seen.read_text().split() + [""])[:2]
             # The run's own CPU while idle (a child a second), then under the load.
             c0, w0 = own_cpu_s(p.pid), time.monotonic()
-            time.sleep(2.0)
+            time.sleep(cfg["otlp_idle_s"])
             c1, w1 = own_cpu_s(p.pid), time.monotonic()
             r.say(f"otlp: {OTLP_CONCURRENCY} exporters against {endpoint} for {cfg['otlp_s']:g}s")
             out = subprocess.run([str(load), "send", endpoint, str(cfg["otlp_s"]), str(OTLP_CONCURRENCY)],
