@@ -192,10 +192,24 @@ def own_cpu_s(pid: int) -> float | None:
         return None
 
 
+# Which cargo profile the binaries come from: "release" (the figures), or "debug" under
+# `--debug` (the test suite's check that every row runs, on the build its tests made).
+PROFILE = {"dir": "release", "flags": ["--release"]}
+
+
+def use_debug_build() -> None:
+    PROFILE.update(dir="debug", flags=[])
+
+
+def target_dir() -> Path:
+    return REPO / "target" / PROFILE["dir"]
+
+
 def build_example(name: str) -> Path:
-    exe = REPO / "target" / "release" / "examples" / name
+    exe = target_dir() / "examples" / name
     if not os.access(exe, os.X_OK):
-        b = subprocess.run(["cargo", "build", "--release", "--example", name], cwd=REPO, timeout=900)
+        cmd = ["cargo", "build", *PROFILE["flags"], "--example", name]
+        b = subprocess.run(cmd, cwd=REPO, timeout=900)
         if b.returncode != 0:
-            raise BenchError(f"cargo build --release --example {name} failed")
+            raise BenchError(f"{' '.join(cmd)} failed")
     return exe
