@@ -60,7 +60,7 @@ pub fn run(plan: Plan, args: &AbArgs) -> Result<Judgement, Error> {
     let curves = ab::curves(&samples, &report);
     let summary = AbSummary { schema_version: SCHEMA_VERSION, ab: report, builds: ab::builds(&samples), run };
     let findings = Findings { summary: &summary, curves: &curves };
-    print!("{}", Text.serialize(&findings).map_err(Error::Failed)?);
+    print!("{}", Text.serialize(&findings)?);
     write_outputs(
         &findings,
         [
@@ -128,7 +128,7 @@ fn write_outputs(findings: &Findings, files: [(&str, Option<&Path>, &dyn Exporte
     let mut written = Vec::new();
     for (flag, path, exporter) in files {
         let Some(p) = path else { continue };
-        let text = exporter.serialize(findings).map_err(Error::Failed)?;
+        let text = exporter.serialize(findings)?;
         crate::output::export::write(flag, p, &text)?;
         written.push(p);
     }

@@ -63,14 +63,6 @@ impl Error {
     }
 }
 
-/// Functions not yet converted still return `Result<_, String>`: `?` hands them the
-/// message (the kind is theirs to decide, as before).
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,16 +80,16 @@ impl Percent {
 }
 
 impl std::str::FromStr for Percent {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(text: &str) -> Result<Percent, String> {
+    fn from_str(text: &str) -> Result<Percent, Error> {
         let hint = "give a percentage such as 20%";
         let Some(number) = text.trim().strip_suffix('%').map(str::trim) else {
-            return Err(format!("{text:?} has no %; {hint}"));
+            return Err(Error::Usage(format!("{text:?} has no %; {hint}")));
         };
-        let percent: f64 = number.parse().map_err(|_| format!("{text:?} is not a percentage; {hint}"))?;
+        let percent: f64 = number.parse().map_err(|_| Error::Usage(format!("{text:?} is not a percentage; {hint}")))?;
         if !percent.is_finite() || percent < 0.0 {
-            return Err(format!("{text:?} must be a finite percentage of 0% or more"));
+            return Err(Error::Usage(format!("{text:?} must be a finite percentage of 0% or more")));
         }
         let fraction = format!("{number}e-2").parse().unwrap_or(percent / 100.0);
         Ok(Percent { percent, fraction })
@@ -153,11 +153,14 @@ mod tests {
         assert_eq!((p.percent(), p.fraction(), p.to_string()), (12.5, 0.125, "12.5%".to_string()));
         assert_eq!("7%".parse::<Percent>().unwrap().fraction(), 0.07);
         assert_eq!("0%".parse::<Percent>().unwrap().fraction(), 0.0);
-        assert!("20".parse::<Percent>().unwrap_err().contains("has no %; give a percentage such as 20%"));
+        assert!("20".parse::<Percent>().unwrap_err().to_string().contains("has no %; give a percentage such as 20%"));
         assert!("0.1".parse::<Percent>().is_err(), "a bare fraction is ambiguous");
-        assert!("lots%".parse::<Percent>().unwrap_err().contains("not a percentage"));
+        assert!("lots%".parse::<Percent>().unwrap_err().to_string().contains("not a percentage"));
         for bad in ["-5%", "inf%", "NaN%"] {
-            assert!(bad.parse::<Percent>().unwrap_err().contains("finite percentage of 0% or more"), "{bad}");
+            assert!(
+                bad.parse::<Percent>().unwrap_err().to_string().contains("finite percentage of 0% or more"),
+                "{bad}"
+            );
         }
     }
 

@@ -31,6 +31,7 @@ use tracing::warn;
 use super::exports::Point;
 use super::store::{Foreign, Store};
 use crate::config::token::{HEADER, Key, parse_headers};
+use crate::model::error::Error;
 
 /// Forwards to the user's collector that may wait at once; more are dropped and counted.
 const MAX_FORWARDS_IN_FLIGHT: u64 = 256;
@@ -273,17 +274,17 @@ impl Receiver {
     /// Binds 127.0.0.1 on a free port and serves on the current runtime. `upstream`:
     /// the user's collector to forward every child's request to, with `headers` (the
     /// profile's `OTEL_EXPORTER_OTLP_HEADERS`); `key`: the run's token key.
-    pub async fn start(upstream: Option<String>, headers: Option<&str>, key: Key) -> Result<Receiver, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("telemetry receiver: cannot listen on 127.0.0.1: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    pub async fn start(upstream: Option<String>, headers: Option<&str>, key: Key) -> Result<Receiver, Error> {
+        let cannot_listen =
+            |e: std::io::Error| Error::Failed(format!("telemetry receiver: cannot listen on 127.0.0.1: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(cannot_listen)?;
+        let addr = listener.local_addr().map_err(cannot_listen)?;
         let store = Arc::new(Mutex::new(Store::default()));
         let counters = Arc::new(Counters::default());
         let client = match &upstream {
             Some(url) => {
                 let ch = tonic::transport::Channel::from_shared(url.clone())
-                    .map_err(|e| format!("telemetry: the profile's collector {url:?}: {e}"))?
+                    .map_err(|e| Error::Failed(format!("telemetry: the profile's collector {url:?}: {e}")))?
                     .connect_timeout(Duration::from_secs(5))
                     .connect_lazy();
                 Some(MetricsServiceClient::new(ch))

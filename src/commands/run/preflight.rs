@@ -153,9 +153,7 @@ fn connect(rt: &tokio::runtime::Runtime, plan: &Plan, opts: &RunOpts, run_id: &s
         // every such export is forwarded to it, with the profile's own headers.
         let env = |name: &str| plan.client.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let (upstream, headers) = (env("OTEL_EXPORTER_OTLP_ENDPOINT"), env("OTEL_EXPORTER_OTLP_HEADERS"));
-        let r = rt
-            .block_on(OtlpReceiver::start(upstream, headers.as_deref(), key.clone()))
-            .map_err(|e| logged(Error::Failed(e)))?;
+        let r = rt.block_on(OtlpReceiver::start(upstream, headers.as_deref(), key.clone())).map_err(logged)?;
         r.store.lock().unwrap_or_else(|e| e.into_inner()).ledger =
             telemetry::ledger::Ledger::new(plan.telemetry.wait, opts.map.sim_start);
         Some(r)

@@ -304,7 +304,7 @@ impl Cx<'_> {
         telemetry.identity = t.identity.unwrap_or(true);
         if let Some(w) = &t.wait {
             telemetry.wait = parse_duration(w.get_ref())
-                .map_err(String::from)
+                .map_err(|e| e.to_string())
                 .and_then(|d| check_max_duration(d).map(|()| d).map_err(|e| e.0))
                 .map_err(|m| self.err(w.span(), "telemetry.wait", m))?;
         }

@@ -2,6 +2,7 @@
 //! exports, in the JUnit format the run's own file uses (`output::export::junit`).
 
 use crate::model::ab::AbReport;
+use crate::model::error::Error;
 use crate::model::verdict::Judgement;
 use crate::output::ab::text::rate;
 use crate::output::ab::{Exporter, Findings};
@@ -10,7 +11,7 @@ use crate::output::export::junit::{Case, render};
 pub struct Junit;
 
 impl Exporter for Junit {
-    fn serialize(&self, f: &Findings) -> Result<String, String> {
+    fn serialize(&self, f: &Findings) -> Result<String, Error> {
         Ok(junit_xml(&f.summary.ab))
     }
 }

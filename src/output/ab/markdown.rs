@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::model::ab::AbReport;
+use crate::model::error::Error;
 use crate::output::ab::text::{HEAD, calibration, headline, rows, server_lines, telemetry_lines};
 use crate::output::ab::{Exporter, Findings};
 
@@ -12,7 +13,7 @@ pub const MARKDOWN_LIMIT: usize = 1024 * 1024 - 4096;
 pub struct Markdown;
 
 impl Exporter for Markdown {
-    fn serialize(&self, f: &Findings) -> Result<String, String> {
+    fn serialize(&self, f: &Findings) -> Result<String, Error> {
         Ok(markdown(&f.summary.ab))
     }
 }

@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod text;
 
 use crate::model::ab::{AbSummary, Curves};
+use crate::model::error::Error;
 
 /// Everything an output of `ab` may draw: the summary (the comparison, both builds'
 /// counts, the run's own summary) and, for the HTML report, each comparison's latencies.
@@ -21,7 +22,7 @@ pub struct Findings<'a> {
 /// One output format of `ab`.
 pub trait Exporter {
     /// The whole file (or the terminal's text); an error says why it cannot be made.
-    fn serialize(&self, findings: &Findings) -> Result<String, String>;
+    fn serialize(&self, findings: &Findings) -> Result<String, Error>;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::model::ab::AbReport;
+use crate::model::error::Error;
 use crate::model::verdict::Judgement;
 use crate::output::ab::{Exporter, Findings};
 use crate::output::units::{ms, pct};
@@ -13,7 +14,7 @@ use crate::output::units::{ms, pct};
 pub struct Text;
 
 impl Exporter for Text {
-    fn serialize(&self, f: &Findings) -> Result<String, String> {
+    fn serialize(&self, f: &Findings) -> Result<String, Error> {
         Ok(table(&f.summary.ab))
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use crate::model::ab::{AbReport, Comparison, Curves, ServerRow};
 use crate::model::verdict::Judgement;
 
+use super::ChartFailed;
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
 use crate::output::units::{ms, pct};
@@ -19,7 +20,7 @@ const CDF: (u32, u32) = (540, 260);
 const X_LEVEL: f64 = 0.99;
 
 /// The section "A against B".
-pub(super) fn section(out: &mut String, r: &AbReport, curves: &[Curves]) -> Result<(), String> {
+pub(super) fn section(out: &mut String, r: &AbReport, curves: &[Curves]) -> Result<(), ChartFailed> {
     out.push_str("<h2 id=\"ab\">A against B</h2>\n");
     let what = if r.calibrate { "A against A (calibration)" } else { "B against A" };
     let _ = writeln!(out, "<p class=\"{}\">{} ({what})</p>", class(r.verdict), r.verdict.name());
@@ -173,7 +174,7 @@ fn telemetry(out: &mut String, r: &AbReport) {
 }
 
 /// For each comparison with latencies: A's and B's distribution functions overlaid.
-fn charts(out: &mut String, r: &AbReport, curves: &[Curves]) -> Result<(), String> {
+fn charts(out: &mut String, r: &AbReport, curves: &[Curves]) -> Result<(), ChartFailed> {
     let drawn: Vec<(usize, &Comparison, &Curves)> = r
         .comparisons
         .iter()

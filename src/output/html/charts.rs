@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use crate::model::clock::civil;
 
+use super::ChartFailed;
 use crate::output::units::number as fmt;
 
 pub(super) const WIDE: (u32, u32) = (1100, 320);
@@ -54,7 +55,12 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> String {
 }
 
 /// Lines over simulated time, as an SVG document.
-pub(super) fn line_chart(size: (u32, u32), range: (f64, f64), y_desc: &str, lines: &[Line]) -> Result<String, String> {
+pub(super) fn line_chart(
+    size: (u32, u32),
+    range: (f64, f64),
+    y_desc: &str,
+    lines: &[Line],
+) -> Result<String, ChartFailed> {
     let ymax = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max);
     let ymax = if ymax > 0.0 { ymax * 1.12 } else { 1.0 };
     let frame = Frame {
@@ -72,7 +78,7 @@ pub(super) fn line_chart(size: (u32, u32), range: (f64, f64), y_desc: &str, line
 /// `xmax` (`x_desc` says what, e.g. latency in ms), y the share of the sample at or
 /// below it, 0 to 1. The key sits at the lower right, which a distribution function
 /// leaves empty.
-pub(super) fn cdf_chart(size: (u32, u32), xmax: f64, x_desc: &str, lines: &[Line]) -> Result<String, String> {
+pub(super) fn cdf_chart(size: (u32, u32), xmax: f64, x_desc: &str, lines: &[Line]) -> Result<String, ChartFailed> {
     let hi = if xmax.is_finite() && xmax > 0.0 { xmax } else { 1.0 };
     let frame = Frame {
         x: XAxis { lo: 0.0, hi, clock: false },
@@ -96,7 +102,7 @@ struct Frame<'a> {
     marks: bool,
 }
 
-fn draw_lines(size: (u32, u32), f: &Frame, lines: &[Line]) -> Result<String, String> {
+fn draw_lines(size: (u32, u32), f: &Frame, lines: &[Line]) -> Result<String, ChartFailed> {
     let ymax = f.ymax;
     let (lo, hi, clock) = (f.x.lo, f.x.hi, f.x.clock);
     let span = hi - lo;
@@ -248,7 +254,7 @@ impl Ranged for Rows {
 }
 
 /// Horizontal bars of shares: target (grey) against achieved (blue), in percent.
-pub(super) fn share_bars(rows: &[(String, f64, Option<f64>)]) -> Result<String, String> {
+pub(super) fn share_bars(rows: &[(String, f64, Option<f64>)]) -> Result<String, ChartFailed> {
     let n = rows.len();
     let top = rows.iter().flat_map(|r| [Some(r.1), r.2]).flatten().fold(0.0, f64::max);
     let xmax = (top * 100.0 * 1.15).clamp(5.0, 100.0);

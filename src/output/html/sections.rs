@@ -10,6 +10,7 @@ use crate::model::host::{HostReport, Party};
 use crate::model::summary::Summary;
 use crate::model::verdict::{Judgement, Outcome, Unit, Verdict};
 
+use super::ChartFailed;
 use super::charts::share_bars;
 use super::page::{bar_figure, count, esc, fmt, nodata, pct, table};
 
@@ -145,7 +146,7 @@ fn integrity(out: &mut String, v: &Verdict) {
     table(out, "integrity", &["class", "failures"], &rows);
 }
 
-pub(super) fn mix(out: &mut String, s: &Summary) -> Result<(), String> {
+pub(super) fn mix(out: &mut String, s: &Summary) -> Result<(), ChartFailed> {
     out.push_str("<h2>Mix against the profile</h2>\n");
     let f = &s.fidelity;
     // No kind asked for and nothing counted: a summary of no profile's mix.

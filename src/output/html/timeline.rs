@@ -11,6 +11,7 @@ use plotters::style::RGBColor;
 use crate::model::counts::{Name, TimelinePoint};
 use crate::model::summary::Summary;
 
+use super::ChartFailed;
 use super::charts::{ACHIEVED, Line, PALETTE, SMALL, TARGET, WIDE, line_chart};
 use super::page::{esc, figure, fmt, nodata, slug, table};
 
@@ -134,7 +135,7 @@ impl Timeline {
 }
 
 /// The fleet's throughput, then each persona's (a table of them all, charts of the busiest).
-pub(super) fn throughput(out: &mut String, tl: &Timeline) -> Result<(), String> {
+pub(super) fn throughput(out: &mut String, tl: &Timeline) -> Result<(), ChartFailed> {
     out.push_str("<h2>Throughput</h2>\n");
     if tl.points.is_empty() {
         nodata(out, "timeline");
@@ -155,7 +156,7 @@ pub(super) fn throughput(out: &mut String, tl: &Timeline) -> Result<(), String> 
     personas(out, tl, range)
 }
 
-fn personas(out: &mut String, tl: &Timeline, range: (f64, f64)) -> Result<(), String> {
+fn personas(out: &mut String, tl: &Timeline, range: (f64, f64)) -> Result<(), ChartFailed> {
     // Personas by what they were asked for, busiest first.
     let mut personas: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for p in &tl.points {
@@ -206,7 +207,7 @@ fn personas(out: &mut String, tl: &Timeline, range: (f64, f64)) -> Result<(), St
     out.push_str("</div>\n");
     Ok(())
 }
-pub(super) fn latency_over_time(out: &mut String, tl: &Timeline) -> Result<(), String> {
+pub(super) fn latency_over_time(out: &mut String, tl: &Timeline) -> Result<(), ChartFailed> {
     out.push_str("<h2>Latency over time</h2>\n");
     let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
     for p in &tl.points {
@@ -241,7 +242,7 @@ pub(super) fn latency_over_time(out: &mut String, tl: &Timeline) -> Result<(), S
     Ok(())
 }
 
-pub(super) fn failures_over_time(out: &mut String, tl: &Timeline) -> Result<(), String> {
+pub(super) fn failures_over_time(out: &mut String, tl: &Timeline) -> Result<(), ChartFailed> {
     out.push_str("<h2>Failures and shortfall over time</h2>\n");
     if tl.points.is_empty() {
         nodata(out, "timeline");
