@@ -365,8 +365,9 @@ fn a_build_b_with_a_30_percent_slower_cp_fails_the_ab_step() {
     ws.scale = Some("6");
     // The fake's own cost, with a telemetry export per command, is some 200 ms on a busy
     // machine: sleeps long against it, so the 30 % shows through.
-    build(&ws, "obsctl-prev", &[("FAKE_OBSCTL_CP_SLEEP", "2.0")], None);
-    build(&ws, "obsctl", &[("FAKE_OBSCTL_CP_SLEEP", "2.6")], None);
+    // 4 s against 5.2 s: the spread other tests' load adds stays small beside them.
+    build(&ws, "obsctl-prev", &[("FAKE_OBSCTL_CP_SLEEP", "4.0")], None);
+    build(&ws, "obsctl", &[("FAKE_OBSCTL_CP_SLEEP", "5.2")], None);
     // The `ab` step reads the server the smoke step started: start it as that step does.
     let start = ws.run("trafficgen/scripts/local-s3 start --server moto", "");
     assert_eq!(start.code(), Some(0), "{}", start.text());

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::model::ab::{AbReport, Comparison, Curves, ServerRow};
 use crate::model::verdict::Judgement;
 
-use super::ChartFailed;
+use super::charts::ChartFailed;
 use super::charts::{Line, PALETTE, cdf_chart};
 use super::page::{esc, fmt, nodata, slug, table};
 use crate::output::units::{ms, pct};

@@ -8,7 +8,6 @@ use plotters::prelude::*;
 
 use crate::model::clock::civil;
 
-use super::ChartFailed;
 use crate::output::units::number as fmt;
 
 pub(super) const WIDE: (u32, u32) = (1100, 320);
@@ -47,6 +46,20 @@ pub(super) fn clock_label(x: f64, span: f64) -> String {
         format!("{}:{:02}", c.hhmm(), c.second)
     } else {
         c.hhmm()
+    }
+}
+
+/// A chart that could not be drawn: the only way a page fails. The caller says what
+/// that means for its command (`report`: bad input; a run's or `ab`'s `--html`: exit 1).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartFailed(pub String);
+
+/// What `charts` say when a chart cannot be drawn: plotters' errors come as text,
+/// typed here, where charts are drawn.
+impl From<String> for ChartFailed {
+    fn from(e: String) -> Self {
+        ChartFailed(e)
     }
 }
 

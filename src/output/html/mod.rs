@@ -22,21 +22,8 @@ mod tests;
 use crate::model::ab::{AbReport, Curves};
 use crate::model::summary::Summary;
 
+pub use charts::ChartFailed;
 use timeline::Timeline;
-
-/// A chart that could not be drawn: the only way a page fails. The caller says what
-/// that means for its command (`report`: bad input; a run's or `ab`'s `--html`: exit 1).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct ChartFailed(pub String);
-
-/// What `charts` say when a chart cannot be drawn: the sections inside `html` pass their
-/// String on, and it is typed here, where it leaves `html`.
-impl From<String> for ChartFailed {
-    fn from(e: String) -> Self {
-        ChartFailed(e)
-    }
-}
 
 /// The page for one summary. Errors only when a chart cannot be drawn.
 pub fn render(s: &Summary) -> Result<String, ChartFailed> {

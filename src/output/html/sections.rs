@@ -10,7 +10,7 @@ use crate::model::host::{HostReport, Party};
 use crate::model::summary::Summary;
 use crate::model::verdict::{Judgement, Outcome, Unit, Verdict};
 
-use super::ChartFailed;
+use super::charts::ChartFailed;
 use super::charts::share_bars;
 use super::page::{bar_figure, count, esc, fmt, nodata, pct, table};
 

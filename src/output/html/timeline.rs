@@ -11,7 +11,7 @@ use plotters::style::RGBColor;
 use crate::model::counts::{Name, TimelinePoint};
 use crate::model::summary::Summary;
 
-use super::ChartFailed;
+use super::charts::ChartFailed;
 use super::charts::{ACHIEVED, Line, PALETTE, SMALL, TARGET, WIDE, line_chart};
 use super::page::{esc, figure, fmt, nodata, slug, table};
 
