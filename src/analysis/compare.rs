@@ -197,6 +197,17 @@ pub mod fixtures {
         )
     }
 
+    /// A base run, and a new run of the same in which download no longer ran and `ls`
+    /// ran for the first time.
+    pub fn stopped_and_new() -> (Value, Value) {
+        let base = summary("a", 4000.0, 100, 0);
+        let mut new = summary("b", 4000.0, 100, 0);
+        new["latency_ms"]["download"] = latency(0, 0.0, 0.0, 0.0);
+        new["ops"]["download"] = json!({"ok": 0, "failed": 0});
+        new["latency_ms"]["ls"] = latency(5, 10.0, 20.0, 30.0);
+        (base, new)
+    }
+
     pub fn row<'a>(c: &'a Comparison, op: &str) -> &'a Row {
         c.ops.iter().find(|r| r.op == op).unwrap_or_else(|| panic!("no row for {op}"))
     }
@@ -275,11 +286,7 @@ mod tests {
 
     #[test]
     fn an_op_that_stopped_running_regresses_and_a_new_one_does_not() {
-        let base = summary("a", 4000.0, 100, 0);
-        let mut new = summary("b", 4000.0, 100, 0);
-        new["latency_ms"]["download"] = latency(0, 0.0, 0.0, 0.0);
-        new["ops"]["download"] = json!({"ok": 0, "failed": 0});
-        new["latency_ms"]["ls"] = latency(5, 10.0, 20.0, 30.0);
+        let (base, new) = stopped_and_new();
         let c = run_cmp(&base, &new, Some(20.0));
         assert_eq!(row(&c, "download").reasons, ["no longer ran"]);
         assert!(!row(&c, "ls").regressed);

@@ -139,11 +139,7 @@ mod tests {
 
     #[test]
     fn an_op_that_stopped_running_and_a_new_one_are_said_so() {
-        let base = summary("a", 4000.0, 100, 0);
-        let mut new = summary("b", 4000.0, 100, 0);
-        new["latency_ms"]["download"] = latency(0, 0.0, 0.0, 0.0);
-        new["ops"]["download"] = json!({"ok": 0, "failed": 0});
-        new["latency_ms"]["ls"] = latency(5, 10.0, 20.0, 30.0);
+        let (base, new) = stopped_and_new();
         let c = run_cmp(&base, &new, Some(20.0));
         let text = table(&c, &typed(&base), &typed(&new));
         assert!(text.contains("no longer ran") && text.contains("new in this run"), "{text}");
