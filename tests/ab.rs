@@ -323,6 +323,28 @@ fn bad_ab_options_are_usage_errors_before_any_traffic() {
     assert!(err.contains("--html") && err.contains("--markdown") && err.contains("same file"), "{err}");
 }
 
+/// `trafficgen ab ARGS` in the sandbox with the fake client's store and log, its state,
+/// temp dir and log inside it, and `env` set (or, with None, removed).
+fn ab_in(sb: &Sandbox, args: &[&str], env: &[(&str, Option<&str>)]) -> std::process::Output {
+    let mut c = std::process::Command::new(bin());
+    c.current_dir(sb.path(""))
+        .env("FAKE_S3_DIR", sb.path("store"))
+        .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
+        .args(["--profiles", "profiles.toml", "ab"])
+        .args(args)
+        .args(["--state-dir", "state", "--temp-dir", "temp", "--log-file", "tg.log", "-q"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    run_bounded(c, LIMIT)
+}
+
 #[test]
 fn a_build_that_cannot_start_is_named_with_the_option_that_gives_it() {
     let sb = Sandbox::new(&[]);
@@ -330,29 +352,11 @@ fn a_build_that_cannot_start_is_named_with_the_option_that_gives_it() {
         (fake_obsctl().display().to_string(), "/no/such/obsctl-b".to_string(), "give build B with --b PATH"),
         ("/no/such/obsctl-a".to_string(), fake_obsctl().display().to_string(), "give build A with --a PATH"),
     ] {
-        let mut c = std::process::Command::new(bin());
-        c.current_dir(sb.path(""))
-            .env("FAKE_S3_DIR", sb.path("store"))
-            .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
-            .env_remove("AWS_ENDPOINT_URL")
-            .args([
-                "--profiles",
-                "profiles.toml",
-                "ab",
-                "--a",
-                &a,
-                "--b",
-                &b,
-                "--duration",
-                "1h",
-                "--time-scale",
-                "3600",
-            ])
-            .args(["--state-dir", "state", "--temp-dir", "temp", "--log-file", "tg.log", "-q"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let out = run_bounded(c, LIMIT);
+        let out = ab_in(
+            &sb,
+            &["--a", &a, "--b", &b, "--duration", "1h", "--time-scale", "3600"],
+            &[("AWS_ENDPOINT_URL", None)],
+        );
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(want) && !err.contains("--obsctl PATH"), "{err}");
@@ -380,16 +384,7 @@ fn ab_refuses_an_output_that_is_the_profile_or_the_state_journal() {
         ("--junit", "state/lock", "the state dir's lock"),
         ("--html", &fake, "--a"),
     ] {
-        let mut c = std::process::Command::new(bin());
-        c.current_dir(sb.path(""))
-            .env("FAKE_S3_DIR", sb.path("store"))
-            .env("FAKE_OBSCTL_LOG", sb.path("calls.log"))
-            .args(["--profiles", "profiles.toml", "ab", "--a", &fake, "--b", &fake, flag, path])
-            .args(["--state-dir", "state", "--temp-dir", "temp", "--log-file", "tg.log", "-q"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let out = run_bounded(c, LIMIT);
+        let out = ab_in(&sb, &["--a", &fake, "--b", &fake, flag, path], &[]);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(2), "{flag} {path}: {err}");
         assert!(err.contains(flag) && err.contains(what) && err.contains("does not write over"), "{err}");
